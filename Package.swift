@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Only the loop touches file descriptors; parsers and codecs are pure and sit below it.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("InternalImportsByDefault")]
+
+let package = Package(
+    name: "wps-server",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "wps-server", targets: ["wps-server"]),
+        .library(name: "WPSServer", targets: ["WPSServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "CWPSLinux"),
+        .target(
+            name: "CWPSOpenSSL",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(name: "CWPSZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "WPSBytes", swiftSettings: strict),
+        .target(name: "WPSHTTP", dependencies: ["WPSBytes"], swiftSettings: strict),
+        .target(
+            name: "WPSWebSocket",
+            dependencies: ["WPSBytes", "CWPSOpenSSL"],
+            swiftSettings: strict
+        ),
+        .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: strict),
+        .target(
+            name: "WPSServer",
+            dependencies: [
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "wps-server",
+            dependencies: [
+                "WPSServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "WPSBytesTests", dependencies: ["WPSBytes"]),
+        .testTarget(name: "WPSHTTPTests", dependencies: ["WPSHTTP", "WPSBytes"]),
+        .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
+    ]
+)

@@ -1,0 +1,37 @@
+import Testing
+import WPSBytes
+
+@Suite struct Base64Tests {
+    // RFC 4648 §10 test vectors.
+    static let vectors: [(String, String)] = [
+        ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"),
+    ]
+
+    @Test(arguments: vectors) func encodes(plain: String, encoded: String) {
+        #expect(Base64.encode(Array(plain.utf8)) == encoded)
+        #expect(Base64.decode(encoded) == Array(plain.utf8))
+    }
+
+    @Test(arguments: ["Zg=", "Z===", "Zm9v!A==", "Zg==Zg==", "Zm=v"])
+    func rejectsMalformed(_ text: String) {
+        #expect(Base64.decode(text) == nil)
+    }
+
+    @Test func decimalAppend() {
+        var buffer = OutputBuffer()
+        buffer.appendDecimal(0)
+        buffer.append(",")
+        buffer.appendDecimal(1_234_567)
+        buffer.append(",")
+        buffer.appendDecimal(-42)
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == "0,1234567,-42")
+    }
+
+    @Test func sharedBytesKeepContents() {
+        let shared = SharedBytes([1, 2, 3])
+        #expect(shared.array == [1, 2, 3])
+        let built = SharedBytes(count: 2) { $0[0] = 9; $0[1] = 8 }
+        #expect(built.array == [9, 8])
+    }
+}
