@@ -50,5 +50,6 @@ let package = Package(
         .testTarget(name: "WPSBytesTests", dependencies: ["WPSBytes"]),
         .testTarget(name: "WPSHTTPTests", dependencies: ["WPSHTTP", "WPSBytes"]),
         .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
+        .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
     ]
 )

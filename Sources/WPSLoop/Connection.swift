@@ -1,0 +1,90 @@
+import CWPSLinux
+public import WPSBytes
+
+/// One accepted socket, owned by exactly one loop and used only on that loop's thread.
+///
+/// Sends never write directly: they queue and mark the connection dirty, and the loop
+/// flushes every dirty connection once with `writev` before it sleeps.
+public final class Connection {
+    enum State { case open, closing, lingering, closed }
+
+    public unowned let loop: EventLoop
+    /// The handler that hears this connection's events; swapped on protocol upgrade.
+    public var handler: ConnectionHandler?
+    let fd: Int32
+    let slot: Int32
+    let generation: UInt32
+    var state = State.open
+    var outbound = OutboundQueue()
+    var isDirty = false
+    var wantsWritable = false
+    var isReading = true
+    /// Deadline the handler asked for (monotonic ns), 0 when none.
+    var timerDeadline: UInt64 = 0
+    /// Deadline of the wheel entry already scheduled for this connection, 0 when none.
+    var wheelDeadline: UInt64 = 0
+    var lingerDeadline: UInt64 = 0
+
+    init(loop: EventLoop, fd: Int32, slot: Int32, generation: UInt32) {
+        self.loop = loop
+        self.fd = fd
+        self.slot = slot
+        self.generation = generation
+    }
+
+    /// Bytes queued for this socket that the kernel has not taken yet.
+    public var queuedBytes: Int { outbound.byteCount }
+    public var isOpen: Bool { state == .open }
+    /// A stable identity for logs: loop index, slot and generation.
+    public var debugID: String { "\(loop.index).\(slot).\(generation)" }
+
+    /// Queues a copy of `bytes`.
+    public func send(_ bytes: UnsafeRawBufferPointer) {
+        guard state == .open else { return }
+        outbound.append(bytes)
+        markDirty()
+    }
+
+    public func send(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { send($0) }
+    }
+
+    /// Queues a reference to shared bytes (or a range of them); nothing is copied.
+    public func send(_ shared: SharedBytes, range: Range<Int>? = nil) {
+        guard state == .open else { return }
+        outbound.append(shared, range: range)
+        markDirty()
+    }
+
+    /// Closes after everything queued is written: the write side is shut, input is drained
+    /// until the peer closes or the linger timeout passes, then the socket is closed.
+    public func close() {
+        guard state == .open else { return }
+        state = .closing
+        markDirty()
+    }
+
+    /// Closes now, dropping anything queued. The handler's `closed` runs later in this turn.
+    public func abort() {
+        guard state != .closed else { return }
+        loop.scheduleClose(self)
+    }
+
+    /// Asks for `timerFired` at (or shortly after) the monotonic deadline in nanoseconds.
+    public func setTimer(at deadline: UInt64) {
+        timerDeadline = deadline
+        if wheelDeadline == 0 || deadline < wheelDeadline {
+            wheelDeadline = deadline
+            loop.timers.schedule(slot: slot, generation: generation, deadline: deadline, now: loop.now)
+        }
+    }
+
+    public func cancelTimer() { timerDeadline = 0 }
+
+    func markDirty() {
+        if !isDirty {
+            isDirty = true
+            loop.dirty.append(self)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import CWPSLinux
+import Glibc
+
+extension EventLoop {
+    func acceptConnections() {
+        guard listenFD >= 0 else { return }
+        for _ in 0..<Self.acceptsPerWakeup {
+            let fd = wps_accept(listenFD)
+            if fd == -EAGAIN { return }
+            if fd < 0 {
+                if fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM {
+                    // Out of descriptors: stop listening briefly instead of spinning on a
+                    // level-triggered listener that cannot be drained.
+                    _ = wps_epoll_del(epollFD, listenFD)
+                    listenerPausedUntil = now + 100_000_000
+                }
+                return
+            }
+            register(fd: fd)
+        }
+    }
+
+    func register(fd: Int32) {
+        let slot = allocateSlot(.free)
+        let connection = Connection(loop: self, fd: fd, slot: slot, generation: slots[Int(slot)].generation)
+        slots[Int(slot)].kind = .connection(connection)
+        let rc = wps_epoll_add(epollFD, fd, UInt32(WPS_EPOLLIN | WPS_EPOLLRDHUP), token(slot))
+        guard rc == 0 else {
+            _ = wps_close(fd)
+            freeSlot(slot)
+            return
+        }
+        connectionCount += 1
+        connection.handler = acceptHandler?(connection)
+        if connection.handler == nil { connection.abort() }
+    }
+
+    func resumeListenerIfDue() {
+        guard listenerPausedUntil != 0, now >= listenerPausedUntil else { return }
+        listenerPausedUntil = 0
+        if listenFD >= 0 {
+            _ = wps_epoll_add(epollFD, listenFD, UInt32(WPS_EPOLLIN), token(listenSlot))
+        }
+    }
+
+    func closeListener() {
+        guard listenFD >= 0 else { return }
+        _ = wps_epoll_del(epollFD, listenFD)
+        _ = wps_close(listenFD)
+        freeSlot(listenSlot)
+        listenFD = -1
+        listenerPausedUntil = 0
+    }
+
+    func readable(_ connection: Connection) {
+        // A few reads per wakeup keeps one busy peer from starving the rest of the loop.
+        for _ in 0..<4 {
+            guard connection.state != .closed else { return }
+            let count = wps_read(connection.fd, readBuffer.baseAddress, readBuffer.count)
+            if count > 0 {
+                if connection.state == .open {
+                    connection.handler?.received(
+                        UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<count]), on: connection)
+                }
+                if count < readBuffer.count { return }
+            } else if count == 0 {
+                peerClosed(connection)
+                return
+            } else if count == -EAGAIN {
+                return
+            } else {
+                scheduleClose(connection)
+                return
+            }
+        }
+    }
+
+    func peerClosed(_ connection: Connection) {
+        switch connection.state {
+        case .open:
+            // Stop reading: a level-triggered EOF would otherwise wake us forever.
+            updateInterest(connection, reading: false)
+            connection.handler?.receivedEOF(on: connection)
+        case .closing:
+            updateInterest(connection, reading: false)
+        case .lingering:
+            scheduleClose(connection)
+        case .closed:
+            break
+        }
+    }
+
+    func updateInterest(_ connection: Connection, reading: Bool) {
+        var interest: Int32 = reading ? Int32(WPS_EPOLLIN | WPS_EPOLLRDHUP) : 0
+        if connection.wantsWritable { interest |= Int32(WPS_EPOLLOUT) }
+        connection.isReading = reading
+        _ = wps_epoll_mod(epollFD, connection.fd, UInt32(interest), token(connection.slot))
+    }
+
+    func setWritableInterest(_ connection: Connection, _ wanted: Bool) {
+        guard connection.wantsWritable != wanted else { return }
+        connection.wantsWritable = wanted
+        updateInterest(connection, reading: connection.isReading)
+    }
+
+    /// Writes as much of the connection's queue as the kernel takes.
+    func flush(_ connection: Connection) {
+        guard connection.state != .closed else { return }
+        while !connection.outbound.isEmpty {
+            let count = connection.outbound.gather(into: iovecs, max: Self.maxIovecs)
+            var offered = 0
+            for position in 0..<count { offered += iovecs[position].iov_len }
+            let written = wps_writev(connection.fd, iovecs, Int32(count))
+            if written > 0 {
+                connection.outbound.consume(written)
+                if written < offered {
+                    setWritableInterest(connection, true)
+                    return
+                }
+            } else if written == -EAGAIN {
+                setWritableInterest(connection, true)
+                return
+            } else {
+                scheduleClose(connection)
+                return
+            }
+        }
+        if connection.wantsWritable { setWritableInterest(connection, false) }
+        if connection.state == .closing {
+            _ = wps_shutdown_write(connection.fd)
+            if !connection.isReading {
+                scheduleClose(connection)
+            } else {
+                connection.state = .lingering
+                connection.lingerDeadline = now + lingerNanos
+                connection.setTimer(at: connection.lingerDeadline)
+            }
+        }
+    }
+
+    func scheduleClose(_ connection: Connection) {
+        guard connection.state != .closed else { return }
+        connection.state = .closed
+        closing.append(connection)
+    }
+
+    func release(_ connection: Connection) {
+        _ = wps_epoll_del(epollFD, connection.fd)
+        _ = wps_close(connection.fd)
+        freeSlot(connection.slot)
+        connection.outbound.removeAll()
+        connectionCount -= 1
+        let handler = connection.handler
+        connection.handler = nil
+        handler?.closed(connection)
+    }
+}

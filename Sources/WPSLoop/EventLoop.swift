@@ -1,0 +1,224 @@
+import CWPSLinux
+import Glibc
+
+/// One epoll loop on one thread. It owns its listener, its connections and their buffers;
+/// other threads reach it only through `inbox`.
+///
+/// A turn: wait, dispatch events, fire due timers, run posted tasks, flush every dirty
+/// connection with `writev`, then free connections closed during the turn.
+public final class EventLoop {
+    enum SlotKind {
+        case free
+        case listener
+        case inbox
+        case connection(Connection)
+    }
+
+    struct Slot {
+        var kind: SlotKind
+        var generation: UInt32
+    }
+
+    /// Zero-based position of this loop in its group.
+    public let index: Int
+    public let inbox: LoopInbox
+    /// Called for every accepted socket; returns the handler that owns it.
+    public var acceptHandler: ((Connection) -> ConnectionHandler)?
+    /// How long a closing connection may keep draining input before it is cut.
+    public var lingerNanos: UInt64 = 2_000_000_000
+    /// Monotonic time of the current turn, in nanoseconds.
+    public private(set) var now: UInt64
+    /// Open connections on this loop.
+    public internal(set) var connectionCount = 0
+
+    let epollFD: Int32
+    var slots: [Slot] = []
+    var freeSlots: [Int32] = []
+    var dirty: [Connection] = []
+    var closing: [Connection] = []
+    var timers: TimerWheel
+    let readBuffer: UnsafeMutableRawBufferPointer
+    let iovecs: UnsafeMutablePointer<iovec>
+    let events: UnsafeMutablePointer<wps_epoll_event>
+    var listenFD: Int32 = -1
+    var listenSlot: Int32 = -1
+    var listenerPausedUntil: UInt64 = 0
+    var running = true
+    var shutdownDeadline: UInt64 = 0
+
+    static let readBufferBytes = 64 * 1024
+    static let maxIovecs = 64
+    static let maxEvents: Int32 = 256
+    static let acceptsPerWakeup = 64
+
+    init(index: Int, inbox: LoopInbox, listenFD: Int32) throws(LoopError) {
+        self.index = index
+        self.inbox = inbox
+        let fd = wps_epoll_create()
+        guard fd >= 0 else { throw LoopError(operation: "epoll_create1", code: -fd) }
+        epollFD = fd
+        now = wps_monotonic_ns()
+        timers = TimerWheel(now: now)
+        readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
+        iovecs = .allocate(capacity: Self.maxIovecs)
+        events = .allocate(capacity: Int(Self.maxEvents))
+        let inboxSlot = allocateSlot(.inbox)
+        try add(fd: inbox.wakeFD, events: UInt32(WPS_EPOLLIN), slot: inboxSlot)
+        if listenFD >= 0 {
+            self.listenFD = listenFD
+            listenSlot = allocateSlot(.listener)
+            try add(fd: listenFD, events: UInt32(WPS_EPOLLIN), slot: listenSlot)
+        }
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        iovecs.deallocate()
+        events.deallocate()
+        _ = wps_close(epollFD)
+    }
+
+    /// Runs turns until shutdown completes.
+    public func run() {
+        while running {
+            let timeout = waitTimeout()
+            let count = wps_epoll_wait(epollFD, events, Self.maxEvents, timeout)
+            now = wps_monotonic_ns()
+            if count > 0 {
+                for position in 0..<Int(count) {
+                    dispatch(events[position])
+                }
+            }
+            timers.advance(to: now) { fire($0) }
+            resumeListenerIfDue()
+            finishTurn()
+            if shutdownDeadline != 0 {
+                if connectionCount == 0 {
+                    running = false
+                } else if now >= shutdownDeadline {
+                    forEachConnection { $0.abort() }
+                    finishTurn()
+                }
+            }
+        }
+    }
+
+    /// Stops accepting and asks every connection's handler to close; the loop ends when they
+    /// are gone or when `graceNanos` has passed.
+    public func beginShutdown(graceNanos: UInt64) {
+        guard shutdownDeadline == 0 else { return }
+        shutdownDeadline = now + max(graceNanos, 1)
+        closeListener()
+        forEachConnection { connection in
+            connection.handler?.shutdownRequested(on: connection)
+        }
+    }
+
+    /// Calls `body` for every open connection on this loop.
+    public func forEachConnection(_ body: (Connection) -> Void) {
+        for slot in slots {
+            if case .connection(let connection) = slot.kind, connection.state != .closed {
+                body(connection)
+            }
+        }
+    }
+
+    func waitTimeout() -> Int32 {
+        if !dirty.isEmpty || !closing.isEmpty { return 0 }
+        var timeout = timers.timeoutMillis(now: now)
+        if shutdownDeadline != 0 || listenerPausedUntil != 0 {
+            timeout = timeout < 0 ? 100 : min(timeout, 100)
+        }
+        return timeout
+    }
+
+    /// Flushes dirty connections, then frees the ones closed during this turn.
+    func finishTurn() {
+        while !dirty.isEmpty || !closing.isEmpty {
+            if !dirty.isEmpty {
+                let batch = dirty
+                dirty.removeAll(keepingCapacity: true)
+                for connection in batch {
+                    connection.isDirty = false
+                    if !connection.wantsWritable { flush(connection) }
+                }
+            }
+            if !closing.isEmpty {
+                let batch = closing
+                closing.removeAll(keepingCapacity: true)
+                for connection in batch { release(connection) }
+            }
+        }
+    }
+
+    // MARK: slots and epoll
+
+    func allocateSlot(_ kind: SlotKind) -> Int32 {
+        if let slot = freeSlots.popLast() {
+            slots[Int(slot)].kind = kind
+            return slot
+        }
+        slots.append(Slot(kind: kind, generation: 1))
+        return Int32(slots.count - 1)
+    }
+
+    func freeSlot(_ slot: Int32) {
+        slots[Int(slot)].kind = .free
+        slots[Int(slot)].generation &+= 1
+        freeSlots.append(slot)
+    }
+
+    func token(_ slot: Int32) -> UInt64 {
+        UInt64(slots[Int(slot)].generation) << 32 | UInt64(UInt32(bitPattern: slot))
+    }
+
+    func add(fd: Int32, events: UInt32, slot: Int32) throws(LoopError) {
+        let rc = wps_epoll_add(epollFD, fd, events, token(slot))
+        guard rc == 0 else { throw LoopError(operation: "epoll_ctl(ADD)", code: -rc) }
+    }
+
+    func dispatch(_ event: wps_epoll_event) {
+        let slot = Int(UInt32(truncatingIfNeeded: event.data))
+        let generation = UInt32(truncatingIfNeeded: event.data >> 32)
+        guard slot < slots.count, slots[slot].generation == generation else { return }
+        switch slots[slot].kind {
+        case .connection(let connection):
+            if event.events & UInt32(WPS_EPOLLIN | WPS_EPOLLHUP | WPS_EPOLLERR | WPS_EPOLLRDHUP) != 0 {
+                readable(connection)
+            }
+            if event.events & UInt32(WPS_EPOLLOUT) != 0, connection.state != .closed {
+                flush(connection)
+            }
+        case .listener:
+            acceptConnections()
+        case .inbox:
+            for task in inbox.drain() { task(self) }
+        case .free:
+            break
+        }
+    }
+
+    func fire(_ entry: TimerWheel.Entry) {
+        let slot = Int(entry.slot)
+        guard slot < slots.count, slots[slot].generation == entry.generation,
+            case .connection(let connection) = slots[slot].kind, connection.state != .closed
+        else { return }
+        connection.wheelDeadline = 0
+        if connection.state == .lingering {
+            if now >= connection.lingerDeadline {
+                scheduleClose(connection)
+            } else {
+                connection.setTimer(at: connection.lingerDeadline)
+            }
+            return
+        }
+        let deadline = connection.timerDeadline
+        guard deadline != 0 else { return }
+        if deadline <= now {
+            connection.timerDeadline = 0
+            connection.handler?.timerFired(on: connection, now: now)
+        } else {
+            connection.setTimer(at: deadline)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import CWPSLinux
+import Glibc
+import Synchronization
+
+/// N loops on N threads, each with its own `SO_REUSEPORT` listener on the same address,
+/// so the kernel spreads new connections across them without a shared accept lock.
+public final class EventLoopGroup: Sendable {
+    /// Each loop's inbox, by loop index; the only way to reach a loop from elsewhere.
+    public let inboxes: [LoopInbox]
+    /// The port the listeners are bound to (useful when 0 was asked for).
+    public let port: Int
+    private let threads = Mutex<[pthread_t]>([])
+
+    /// Binds every listener, then starts the threads. `configure` runs on each loop's own
+    /// thread before its first turn (install `acceptHandler` there).
+    public init(
+        threads count: Int, host: String, port: Int, backlog: Int = 1024,
+        configure: @escaping @Sendable (EventLoop) -> Void
+    ) throws(LoopError) {
+        let count = max(1, count)
+        var listeners: [Int32] = []
+        var boundPort = port
+        for _ in 0..<count {
+            let fd = wps_listen_tcp(host, Int32(boundPort), Int32(backlog), 1)
+            guard fd >= 0 else {
+                for listener in listeners { _ = wps_close(listener) }
+                throw LoopError(operation: "listen on \(host):\(boundPort)", code: -fd)
+            }
+            if boundPort == 0 { boundPort = Int(wps_local_port(fd)) }
+            listeners.append(fd)
+        }
+        var inboxes: [LoopInbox] = []
+        for _ in 0..<count { inboxes.append(try LoopInbox()) }
+        self.inboxes = inboxes
+        self.port = boundPort
+        var started: [pthread_t] = []
+        for index in 0..<count {
+            let inbox = inboxes[index]
+            let listenFD = listeners[index]
+            started.append(Self.spawn {
+                do {
+                    let loop = try EventLoop(index: index, inbox: inbox, listenFD: listenFD)
+                    configure(loop)
+                    loop.run()
+                } catch {
+                    fatalError("event loop \(index) could not start: \(error)")
+                }
+            })
+        }
+        let handles = started
+        threads.withLock { $0 = handles }
+    }
+
+    /// Asks every loop to stop accepting and close its connections within `graceNanos`.
+    public func shutdown(graceNanos: UInt64) {
+        for inbox in inboxes {
+            inbox.post { loop in loop.beginShutdown(graceNanos: graceNanos) }
+        }
+    }
+
+    /// Waits for every loop thread to finish.
+    public func join() {
+        let handles = threads.withLock { list in
+            let taken = list
+            list.removeAll()
+            return taken
+        }
+        for handle in handles { pthread_join(handle, nil) }
+    }
+
+    private final class ThreadBody {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+        var handle = pthread_t()
+        let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        let rc = pthread_create(&handle, nil, { raw in
+            let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            body.run()
+            return nil
+        }, context)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        return handle
+    }
+}
+
+/// Process-level helpers the executable needs around its loops.
+public enum ProcessControl {
+    /// Blocks termination signals in this thread and every thread started after it.
+    public static func blockSignals() { _ = wps_block_signals() }
+    /// Waits for SIGINT, SIGTERM or SIGHUP and returns its number.
+    public static func waitForSignal() -> Int32 { wps_wait_signal() }
+    /// Raises the open-file limit toward `wanted`; returns the limit now in force.
+    public static func raiseOpenFileLimit(_ wanted: Int) -> Int { Int(wps_raise_nofile(wanted)) }
+    public static var cpuCount: Int { Int(wps_cpu_count()) }
+    public static var monotonicNanos: UInt64 { wps_monotonic_ns() }
+}

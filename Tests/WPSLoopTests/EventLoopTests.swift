@@ -1,0 +1,149 @@
+import Glibc
+import Synchronization
+import Testing
+import WPSBytes
+import WPSLoop
+
+/// Echoes every byte back; closes when it reads "bye"; answers timers with "tick".
+final class EchoHandler: ConnectionHandler {
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        if bytes.count >= 3, bytes[0] == UInt8(ascii: "b"), bytes[1] == UInt8(ascii: "y"), bytes[2] == UInt8(ascii: "e") {
+            connection.send(Array("ciao".utf8))
+            connection.close()
+            return
+        }
+        if bytes.count >= 5, Array(bytes[0..<5]) == Array("timer".utf8) {
+            connection.setTimer(at: connection.loop.now + 50_000_000)
+            return
+        }
+        connection.send(UnsafeRawBufferPointer(bytes))
+    }
+
+    func timerFired(on connection: Connection, now: UInt64) {
+        connection.send(Array("tick".utf8))
+    }
+}
+
+/// A blocking loopback client with receive timeouts, for driving a loop from a test.
+struct TestSocket {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(rc == 0)
+    }
+
+    func send(_ text: String) { _ = text.utf8CString.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count - 1, 0) } }
+
+    func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) } }
+
+    /// Reads until `count` bytes arrived or the peer closed.
+    func read(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while out.count < count {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, min($0.count, count - out.count), 0) }
+            if n <= 0 { break }
+            out += chunk[0..<n]
+        }
+        return out
+    }
+
+    /// True when the peer closed (EOF) within the receive timeout.
+    func readsEOF() -> Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0) == 0
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
+
+@Suite(.serialized) struct EventLoopTests {
+    @Test func echoesAcrossLoopsAndClosesAfterFlushing() throws {
+        let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in EchoHandler() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        var sockets: [TestSocket] = []
+        for index in 0..<20 {
+            let socket = try TestSocket(port: group.port)
+            socket.send("hello \(index)")
+            #expect(socket.read(("hello \(index)").utf8.count) == Array("hello \(index)".utf8))
+            sockets.append(socket)
+        }
+        // A large write must come back whole even when the kernel takes it in parts.
+        let big = [UInt8]((0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 * 31) })
+        let reader = sockets[0]
+        let writer = Thread2 { reader.send(big) }
+        #expect(reader.read(big.count) == big)
+        writer.join()
+        for socket in sockets {
+            socket.send("bye")
+            #expect(socket.read(4) == Array("ciao".utf8))
+            #expect(socket.readsEOF())
+            socket.close()
+        }
+    }
+
+    @Test func timersFireOnTheConnection() throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in EchoHandler() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        socket.send("timer")
+        #expect(socket.read(4) == Array("tick".utf8))
+    }
+
+    @Test func postedTasksRunOnTheLoop() throws {
+        let seen = Mutex<[Int]>([])
+        let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { _ in }
+        for (index, inbox) in group.inboxes.enumerated() {
+            inbox.post { loop in seen.withLock { $0.append(loop.index * 10 + index) } }
+        }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.join()
+        #expect(seen.withLock { $0.sorted() } == [0, 11])
+    }
+
+    @Test func shutdownClosesConnectionsAndEndsTheLoops() throws {
+        let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in EchoHandler() }
+        }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        socket.send("x")
+        #expect(socket.read(1) == [UInt8(ascii: "x")])
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.join()
+        #expect(socket.readsEOF())
+    }
+}
+
+/// A plain thread for a blocking helper in tests.
+final class Thread2: @unchecked Sendable {
+    private var handle = pthread_t()
+    private final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
+
+    init(_ body: @escaping () -> Void) {
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        pthread_create(&handle, nil, { raw in
+            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, box)
+    }
+
+    func join() { pthread_join(handle, nil) }
+}

@@ -1,0 +1,96 @@
+import Glibc
+import Testing
+import WPSBytes
+@testable import WPSLoop
+
+@Suite struct OutboundQueueTests {
+    /// Reads the queue's regions back as one array, the way writev would see them.
+    func contents(_ queue: OutboundQueue) -> [UInt8] {
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 64)
+        defer { iovecs.deallocate() }
+        let count = queue.gather(into: iovecs, max: 64)
+        var out: [UInt8] = []
+        for index in 0..<count {
+            out += UnsafeRawBufferPointer(start: iovecs[index].iov_base, count: iovecs[index].iov_len)
+        }
+        return out
+    }
+
+    @Test func smallWritesCoalesceIntoOneRegion() {
+        var queue = OutboundQueue()
+        for byte in 0..<10 as Range<UInt8> { ([byte] as [UInt8]).withUnsafeBytes { queue.append($0) } }
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
+        defer { iovecs.deallocate() }
+        #expect(queue.gather(into: iovecs, max: 8) == 1)
+        #expect(contents(queue) == Array(0..<10))
+        queue.removeAll()
+    }
+
+    @Test func sharedBytesAreReferencedInOrder() {
+        var queue = OutboundQueue()
+        let shared = SharedBytes([7, 8, 9])
+        ([1, 2] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        queue.append(shared)
+        ([3] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        queue.append(shared, range: 1..<3)
+        #expect(contents(queue) == [1, 2, 7, 8, 9, 3, 8, 9])
+        #expect(queue.byteCount == 8)
+        queue.removeAll()
+    }
+
+    @Test(arguments: 0...8) func partialConsumeKeepsTheRest(_ written: Int) {
+        var queue = OutboundQueue()
+        let shared = SharedBytes([7, 8, 9])
+        ([1, 2] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        queue.append(shared)
+        ([3] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        queue.append(shared, range: 1..<3)
+        let all: [UInt8] = [1, 2, 7, 8, 9, 3, 8, 9]
+        queue.consume(written)
+        #expect(contents(queue) == Array(all[written...]))
+        #expect(queue.byteCount == all.count - written)
+        // Appending after a partial write still lands at the end.
+        ([4] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        #expect(contents(queue) == Array(all[written...]) + [4])
+        queue.removeAll()
+        #expect(queue.isEmpty)
+    }
+
+    @Test func largeWriteGetsItsOwnChunk() {
+        var queue = OutboundQueue()
+        let big = [UInt8](repeating: 5, count: OutboundQueue.ownedChunkBytes * 2 + 3)
+        big.withUnsafeBytes { queue.append($0) }
+        #expect(contents(queue) == big)
+        queue.consume(big.count)
+        #expect(queue.isEmpty)
+    }
+}
+
+@Suite struct TimerWheelTests {
+    @Test func firesAtOrAfterTheDeadlineNeverBefore() {
+        let start: UInt64 = 10_000_000_000
+        var wheel = TimerWheel(now: start)
+        wheel.schedule(slot: 1, generation: 1, deadline: start + 250_000_000, now: start)
+        wheel.schedule(slot: 2, generation: 1, deadline: start + 1_000_000_000, now: start)
+        var fired: [Int32] = []
+        wheel.advance(to: start + 200_000_000) { fired.append($0.slot) }
+        #expect(fired.isEmpty)
+        wheel.advance(to: start + 300_000_000) { fired.append($0.slot) }
+        #expect(fired == [1])
+        wheel.advance(to: start + 1_000_000_000) { fired.append($0.slot) }
+        #expect(fired == [1, 2])
+        #expect(wheel.entryCount == 0)
+        #expect(wheel.timeoutMillis(now: start) == -1)
+    }
+
+    @Test func farDeadlinesFireEarlyForRescheduling() {
+        let start: UInt64 = 0
+        var wheel = TimerWheel(now: start)
+        let far = start + 500 * 1_000_000_000  // beyond one revolution
+        wheel.schedule(slot: 3, generation: 9, deadline: far, now: start)
+        var fired: [TimerWheel.Entry] = []
+        wheel.advance(to: start + 200 * 1_000_000_000) { fired.append($0) }
+        #expect(fired.count == 1)
+        #expect(fired.first?.generation == 9)
+    }
+}
