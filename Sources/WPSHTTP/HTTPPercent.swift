@@ -1,0 +1,45 @@
+/// Percent-decoding (RFC 3986 §2.1) of request-target parts into UTF-8 strings.
+public enum HTTPPercent {
+    /// Decodes `%XX` escapes (and "+" as space when `plusAsSpace`); nil if an escape is
+    /// malformed, decodes to NUL, or the result is not valid UTF-8.
+    public static func decode(_ text: some StringProtocol, plusAsSpace: Bool = false) -> String? {
+        var copy = String(text)
+        return copy.withUTF8 { decode(bytes: UnsafeRawBufferPointer($0), plusAsSpace: plusAsSpace) }
+    }
+
+    /// Decodes raw bytes; see `decode(_:plusAsSpace:)`.
+    public static func decode(bytes: UnsafeRawBufferPointer, plusAsSpace: Bool) -> String? {
+        let percent = UInt8(ascii: "%")
+        let plus = UInt8(ascii: "+")
+        var needsDecoding = false
+        for byte in bytes where byte == percent || (plusAsSpace && byte == plus) {
+            needsDecoding = true
+            break
+        }
+        guard needsDecoding else {
+            if bytes.contains(0) { return nil }
+            return String(validating: bytes, as: UTF8.self)
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == percent {
+                guard index + 2 < bytes.count,
+                    let high = HTTPBytes.hexValue(bytes[index + 1]),
+                    let low = HTTPBytes.hexValue(bytes[index + 2])
+                else { return nil }
+                let decoded = high << 4 | low
+                guard decoded != 0 else { return nil }
+                output.append(decoded)
+                index += 3
+            } else {
+                guard byte != 0 else { return nil }
+                output.append(plusAsSpace && byte == plus ? HTTPBytes.sp : byte)
+                index += 1
+            }
+        }
+        return String(validating: output, as: UTF8.self)
+    }
+}

@@ -1,0 +1,87 @@
+/// An HTTP protocol version; the parser accepts only 1.0 and 1.1.
+public struct HTTPVersion: Sendable, Hashable, CustomStringConvertible {
+    /// Major version digit.
+    public var major: Int
+    /// Minor version digit.
+    public var minor: Int
+
+    /// Creates a version.
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// HTTP/1.0.
+    public static let http1_0 = HTTPVersion(major: 1, minor: 0)
+    /// HTTP/1.1.
+    public static let http1_1 = HTTPVersion(major: 1, minor: 1)
+
+    /// "HTTP/1.1" style rendering.
+    public var description: String { "HTTP/\(major).\(minor)" }
+}
+
+/// A complete, validated request head (protocol-spec/http.md §2).
+public struct HTTPRequestHead: Sendable {
+    /// The method token, case preserved (methods are case-sensitive).
+    public var method: String
+    /// The raw request-target as received.
+    public var target: String
+    /// The percent-decoded path, without the query; "*" for an asterisk-form target.
+    public var path: String
+    /// The path exactly as received (still percent-encoded).
+    public var rawPath: String
+    /// The decoded query parameters in order ("+" decoded as space); empty if none.
+    public var query: [(name: String, value: String)]
+    /// The protocol version (1.0 or 1.1).
+    public var version: HTTPVersion
+    /// The header fields in order.
+    public var headers: HTTPHeaders
+    /// The Content-Length, or 0 if absent (also 0 when chunked).
+    public var contentLength: Int
+    /// True when the body uses `Transfer-Encoding: chunked`.
+    public var isChunked: Bool
+    /// Whether the connection stays open after this request (protocol-spec/http.md §4).
+    public var keepAlive: Bool
+
+    /// Creates a head from its parts; `keepAlive` follows the version and Connection rules.
+    public init(
+        method: String,
+        target: String,
+        path: String,
+        rawPath: String,
+        query: [(name: String, value: String)] = [],
+        version: HTTPVersion = .http1_1,
+        headers: HTTPHeaders = HTTPHeaders(),
+        contentLength: Int = 0,
+        isChunked: Bool = false
+    ) {
+        self.method = method
+        self.target = target
+        self.path = path
+        self.rawPath = rawPath
+        self.query = query
+        self.version = version
+        self.headers = headers
+        self.contentLength = contentLength
+        self.isChunked = isChunked
+        self.keepAlive = HTTPRequestHead.defaultKeepAlive(version: version, headers: headers)
+    }
+
+    /// The first decoded value of the query parameter `name` (case-sensitive), or nil.
+    public func queryValue(_ name: String) -> String? {
+        for item in query where item.name == name { return item.value }
+        return nil
+    }
+
+    /// True if the request carries a body to read (Content-Length > 0 or chunked).
+    public var hasBody: Bool { contentLength > 0 || isChunked }
+
+    /// 1.1 stays open unless `Connection: close`; 1.0 closes unless `Connection: keep-alive`.
+    public static func defaultKeepAlive(version: HTTPVersion, headers: HTTPHeaders) -> Bool {
+        if version.minor >= 1 && version.major == 1 {
+            return !headers.containsToken("Connection", "close")
+        }
+        return headers.containsToken("Connection", "keep-alive")
+            && !headers.containsToken("Connection", "close")
+    }
+}
