@@ -1,0 +1,155 @@
+import WPSBytes
+import WPSHTTP
+import WPSLoop
+
+/// One HTTP/1.1 connection before any upgrade: parses request heads (pipelined and
+/// keep-alive), collects `Content-Length` bodies, answers or hands over to a WebSocket.
+final class HTTPSession: ConnectionHandler {
+    enum Phase {
+        case head
+        case body(HTTPRequestHead, remaining: Int)
+        case finished
+    }
+
+    let connection: Connection
+    let router: Router
+    var parser: HTTPHeadParser
+    var phase = Phase.head
+    /// Bytes of an incomplete head or body, kept only between reads.
+    var pending: [UInt8] = []
+    var body: [UInt8] = []
+    let handshakeNanos: UInt64
+
+    init(connection: Connection, router: Router) {
+        self.connection = connection
+        self.router = router
+        parser = HTTPHeadParser(limits: router.configuration.http)
+        handshakeNanos = router.configuration.handshakeTimeout.nanoseconds
+        connection.setTimer(at: connection.loop.now + handshakeNanos)
+    }
+
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        if pending.isEmpty {
+            let used = process(bytes)
+            if used < bytes.count, connection.handler === self {
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
+            }
+        } else {
+            pending.append(contentsOf: UnsafeRawBufferPointer(bytes))
+            let used = pending.withUnsafeMutableBytes { process($0) }
+            if connection.handler === self {
+                pending.removeFirst(min(used, pending.count))
+            } else {
+                pending = []
+            }
+        }
+    }
+
+    /// Consumes as much of `buffer` as forms requests; returns the bytes used. After an
+    /// upgrade the rest goes to the new handler and everything counts as used.
+    func process(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var offset = 0
+        while offset < buffer.count || isBodyComplete {
+            switch phase {
+            case .finished:
+                return buffer.count
+            case .head:
+                let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
+                switch parser.parse(rest) {
+                case .needMore:
+                    return offset
+                case .failure(let error):
+                    respond(error.status, body: error.reason + "\n", headers: HTTPHeaders(), close: true)
+                    return buffer.count
+                case .complete(let head, let headLength):
+                    offset += headLength
+                    parser.reset()
+                    if head.isChunked {
+                        respond(.notImplemented, body: "chunked request bodies are not supported\n", headers: HTTPHeaders(), close: true)
+                        return buffer.count
+                    }
+                    phase = .body(head, remaining: head.contentLength)
+                }
+            case .body(let head, let remaining):
+                let take = min(remaining, buffer.count - offset)
+                if take > 0 {
+                    body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + take]))
+                    offset += take
+                }
+                if remaining - take > 0 {
+                    phase = .body(head, remaining: remaining - take)
+                    return offset
+                }
+                phase = .head
+                if dispatch(head, rest: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])) {
+                    return buffer.count
+                }
+            }
+        }
+        return offset
+    }
+
+    private var isBodyComplete: Bool {
+        if case .body(_, let remaining) = phase { return remaining == 0 }
+        return false
+    }
+
+    /// Routes a complete request. Returns true when the connection changed hands or closed.
+    func dispatch(_ head: HTTPRequestHead, rest: UnsafeMutableRawBufferPointer) -> Bool {
+        body.removeAll(keepingCapacity: false)
+        switch router.route(head) {
+        case .respond(let status, let text, let headers):
+            let close = !head.keepAlive
+            respond(status, body: text, headers: headers, close: close, omitBody: head.method == "HEAD")
+            if close { return true }
+            connection.setTimer(at: connection.loop.now + handshakeNanos)
+            return false
+        case .upgrade(let response, let application):
+            phase = .finished
+            connection.send(response)
+            let session = WebSocketSession(
+                connection: connection, configuration: router.configuration, application: application)
+            connection.handler = session
+            session.start()
+            if rest.count > 0 { session.received(rest, on: connection) }
+            return true
+        }
+    }
+
+    func respond(_ status: HTTPStatus, body: String, headers: HTTPHeaders, close: Bool, omitBody: Bool = false) {
+        var out = OutputBuffer(capacity: 160 + body.utf8.count)
+        HTTPResponse.write(
+            status: status, body: body.utf8, contentType: "text/plain; charset=utf-8", close: close,
+            extraHeaders: headers, into: &out)
+        if omitBody {
+            // HEAD: the same head as GET, without the body (RFC 9110 §9.3.2).
+            connection.send(Array(out.bytes.dropLast(body.utf8.count)))
+        } else {
+            connection.send(out.bytes)
+        }
+        if close {
+            phase = .finished
+            connection.close()
+        }
+    }
+
+    func timerFired(on connection: Connection, now: UInt64) {
+        switch phase {
+        case .finished:
+            return
+        case .head where pending.isEmpty:
+            // Idle between requests: nothing to answer.
+            phase = .finished
+            connection.close()
+        default:
+            respond(.requestTimeout, body: "request head not received in time\n", headers: HTTPHeaders(), close: true)
+        }
+    }
+
+    func shutdownRequested(on connection: Connection) {
+        if case .head = phase, pending.isEmpty {
+            phase = .finished
+            connection.close()
+        }
+    }
+}

@@ -1,0 +1,42 @@
+public import WPSHTTP
+
+/// Everything the server can be told at start-up; every limit has a unit and a default.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on; loopback by default so a first run exposes nothing.
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Event loops (threads); one per core uses the machine without contention.
+    public var threads = 1
+    /// HTTP request head, URI and body limits.
+    public var http = HTTPLimits()
+    /// Largest WebSocket message accepted, summed over fragments (close 1009 above it).
+    /// 1 MiB matches the Azure Web PubSub client message limit.
+    public var maxMessageBytes = 1 << 20
+    /// Bytes that may wait in one connection's outbound queue before it is cut as too slow.
+    public var maxOutboundBytes = 16 << 20
+    /// A request head (or the first one after a keep-alive response) must arrive within this.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// Server pings on WebSockets; Azure's default keep-alive interval is 20 s.
+    public var pingInterval: Duration = .seconds(20)
+    /// A WebSocket peer silent this long is closed (three missed pings).
+    public var idleTimeout: Duration = .seconds(60)
+    /// How long a closing connection may drain input before the socket is cut.
+    public var lingerTimeout: Duration = .seconds(2)
+    /// Time given to connections to close on SIGTERM before they are cut.
+    public var shutdownGrace: Duration = .seconds(4)
+    /// Enables the `/echo` WebSocket test route.
+    public var enableEcho = false
+
+    public init() {}
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating; negative durations count as zero.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (scaled, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        return scaled &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Logging
+import WPSHTTP
+import WPSLoop
+import WPSServer
+
+@main
+struct WPSServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wps-server",
+        abstract: "A self-hosted WebSocket pub/sub server that speaks Azure Web PubSub's protocols."
+    )
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "TCP port to listen on (0 picks a free one).")
+    var port = 8080
+
+    @Option(help: "Event-loop threads (default: one per core).")
+    var threads: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(help: "Largest request head in bytes (431 above it).")
+    var maxHeadBytes = HTTPLimits().maxHeadBytes
+
+    @Option(help: "Most header fields in one request (431 above it).")
+    var maxHeaders = HTTPLimits().maxHeaderCount
+
+    @Option(help: "Longest request target in bytes (414 above it).")
+    var maxUriBytes = HTTPLimits().maxURIBytes
+
+    @Option(help: "Largest request body in bytes (413 above it).")
+    var maxBodyBytes = HTTPLimits().maxBodyBytes
+
+    @Option(help: "Largest WebSocket message in bytes, over all fragments (close 1009 above it).")
+    var maxMessageBytes = ServerConfiguration().maxMessageBytes
+
+    @Option(help: "Bytes queued for one slow connection before it is cut.")
+    var maxOutboundBytes = ServerConfiguration().maxOutboundBytes
+
+    @Option(help: "Seconds a client has to send a complete request head.")
+    var handshakeTimeout: Double = 10
+
+    @Option(help: "Seconds between server pings on WebSockets.")
+    var pingInterval: Double = 20
+
+    @Option(help: "Seconds of silence after which a WebSocket is closed.")
+    var idleTimeout: Double = 60
+
+    @Flag(help: "Serve the /echo WebSocket test route.")
+    var enableEcho = false
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        for (name, value) in [("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
+                              ("--max-uri-bytes", maxUriBytes), ("--max-message-bytes", maxMessageBytes),
+                              ("--max-outbound-bytes", maxOutboundBytes)] where value < 1 {
+            throw ValidationError("\(name) must be positive")
+        }
+        guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
+        for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--ping-interval", pingInterval),
+                              ("--idle-timeout", idleTimeout)] where !(value > 0) {
+            throw ValidationError("\(name) must be positive")
+        }
+    }
+
+    func run() throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "wps-server")
+        // Block termination signals before any loop thread exists, so only sigwait sees them.
+        ProcessControl.blockSignals()
+        _ = ProcessControl.raiseOpenFileLimit(1 << 20)
+
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.threads = threads ?? ProcessControl.cpuCount
+        configuration.http = HTTPLimits(
+            maxHeadBytes: maxHeadBytes, maxHeaderCount: maxHeaders,
+            maxURIBytes: maxUriBytes, maxBodyBytes: maxBodyBytes)
+        configuration.maxMessageBytes = maxMessageBytes
+        configuration.maxOutboundBytes = maxOutboundBytes
+        configuration.handshakeTimeout = .seconds(handshakeTimeout)
+        configuration.pingInterval = .seconds(pingInterval)
+        configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.enableEcho = enableEcho
+
+        let server = try Server(configuration: configuration, logger: logger)
+        // Tests and scripts read this exact line to learn the port.
+        printFlushed("wps-server listening on http://\(host):\(server.port) (\(configuration.threads) threads)")
+        if enableEcho { printFlushed("echo route: ws://\(host):\(server.port)/echo") }
+
+        while true {
+            let signal = ProcessControl.waitForSignal()
+            if signal == 1 {  // SIGHUP: nothing to reload yet.
+                logger.info("SIGHUP received; nothing to reload")
+                continue
+            }
+            logger.notice("signal \(signal): shutting down")
+            break
+        }
+        server.shutdown()
+        logger.notice("stopped")
+    }
+}
