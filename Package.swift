@@ -29,6 +29,8 @@ let package = Package(
             dependencies: ["WPSBytes", "CWPSOpenSSL"],
             swiftSettings: strict
         ),
+        .target(name: "WPSProtocol", dependencies: ["WPSBytes"], swiftSettings: strict),
+        .target(name: "WPSAuth", dependencies: ["WPSBytes", "CWPSOpenSSL"], swiftSettings: strict),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: strict),
         .target(
             name: "WPSServer",
@@ -50,6 +52,8 @@ let package = Package(
         .testTarget(name: "WPSBytesTests", dependencies: ["WPSBytes"]),
         .testTarget(name: "WPSHTTPTests", dependencies: ["WPSHTTP", "WPSBytes"]),
         .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
+        .testTarget(name: "WPSProtocolTests", dependencies: ["WPSProtocol", "WPSBytes"]),
+        .testTarget(name: "WPSAuthTests", dependencies: ["WPSAuth", "WPSBytes"]),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
     ]
 )
