@@ -24,6 +24,7 @@ public final class Connection {
     /// Deadline of the wheel entry already scheduled for this connection, 0 when none.
     var wheelDeadline: UInt64 = 0
     var lingerDeadline: UInt64 = 0
+    var handoff: (@Sendable (DetachedSocket) -> Void)?
 
     init(loop: EventLoop, fd: Int32, slot: Int32, generation: UInt32) {
         self.loop = loop
@@ -70,6 +71,16 @@ public final class Connection {
         loop.scheduleClose(self)
     }
 
+    /// Takes the socket away from this loop so another loop can `adopt` it: at the end of
+    /// this turn it leaves epoll and its slot, without being closed, and `handoff` receives
+    /// it. Nothing may be queued; the handler hears nothing more.
+    public func detach(then handoff: @escaping @Sendable (DetachedSocket) -> Void) {
+        guard state == .open else { return }
+        precondition(outbound.isEmpty, "detach with queued output")
+        self.handoff = handoff
+        loop.scheduleClose(self)
+    }
+
     /// Asks for `timerFired` at (or shortly after) the monotonic deadline in nanoseconds.
     public func setTimer(at deadline: UInt64) {
         timerDeadline = deadline
@@ -87,4 +98,9 @@ public final class Connection {
             loop.dirty.append(self)
         }
     }
+}
+
+/// A socket in transit between loops; only `EventLoop.adopt` may use it.
+public struct DetachedSocket: Sendable {
+    let fd: Int32
 }

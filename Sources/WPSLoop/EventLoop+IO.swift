@@ -20,7 +20,17 @@ extension EventLoop {
         }
     }
 
-    func register(fd: Int32) {
+    /// Registers a socket detached from another loop; the caller installs its handler.
+    public func adopt(_ socket: DetachedSocket) -> Connection? {
+        guard shutdownDeadline == 0 else {
+            _ = wps_close(socket.fd)
+            return nil
+        }
+        return register(fd: socket.fd, accepted: false)
+    }
+
+    @discardableResult
+    func register(fd: Int32, accepted: Bool = true) -> Connection? {
         let slot = allocateSlot(.free)
         let connection = Connection(loop: self, fd: fd, slot: slot, generation: slots[Int(slot)].generation)
         slots[Int(slot)].kind = .connection(connection)
@@ -28,11 +38,14 @@ extension EventLoop {
         guard rc == 0 else {
             _ = wps_close(fd)
             freeSlot(slot)
-            return
+            return nil
         }
         connectionCount += 1
-        connection.handler = acceptHandler?(connection)
-        if connection.handler == nil { connection.abort() }
+        if accepted {
+            connection.handler = acceptHandler?(connection)
+            if connection.handler == nil { connection.abort() }
+        }
+        return connection
     }
 
     func resumeListenerIfDue() {
@@ -146,6 +159,14 @@ extension EventLoop {
 
     func release(_ connection: Connection) {
         _ = wps_epoll_del(epollFD, connection.fd)
+        if let handoff = connection.handoff {
+            freeSlot(connection.slot)
+            connectionCount -= 1
+            connection.handler = nil
+            connection.handoff = nil
+            handoff(DetachedSocket(fd: connection.fd))
+            return
+        }
         _ = wps_close(connection.fd)
         freeSlot(connection.slot)
         connection.outbound.removeAll()

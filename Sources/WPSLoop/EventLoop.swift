@@ -30,6 +30,8 @@ public final class EventLoop {
     public private(set) var now: UInt64
     /// Open connections on this loop.
     public internal(set) var connectionCount = 0
+    /// Whatever the owner keeps per loop (the server keeps its hub shard here).
+    public var context: AnyObject?
 
     let epollFD: Int32
     var slots: [Slot] = []
@@ -45,6 +47,13 @@ public final class EventLoop {
     var listenerPausedUntil: UInt64 = 0
     var running = true
     var shutdownDeadline: UInt64 = 0
+    var periodic: [PeriodicTask] = []
+
+    struct PeriodicTask {
+        var interval: UInt64
+        var next: UInt64
+        var body: () -> Void
+    }
 
     static let readBufferBytes = 64 * 1024
     static let maxIovecs = 64
@@ -90,6 +99,7 @@ public final class EventLoop {
                 }
             }
             timers.advance(to: now) { fire($0) }
+            runPeriodicTasks()
             resumeListenerIfDue()
             finishTurn()
             if shutdownDeadline != 0 {
@@ -129,7 +139,23 @@ public final class EventLoop {
         if shutdownDeadline != 0 || listenerPausedUntil != 0 {
             timeout = timeout < 0 ? 100 : min(timeout, 100)
         }
+        for task in periodic {
+            let wait = task.next > now ? Int32(min((task.next - now + 999_999) / 1_000_000, 60_000)) : 0
+            timeout = timeout < 0 ? wait : min(timeout, wait)
+        }
         return timeout
+    }
+
+    /// Runs `body` on this loop about every `intervalNanos` (housekeeping, not precise timing).
+    public func every(_ intervalNanos: UInt64, _ body: @escaping () -> Void) {
+        periodic.append(PeriodicTask(interval: max(intervalNanos, 1_000_000), next: now + intervalNanos, body: body))
+    }
+
+    func runPeriodicTasks() {
+        for index in periodic.indices where periodic[index].next <= now {
+            periodic[index].next = now + periodic[index].interval
+            periodic[index].body()
+        }
     }
 
     /// Flushes dirty connections, then frees the ones closed during this turn.

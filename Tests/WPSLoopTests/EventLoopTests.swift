@@ -118,6 +118,39 @@ struct TestSocket {
         #expect(seen.withLock { $0.sorted() } == [0, 11])
     }
 
+    @Test func socketsMoveBetweenLoops() throws {
+        let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in MovingHandler() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let inboxes = group.inboxes
+        MovingHandler.inboxes.withLock { $0 = inboxes }
+        for _ in 0..<6 {
+            let socket = try TestSocket(port: group.port)
+            socket.send("where")
+            let before = socket.read(1)
+            socket.send("move")
+            let after = socket.read(1)
+            #expect(before.count == 1 && after.count == 1)
+            #expect(before != after, "the socket should now be served by the other loop")
+            socket.send("where")
+            #expect(socket.read(1) == after)
+            socket.close()
+        }
+    }
+
+    @Test func periodicTasksRun() throws {
+        let ticks = Mutex(0)
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.every(10_000_000) { ticks.withLock { $0 += 1 } }
+        }
+        let deadline = ProcessControl.monotonicNanos + 2_000_000_000
+        while ticks.withLock({ $0 }) < 3, ProcessControl.monotonicNanos < deadline { usleep(5000) }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.join()
+        #expect(ticks.withLock { $0 } >= 3)
+    }
+
     @Test func shutdownClosesConnectionsAndEndsTheLoops() throws {
         let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
             loop.acceptHandler = { _ in EchoHandler() }
@@ -146,4 +179,25 @@ final class Thread2: @unchecked Sendable {
     }
 
     func join() { pthread_join(handle, nil) }
+}
+
+/// Answers "where" with its loop index; on "move" hands the socket to the other loop.
+final class MovingHandler: ConnectionHandler {
+    static let inboxes = Mutex<[LoopInbox]>([])
+
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        let text = String(decoding: UnsafeRawBufferPointer(bytes), as: UTF8.self)
+        if text == "where" {
+            connection.send([UInt8(ascii: "0") + UInt8(connection.loop.index)])
+        } else if text == "move" {
+            let target = MovingHandler.inboxes.withLock { $0[(connection.loop.index + 1) % $0.count] }
+            connection.detach { socket in
+                target.post { loop in
+                    guard let moved = loop.adopt(socket) else { return }
+                    moved.handler = MovingHandler()
+                    moved.send([UInt8(ascii: "0") + UInt8(loop.index)])
+                }
+            }
+        }
+    }
 }

@@ -6,9 +6,9 @@ import WPSBytes
 @Suite struct OutboundQueueTests {
     /// Reads the queue's regions back as one array, the way writev would see them.
     func contents(_ queue: OutboundQueue) -> [UInt8] {
-        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 64)
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 1024)
         defer { iovecs.deallocate() }
-        let count = queue.gather(into: iovecs, max: 64)
+        let count = queue.gather(into: iovecs, max: 1024)
         var out: [UInt8] = []
         for index in 0..<count {
             out += UnsafeRawBufferPointer(start: iovecs[index].iov_base, count: iovecs[index].iov_len)
@@ -56,9 +56,30 @@ import WPSBytes
         #expect(queue.isEmpty)
     }
 
+    @Test func ownedWritesAroundSharedChunksShareOneBlock() {
+        var queue = OutboundQueue()
+        let shared = SharedBytes([7, 8, 9])
+        for _ in 0..<100 {
+            ([1] as [UInt8]).withUnsafeBytes { queue.append($0) }
+            queue.append(shared)
+            ([2] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        }
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 400)
+        defer { iovecs.deallocate() }
+        let count = queue.gather(into: iovecs, max: 400)
+        #expect(count == 201)
+        // Every owned region lies in the same block.
+        let owned = (0..<count).filter { iovecs[$0].iov_len != 3 }.map { iovecs[$0].iov_base! }
+        let span = owned.map { UInt(bitPattern: $0) }
+        #expect(span.max()! - span.min()! < UInt(OutboundQueue.ownedBlockBytes))
+        #expect(contents(queue).count == 500)
+        queue.consume(500)
+        #expect(queue.isEmpty)
+    }
+
     @Test func largeWriteGetsItsOwnChunk() {
         var queue = OutboundQueue()
-        let big = [UInt8](repeating: 5, count: OutboundQueue.ownedChunkBytes * 2 + 3)
+        let big = [UInt8](repeating: 5, count: OutboundQueue.ownedBlockBytes * 2 + 3)
         big.withUnsafeBytes { queue.append($0) }
         #expect(contents(queue) == big)
         queue.consume(big.count)
