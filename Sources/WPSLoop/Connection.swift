@@ -62,6 +62,10 @@ public final class Connection {
     public func close() {
         guard state == .open else { return }
         state = .closing
+        // The whole close, flushing included, is bounded: a peer that stops reading
+        // cannot keep the socket forever.
+        lingerDeadline = loop.now + loop.lingerNanos
+        setTimer(at: lingerDeadline)
         markDirty()
     }
 

@@ -145,8 +145,6 @@ extension EventLoop {
                 scheduleClose(connection)
             } else {
                 connection.state = .lingering
-                connection.lingerDeadline = now + lingerNanos
-                connection.setTimer(at: connection.lingerDeadline)
             }
         }
     }

@@ -230,7 +230,7 @@ public final class EventLoop {
             case .connection(let connection) = slots[slot].kind, connection.state != .closed
         else { return }
         connection.wheelDeadline = 0
-        if connection.state == .lingering {
+        if connection.state == .lingering || connection.state == .closing {
             if now >= connection.lingerDeadline {
                 scheduleClose(connection)
             } else {
