@@ -21,6 +21,35 @@ extension JSON {
         return ok ? text : nil
     }
 
+    /// The decoded UTF-8 bytes of a string token, or nil unless it is a well-formed string.
+    ///
+    /// For payloads that are bytes rather than text (base64, raw-client frames): no String
+    /// round trip and no UTF-8 repair.
+    public static func stringBytes(_ bytes: UnsafeRawBufferPointer, _ token: JSONToken) -> [UInt8]? {
+        guard isQuoted(bytes, token) else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(token.range.count - 2)
+        guard
+            forEachDecodedByte(
+                bytes, token,
+                {
+                    out.append($0); return true
+                })
+        else { return nil }
+        return out
+    }
+
+    /// The raw bytes between a string token's quotes when it contains no escapes, else nil.
+    ///
+    /// Lets callers check or copy the common escape-free case without decoding.
+    public static func unescapedContents(_ bytes: UnsafeRawBufferPointer, _ token: JSONToken) -> UnsafeRawBufferPointer?
+    {
+        guard isQuoted(bytes, token) else { return nil }
+        let contents = UnsafeRawBufferPointer(
+            rebasing: bytes[(token.range.lowerBound + 1)..<(token.range.upperBound - 1)])
+        return contents.contains(UInt8(ascii: "\\")) ? nil : contents
+    }
+
     /// Whether a string token decodes to exactly `literal` (ASCII case folding when asked).
     ///
     /// Compares while decoding, so it never allocates, escapes or not.
