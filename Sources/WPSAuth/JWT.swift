@@ -80,7 +80,9 @@ public enum JWT {
                 try JSON.scanObject(raw) { (key, value) throws(JSONError) in
                     if JSON.stringEquals(raw, key, "alg") {
                         alg = value.kind == .string ? JSON.string(raw, value) : nil
-                        if alg == nil { throw JSONError(offset: value.range.lowerBound, message: "alg is not a string") }
+                        if alg == nil {
+                            throw JSONError(offset: value.range.lowerBound, message: "alg is not a string")
+                        }
                     } else if JSON.stringEquals(raw, key, "crit") {
                         hasCritical = true
                     }

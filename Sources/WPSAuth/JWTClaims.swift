@@ -90,15 +90,21 @@ public struct JWTClaims: Sendable, Hashable {
     }
 
     /// A string or an array of strings.
-    static func strings(_ raw: UnsafeRawBufferPointer, _ value: JSONToken, claim: String) throws(JSONError) -> [String] {
+    static func strings(_ raw: UnsafeRawBufferPointer, _ value: JSONToken, claim: String) throws(JSONError) -> [String]
+    {
         if value.kind == .string, let text = JSON.string(raw, value) { return [text] }
         guard value.kind == .array else {
-            throw JSONError(offset: value.range.lowerBound, message: "'\(claim)' is not a string or an array of strings")
+            throw JSONError(
+                offset: value.range.lowerBound, message: "'\(claim)' is not a string or an array of strings")
         }
         var result: [String] = []
         var valid = true
         JSON.forEachElement(raw, in: value) { element in
-            if element.kind == .string, let text = JSON.string(raw, element) { result.append(text) } else { valid = false }
+            if element.kind == .string, let text = JSON.string(raw, element) {
+                result.append(text)
+            } else {
+                valid = false
+            }
         }
         guard valid else {
             throw JSONError(offset: value.range.lowerBound, message: "'\(claim)' has an element that is not a string")

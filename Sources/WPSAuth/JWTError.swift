@@ -17,7 +17,8 @@ public enum JWTError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .malformed(let reason): "The access token is malformed: \(reason)."
-        case .unsupportedAlgorithm(let alg): "The access token algorithm '\(Self.clipped(alg))' is not supported; use HS256."
+        case .unsupportedAlgorithm(let alg):
+            "The access token algorithm '\(Self.clipped(alg))' is not supported; use HS256."
         case .badSignature: "The access token signature is invalid."
         case .expired: "The access token has expired."
         case .notYetValid: "The access token is not valid yet."

@@ -65,14 +65,23 @@ import WPSAuth
         (userAudience, "localhost:8080", userTarget, true),
         // Lenient forms.
         (userAudience.lowercased(), "localhost:8080", userTarget, true),
-        ("http://localhost:8080/api/hubs/MyHub/groups/g 1/:send?api-version=2024-12-01", "localhost:8080",
-         "/api/hubs/MyHub/groups/g%201/:send?api-version=2024-12-01", true),
-        ("http://localhost:8080/api/hubs/MyHub/groups/g%201/:send?api-version=2024-12-01", "localhost:8080",
-         "/api/hubs/MyHub/groups/g%201/:send?api-version=2024-12-01", true),
+        (
+            "http://localhost:8080/api/hubs/MyHub/groups/g 1/:send?api-version=2024-12-01", "localhost:8080",
+            "/api/hubs/MyHub/groups/g%201/:send?api-version=2024-12-01", true
+        ),
+        (
+            "http://localhost:8080/api/hubs/MyHub/groups/g%201/:send?api-version=2024-12-01", "localhost:8080",
+            "/api/hubs/MyHub/groups/g%201/:send?api-version=2024-12-01", true
+        ),
         ("http://localhost:8080/api/hubs/MyHub/users/user%2f1/groups/g1", "localhost:8080", userTarget, true),
-        ("https://localhost:8080/api/hubs/MyHub/:send?api-version=2024-12-01", "localhost:8080",
-         "/api/hubs/MyHub/:send?api-version=2024-12-01", true),
-        ("http://example.com/api/hubs/h/:send?api-version=1", "example.com:80", "/api/hubs/h/:send?api-version=1", true),
+        (
+            "https://localhost:8080/api/hubs/MyHub/:send?api-version=2024-12-01", "localhost:8080",
+            "/api/hubs/MyHub/:send?api-version=2024-12-01", true
+        ),
+        (
+            "http://example.com/api/hubs/h/:send?api-version=1", "example.com:80", "/api/hubs/h/:send?api-version=1",
+            true
+        ),
         ("http://localhost:8080/api/health", "localhost:8080", "/api/health", true),
         // Mismatches.
         (userAudience, "localhost:8081", userTarget, false),
@@ -81,15 +90,18 @@ import WPSAuth
         (userAudience, "localhost:8080", "/api/hubs/MyHub/users/user%2F1/groups/g1?api-version=2021-10-01", false),
         (userAudience, "localhost:8080", "/api/hubs/MyHub/users/user%2F1/groups/g1", false),
         (sendAudience, "localhost:8080", "/api/hubs/MyHub/:send?api-version=2024-12-01", false),
-        ("http://localhost:8080/api/hubs/MyHub/groups/g1/:send", "localhost:8080",
-         "/api/hubs/MyHub/groups/g2/:send?api-version=1", false),
+        (
+            "http://localhost:8080/api/hubs/MyHub/groups/g1/:send", "localhost:8080",
+            "/api/hubs/MyHub/groups/g2/:send?api-version=1", false
+        ),
         (userAudience, "localhost:8080", "", false),
         (userAudience, "localhost:8080", "*", false),
         ("not a url", "localhost:8080", userTarget, false),
     ]
 
     @Test(arguments: requestTable) func request(audience: String, host: String, target: String, expected: Bool) {
-        #expect(RequestAudience.matches(audience: audience, requestHost: host, isTLS: false, rawTarget: target) == expected)
+        #expect(
+            RequestAudience.matches(audience: audience, requestHost: host, isTLS: false, rawTarget: target) == expected)
     }
 
     @Test func audienceWithoutQueryMatchesAnyQuery() {

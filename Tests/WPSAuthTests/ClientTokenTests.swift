@@ -25,7 +25,8 @@ import WPSAuth
         #expect(claims.roles.isEmpty)
         #expect(claims.expiresAt == now + 60)
         #expect(claims.all.map(\.name) == ["aud", "iat", "exp"])
-        #expect(ClientAudience.matches(audience: claims.audiences[0], requestHost: "example.com", isTLS: true, hub: "chat"))
+        #expect(
+            ClientAudience.matches(audience: claims.audiences[0], requestHost: "example.com", isTLS: true, hub: "chat"))
     }
 
     @Test func userIdAndGroupsNeedEscaping() throws {

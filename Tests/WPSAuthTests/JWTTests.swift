@@ -52,7 +52,9 @@ enum PythonVectors {
         #expect(claims.string("iat") == "1700000000")
         #expect(claims.values("role").count == 2)
         #expect(claims.string("missing") == nil)
-        #expect(ClientAudience.matches(audience: claims.audiences[0], requestHost: "localhost:8080", isTLS: false, hub: "myhub"))
+        #expect(
+            ClientAudience.matches(
+                audience: claims.audiences[0], requestHost: "localhost:8080", isTLS: false, hub: "myhub"))
     }
 
     /// ClientToken writes the same bytes as the Python SDK for the same inputs.
@@ -108,7 +110,11 @@ enum PythonVectors {
     @Test(arguments: [(Int64(-301), false), (-300, true), (-299, true)])
     func notBeforeAtSkewEdge(offset: Int64, valid: Bool) {
         let result = verify(V.netStyle, keys: [V.secondary], now: V.now + offset)
-        if valid { #expect((try? result.get()) != nil) } else { #expect(throws: JWTError.notYetValid) { try result.get() } }
+        if valid {
+            #expect((try? result.get()) != nil)
+        } else {
+            #expect(throws: JWTError.notYetValid) { try result.get() }
+        }
     }
 
     @Test func zeroSkewIsExact() {
@@ -136,7 +142,8 @@ enum PythonVectors {
 
     @Test func tamperedPayloadOrSignatureIsRefused() {
         let parts = V.sdkClient.split(separator: ".").map(String.init)
-        let forgedPayload = Base64URL.encode(Array(#"{"aud":"x","exp":9999999999,"role":["webpubsub.sendToGroup"]}"#.utf8))
+        let forgedPayload = Base64URL.encode(
+            Array(#"{"aud":"x","exp":9999999999,"role":["webpubsub.sendToGroup"]}"#.utf8))
         #expect(throws: JWTError.badSignature) { try verify(parts[0] + "." + forgedPayload + "." + parts[2]).get() }
         var bytes = Array(V.sdkClient.utf8)
         for index in bytes.indices where bytes[index] != UInt8(ascii: ".") {

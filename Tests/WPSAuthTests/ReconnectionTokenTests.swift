@@ -32,7 +32,9 @@ import WPSBytes
         for index in bytes.indices where bytes[index] != UInt8(ascii: ".") {
             let original = bytes[index]
             bytes[index] = original == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-            #expect(!ReconnectionToken.verify(String(decoding: bytes, as: UTF8.self), connectionId: "c1", keys: [key], now: now))
+            #expect(
+                !ReconnectionToken.verify(
+                    String(decoding: bytes, as: UTF8.self), connectionId: "c1", keys: [key], now: now))
             bytes[index] = original
         }
         // A forged body with a far expiry needs the key.
