@@ -1,0 +1,83 @@
+/// An `aud` URL split into the parts the lenient audience rules compare
+/// (protocol-spec/auth.md §3.3). Bytes, not Strings, so malformed input costs nothing.
+struct AudienceURL {
+    /// Lower-cased host, without brackets for IPv6 literals.
+    var host: [UInt8]
+    /// Explicit port, or nil when the URL omits it.
+    var port: Int?
+    /// Path as written, starting with "/" (or empty when the URL has none).
+    var path: ArraySlice<UInt8>
+    /// Query after "?", or nil when there is none.
+    var query: ArraySlice<UInt8>?
+
+    /// Schemes treated as one: SDKs sign the http(s) endpoint while clients dial ws(s), and a
+    /// TLS-terminating proxy changes what the server itself sees.
+    static let schemes: [[UInt8]] = ["http", "https", "ws", "wss"].map { Array($0.utf8) }
+
+    /// Parses `scheme://authority[path][?query]`; nil for other schemes, user info, a
+    /// fragment, a bad port or an empty host.
+    init?(_ text: String) {
+        let bytes = Array(text.utf8)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
+            Self.schemes.contains(where: { ASCII.equalsIgnoringCase(bytes[..<colon], $0) }),
+            bytes[colon...].starts(with: Array("://".utf8))
+        else { return nil }
+        guard !bytes.contains(UInt8(ascii: "#")) else { return nil }
+        let authorityStart = colon + 3
+        let pathStart =
+            bytes[authorityStart...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
+            ?? bytes.endIndex
+        guard let (host, port) = Self.parseAuthority(bytes[authorityStart..<pathStart]) else { return nil }
+        self.host = host
+        self.port = port
+        if let question = bytes[pathStart...].firstIndex(of: UInt8(ascii: "?")) {
+            path = bytes[pathStart..<question]
+            query = bytes[(question + 1)...]
+        } else {
+            path = bytes[pathStart...]
+            query = nil
+        }
+    }
+
+    /// Splits `host[:port]` or `[v6]:port`; nil on user info, an empty host, or a port that is
+    /// not 1–65535 in plain digits.
+    static func parseAuthority(_ authority: ArraySlice<UInt8>) -> (host: [UInt8], port: Int?)? {
+        guard !authority.contains(UInt8(ascii: "@")) else { return nil }
+        var hostPart = authority
+        var portPart: ArraySlice<UInt8>?
+        if authority.first == UInt8(ascii: "[") {
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+            hostPart = authority[(authority.startIndex + 1)..<close]
+            let after = authority[(close + 1)...]
+            if !after.isEmpty {
+                guard after.first == UInt8(ascii: ":") else { return nil }
+                portPart = after.dropFirst()
+            }
+        } else if let colon = authority.firstIndex(of: UInt8(ascii: ":")) {
+            hostPart = authority[..<colon]
+            portPart = authority[(colon + 1)...]
+        }
+        guard !hostPart.isEmpty else { return nil }
+        var port: Int?
+        if let portPart {
+            guard let value = ASCII.port(portPart) else { return nil }
+            port = value
+        }
+        return (ASCII.lowercased(hostPart), port)
+    }
+
+    /// Host equal ignoring case; ports equal, where an omitted port on either side stands for
+    /// a default port (80 or 443) and so matches an explicit 80 or 443 on the other.
+    ///
+    /// The request's own scheme is deliberately not consulted: behind a TLS-terminating proxy
+    /// the server sees plain HTTP for an `https` audience.
+    static func sameOrigin(host: [UInt8], port: Int?, requestHost: String) -> Bool {
+        let trimmed = ASCII.trimmed(Array(requestHost.utf8))
+        guard let (otherHost, otherPort) = parseAuthority(trimmed), otherHost == host else { return false }
+        switch (port, otherPort) {
+        case (nil, nil): return true
+        case (let explicit?, nil), (nil, let explicit?): return explicit == 80 || explicit == 443
+        case (let left?, let right?): return left == right
+        }
+    }
+}

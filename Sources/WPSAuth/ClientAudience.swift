@@ -1,0 +1,25 @@
+/// The lenient `aud` check for client WebSocket connections (protocol-spec/auth.md §3.3).
+public enum ClientAudience {
+    static let hubsPath = Array("/client/hubs/".utf8)
+
+    /// Whether `audience` denotes `<endpoint>/client/hubs/<hub>` for this request.
+    ///
+    /// Scheme is any of http, https, ws, wss; host and path compare ignoring ASCII case; an
+    /// omitted port matches 80 or 443; one trailing slash is ignored; the hub segment may be
+    /// percent-encoded and compares ignoring case, since hub names are case-insensitive.
+    /// `requestHost` is the request's Host header (may carry a port). `isTLS` is accepted for
+    /// symmetry with callers but not compared, so a TLS-terminating proxy may sit in front.
+    public static func matches(audience: String, requestHost: String, isTLS: Bool, hub: String) -> Bool {
+        guard let url = AudienceURL(audience), url.query == nil,
+            AudienceURL.sameOrigin(host: url.host, port: url.port, requestHost: requestHost)
+        else { return false }
+        var path = url.path
+        if path.last == UInt8(ascii: "/") { path = path.dropLast() }
+        guard path.count > hubsPath.count,
+            ASCII.equalsIgnoringCase(path.prefix(hubsPath.count), hubsPath)
+        else { return false }
+        let audienceHub = path.dropFirst(hubsPath.count)
+        guard !audienceHub.contains(UInt8(ascii: "/")) else { return false }
+        return ASCII.equalsLeniently(audienceHub, Array(hub.utf8))
+    }
+}

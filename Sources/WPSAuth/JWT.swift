@@ -1,0 +1,113 @@
+internal import WPSBytes
+
+/// HS256 JSON Web Tokens (RFC 7519) as Azure Web PubSub uses them (protocol-spec/auth.md §3).
+public enum JWT {
+    /// Tolerated clock difference between token issuer and server, as the emulator uses.
+    public static let defaultClockSkew: Int64 = 300
+
+    /// base64url of `{"alg":"HS256","typ":"JWT"}`, the header every official SDK writes.
+    static let encodedHeader: [UInt8] = Array(Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8)).utf8)
+
+    /// Signs `payload` (the bytes of a JSON object, written by the caller) with HS256.
+    public static func sign(payload: [UInt8], key: AccessKey) -> String {
+        var out = encodedHeader
+        out.append(UInt8(ascii: "."))
+        Base64URL.encode(payload, into: &out)
+        let mac = Crypto.hmacSHA256(key: key.secret, data: out)
+        out.append(UInt8(ascii: "."))
+        Base64URL.encode(mac, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Verifies an HS256 token against any of `keys` (two during key rotation) and returns its
+    /// claims. Checks, in order: shape, header (`alg` must be HS256; `crit` is refused),
+    /// signature in constant time, payload JSON, then `exp` (required unless `requireExpiry`
+    /// is false; valid while `now < exp + clockSkew`) and `nbf` (valid once
+    /// `now >= nbf - clockSkew`). The audience is left to the caller, which knows the request.
+    public static func verify(
+        _ token: some StringProtocol, keys: [AccessKey], now: Int64, clockSkew: Int64 = defaultClockSkew,
+        requireExpiry: Bool = true
+    ) -> Result<JWTClaims, JWTError> {
+        let bytes = Array(token.utf8)
+        guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
+            let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
+            !bytes[(secondDot + 1)...].contains(UInt8(ascii: "."))
+        else { return .failure(.malformed("expected three dot-separated parts")) }
+
+        guard let header = Base64URL.decode(bytes[..<firstDot]) else {
+            return .failure(.malformed("the header is not base64url"))
+        }
+        if let failure = checkHeader(header) { return .failure(failure) }
+
+        guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]), signature.count == Crypto.macBytes else {
+            return .failure(.badSignature)
+        }
+        let signed = bytes[..<secondDot]
+        // Every key is tried without stopping early, so timing does not tell which one matched.
+        var authentic = false
+        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key.secret, data: signed), signature) {
+            authentic = true
+        }
+        guard authentic else { return .failure(.badSignature) }
+
+        guard let payload = Base64URL.decode(bytes[(firstDot + 1)..<secondDot]) else {
+            return .failure(.malformed("the payload is not base64url"))
+        }
+        let claims: JWTClaims
+        switch JWTClaims.parse(payload) {
+        case .success(let parsed): claims = parsed
+        case .failure(let error): return .failure(error)
+        }
+
+        let skew = max(0, clockSkew)
+        if let expiry = claims.expiresAt {
+            if now >= expiry.addingSaturating(skew) { return .failure(.expired) }
+        } else if requireExpiry {
+            return .failure(.missingExpiry)
+        }
+        if let notBefore = claims.notBefore, now < notBefore.subtractingSaturating(skew) {
+            return .failure(.notYetValid)
+        }
+        return .success(claims)
+    }
+
+    /// Checks the decoded header; nil when acceptable.
+    static func checkHeader(_ header: [UInt8]) -> JWTError? {
+        header.withUnsafeBytes { raw -> JWTError? in
+            var alg: String?
+            var hasCritical = false
+            do throws(JSONError) {
+                try JSON.scanObject(raw) { (key, value) throws(JSONError) in
+                    if JSON.stringEquals(raw, key, "alg") {
+                        alg = value.kind == .string ? JSON.string(raw, value) : nil
+                        if alg == nil {
+                            throw JSONError(offset: value.range.lowerBound, message: "alg is not a string")
+                        }
+                    } else if JSON.stringEquals(raw, key, "crit") {
+                        hasCritical = true
+                    }
+                }
+            } catch {
+                return .malformed("the header is not a JSON object (\(error.message))")
+            }
+            guard let alg else { return .malformed("the header has no 'alg'") }
+            // "none" and every other algorithm are refused: only a shared-key HMAC is ever issued.
+            guard alg == "HS256" else { return .unsupportedAlgorithm(alg) }
+            // Extensions marked critical must be understood (RFC 7515 §4.1.11); none are.
+            if hasCritical { return .malformed("the header has unsupported critical extensions") }
+            return nil
+        }
+    }
+}
+
+extension Int64 {
+    func addingSaturating(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+
+    func subtractingSaturating(_ other: Int64) -> Int64 {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other > 0 ? .min : .max) : difference
+    }
+}

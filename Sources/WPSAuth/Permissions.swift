@@ -1,0 +1,139 @@
+/// What a connection may do with groups, from its token roles plus runtime grants and revokes
+/// (protocol-spec/auth.md §4).
+///
+/// Sending `event` messages needs no role, so only the two group permissions are modelled.
+public struct Permissions: Sendable, Hashable {
+    /// A group permission.
+    public enum Kind: Sendable, Hashable, CaseIterable {
+        /// Join or leave a group.
+        case joinLeaveGroup
+        /// Publish to a group.
+        case sendToGroup
+    }
+
+    /// The grants of one kind. A specific revoke that a broader grant still covers is kept as an
+    /// exception, so revoking one group from an "any group" connection takes effect.
+    struct Grants: Sendable, Hashable {
+        var anyGroup = false
+        var groups: Set<String> = []
+        var patterns: [GroupPattern] = []
+        var exceptions: Set<String> = []
+
+        func allows(_ group: String) -> Bool {
+            if exceptions.contains(group) { return false }
+            return anyGroup || groups.contains(group) || patterns.contains { $0.matches(group) }
+        }
+    }
+
+    var joinLeave = Grants()
+    var send = Grants()
+
+    /// Role prefixes; matched ASCII case-insensitively because the service's role names are
+    /// not case-significant in practice, while the group part stays case-sensitive.
+    static let roleForms: [(prefix: String, kind: Kind, plural: Bool)] = [
+        ("webpubsub.joinLeaveGroup", .joinLeaveGroup, false),
+        ("webpubsub.sendToGroup", .sendToGroup, false),
+        ("webpubsub.joinLeaveGroups", .joinLeaveGroup, true),
+        ("webpubsub.sendToGroups", .sendToGroup, true),
+    ]
+
+    /// Builds permissions from `role` claim values; unknown roles, empty group names and
+    /// invalid wildcard patterns are ignored rather than failing the connection.
+    public init(roles: [String]) {
+        for role in roles { apply(role: role) }
+    }
+
+    /// No permissions: the state of a connection whose token has no roles.
+    public init() {}
+
+    private mutating func apply(role: String) {
+        let utf8 = Array(role.utf8)
+        for form in Self.roleForms {
+            let prefix = Array(form.prefix.utf8)
+            guard utf8.count >= prefix.count, Self.asciiCaseInsensitiveEqual(utf8[..<prefix.count], prefix)
+            else { continue }
+            let rest = utf8[prefix.count...]
+            if rest.isEmpty {
+                // The plural forms always need a pattern.
+                if !form.plural { grant(form.kind, group: nil) }
+                return
+            }
+            // "webpubsub.joinLeaveGroups.x" also starts with "webpubsub.joinLeaveGroup"; only a
+            // dot right after the prefix makes it this form.
+            guard rest.first == UInt8(ascii: ".") else { continue }
+            let target = String(decoding: rest.dropFirst(), as: UTF8.self)
+            guard !target.isEmpty else { return }
+            if form.plural {
+                if let pattern = GroupPattern(target) { update(form.kind) { $0.patterns.append(pattern) } }
+            } else {
+                grant(form.kind, group: target)
+            }
+            return
+        }
+    }
+
+    static func asciiCaseInsensitiveEqual(_ a: ArraySlice<UInt8>, _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            let lowerX = x >= 65 && x <= 90 ? x + 32 : x
+            let lowerY = y >= 65 && y <= 90 ? y + 32 : y
+            if lowerX != lowerY { return false }
+        }
+        return true
+    }
+
+    private mutating func update(_ kind: Kind, _ body: (inout Grants) -> Void) {
+        switch kind {
+        case .joinLeaveGroup: body(&joinLeave)
+        case .sendToGroup: body(&send)
+        }
+    }
+
+    private func grants(_ kind: Kind) -> Grants {
+        switch kind {
+        case .joinLeaveGroup: joinLeave
+        case .sendToGroup: send
+        }
+    }
+
+    /// Whether the connection may join or leave `group`.
+    public func canJoinLeave(group: String) -> Bool { has(.joinLeaveGroup, group: group) }
+
+    /// Whether the connection may publish to `group`.
+    public func canSend(toGroup group: String) -> Bool { has(.sendToGroup, group: group) }
+
+    /// Grants `kind` for `group`, or for every group when `group` is nil (which also lifts
+    /// earlier specific revokes).
+    public mutating func grant(_ kind: Kind, group: String?) {
+        update(kind) { grants in
+            if let group {
+                grants.exceptions.remove(group)
+                grants.groups.insert(group)
+            } else {
+                grants.anyGroup = true
+                grants.exceptions.removeAll()
+            }
+        }
+    }
+
+    /// Revokes `kind` for `group`, or every grant of `kind` (roles and patterns included) when
+    /// `group` is nil.
+    public mutating func revoke(_ kind: Kind, group: String?) {
+        update(kind) { grants in
+            if let group {
+                grants.groups.remove(group)
+                if grants.allows(group) { grants.exceptions.insert(group) }
+            } else {
+                grants = Grants()
+            }
+        }
+    }
+
+    /// Whether `kind` is allowed for `group`; with a nil group, whether it is allowed for every
+    /// group (an "any group" grant with no specific revokes).
+    public func has(_ kind: Kind, group: String?) -> Bool {
+        let grants = grants(kind)
+        guard let group else { return grants.anyGroup && grants.exceptions.isEmpty }
+        return grants.allows(group)
+    }
+}

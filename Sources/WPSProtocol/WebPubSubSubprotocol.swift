@@ -1,0 +1,59 @@
+/// A WebSocket subprotocol of Azure Web PubSub that wps-server speaks (protocol-spec/client-protocol.md §1).
+///
+/// Only the two JSON subprotocols are implemented; anything else a client offers (including
+/// the protobuf ones) is not selected, so such a client is served as a raw WebSocket client.
+public struct WebPubSubSubprotocol: Hashable, Sendable, CustomStringConvertible {
+    /// The canonical lower-case name, echoed in `Sec-WebSocket-Protocol` of the 101 response.
+    public let name: String
+    /// Whether data messages carry `sequenceId` and the session survives a dropped socket.
+    public let isReliable: Bool
+
+    private init(name: String, isReliable: Bool) {
+        self.name = name
+        self.isReliable = isReliable
+    }
+
+    /// `json.webpubsub.azure.v1`: JSON envelopes, no sequence ids, no recovery.
+    public static let json = WebPubSubSubprotocol(name: "json.webpubsub.azure.v1", isReliable: false)
+    /// `json.reliable.webpubsub.azure.v1`: JSON envelopes with sequence ids and recovery; the SDK default.
+    public static let jsonReliable = WebPubSubSubprotocol(name: "json.reliable.webpubsub.azure.v1", isReliable: true)
+
+    /// Every subprotocol the server can select.
+    public static let all: [WebPubSubSubprotocol] = [.json, .jsonReliable]
+
+    /// Recognises a subprotocol name, ignoring ASCII case (SDKs send lower case, the
+    /// emulator compares case-insensitively) and surrounding spaces of a header list item.
+    public static func parse(_ name: String) -> WebPubSubSubprotocol? {
+        let trimmed = name.utf8.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }
+        let candidate = Array(trimmed.reversed())
+        for known in all where asciiCaseInsensitiveEquals(candidate, known.name.utf8) {
+            return known
+        }
+        return nil
+    }
+
+    /// The first recognised subprotocol among those a client offered, in the client's order.
+    ///
+    /// Clients offer exactly one in practice (reference §1.3); with several and no connect
+    /// handler to choose, taking the client's first preference is the least surprising rule.
+    public static func select(offered: [String]) -> WebPubSubSubprotocol? {
+        for name in offered {
+            if let known = parse(name) { return known }
+        }
+        return nil
+    }
+
+    /// The canonical name.
+    public var description: String { name }
+
+    private static func asciiCaseInsensitiveEquals(_ left: [UInt8], _ right: String.UTF8View) -> Bool {
+        guard left.count == right.count else { return false }
+        for (a, b) in zip(left, right) where lower(a) != lower(b) { return false }
+        return true
+    }
+
+    @inline(__always)
+    private static func lower(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+}

@@ -1,0 +1,144 @@
+import Testing
+import WPSBytes
+
+/// Validates `text` and applies `read` to its top-level token.
+func readJSON<T>(_ text: String, _ read: (UnsafeRawBufferPointer, JSONToken) -> T?) -> T? {
+    let bytes = Array(text.utf8)
+    return bytes.withUnsafeBytes { raw in
+        guard let token = try? JSON.validate(raw) else { return nil }
+        return read(raw, token)
+    }
+}
+
+@Suite struct JSONValuesTests {
+    static let strings: [(String, String)] = [
+        ("\"\"", ""), ("\"abc\"", "abc"), ("\"\\\"\"", "\""), ("\"\\\\\"", "\\"), ("\"\\/\"", "/"),
+        ("\"\\b\"", "\u{08}"), ("\"\\f\"", "\u{0C}"), ("\"\\n\"", "\n"), ("\"\\r\"", "\r"), ("\"\\t\"", "\t"),
+        ("\"\\u0041\"", "A"), ("\"\\u00e9\"", "é"), ("\"\\u00E9\"", "é"), ("\"\\u65e5\"", "日"),
+        ("\"\\uD83D\\uDE00\"", "😀"), ("\"\\u0000\"", "\u{0}"), ("\"a\\u0022b\"", "a\"b"),
+        ("\"é日😀\"", "é日😀"), ("\"x\\ny\\tz\"", "x\ny\tz"), ("\"\\uFFFF\"", "\u{FFFF}"),
+    ]
+
+    @Test(arguments: strings) func decodesStrings(json: String, expected: String) {
+        #expect(readJSON(json) { JSON.string($0, $1) } == expected)
+    }
+
+    @Test(arguments: ["1", "true", "null", "[]", "{}"]) func stringOfNonStringIsNil(json: String) {
+        #expect(readJSON(json) { JSON.string($0, $1) } == nil)
+    }
+
+    static let equality: [(String, StaticString, Bool, Bool)] = [
+        ("\"joinGroup\"", "joinGroup", false, true),
+        ("\"joingroup\"", "joinGroup", false, false),
+        ("\"JOINGROUP\"", "joinGroup", true, true),
+        ("\"join\\u0047roup\"", "joinGroup", false, true),
+        ("\"joinGroupX\"", "joinGroup", false, false),
+        ("\"joinGrou\"", "joinGroup", false, false),
+        ("\"\"", "", false, true),
+        ("\"Text\"", "text", true, true),
+        ("\"T\\u0065xt\"", "TEXT", true, true),
+        ("\"é\"", "\u{E9}", false, true),
+        ("\"É\"", "é", true, false),  // folding is ASCII only
+    ]
+
+    @Test(arguments: equality) func stringEquals(json: String, literal: StaticString, folding: Bool, expected: Bool) {
+        #expect(readJSON(json) { JSON.stringEquals($0, $1, literal, caseInsensitive: folding) } == expected)
+    }
+
+    @Test func stringEqualsRejectsNonStrings() {
+        #expect(readJSON("1") { JSON.stringEquals($0, $1, "1") } == false)
+        #expect(readJSON("null") { JSON.stringEquals($0, $1, "null") } == false)
+    }
+
+    static let unsigned: [(String, UInt64?)] = [
+        ("0", 0), ("1", 1), ("42", 42), ("18446744073709551615", .max), ("18446744073709551616", nil),
+        ("99999999999999999999", nil), ("-1", nil), ("-0", nil), ("1.0", nil), ("1e3", nil), ("1E3", nil),
+        ("\"1\"", nil), ("true", nil), ("null", nil),
+    ]
+
+    @Test(arguments: unsigned) func uint64(json: String, expected: UInt64?) {
+        #expect(readJSON(json) { JSON.uint64($0, $1) } == expected)
+    }
+
+    static let signed: [(String, Int64?)] = [
+        ("0", 0), ("-0", 0), ("7", 7), ("-7", -7), ("9223372036854775807", .max), ("9223372036854775808", nil),
+        ("-9223372036854775808", .min), ("-9223372036854775809", nil), ("1.7e9", nil), ("2.0", nil), ("\"3\"", nil),
+    ]
+
+    @Test(arguments: signed) func int64(json: String, expected: Int64?) {
+        #expect(readJSON(json) { JSON.int64($0, $1) } == expected)
+    }
+
+    @Test func bools() {
+        #expect(readJSON("true") { JSON.bool($0, $1) } == true)
+        #expect(readJSON("false") { JSON.bool($0, $1) } == false)
+        #expect(readJSON("null") { JSON.bool($0, $1) } == nil)
+        #expect(readJSON("1") { JSON.bool($0, $1) } == nil)
+    }
+
+    @Test func handBuiltTokensNeverTrap() {
+        let bytes = Array("\"ab\"".utf8)
+        bytes.withUnsafeBytes { raw in
+            let bad: [JSONToken] = [
+                JSONToken(kind: .string, range: 0..<10), JSONToken(kind: .string, range: 0..<1),
+                JSONToken(kind: .string, range: 1..<3), JSONToken(kind: .number, range: 0..<4),
+                JSONToken(kind: .bool, range: 2..<9), JSONToken(kind: .number, range: 3..<3),
+            ]
+            for token in bad {
+                #expect(JSON.string(raw, token) == nil)
+                #expect(JSON.uint64(raw, token) == nil)
+                #expect(JSON.int64(raw, token) == nil)
+                #expect(JSON.bool(raw, token) == nil)
+                #expect(!JSON.stringEquals(raw, token, "ab"))
+            }
+        }
+        let escapes = Array("\"\\u12\"\"\\uD800\"".utf8)
+        escapes.withUnsafeBytes { raw in
+            #expect(JSON.string(raw, JSONToken(kind: .string, range: 0..<6)) == nil)
+            #expect(JSON.string(raw, JSONToken(kind: .string, range: 6..<14)) == nil)
+        }
+    }
+}
+
+@Suite struct JSONWriterTests {
+    static func written(_ text: String) -> String {
+        var out = OutputBuffer()
+        JSONWriter.appendString(text, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    static let cases: [(String, String)] = [
+        ("", "\"\""), ("abc", "\"abc\""), ("a\"b", "\"a\\\"b\""), ("a\\b", "\"a\\\\b\""), ("/", "\"/\""),
+        ("\n\r\t\u{08}\u{0C}", "\"\\n\\r\\t\\b\\f\""), ("\u{0}\u{1}\u{1F}", "\"\\u0000\\u0001\\u001f\""),
+        ("\u{7F}", "\"\u{7F}\""), ("é日😀", "\"é日😀\""), ("\u{2028}", "\"\u{2028}\""),
+    ]
+
+    @Test(arguments: cases) func escapes(text: String, expected: String) {
+        #expect(Self.written(text) == expected)
+    }
+
+    static let roundTrips: [String] = [
+        "", "hello", "quote \" backslash \\ slash /",
+        "all controls: " + (0..<32).map { String(UnicodeScalar(UInt8($0))) }.joined(),
+        "unicode é 日本 😀 \u{10FFFF} \u{FFFD}", String(repeating: "x", count: 5000) + "\"",
+    ]
+
+    @Test(arguments: roundTrips) func roundTripsThroughScanner(text: String) throws {
+        let json = Self.written(text)
+        #expect(readJSON(json) { JSON.string($0, $1) } == text)
+        #expect(readJSON(json) { raw, token in token.range == 0..<raw.count } == true)
+    }
+
+    @Test func rawBytesWithInvalidUTF8BecomeReplacementCharacters() {
+        let cases: [([UInt8], String)] = [
+            ([0x61, 0xFF, 0x62], "a\u{FFFD}b"), ([0xC3], "\u{FFFD}"), ([0xED, 0xA0, 0x80], "\u{FFFD}\u{FFFD}\u{FFFD}"),
+            ([0xC3, 0xA9, 0x0A], "é\n"),
+        ]
+        for (input, expected) in cases {
+            var out = OutputBuffer()
+            input.withUnsafeBytes { JSONWriter.appendString($0, to: &out) }
+            let json = String(decoding: out.bytes, as: UTF8.self)
+            #expect(readJSON(json) { JSON.string($0, $1) } == expected)
+        }
+    }
+}
