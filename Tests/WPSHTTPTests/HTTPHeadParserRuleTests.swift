@@ -1,0 +1,201 @@
+import Testing
+import WPSHTTP
+
+/// One rule of protocol-spec/http.md §2–3 per row: the request and the status it must yield
+/// (200 means the head parses).
+@Suite struct HTTPHeadParserRuleTests {
+    static let requestLineRules: [(String, Int)] = [
+        ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("GET / HTTP/1.0\r\n\r\n", 200),
+        ("GET / HTTP/1.1\nHost: a\n\n", 200),  // bare LF, like picohttpparser
+        ("GET / HTTP/1.1\r\nHost: a\n\r\n", 200),  // mixed line ends
+        ("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 200),  // leading empty lines
+        ("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("M-SEARCH / HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("GET http://example.com/a?b=c HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("GET http://example.com HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
+        ("GET / HTTP/0.9\r\n\r\n", 505),
+        ("GET / HTTP/3.0\r\n\r\n", 505),
+        ("GET /\r\n\r\n", 505),  // HTTP/0.9-looking
+        ("GET /index.html\r\n", 505),
+        ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+        ("GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET / http/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1\r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400),
+        ("GET / \r\nHost: a\r\n\r\n", 400),
+        ("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\r\nHost: a\r\n\r\n", 400),
+        (" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET\r\n\r\n", 400),
+        ("\u{1}\r\n\r\n", 400),
+        ("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a\u{7F} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /é HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET foo HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET 1http://x/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET http:/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ]
+
+    static let fieldRules: [(String, Int)] = [
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-A:b\r\n\r\n", 200),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-A: \t b \t \r\n\r\n", 200),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-A:\r\n\r\n", 200),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\tb\r\n\r\n", 200),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-A: caf\u{E9}\r\n\r\n", 200),  // obs-text
+        ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX@Y: z\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{1}b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{0}b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{7F}b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\n\r\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\n\r\n", 400),  // 1.1 without Host
+        ("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400),
+        ("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHOST: a\r\n\r\n", 200),
+    ]
+
+    static let framingRules: [(String, Int)] = [
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", 200),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 200),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", 200),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\nContent-Length: 5\r\n\r\n", 200),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999\r\n\r\n", 413),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n", 413),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 200),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", 200),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 501),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 501),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", 501),
+    ]
+
+    static let targetRules: [(String, Int)] = [
+        ("GET /a%20b HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a% HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a%00 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a%C3%28 HTTP/1.1\r\nHost: a\r\n\r\n", 400),  // invalid UTF-8
+        ("GET /a?x=%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a?x=%00 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a?x=%FF HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a?%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a?x=%41 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ]
+
+    @Test(arguments: requestLineRules + fieldRules + framingRules + targetRules)
+    func statusForRule(request: String, expected: Int) {
+        let outcome = Outcome(parseWhole(request))
+        #expect(outcome.code == expected, "\(request.debugDescription) → \(outcome)")
+    }
+
+    @Test(arguments: requestLineRules + fieldRules + framingRules + targetRules)
+    func sameStatusWhenGrownByteByByte(request: String, expected: Int) {
+        let outcomes = parseGrowing(Array(request.utf8))
+        #expect(outcomes.last?.code == expected)
+        #expect(outcomes.dropLast().allSatisfy { $0 == .needMore })
+    }
+
+    @Test func parsesAllParts() throws {
+        let text = "POST /api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v HTTP/1.1\r\n"
+            + "Host: example.com\r\nContent-Length: 12\r\nX-Dup: 1\r\nx-dup:  2 \r\n\r\nbody"
+        guard case .complete(let head, let length) = parseWhole(text) else {
+            Issue.record("expected a complete head")
+            return
+        }
+        #expect(length == text.utf8.count - 4)
+        #expect(head.method == "POST")
+        #expect(head.target == "/api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v")
+        #expect(head.path == "/api/hubs/chat room/send")
+        #expect(head.rawPath == "/api/hubs/chat%20room/send")
+        #expect(head.query.map(\.name) == ["user", "x", "flag", ""])
+        #expect(head.query.map(\.value) == ["a b", "A", "", "v"])
+        #expect(head.queryValue("user") == "a b")
+        #expect(head.queryValue("missing") == nil)
+        #expect(head.version == .http1_1)
+        #expect(head.headers["x-DUP"] == "1")
+        #expect(head.headers.values("X-Dup") == ["1", "2"])
+        #expect(head.headers.count == 4)
+        #expect(head.contentLength == 12)
+        #expect(!head.isChunked)
+        #expect(head.keepAlive)
+    }
+
+    @Test(arguments: [
+        ("GET http://example.com/a/b?c=d HTTP/1.1\r\nHost: a\r\n\r\n", "/a/b", "c=d"),
+        ("GET http://example.com HTTP/1.1\r\nHost: a\r\n\r\n", "/", ""),
+        ("GET https://example.com:8443?k=v HTTP/1.1\r\nHost: a\r\n\r\n", "/", "k=v"),
+        ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "*", ""),
+        ("GET /plus+stays HTTP/1.1\r\nHost: a\r\n\r\n", "/plus+stays", ""),
+        ("GET /%2F?q=1+2%2B3 HTTP/1.1\r\nHost: a\r\n\r\n", "//", "q=1 2+3"),
+    ])
+    func targetForms(request: String, path: String, query: String) {
+        let parsed = head(request)
+        #expect(parsed?.path == path)
+        #expect(parsed?.query.map { "\($0.name)=\($0.value)" }.joined(separator: "&") == query)
+    }
+
+    static let keepAliveCases: [(String, String?, Bool)] = [
+        ("1.1", nil, true),
+        ("1.1", "close", false),
+        ("1.1", "Close", false),
+        ("1.1", "keep-alive", true),
+        ("1.1", "Upgrade, close", false),
+        ("1.1", "Upgrade", true),
+        ("1.0", nil, false),
+        ("1.0", "keep-alive", true),
+        ("1.0", "Keep-Alive", true),
+        ("1.0", "close", false),
+        ("1.0", "keep-alive, close", false),
+    ]
+
+    @Test(arguments: keepAliveCases)
+    func keepAliveDefaults(version: String, connection: String?, expected: Bool) {
+        var text = "GET / HTTP/\(version)\r\nHost: a\r\n"
+        if let connection { text += "Connection: \(connection)\r\n" }
+        text += "\r\n"
+        #expect(head(text)?.keepAlive == expected)
+    }
+
+    @Test func chunkedHeadHasNoContentLength() {
+        let parsed = head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(parsed?.isChunked == true)
+        #expect(parsed?.contentLength == 0)
+        #expect(parsed?.hasBody == true)
+    }
+
+    @Test func failureCarriesReason() {
+        guard case .failure(let error) = parseWhole("GET / HTTP/1.1\r\n\r\n") else {
+            Issue.record("expected failure")
+            return
+        }
+        #expect(error == HTTPParseError(status: .badRequest, reason: "missing Host"))
+    }
+}
