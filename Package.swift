@@ -31,11 +31,16 @@ let package = Package(
         ),
         .target(name: "WPSProtocol", dependencies: ["WPSBytes"], swiftSettings: strict),
         .target(name: "WPSAuth", dependencies: ["WPSBytes", "CWPSOpenSSL"], swiftSettings: strict),
+        .target(
+            name: "WPSHub",
+            dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket"],
+            swiftSettings: strict
+        ),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: strict),
         .target(
             name: "WPSServer",
             dependencies: [
-                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop",
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -54,6 +59,7 @@ let package = Package(
         .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
         .testTarget(name: "WPSProtocolTests", dependencies: ["WPSProtocol", "WPSBytes"]),
         .testTarget(name: "WPSAuthTests", dependencies: ["WPSAuth", "WPSBytes"]),
+        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
     ]
 )

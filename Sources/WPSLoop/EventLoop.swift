@@ -32,6 +32,8 @@ public final class EventLoop {
     public internal(set) var connectionCount = 0
     /// Whatever the owner keeps per loop (the server keeps its hub shard here).
     public var context: AnyObject?
+    /// Every loop's inbox in the group, this one's included, by loop index.
+    public let siblings: [LoopInbox]
 
     let epollFD: Int32
     var slots: [Slot] = []
@@ -60,9 +62,10 @@ public final class EventLoop {
     static let maxEvents: Int32 = 256
     static let acceptsPerWakeup = 64
 
-    init(index: Int, inbox: LoopInbox, listenFD: Int32) throws(LoopError) {
+    init(index: Int, siblings: [LoopInbox], listenFD: Int32) throws(LoopError) {
         self.index = index
-        self.inbox = inbox
+        self.siblings = siblings
+        inbox = siblings[index]
         let fd = wps_epoll_create()
         guard fd >= 0 else { throw LoopError(operation: "epoll_create1", code: -fd) }
         epollFD = fd

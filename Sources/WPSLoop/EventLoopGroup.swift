@@ -34,12 +34,12 @@ public final class EventLoopGroup: Sendable {
         self.inboxes = inboxes
         self.port = boundPort
         var started: [pthread_t] = []
+        let siblings = inboxes
         for index in 0..<count {
-            let inbox = inboxes[index]
             let listenFD = listeners[index]
             started.append(Self.spawn {
                 do {
-                    let loop = try EventLoop(index: index, inbox: inbox, listenFD: listenFD)
+                    let loop = try EventLoop(index: index, siblings: siblings, listenFD: listenFD)
                     configure(loop)
                     loop.run()
                 } catch {

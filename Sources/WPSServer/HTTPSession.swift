@@ -97,7 +97,7 @@ final class HTTPSession: ConnectionHandler {
     /// Routes a complete request. Returns true when the connection changed hands or closed.
     func dispatch(_ head: HTTPRequestHead, rest: UnsafeMutableRawBufferPointer) -> Bool {
         body.removeAll(keepingCapacity: false)
-        switch router.route(head) {
+        switch router.route(head, loop: connection.loop) {
         case .respond(let status, let text, let headers):
             let close = !head.keepAlive
             respond(status, body: text, headers: headers, close: close, omitBody: head.method == "HEAD")
@@ -112,6 +112,26 @@ final class HTTPSession: ConnectionHandler {
             connection.handler = session
             session.start()
             if rest.count > 0 { session.received(rest, on: connection) }
+            return true
+        case .moveAndUpgrade(let target, let response, let start):
+            phase = .finished
+            let leftover = Array(rest)
+            let configuration = router.configuration
+            let inbox = connection.loop.siblings[target]
+            connection.detach { socket in
+                inbox.post { loop in
+                    guard let moved = loop.adopt(socket) else { return }
+                    moved.send(response)
+                    let application = HubApplication(hub: LoopContext.of(loop).hub, start: start)
+                    let session = WebSocketSession(connection: moved, configuration: configuration, application: application)
+                    moved.handler = session
+                    session.start()
+                    if !leftover.isEmpty {
+                        var bytes = leftover
+                        bytes.withUnsafeMutableBytes { session.received($0, on: moved) }
+                    }
+                }
+            }
             return true
         }
     }

@@ -1,4 +1,5 @@
 import Logging
+import WPSLoop
 import WPSHTTP
 import WPSWebSocket
 
@@ -6,6 +7,9 @@ import WPSWebSocket
 enum RouteDecision {
     case respond(HTTPStatus, body: String, headers: HTTPHeaders)
     case upgrade(response: [UInt8], application: WebSocketApplication)
+    /// Hand the socket to another loop, which answers the upgrade there (recovery of a
+    /// session that lives on that loop).
+    case moveAndUpgrade(toLoop: Int, response: [UInt8], start: HubApplication.Start)
 }
 
 /// Maps requests to routes. Immutable and shared by every loop.
@@ -13,7 +17,10 @@ struct Router: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
 
-    func route(_ head: HTTPRequestHead) -> RouteDecision {
+    func route(_ head: HTTPRequestHead, loop: EventLoop) -> RouteDecision {
+        if let hub = clientHub(head) {
+            return routeClient(head, hubName: hub, loop: loop)
+        }
         switch head.path {
         case "/healthz":
             guard head.method == "GET" || head.method == "HEAD" else {

@@ -20,6 +20,7 @@ public final class Server: Sendable {
             threads: configuration.threads, host: configuration.host, port: configuration.port
         ) { loop in
             loop.lingerNanos = linger
+            loop.context = LoopContext(loop: loop, configuration: configuration.hub)
             loop.acceptHandler = { connection in
                 HTTPSession(connection: connection, router: routes)
             }

@@ -1,4 +1,6 @@
+public import WPSAuth
 public import WPSHTTP
+public import WPSHub
 
 /// Everything the server can be told at start-up; every limit has a unit and a default.
 public struct ServerConfiguration: Sendable {
@@ -26,6 +28,10 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(4)
     /// Enables the `/echo` WebSocket test route.
     public var enableEcho = false
+    /// Keys that sign and verify tokens; several allow rotation, the first signs.
+    public var accessKeys: [AccessKey] = []
+    /// Reliable-session and slow-consumer limits.
+    public var hub = HubConfiguration()
 
     public init() {}
 }

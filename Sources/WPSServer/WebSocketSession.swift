@@ -22,6 +22,10 @@ final class WebSocketSession: ConnectionHandler {
     var nextPing: UInt64
     /// Our close frame is queued; anything after it must not be sent.
     var closeSent = false
+    /// The code of the peer's close frame, if it sent one with a code.
+    var peerCloseCode: UInt16?
+    /// The peer sent a close frame (with or without a code).
+    var peerSentClose = false
 
     init(connection: Connection, configuration: ServerConfiguration, application: WebSocketApplication) {
         self.connection = connection
@@ -85,6 +89,8 @@ final class WebSocketSession: ConnectionHandler {
             case .pong:
                 return .continue
             case .close(let code, _):
+                peerCloseCode = code
+                peerSentClose = true
                 // Echo the peer's code (RFC 6455 §5.5.1); an empty close gets an empty reply.
                 close(code.map { WebSocketCloseCode(rawValue: $0) }, reason: "")
                 return .stop

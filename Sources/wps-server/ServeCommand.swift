@@ -1,6 +1,9 @@
 import ArgumentParser
+import Glibc
 import Logging
+import WPSAuth
 import WPSHTTP
+import WPSHub
 import WPSLoop
 import WPSServer
 
@@ -8,7 +11,16 @@ import WPSServer
 struct WPSServerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wps-server",
-        abstract: "A self-hosted WebSocket pub/sub server that speaks Azure Web PubSub's protocols."
+        abstract: "A self-hosted WebSocket pub/sub server that speaks Azure Web PubSub's protocols.",
+        subcommands: [ServeCommand.self, TokenCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the server (the default)."
     )
 
     @Option(help: "Address to listen on.")
@@ -53,6 +65,21 @@ struct WPSServerCommand: ParsableCommand {
     @Flag(help: "Serve the /echo WebSocket test route.")
     var enableEcho = false
 
+    @Option(help: "Access key, repeatable for rotation (the first signs). Default: WPS_ACCESS_KEY, else a key kept in the state directory.")
+    var accessKey: [String] = []
+
+    @Option(help: "Directory for state that survives restarts (the generated access key).")
+    var stateDir = ".wps-state"
+
+    @Option(help: "Un-acked messages kept per reliable connection before it is closed for good.")
+    var reliableMaxMessages = HubConfiguration().reliableMaxMessages
+
+    @Option(help: "Bytes of un-acked messages kept per reliable connection before it is closed for good.")
+    var reliableMaxBytes = HubConfiguration().reliableMaxBytes
+
+    @Option(help: "Seconds a dropped reliable connection stays resumable.")
+    var resumeWindow: Double = 60
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -63,7 +90,7 @@ struct WPSServerCommand: ParsableCommand {
         }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
         for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--ping-interval", pingInterval),
-                              ("--idle-timeout", idleTimeout)] where !(value > 0) {
+                              ("--idle-timeout", idleTimeout), ("--resume-window", resumeWindow)] where !(value > 0) {
             throw ValidationError("\(name) must be positive")
         }
     }
@@ -93,11 +120,27 @@ struct WPSServerCommand: ParsableCommand {
         configuration.pingInterval = .seconds(pingInterval)
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.enableEcho = enableEcho
+        let (keys, keyOrigin) = try KeyStore.keys(flags: accessKey, stateDirectory: stateDir)
+        configuration.accessKeys = keys
+        configuration.hub.reliableMaxMessages = reliableMaxMessages
+        configuration.hub.reliableMaxBytes = reliableMaxBytes
+        configuration.hub.resumeWindowNanos = UInt64(resumeWindow * 1_000_000_000)
+        configuration.hub.maxOutboundBytes = maxOutboundBytes
 
         let server = try Server(configuration: configuration, logger: logger)
         // Tests and scripts read this exact line to learn the port.
         printFlushed("wps-server listening on http://\(host):\(server.port) (\(configuration.threads) threads)")
         if enableEcho { printFlushed("echo route: ws://\(host):\(server.port)/echo") }
+        let endpoint = "http://\(host):\(server.port)"
+        printFlushed("access key from \(keyOrigin)")
+        if let connection = ConnectionString(endpoint: endpoint, accessKey: keys[0]) {
+            printFlushed("connection string: \(connection.formatted())")
+        }
+        let demo = ClientToken.make(
+            endpoint: endpoint, hub: "hub", userId: "demo",
+            roles: ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"], groups: [], key: keys[0],
+            now: Int64(time(nil)), lifetime: 3600)
+        printFlushed("try (valid 60 min): websocat --protocol json.webpubsub.azure.v1 '\(ClientToken.clientURL(endpoint: endpoint, hub: "hub", token: demo))'")
 
         while true {
             let signal = ProcessControl.waitForSignal()

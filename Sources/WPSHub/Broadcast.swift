@@ -1,0 +1,85 @@
+public import WPSBytes
+public import WPSProtocol
+import WPSWebSocket
+
+/// One data message for many recipients, encoded once per client kind and shared by all of
+/// them (and by every loop) without copying.
+///
+/// JSON clients get `jsonFrame` whole. Reliable clients get `reliablePrefix` between a small
+/// per-recipient frame header and a `,"sequenceId":N}` suffix. Raw clients get `rawFrame`.
+public final class Broadcast: Sendable {
+    /// Who receives it.
+    public enum Target: Sendable, Equatable {
+        case group(String)
+        case hub
+    }
+
+    public let hub: String
+    public let target: Target
+    /// A connection that must not get it (`noEcho`).
+    public let excludedConnectionId: String?
+    public let jsonFrame: SharedBytes
+    public let reliablePrefix: SharedBytes
+    public let rawFrame: SharedBytes
+
+    init(hub: String, target: Target, excluded: String?, prefix: OutputBuffer, raw: (isText: Bool, payload: [UInt8])) {
+        self.hub = hub
+        self.target = target
+        excludedConnectionId = excluded
+        reliablePrefix = SharedBytes(prefix.bytes)
+        jsonFrame = Broadcast.frame(text: true, parts: [prefix.bytes, [ServerMessageEncoder.messageEnd]])
+        rawFrame = Broadcast.frame(text: raw.isText, parts: [raw.payload])
+    }
+
+    /// A group message published by a JSON client; `data` is the raw JSON value it sent.
+    public convenience init?(
+        hub: String, group: String, fromUserId: String?, dataType: DataType, data: UnsafeRawBufferPointer,
+        excluding excluded: String?
+    ) {
+        guard let raw = RawClientPayload.frame(dataType: dataType, data: data) else { return nil }
+        var prefix = OutputBuffer(capacity: data.count + 128)
+        ServerMessageEncoder.groupMessagePrefix(
+            group: group, fromUserId: fromUserId, dataType: dataType, data: data, into: &prefix)
+        self.init(hub: hub, target: .group(group), excluded: excluded, prefix: prefix, raw: raw)
+    }
+
+    /// A group message published by a raw client: a text frame is `text`, a binary one `binary`.
+    public convenience init(
+        hub: String, group: String, fromUserId: String?, isText: Bool, payload: UnsafeRawBufferPointer
+    ) {
+        var value = OutputBuffer(capacity: payload.count * 4 / 3 + 8)
+        if isText {
+            JSONWriter.appendString(payload, to: &value)
+        } else {
+            value.append(UInt8(ascii: "\""))
+            var encoded: [UInt8] = []
+            Base64.encode(payload, into: &encoded)
+            value.append(contentsOf: encoded)
+            value.append(UInt8(ascii: "\""))
+        }
+        var prefix = OutputBuffer(capacity: value.count + 128)
+        value.bytes.withUnsafeBytes { data in
+            ServerMessageEncoder.groupMessagePrefix(
+                group: group, fromUserId: fromUserId, dataType: isText ? .text : .binary, data: data, into: &prefix)
+        }
+        self.init(
+            hub: hub, target: .group(group), excluded: nil, prefix: prefix, raw: (isText, Array(payload)))
+    }
+
+    /// A whole unmasked frame around `parts`, built in one allocation.
+    static func frame(text: Bool, parts: [[UInt8]]) -> SharedBytes {
+        let length = parts.reduce(0) { $0 + $1.count }
+        let headerLength = WebSocketFrameEncoder.headerLength(payloadLength: length, masked: false)
+        return SharedBytes(count: headerLength + length) { out in
+            _ = WebSocketFrameEncoder.writeHeader(
+                into: out, opcode: text ? .text : .binary, payloadLength: length)
+            var offset = headerLength
+            for part in parts {
+                part.withUnsafeBytes { bytes in
+                    UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: bytes)
+                }
+                offset += part.count
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// Limits of the hub; each has a unit in its name and the reason for its default.
+public struct HubConfiguration: Sendable {
+    /// Un-acked messages kept per reliable connection; Azure keeps 1000 (reference §3.3).
+    public var reliableMaxMessages = 1000
+    /// Bytes of un-acked messages kept per reliable connection; Azure keeps 16 MB.
+    public var reliableMaxBytes = 16 << 20
+    /// How long a dropped reliable session waits for its client; SDKs retry for 30 s.
+    public var resumeWindowNanos: UInt64 = 60_000_000_000
+    /// Bytes queued toward one client before it counts as too slow.
+    public var maxOutboundBytes = 16 << 20
+    /// Successful ackIds remembered per logical connection for `Duplicate` answers.
+    public var ackHistoryCount = 10_000
+
+    public init() {}
+}
+
+/// The kind of client on a connection, fixed at upgrade (protocol-spec/client-protocol.md).
+public enum ClientKind: Sendable, Equatable {
+    /// `json.webpubsub.azure.v1`
+    case json
+    /// `json.reliable.webpubsub.azure.v1`
+    case jsonReliable
+    /// A simple WebSocket client; with a group it publishes every frame there.
+    case raw(publishGroup: String?)
+
+    public var isReliable: Bool { self == .jsonReliable }
+
+    /// JSON clients get system messages and acks; raw clients get bare data frames only.
+    public var isJSON: Bool {
+        if case .raw = self { return false }
+        return true
+    }
+}
+
+/// Who a new connection is, as established by its token.
+public struct ClientIdentity: Sendable {
+    public var hub: String
+    public var userId: String?
+    public var roles: [String]
+    /// Groups joined at connect (the token's `webpubsub.group`), regardless of roles.
+    public var groups: [String]
+    public var kind: ClientKind
+
+    public init(hub: String, userId: String?, roles: [String], groups: [String], kind: ClientKind) {
+        self.hub = hub
+        self.userId = userId
+        self.roles = roles
+        self.groups = groups
+        self.kind = kind
+    }
+}

@@ -1,0 +1,72 @@
+public import WPSAuth
+import WPSBytes
+
+/// One logical connection: identity, groups, permissions and, for reliable clients, the
+/// state that outlives a dropped socket (protocol-spec/reliability.md).
+public final class HubSession {
+    public let connectionId: String
+    public let hub: String
+    public let userId: String?
+    public let kind: ClientKind
+    public internal(set) var permissions: Permissions
+    /// The socket, nil while a reliable session waits to be resumed.
+    public internal(set) var transport: HubTransport?
+    /// Groups joined, with this session's position in each group's member list.
+    var groupSlots: [String: Int] = [:]
+    let reconnectionToken: String?
+
+    // Reliable state.
+    var nextSequenceId: UInt64 = 1
+    var unacked: [(sequenceId: UInt64, prefix: SharedBytes)] = []
+    var unackedHead = 0
+    var unackedBytes = 0
+    var ackHistory: AckHistory
+    /// When the socket went away (monotonic ns), 0 while attached.
+    var detachedAt: UInt64 = 0
+    /// Closed for good: no resume, no more messages.
+    public internal(set) var isEnded = false
+
+    init(connectionId: String, identity: ClientIdentity, reconnectionToken: String?, ackHistoryCount: Int) {
+        self.connectionId = connectionId
+        hub = identity.hub
+        userId = identity.userId
+        kind = identity.kind
+        permissions = Permissions(roles: identity.roles)
+        self.reconnectionToken = reconnectionToken
+        ackHistory = AckHistory(capacity: ackHistoryCount)
+    }
+
+    /// Groups this session belongs to.
+    public var groups: Dictionary<String, Int>.Keys { groupSlots.keys }
+    /// Messages sent and not yet acknowledged by the client.
+    public var unackedCount: Int { unacked.count - unackedHead }
+
+    func buffer(sequenceId: UInt64, prefix: SharedBytes) {
+        unacked.append((sequenceId, prefix))
+        unackedBytes += prefix.count
+    }
+
+    /// Drops every buffered message up to `sequenceId` (cumulative; stale values do nothing).
+    func acknowledge(upTo sequenceId: UInt64) {
+        while unackedHead < unacked.count, unacked[unackedHead].sequenceId <= sequenceId {
+            unackedBytes -= unacked[unackedHead].prefix.count
+            unacked[unackedHead].prefix = HubSession.released
+            unackedHead += 1
+        }
+        if unackedHead == unacked.count {
+            unacked.removeAll(keepingCapacity: unacked.capacity <= 64)
+            unackedHead = 0
+        } else if unackedHead > 64, unackedHead * 2 > unacked.count {
+            unacked.removeFirst(unackedHead)
+            unackedHead = 0
+        }
+    }
+
+    func dropBuffer() {
+        unacked.removeAll()
+        unackedHead = 0
+        unackedBytes = 0
+    }
+
+    private static let released = SharedBytes([UInt8]())
+}

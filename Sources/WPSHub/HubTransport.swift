@@ -1,0 +1,20 @@
+public import WPSBytes
+
+/// The socket side of one connection as the hub sees it: whole WebSocket frames out, and
+/// a close. The server implements it over its loop; tests record what it is given.
+public protocol HubTransport: AnyObject {
+    /// Bytes waiting to be written to this client.
+    var queuedBytes: Int { get }
+    /// Queues shared bytes (whole frames or parts of one), without copying.
+    func send(_ shared: SharedBytes)
+    /// Queues a copy of `bytes`.
+    func send(_ bytes: UnsafeRawBufferPointer)
+    /// Sends a close frame with `code` and `reason`, then closes the socket.
+    func close(code: UInt16, reason: String)
+}
+
+/// The other loops of this process, reached by posting.
+public protocol HubPeers: AnyObject {
+    /// Hands `broadcast` to every other loop, which delivers it to its own members.
+    func publish(_ broadcast: Broadcast)
+}

@@ -1,0 +1,110 @@
+import WPSBytes
+import WPSProtocol
+import WPSWebSocket
+
+extension LoopHub {
+    /// A complete WebSocket message from `session`'s client.
+    public func received(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession) {
+        guard !session.isEnded, session.transport != nil else { return }
+        switch session.kind {
+        case .raw(let publishGroup):
+            receivedRaw(frame, isText: isText, on: session, group: publishGroup)
+        case .json, .jsonReliable:
+            guard isText else {
+                disconnect(session, code: .unsupportedData, reason: "binary frames are not accepted on a JSON subprotocol")
+                return
+            }
+            switch ClientRequestDecoder.decode(frame) {
+            case .success(let request):
+                handle(request, frame: frame, on: session)
+            case .failure(.invalidJSON(let detail)):
+                disconnect(session, code: .invalidPayload, reason: "invalid JSON: \(detail)")
+            case .failure(.unknownType(let type)):
+                disconnect(session, code: .invalidPayload, reason: "unknown message type \(type)")
+            case .failure(.badRequest(let ackId, let message)):
+                if let ackId { ack(session, ackId, error: AckError(name: .badRequest, message: message)) }
+            }
+        }
+    }
+
+    func handle(_ request: ClientRequest, frame: UnsafeRawBufferPointer, on session: HubSession) {
+        switch request {
+        case .ping:
+            sendText(to: session) { ServerMessageEncoder.pong(into: &$0) }
+        case .sequenceAck(let sequenceId):
+            if session.kind.isReliable { session.acknowledge(upTo: sequenceId) }
+        case .joinGroup(let group, let ackId):
+            guard !isDuplicate(session, ackId) else { return }
+            guard session.permissions.canJoinLeave(group: group) else {
+                return forbidden(session, ackId, "The client has no permission to join or leave group '\(group)'.")
+            }
+            join(session, group)
+            succeeded(session, ackId)
+        case .leaveGroup(let group, let ackId):
+            guard !isDuplicate(session, ackId) else { return }
+            guard session.permissions.canJoinLeave(group: group) else {
+                return forbidden(session, ackId, "The client has no permission to join or leave group '\(group)'.")
+            }
+            leave(session, group)
+            succeeded(session, ackId)
+        case .sendToGroup(let group, let ackId, let noEcho, let dataType, let data):
+            guard !isDuplicate(session, ackId) else { return }
+            guard session.permissions.canSend(toGroup: group) else {
+                return forbidden(session, ackId, "The client has no permission to send message to group '\(group)'.")
+            }
+            let value = UnsafeRawBufferPointer(rebasing: frame[data])
+            guard
+                let broadcast = Broadcast(
+                    hub: session.hub, group: group, fromUserId: session.userId, dataType: dataType, data: value,
+                    excluding: noEcho ? session.connectionId : nil)
+            else {
+                if let ackId {
+                    ack(session, ackId, error: AckError(name: .badRequest, message: "data does not match dataType"))
+                }
+                return
+            }
+            publish(broadcast)
+            succeeded(session, ackId)
+        case .event(let event, let ackId, _, _):
+            guard !isDuplicate(session, ackId) else { return }
+            if let ackId {
+                let message = "No event handler is configured for event '\(event)' in hub '\(session.hub)'."
+                ack(session, ackId, error: AckError(name: .notFound, message: message))
+            }
+        }
+    }
+
+    func receivedRaw(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession, group: String?) {
+        guard let group, session.permissions.canSend(toGroup: group) else { return }
+        publish(Broadcast(hub: session.hub, group: group, fromUserId: session.userId, isText: isText, payload: frame))
+    }
+
+    // MARK: - acks
+
+    /// True (and answered) when `ackId` already succeeded on this logical connection.
+    func isDuplicate(_ session: HubSession, _ ackId: UInt64?) -> Bool {
+        guard let ackId, session.ackHistory.contains(ackId) else { return false }
+        ack(session, ackId, error: AckError(name: .duplicate, message: "Message with ack-id: \(ackId) has been processed"))
+        return true
+    }
+
+    func succeeded(_ session: HubSession, _ ackId: UInt64?) {
+        guard let ackId else { return }
+        session.ackHistory.insert(ackId)
+        ack(session, ackId, error: nil)
+    }
+
+    func forbidden(_ session: HubSession, _ ackId: UInt64?, _ message: String) {
+        guard let ackId else { return }
+        ack(session, ackId, error: AckError(name: .forbidden, message: message))
+    }
+
+    func ack(_ session: HubSession, _ ackId: UInt64, error: AckError?) {
+        sendText(to: session) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
+    }
+
+    /// Sends `system/disconnected` and closes; the session ends (no resume).
+    func disconnect(_ session: HubSession, code: WebSocketCloseCode, reason: String) {
+        end(session, code: code.rawValue, reason: reason)
+    }
+}

@@ -1,0 +1,168 @@
+import WPSBytes
+import WPSProtocol
+import WPSWebSocket
+
+/// The pub/sub domain for the connections of one event loop, as a state machine: sockets
+/// opening, frames, closes and clock ticks go in; frames and closes come out through each
+/// session's `HubTransport`, and broadcasts for other loops through `HubPeers`.
+///
+/// Nothing here touches a socket or reads a clock, so it is tested with plain values.
+public final class LoopHub {
+    struct GroupKey: Hashable {
+        var hub: String
+        var group: String
+    }
+
+    public let configuration: HubConfiguration
+    public var peers: HubPeers?
+    /// Sessions of this loop by connection id, including reliable ones waiting for resume.
+    public private(set) var sessions: [String: HubSession] = [:]
+    var groups: [GroupKey: [HubSession]] = [:]
+    var detached: Set<String> = []
+    /// Monotonic time of the latest input (ns); set by `tick` and `transportClosed`.
+    public var now: UInt64 = 0
+    /// Reused for small messages (acks, system messages) so they allocate nothing.
+    var scratch = OutputBuffer(capacity: 512)
+
+    public init(configuration: HubConfiguration = HubConfiguration(), peers: HubPeers? = nil) {
+        self.configuration = configuration
+        self.peers = peers
+    }
+
+    // MARK: - inputs
+
+    /// A new logical connection after a successful upgrade: sends `connected` to JSON
+    /// clients and joins the identity's groups.
+    @discardableResult
+    public func open(
+        connectionId: String, identity: ClientIdentity, reconnectionToken: String?, transport: HubTransport
+    ) -> HubSession {
+        let session = HubSession(
+            connectionId: connectionId, identity: identity,
+            reconnectionToken: identity.kind.isReliable ? reconnectionToken : nil,
+            ackHistoryCount: configuration.ackHistoryCount)
+        session.transport = transport
+        sessions[connectionId] = session
+        sendConnected(session)
+        for group in identity.groups where GroupName.isValid(group) {
+            join(session, group)
+        }
+        return session
+    }
+
+    /// A reliable client came back with its connection id (and a token the caller checked).
+    /// Returns nil when the session cannot be resumed; the caller then closes with 1008.
+    public func resume(connectionId: String, transport: HubTransport) -> HubSession? {
+        guard let session = sessions[connectionId], !session.isEnded, session.kind.isReliable else { return nil }
+        if let old = session.transport, old !== transport {
+            // The old socket is half-open from our side; the client has moved on.
+            session.transport = nil
+            old.close(code: WebSocketCloseCode.normal.rawValue, reason: "resumed on another connection")
+        }
+        session.transport = transport
+        session.detachedAt = 0
+        detached.remove(connectionId)
+        sendConnected(session)
+        // Everything not yet acknowledged, in order, with its original sequence id.
+        for index in session.unackedHead..<session.unacked.count {
+            let entry = session.unacked[index]
+            sendSequenced(entry.prefix, sequenceId: entry.sequenceId, to: transport)
+        }
+        return session
+    }
+
+    /// The socket of `session` is gone. `clientCloseCode` is the code of the client's close
+    /// frame, nil when the connection dropped or the server closed it.
+    public func transportClosed(_ session: HubSession, transport: HubTransport, clientCloseCode: UInt16?, now: UInt64) {
+        self.now = max(self.now, now)
+        guard session.transport === transport else { return }
+        session.transport = nil
+        if session.kind.isReliable, !session.isEnded, clientCloseCode != WebSocketCloseCode.normal.rawValue {
+            session.detachedAt = now
+            detached.insert(session.connectionId)
+        } else {
+            end(session, code: nil, reason: nil)
+        }
+    }
+
+    /// Ends reliable sessions whose resume window has passed.
+    public func tick(now: UInt64) {
+        self.now = max(self.now, now)
+        guard !detached.isEmpty else { return }
+        for id in detached {
+            guard let session = sessions[id] else {
+                detached.remove(id)
+                continue
+            }
+            if now >= session.detachedAt &+ configuration.resumeWindowNanos {
+                end(session, code: nil, reason: nil)
+            }
+        }
+    }
+
+    /// A broadcast posted by another loop.
+    public func deliver(_ broadcast: Broadcast) {
+        switch broadcast.target {
+        case .group(let group):
+            guard let members = groups[GroupKey(hub: broadcast.hub, group: group)] else { return }
+            for session in members where session.connectionId != broadcast.excludedConnectionId {
+                send(broadcast, to: session)
+            }
+        case .hub:
+            for session in sessions.values
+            where session.hub == broadcast.hub && !session.isEnded
+                && session.connectionId != broadcast.excludedConnectionId
+            {
+                send(broadcast, to: session)
+            }
+        }
+    }
+
+    /// Delivers here and on every other loop.
+    public func publish(_ broadcast: Broadcast) {
+        deliver(broadcast)
+        peers?.publish(broadcast)
+    }
+
+    /// Closes a session for good: `system/disconnected` with `reason` to JSON clients, then
+    /// a close with `code`. A later resume attempt is refused.
+    public func end(_ session: HubSession, code: UInt16?, reason: String?) {
+        guard !session.isEnded else { return }
+        session.isEnded = true
+        for group in Array(session.groupSlots.keys) { leave(session, group) }
+        sessions.removeValue(forKey: session.connectionId)
+        detached.remove(session.connectionId)
+        session.dropBuffer()
+        if let transport = session.transport {
+            session.transport = nil
+            if let reason, session.kind.isJSON { sendDisconnected(reason, to: transport) }
+            transport.close(code: code ?? WebSocketCloseCode.normal.rawValue, reason: reason ?? "")
+        }
+    }
+
+    // MARK: - groups
+
+    func join(_ session: HubSession, _ group: String) {
+        guard session.groupSlots[group] == nil else { return }
+        let key = GroupKey(hub: session.hub, group: group)
+        session.groupSlots[group] = groups[key, default: []].count
+        groups[key, default: []].append(session)
+    }
+
+    func leave(_ session: HubSession, _ group: String) {
+        guard let slot = session.groupSlots.removeValue(forKey: group) else { return }
+        let key = GroupKey(hub: session.hub, group: group)
+        guard var members = groups.removeValue(forKey: key) else { return }
+        let last = members.removeLast()
+        if last !== session {
+            members[slot] = last
+            last.groupSlots[group] = slot
+        }
+        if !members.isEmpty { groups[key] = members }
+    }
+
+    /// Local members of a group (for tests and REST queries).
+    public func members(hub: String, group: String) -> [HubSession] {
+        groups[GroupKey(hub: hub, group: group)] ?? []
+    }
+}

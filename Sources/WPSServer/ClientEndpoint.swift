@@ -1,0 +1,177 @@
+import Glibc
+import WPSAuth
+import WPSHTTP
+import WPSHub
+import WPSLoop
+import WPSProtocol
+import WPSWebSocket
+
+/// The Azure Web PubSub client endpoint: `/client/hubs/{hub}` and `/client/?hub={hub}`
+/// (protocol-spec/client-protocol.md, protocol-spec/auth.md).
+extension Router {
+    static let hubPrefix = "/client/hubs/"
+
+    /// The hub named by a client path, or nil when the path is not the client endpoint.
+    func clientHub(_ head: HTTPRequestHead) -> String?? {
+        if head.path.hasPrefix(Self.hubPrefix) {
+            let name = String(head.path.dropFirst(Self.hubPrefix.count))
+            return .some(name.isEmpty ? nil : name)
+        }
+        if head.path == "/client" || head.path == "/client/" {
+            return .some(head.queryValue("hub"))
+        }
+        return nil
+    }
+
+    func routeClient(_ head: HTTPRequestHead, hubName: String?, loop: EventLoop) -> RouteDecision {
+        guard head.method == "GET" else {
+            return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])
+        }
+        guard let hubName, HubName.isValid(hubName) else {
+            return .respond(.badRequest, body: "missing or invalid hub name\n", headers: HTTPHeaders())
+        }
+        // Hub names are case-insensitive (reference §1.1): one spelling inside the server.
+        let hub = hubName.lowercased()
+        let upgrade: WebSocketUpgradeRequest
+        switch WebSocketHandshake.validateUpgrade(method: head.method, headers: head.headers.fields) {
+        case .failure(let error):
+            return .respond(HTTPStatus(code: error.status), body: error.reason + "\n", headers: HTTPHeaders(error.headers))
+        case .success(let request):
+            upgrade = request
+        }
+        let selected = WebSocketHandshake.selectProtocol(
+            offered: upgrade.offeredProtocols,
+            supported: [WebPubSubSubprotocol.json.name, WebPubSubSubprotocol.jsonReliable.name])
+        let subprotocol = selected.flatMap { WebPubSubSubprotocol.parse($0) }
+        let response = WebSocketHandshake.responseHead(
+            accept: WebSocketHandshake.acceptValue(forKey: upgrade.key), protocol: selected)
+        let context = LoopContext.of(loop)
+        let now = Int64(time(nil))
+
+        if let connectionId = head.queryValue("awps_connection_id"),
+            let recoveryToken = head.queryValue("awps_reconnection_token")
+        {
+            // Recovery: the old access token may have expired; the reconnection token is
+            // what proves the client (reference §3.4). Failures are accepted, then closed 1008.
+            guard subprotocol?.isReliable == true,
+                ReconnectionToken.verify(recoveryToken, connectionId: connectionId, keys: configuration.accessKeys, now: now),
+                let owner = ConnectionIDs.loopIndex(of: connectionId), owner < loop.siblings.count
+            else {
+                return .upgrade(
+                    response: response,
+                    application: HubApplication(
+                        hub: context.hub, start: .refuse(code: .policyViolation, reason: "the connection cannot be recovered")))
+            }
+            if owner == loop.index {
+                return .upgrade(response: response, application: HubApplication(hub: context.hub, start: .resume(connectionId: connectionId)))
+            }
+            return .moveAndUpgrade(toLoop: owner, response: response, start: .resume(connectionId: connectionId))
+        }
+
+        let claims: JWTClaims
+        switch authenticate(head, hub: hub, now: now) {
+        case .failure(let failure):
+            return .respond(.unauthorized, body: failure.reason + "\n", headers: HTTPHeaders())
+        case .success(let verified):
+            claims = verified
+        }
+        let kind: ClientKind
+        if let subprotocol {
+            kind = subprotocol.isReliable ? .jsonReliable : .json
+        } else {
+            let mode = head.queryValue("webpubsub_mode") ?? "sendEvent"
+            if mode.lowercased() == "sendtogroup" {
+                guard let group = head.queryValue("group"), GroupName.isValid(group) else {
+                    return .respond(.badRequest, body: "webpubsub_mode=sendToGroup needs one valid group\n", headers: HTTPHeaders())
+                }
+                guard Permissions(roles: claims.roles).canSend(toGroup: group) else {
+                    return .respond(.forbidden, body: "the token has no permission to send to group '\(group)'\n", headers: HTTPHeaders())
+                }
+                kind = .raw(publishGroup: group)
+            } else if mode.lowercased() == "sendevent" {
+                return .upgrade(
+                    response: response,
+                    application: HubApplication(
+                        hub: context.hub,
+                        start: .refuse(
+                            code: .internalError,
+                            reason: "sendEvent mode needs an event handler; use webpubsub_mode=sendToGroup&group=G or a JSON subprotocol")))
+            } else {
+                return .respond(.badRequest, body: "unknown webpubsub_mode\n", headers: HTTPHeaders())
+            }
+        }
+        let identity = ClientIdentity(
+            hub: hub, userId: claims.subject, roles: claims.roles, groups: claims.groups, kind: kind)
+        let connectionId = ConnectionIDs.make(loop: loop.index)
+        let token = kind.isReliable
+            ? ReconnectionToken.issue(connectionId: connectionId, key: configuration.accessKeys[0], now: now) : nil
+        return .upgrade(
+            response: response,
+            application: HubApplication(
+                hub: context.hub, start: .open(connectionId: connectionId, identity: identity, reconnectionToken: token)))
+    }
+
+    /// Verifies the access token from the query or the `Authorization` header.
+    func authenticate(_ head: HTTPRequestHead, hub: String, now: Int64) -> Result<JWTClaims, AuthFailure> {
+        var token = head.queryValue("access_token")
+        if token == nil, let header = head.headers["Authorization"], header.lowercased().hasPrefix("bearer ") {
+            token = String(header.dropFirst(7)).trimmingSpaces
+        }
+        guard let token, !token.isEmpty else { return .failure(AuthFailure("an access token is required")) }
+        switch JWT.verify(token, keys: configuration.accessKeys, now: now) {
+        case .failure(let error):
+            return .failure(AuthFailure("invalid access token: \(error)"))
+        case .success(let claims):
+            let host = head.headers["Host"] ?? ""
+            guard claims.audiences.contains(where: { ClientAudience.matches(audience: $0, requestHost: host, isTLS: false, hub: hub) })
+            else { return .failure(AuthFailure("the token's audience does not match this endpoint")) }
+            return .success(claims)
+        }
+    }
+}
+
+struct AuthFailure: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var view = Substring(self)
+        while view.first == " " { view.removeFirst() }
+        while view.last == " " { view.removeLast() }
+        return String(view)
+    }
+}
+
+/// Hub names as Azure accepts them: a letter, then up to 127 of letters, digits and `_`,
+/// backtick, comma, dot, brackets (reference §1.1).
+enum HubName {
+    static func isValid(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, bytes.count <= 128, isLetter(first) else { return false }
+        return bytes.dropFirst().allSatisfy { isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) || "_`,.[]".utf8.contains($0) }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+    }
+}
+
+/// Connection ids are 32 lowercase hex digits; the last two name the owning loop, so a
+/// recovering client can be handed to the loop that holds its session.
+enum ConnectionIDs {
+    static func make(loop: Int) -> String {
+        String(ConnectionID.generate().dropLast(2)) + hex2(loop)
+    }
+
+    static func loopIndex(of id: String) -> Int? {
+        guard id.utf8.count == 32 else { return nil }
+        return Int(id.suffix(2), radix: 16)
+    }
+
+    private static func hex2(_ value: Int) -> String {
+        let digits = Array("0123456789abcdef")
+        return String([digits[(value >> 4) & 15], digits[value & 15]])
+    }
+}

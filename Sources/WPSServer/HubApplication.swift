@@ -1,0 +1,72 @@
+import WPSBytes
+import WPSHub
+import WPSLoop
+import WPSWebSocket
+
+/// Connects one upgraded WebSocket to the loop's hub: it is the hub's transport for that
+/// connection and feeds the hub the client's messages.
+final class HubApplication: WebSocketApplication, HubTransport {
+    enum Start: Sendable {
+        case open(connectionId: String, identity: ClientIdentity, reconnectionToken: String?)
+        case resume(connectionId: String)
+        /// Accept, then close at once with this code and reason (refused recovery, unsupported mode).
+        case refuse(code: WebSocketCloseCode, reason: String)
+    }
+
+    let hub: LoopHub
+    let start: Start
+    weak var session: WebSocketSession?
+    var hubSession: HubSession?
+
+    init(hub: LoopHub, start: Start) {
+        self.hub = hub
+        self.start = start
+    }
+
+    func opened(_ session: WebSocketSession) {
+        self.session = session
+        switch start {
+        case .open(let connectionId, let identity, let token):
+            hubSession = hub.open(
+                connectionId: connectionId, identity: identity, reconnectionToken: token, transport: self)
+        case .resume(let connectionId):
+            hubSession = hub.resume(connectionId: connectionId, transport: self)
+            if hubSession == nil {
+                session.close(.policyViolation, reason: "the connection cannot be recovered")
+            }
+        case .refuse(let code, let reason):
+            session.close(code, reason: reason)
+        }
+    }
+
+    func received(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer, on session: WebSocketSession) {
+        guard let hubSession else { return }
+        hub.received(payload, isText: opcode == .text, on: hubSession)
+    }
+
+    func closed(_ session: WebSocketSession) {
+        guard let hubSession else { return }
+        // A close frame without a code is a client stopping on purpose, like 1000.
+        let code = session.peerSentClose ? (session.peerCloseCode ?? WebSocketCloseCode.normal.rawValue) : nil
+        hub.transportClosed(hubSession, transport: self, clientCloseCode: code, now: session.connection.loop.now)
+        self.hubSession = nil
+    }
+
+    // MARK: HubTransport
+
+    var queuedBytes: Int { session?.connection.queuedBytes ?? 0 }
+
+    func send(_ shared: SharedBytes) {
+        guard let session, !session.closeSent else { return }
+        session.connection.send(shared)
+    }
+
+    func send(_ bytes: UnsafeRawBufferPointer) {
+        guard let session, !session.closeSent else { return }
+        session.connection.send(bytes)
+    }
+
+    func close(code: UInt16, reason: String) {
+        session?.close(WebSocketCloseCode(rawValue: code), reason: reason)
+    }
+}

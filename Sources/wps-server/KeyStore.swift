@@ -1,0 +1,59 @@
+import Glibc
+import WPSAuth
+
+/// Where access keys come from: flags, then `WPS_ACCESS_KEY`, then a key generated once and
+/// kept in the state directory so restarts keep issued tokens valid.
+enum KeyStore {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func keys(flags: [String], stateDirectory: String) throws -> (keys: [AccessKey], origin: String) {
+        if !flags.isEmpty { return (flags.map(AccessKey.init), "--access-key") }
+        if let env = getenv("WPS_ACCESS_KEY"), let text = String(validatingCString: env), !text.isEmpty {
+            return ([AccessKey(text)], "WPS_ACCESS_KEY")
+        }
+        let path = stateDirectory + "/access-key"
+        if let stored = read(path)?.trimmingNewlines, !stored.isEmpty {
+            return ([AccessKey(stored)], path)
+        }
+        guard mkdir(stateDirectory, 0o700) == 0 || errno == EEXIST else {
+            throw Failure(description: "cannot create state directory \(stateDirectory) (errno \(errno))")
+        }
+        let key = AccessKey.generate()
+        try write(key.string + "\n", to: path)
+        return ([key], path + " (new)")
+    }
+
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        // Owner-only: the key signs every token.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot write \(path) (errno \(errno))") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw Failure(description: "cannot write \(path)") }
+    }
+}
+
+extension String {
+    var trimmingNewlines: String {
+        var view = Substring(self)
+        while let last = view.last, last == "\n" || last == "\r" || last == " " { view.removeLast() }
+        return String(view)
+    }
+}

@@ -1,0 +1,179 @@
+import Testing
+import WPSHub
+
+@Suite struct HubReliabilityTests {
+    static let second: UInt64 = 1_000_000_000
+
+    func makeHub(maxMessages: Int = 1000, maxBytes: Int = 16 << 20, maxOutbound: Int = 16 << 20) -> LoopHub {
+        var configuration = HubConfiguration()
+        configuration.reliableMaxMessages = maxMessages
+        configuration.reliableMaxBytes = maxBytes
+        configuration.maxOutboundBytes = maxOutbound
+        configuration.resumeWindowNanos = 60 * Self.second
+        return LoopHub(configuration: configuration)
+    }
+
+    /// A reliable member of "room" and a publisher with its own wire.
+    func setUp(_ hub: LoopHub, kind: ClientKind = .jsonReliable) -> (member: HubSession, wire: FakeTransport, publisher: HubSession) {
+        let wire = FakeTransport()
+        let member = hub.open(
+            connectionId: Fixtures.id(1), identity: Fixtures.identity(kind, groups: ["room"]), reconnectionToken: "t",
+            transport: wire)
+        let publisher = hub.open(
+            connectionId: Fixtures.id(2), identity: Fixtures.identity(.json), reconnectionToken: nil,
+            transport: FakeTransport())
+        _ = wire.take()
+        return (member, wire, publisher)
+    }
+
+    func publish(_ hub: LoopHub, _ publisher: HubSession, _ text: String) {
+        hub.receive(#"{"type":"sendToGroup","group":"room","dataType":"text","data":"\#(text)"}"#, on: publisher)
+    }
+
+    @Test func sequenceAckIsCumulativeAndToleratesZeroRepeatsAndStaleValues() {
+        let hub = makeHub()
+        let (member, wire, publisher) = setUp(hub)
+        for n in 1...5 { publish(hub, publisher, "m\(n)") }
+        #expect(wire.take().map { $0.json["sequenceId"] as? Int } == [1, 2, 3, 4, 5])
+        #expect(member.unackedCount == 5)
+        hub.receive(#"{"type":"sequenceAck","sequenceId":0}"#, on: member)
+        #expect(member.unackedCount == 5)
+        hub.receive(#"{"type":"sequenceAck","sequenceId":3}"#, on: member)
+        #expect(member.unackedCount == 2)
+        hub.receive(#"{"type":"sequenceAck","sequenceId":3}"#, on: member)
+        hub.receive(#"{"type":"sequenceAck","sequenceId":1}"#, on: member)
+        #expect(member.unackedCount == 2)
+        #expect(wire.take().isEmpty, "sequenceAck is never answered")
+    }
+
+    @Test func dropAndResumeReplaysUnackedInOrderWithOriginalIds() {
+        let hub = makeHub()
+        let (member, wire, publisher) = setUp(hub)
+        publish(hub, publisher, "a")
+        publish(hub, publisher, "b")
+        hub.receive(#"{"type":"sequenceAck","sequenceId":1}"#, on: member)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: 10 * Self.second)
+        publish(hub, publisher, "c")  // while away: buffered, not lost
+        let back = FakeTransport()
+        #expect(hub.resume(connectionId: Fixtures.id(1), transport: back) === member)
+        let got = back.take()
+        #expect(got.first?.json["event"] as? String == "connected")
+        let data = got.filter { $0.type == "message" }
+        #expect(data.map { $0.json["data"] as? String } == ["b", "c"])
+        #expect(data.map { $0.json["sequenceId"] as? Int } == [2, 3])
+        publish(hub, publisher, "d")
+        #expect(back.take().map { $0.json["sequenceId"] as? Int } == [4])
+    }
+
+    @Test func duplicateAckIdsAreRememberedAcrossRecovery() {
+        let hub = makeHub()
+        let (member, wire, _) = setUp(hub)
+        hub.receive(#"{"type":"joinGroup","group":"x","ackId":7}"#, on: member)
+        #expect(wire.take()[0].json["success"] as? Bool == true)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: Self.second)
+        let back = FakeTransport()
+        _ = hub.resume(connectionId: Fixtures.id(1), transport: back)
+        _ = back.take()
+        hub.receive(#"{"type":"joinGroup","group":"x","ackId":7}"#, on: member)
+        let ack = back.take()[0].json
+        #expect((ack["error"] as? [String: Any])?["name"] as? String == "Duplicate")
+    }
+
+    @Test(arguments: [(59, true), (60, false), (61, false)])
+    func resumeWindowEdges(seconds: UInt64, resumable: Bool) {
+        let hub = makeHub()
+        let (member, wire, _) = setUp(hub)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: 100 * Self.second)
+        hub.tick(now: (100 + seconds) * Self.second)
+        #expect((hub.resume(connectionId: Fixtures.id(1), transport: FakeTransport()) != nil) == resumable)
+    }
+
+    @Test func groupsSurviveTheDropAndEndWithTheSession() {
+        let hub = makeHub()
+        let (member, wire, _) = setUp(hub)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: 0)
+        #expect(hub.members(hub: "chat", group: "room").count == 1)
+        hub.tick(now: 61 * Self.second)
+        #expect(hub.members(hub: "chat", group: "room").isEmpty)
+        #expect(hub.sessions[Fixtures.id(1)] == nil)
+    }
+
+    @Test(arguments: [UInt16(1000)])
+    func clientCloseWith1000EndsAtOnce(code: UInt16) {
+        let hub = makeHub()
+        let (member, wire, _) = setUp(hub)
+        hub.transportClosed(member, transport: wire, clientCloseCode: code, now: 0)
+        #expect(member.isEnded)
+        #expect(hub.resume(connectionId: Fixtures.id(1), transport: FakeTransport()) == nil)
+    }
+
+    @Test func nonReliableSessionsEndWithTheirSocket() {
+        let hub = makeHub()
+        let (member, wire, _) = setUp(hub, kind: .json)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: 0)
+        #expect(member.isEnded)
+        #expect(hub.members(hub: "chat", group: "room").isEmpty)
+    }
+
+    @Test(arguments: [(4, false), (5, false), (6, true)])
+    func messageBufferLimitEdges(published: Int, overflows: Bool) {
+        let hub = makeHub(maxMessages: 5)
+        let (member, wire, publisher) = setUp(hub)
+        for n in 0..<published { publish(hub, publisher, "m\(n)") }
+        #expect(member.isEnded == overflows)
+        if overflows {
+            #expect(wire.closedWith?.code == 1008)
+            #expect(hub.resume(connectionId: Fixtures.id(1), transport: FakeTransport()) == nil)
+        } else {
+            #expect(wire.closedWith == nil)
+        }
+    }
+
+    @Test func byteBufferLimitOverflows() {
+        // Each prefix is well over 60 bytes, so three of them pass 150.
+        let hub = makeHub(maxBytes: 150)
+        let (member, wire, publisher) = setUp(hub)
+        publish(hub, publisher, "one")
+        #expect(!member.isEnded)
+        publish(hub, publisher, "two")
+        publish(hub, publisher, "three")
+        #expect(member.isEnded)
+        #expect(wire.closedWith?.code == 1008)
+    }
+
+    @Test func slowReliableClientLosesItsSocketButKeepsItsSession() {
+        let hub = makeHub(maxOutbound: 1000)
+        let (member, wire, publisher) = setUp(hub)
+        wire.queuedBytes = 1001
+        publish(hub, publisher, "x")
+        #expect(wire.closedWith?.code == 1011)
+        #expect(!member.isEnded)
+        let back = FakeTransport()
+        #expect(hub.resume(connectionId: Fixtures.id(1), transport: back) != nil)
+        #expect(back.take().filter { $0.type == "message" }.count == 1)
+    }
+
+    @Test func slowNonReliableClientIsClosedWithAReason() {
+        let hub = makeHub(maxOutbound: 1000)
+        let (member, wire, publisher) = setUp(hub, kind: .json)
+        wire.queuedBytes = 1000
+        publish(hub, publisher, "x")
+        #expect(wire.closedWith == nil, "exactly at the limit is fine")
+        wire.queuedBytes = 1001
+        publish(hub, publisher, "y")
+        #expect(wire.closedWith?.code == 1008)
+        #expect(wire.closedWith?.reason.contains("slow") == true)
+        #expect(member.isEnded)
+    }
+
+    @Test func resumeTakesOverAHalfOpenSocket() {
+        let hub = makeHub()
+        let (member, old, _) = setUp(hub)
+        let fresh = FakeTransport()
+        #expect(hub.resume(connectionId: Fixtures.id(1), transport: fresh) === member)
+        #expect(old.closedWith != nil)
+        // The old socket's late close must not detach the resumed session.
+        hub.transportClosed(member, transport: old, clientCloseCode: nil, now: 0)
+        #expect(member.transport === fresh)
+    }
+}
