@@ -11,18 +11,20 @@ extension LoopHub {
             receivedRaw(frame, isText: isText, on: session, group: publishGroup)
         case .json, .jsonReliable:
             guard isText else {
-                disconnect(session, code: .unsupportedData, reason: "binary frames are not accepted on a JSON subprotocol")
+                let close = ClientProtocolClose.binaryFrame
+                end(session, code: close.code, reason: close.reason)
                 return
             }
             switch ClientRequestDecoder.decode(frame) {
             case .success(let request):
                 handle(request, frame: frame, on: session)
-            case .failure(.invalidJSON(let detail)):
-                disconnect(session, code: .invalidPayload, reason: "invalid JSON: \(detail)")
-            case .failure(.unknownType(let type)):
-                disconnect(session, code: .invalidPayload, reason: "unknown message type \(type)")
-            case .failure(.badRequest(let ackId, let message)):
-                if let ackId { ack(session, ackId, error: AckError(name: .badRequest, message: message)) }
+            case .failure(let error):
+                // protocol-spec/client-protocol.md: bad JSON or type closes; a bad field with an ackId is acked.
+                if let close = error.close {
+                    end(session, code: close.code, reason: close.reason)
+                } else if let (ackId, ackError) = error.ackError {
+                    ack(session, ackId, error: ackError)
+                }
             }
         }
     }
@@ -84,7 +86,7 @@ extension LoopHub {
     /// True (and answered) when `ackId` already succeeded on this logical connection.
     func isDuplicate(_ session: HubSession, _ ackId: UInt64?) -> Bool {
         guard let ackId, session.ackHistory.contains(ackId) else { return false }
-        ack(session, ackId, error: AckError(name: .duplicate, message: "Message with ack-id: \(ackId) has been processed"))
+        ack(session, ackId, error: .duplicate(ackId: ackId))
         return true
     }
 
@@ -101,10 +103,5 @@ extension LoopHub {
 
     func ack(_ session: HubSession, _ ackId: UInt64, error: AckError?) {
         sendText(to: session) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
-    }
-
-    /// Sends `system/disconnected` and closes; the session ends (no resume).
-    func disconnect(_ session: HubSession, code: WebSocketCloseCode, reason: String) {
-        end(session, code: code.rawValue, reason: reason)
     }
 }

@@ -13,21 +13,8 @@ extension Fields {
         guard let name = JSON.string(frame, token) else {
             return .failure(.badRequest(ackId: ackId, message: "group must be a string"))
         }
-        var count = 0
-        var allWhitespace = true
-        for scalar in name.unicodeScalars {
-            count += 1
-            if allWhitespace, !scalar.properties.isWhitespace { allWhitespace = false }
-            if count > ClientRequestDecoder.maxGroupNameScalars { break }
-        }
-        guard count >= 1, count <= ClientRequestDecoder.maxGroupNameScalars else {
-            return .failure(
-                .badRequest(
-                    ackId: ackId, message: "group must be 1 to \(ClientRequestDecoder.maxGroupNameScalars) characters")
-            )
-        }
-        guard !allWhitespace else {
-            return .failure(.badRequest(ackId: ackId, message: "group must not be only whitespace"))
+        if let problem = GroupName.problem(name) {
+            return .failure(.badRequest(ackId: ackId, message: problem))
         }
         return .success(name)
     }
