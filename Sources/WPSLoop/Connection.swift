@@ -77,12 +77,14 @@ public final class Connection {
 
     /// Takes the socket away from this loop so another loop can `adopt` it: at the end of
     /// this turn it leaves epoll and its slot, without being closed, and `handoff` receives
-    /// it. Nothing may be queued; the handler hears nothing more.
-    public func detach(then handoff: @escaping @Sendable (DetachedSocket) -> Void) {
-        guard state == .open else { return }
-        precondition(outbound.isEmpty, "detach with queued output")
+    /// it; the handler hears nothing more. Returns false (and does nothing) when output is
+    /// still queued or the connection is closing: bytes must not be split across loops.
+    @discardableResult
+    public func detach(then handoff: @escaping @Sendable (DetachedSocket) -> Void) -> Bool {
+        guard state == .open, outbound.isEmpty else { return false }
         self.handoff = handoff
         loop.scheduleClose(self)
+        return true
     }
 
     /// Asks for `timerFired` at (or shortly after) the monotonic deadline in nanoseconds.

@@ -111,6 +111,7 @@ final class HTTPSession: ConnectionHandler {
                 connection: connection, configuration: router.configuration, application: application)
             connection.handler = session
             session.start()
+            // Frames that came with the upgrade request: unmask them in place, no copy.
             if rest.count > 0 { session.received(rest, on: connection) }
             return true
         case .moveAndUpgrade(let target, let response, let start):
@@ -118,21 +119,40 @@ final class HTTPSession: ConnectionHandler {
             let leftover = Array(rest)
             let configuration = router.configuration
             let inbox = connection.loop.siblings[target]
-            connection.detach { socket in
+            let moved = connection.detach { socket in
                 inbox.post { loop in
-                    guard let moved = loop.adopt(socket) else { return }
-                    moved.send(response)
-                    let application = HubApplication(hub: LoopContext.of(loop).hub, start: start)
-                    let session = WebSocketSession(connection: moved, configuration: configuration, application: application)
-                    moved.handler = session
-                    session.start()
-                    if !leftover.isEmpty {
-                        var bytes = leftover
-                        bytes.withUnsafeMutableBytes { session.received($0, on: moved) }
-                    }
+                    guard let connection = loop.adopt(socket) else { return }
+                    HTTPSession.upgrade(
+                        connection, response: response,
+                        application: HubApplication(hub: LoopContext.of(loop).hub, start: start),
+                        configuration: configuration, leftover: leftover)
                 }
             }
+            if !moved {
+                // Earlier pipelined responses are still queued here: refuse the recovery
+                // rather than split the byte stream across loops.
+                let refusal = HubApplication(
+                    hub: LoopContext.of(connection.loop).hub,
+                    start: .refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
+                HTTPSession.upgrade(
+                    connection, response: response, application: refusal, configuration: configuration, leftover: [])
+            }
             return true
+        }
+    }
+
+    /// Answers the upgrade on `connection` and hands it to a WebSocket session.
+    static func upgrade(
+        _ connection: Connection, response: [UInt8], application: WebSocketApplication,
+        configuration: ServerConfiguration, leftover: [UInt8]
+    ) {
+        connection.send(response)
+        let session = WebSocketSession(connection: connection, configuration: configuration, application: application)
+        connection.handler = session
+        session.start()
+        if !leftover.isEmpty {
+            var bytes = leftover
+            bytes.withUnsafeMutableBytes { session.received($0, on: connection) }
         }
     }
 
