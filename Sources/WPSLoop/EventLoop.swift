@@ -50,6 +50,7 @@ public final class EventLoop {
     var running = true
     var shutdownDeadline: UInt64 = 0
     var periodic: [PeriodicTask] = []
+    var dueTimers: [TimerWheel.Entry] = []
 
     struct PeriodicTask {
         var interval: UInt64
@@ -101,7 +102,11 @@ public final class EventLoop {
                     dispatch(events[position])
                 }
             }
-            timers.advance(to: now) { fire($0) }
+            timers.advance(to: now, into: &dueTimers)
+            if !dueTimers.isEmpty {
+                for entry in dueTimers { fire(entry) }
+                dueTimers.removeAll(keepingCapacity: true)
+            }
             runPeriodicTasks()
             resumeListenerIfDue()
             finishTurn()

@@ -35,8 +35,9 @@ struct TimerWheel {
         return next > now ? Int32((next - now + 999_999) / 1_000_000) : 0
     }
 
-    /// Advances to `now`, handing every entry whose tick has come to `fire`.
-    mutating func advance(to now: UInt64, _ fire: (Entry) -> Void) {
+    /// Advances to `now`, appending every entry whose tick has come to `due`. The caller fires
+    /// them after this returns, so firing may schedule new entries.
+    mutating func advance(to now: UInt64, into due: inout [Entry]) {
         let target = now / Self.tickNanos
         if entryCount == 0 {
             currentTick = max(currentTick, target)
@@ -46,10 +47,9 @@ struct TimerWheel {
             currentTick += 1
             let index = Int(currentTick % UInt64(Self.bucketCount))
             guard !buckets[index].isEmpty else { continue }
-            let due = buckets[index]
+            due.append(contentsOf: buckets[index])
+            entryCount -= buckets[index].count
             buckets[index].removeAll(keepingCapacity: true)
-            entryCount -= due.count
-            for entry in due { fire(entry) }
         }
     }
 }

@@ -93,13 +93,13 @@ import WPSBytes
         var wheel = TimerWheel(now: start)
         wheel.schedule(slot: 1, generation: 1, deadline: start + 250_000_000, now: start)
         wheel.schedule(slot: 2, generation: 1, deadline: start + 1_000_000_000, now: start)
-        var fired: [Int32] = []
-        wheel.advance(to: start + 200_000_000) { fired.append($0.slot) }
+        var fired: [TimerWheel.Entry] = []
+        wheel.advance(to: start + 200_000_000, into: &fired)
         #expect(fired.isEmpty)
-        wheel.advance(to: start + 300_000_000) { fired.append($0.slot) }
-        #expect(fired == [1])
-        wheel.advance(to: start + 1_000_000_000) { fired.append($0.slot) }
-        #expect(fired == [1, 2])
+        wheel.advance(to: start + 300_000_000, into: &fired)
+        #expect(fired.map(\.slot) == [1])
+        wheel.advance(to: start + 1_000_000_000, into: &fired)
+        #expect(fired.map(\.slot) == [1, 2])
         #expect(wheel.entryCount == 0)
         #expect(wheel.timeoutMillis(now: start) == -1)
     }
@@ -110,7 +110,7 @@ import WPSBytes
         let far = start + 500 * 1_000_000_000  // beyond one revolution
         wheel.schedule(slot: 3, generation: 9, deadline: far, now: start)
         var fired: [TimerWheel.Entry] = []
-        wheel.advance(to: start + 200 * 1_000_000_000) { fired.append($0) }
+        wheel.advance(to: start + 200 * 1_000_000_000, into: &fired)
         #expect(fired.count == 1)
         #expect(fired.first?.generation == 9)
     }
