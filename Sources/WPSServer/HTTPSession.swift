@@ -8,6 +8,7 @@ final class HTTPSession: ConnectionHandler {
     enum Phase {
         case head
         case body(HTTPRequestHead, remaining: Int)
+        case chunkedBody(HTTPRequestHead)
         case finished
     }
 
@@ -18,12 +19,14 @@ final class HTTPSession: ConnectionHandler {
     /// Bytes of an incomplete head or body, kept only between reads.
     var pending: [UInt8] = []
     var body: [UInt8] = []
+    var chunked: HTTPChunkedDecoder
     let handshakeNanos: UInt64
 
     init(connection: Connection, router: Router) {
         self.connection = connection
         self.router = router
         parser = HTTPHeadParser(limits: router.configuration.http)
+        chunked = HTTPChunkedDecoder(limits: router.configuration.http)
         handshakeNanos = router.configuration.handshakeTimeout.nanoseconds
         connection.setTimer(at: connection.loop.now + handshakeNanos)
     }
@@ -65,10 +68,26 @@ final class HTTPSession: ConnectionHandler {
                     offset += headLength
                     parser.reset()
                     if head.isChunked {
-                        respond(.notImplemented, body: "chunked request bodies are not supported\n", headers: HTTPHeaders(), close: true)
+                        chunked.reset()
+                        phase = .chunkedBody(head)
+                    } else {
+                        phase = .body(head, remaining: head.contentLength)
+                    }
+                }
+            case .chunkedBody(let head):
+                let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
+                switch chunked.feed(rest, into: &body) {
+                case .needMore:
+                    return buffer.count
+                case .failure(let error):
+                    respond(error.status, body: error.reason + "\n", headers: HTTPHeaders(), close: true)
+                    return buffer.count
+                case .complete(let consumed):
+                    offset += consumed
+                    phase = .head
+                    if dispatch(head, rest: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])) {
                         return buffer.count
                     }
-                    phase = .body(head, remaining: head.contentLength)
                 }
             case .body(let head, let remaining):
                 let take = min(remaining, buffer.count - offset)
