@@ -8,24 +8,15 @@ import WPSWebSocket
 /// JSON clients get `jsonFrame` whole. Reliable clients get `reliablePrefix` between a small
 /// per-recipient frame header and a `,"sequenceId":N}` suffix. Raw clients get `rawFrame`.
 public final class Broadcast: Sendable {
-    /// Who receives it.
-    public enum Target: Sendable, Equatable {
-        case group(String)
-        case hub
-    }
-
     public let hub: String
-    public let target: Target
-    /// A connection that must not get it (`noEcho`).
-    public let excludedConnectionId: String?
+    public let selector: ConnectionSelector
     public let jsonFrame: SharedBytes
     public let reliablePrefix: SharedBytes
     public let rawFrame: SharedBytes
 
-    init(hub: String, target: Target, excluded: String?, prefix: OutputBuffer, raw: (isText: Bool, payload: [UInt8])) {
-        self.hub = hub
-        self.target = target
-        excludedConnectionId = excluded
+    init(selector: ConnectionSelector, prefix: OutputBuffer, raw: (isText: Bool, payload: [UInt8])) {
+        hub = selector.hub
+        self.selector = selector
         reliablePrefix = SharedBytes(prefix.bytes)
         jsonFrame = Broadcast.frame(text: true, parts: [prefix.bytes, [ServerMessageEncoder.messageEnd]])
         rawFrame = Broadcast.frame(text: raw.isText, parts: [raw.payload])
@@ -40,7 +31,23 @@ public final class Broadcast: Sendable {
         var prefix = OutputBuffer(capacity: data.count + 128)
         ServerMessageEncoder.groupMessagePrefix(
             group: group, fromUserId: fromUserId, dataType: dataType, data: data, into: &prefix)
-        self.init(hub: hub, target: .group(group), excluded: excluded, prefix: prefix, raw: raw)
+        let selector = ConnectionSelector(hub: hub, target: .group(group), excluded: excluded.map { [$0] } ?? [])
+        self.init(selector: selector, prefix: prefix, raw: raw)
+    }
+
+    /// A message sent through the REST API: `data` is a JSON value already validated for
+    /// `dataType` (a JSON string for text, base64 for binary). Group targets arrive as group
+    /// messages without a sender; every other target as server messages.
+    public convenience init?(selector: ConnectionSelector, dataType: DataType, data: UnsafeRawBufferPointer) {
+        guard let raw = RawClientPayload.frame(dataType: dataType, data: data) else { return nil }
+        var prefix = OutputBuffer(capacity: data.count + 128)
+        if case .group(let group) = selector.target {
+            ServerMessageEncoder.groupMessagePrefix(
+                group: group, fromUserId: nil, dataType: dataType, data: data, into: &prefix)
+        } else {
+            ServerMessageEncoder.serverMessagePrefix(dataType: dataType, data: data, into: &prefix)
+        }
+        self.init(selector: selector, prefix: prefix, raw: raw)
     }
 
     /// A group message published by a raw client: a text frame is `text`, a binary one `binary`.
@@ -63,7 +70,7 @@ public final class Broadcast: Sendable {
                 group: group, fromUserId: fromUserId, dataType: isText ? .text : .binary, data: data, into: &prefix)
         }
         self.init(
-            hub: hub, target: .group(group), excluded: nil, prefix: prefix, raw: (isText, Array(payload)))
+            selector: ConnectionSelector(hub: hub, target: .group(group)), prefix: prefix, raw: (isText, Array(payload)))
     }
 
     /// A whole unmasked frame around `parts`, built in one allocation.

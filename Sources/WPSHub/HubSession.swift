@@ -38,6 +38,8 @@ public final class HubSession {
 
     /// Groups this session belongs to.
     public var groups: Dictionary<String, Int>.Keys { groupSlots.keys }
+    /// Group names as a set, for filters (allocates; not for the delivery path).
+    public var groupNames: Set<String> { Set(groupSlots.keys) }
     /// Messages sent and not yet acknowledged by the client.
     public var unackedCount: Int { unacked.count - unackedHead }
 

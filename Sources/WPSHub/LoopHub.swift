@@ -100,20 +100,38 @@ public final class LoopHub {
         }
     }
 
-    /// A broadcast posted by another loop.
+    /// A broadcast posted by another loop (or published here): sent to every local
+    /// connection its selector admits.
     public func deliver(_ broadcast: Broadcast) {
-        switch broadcast.target {
-        case .group(let group):
+        let selector = broadcast.selector
+        if case .group(let group) = selector.target {
+            // The hot path: no allocation, the member list is walked in place.
             guard let members = groups[GroupKey(hub: broadcast.hub, group: group)] else { return }
-            for session in members where session.connectionId != broadcast.excludedConnectionId {
+            for session in members where selector.admits(session) {
                 send(broadcast, to: session)
             }
+            return
+        }
+        forEachCandidate(selector) { send(broadcast, to: $0) }
+    }
+
+    /// Calls `body` for each live local session the selector admits.
+    public func forEachCandidate(_ selector: ConnectionSelector, _ body: (HubSession) -> Void) {
+        switch selector.target {
+        case .group(let group):
+            for session in members(hub: selector.hub, group: group) where selector.admits(session) { body(session) }
+        case .connection(let id):
+            if let session = sessions[id], session.hub == selector.hub, !session.isEnded, selector.admits(session) {
+                body(session)
+            }
         case .hub:
-            for session in sessions.values
-            where session.hub == broadcast.hub && !session.isEnded
-                && session.connectionId != broadcast.excludedConnectionId
-            {
-                send(broadcast, to: session)
+            for session in Array(sessions.values) where session.hub == selector.hub && !session.isEnded && selector.admits(session) {
+                body(session)
+            }
+        case .user(let user):
+            for session in Array(sessions.values)
+            where session.hub == selector.hub && session.userId == user && !session.isEnded && selector.admits(session) {
+                body(session)
             }
         }
     }

@@ -9,6 +9,8 @@ final class HTTPSession: ConnectionHandler {
         case head
         case body(HTTPRequestHead, remaining: Int)
         case chunkedBody(HTTPRequestHead)
+        /// A deferred answer is on its way; later requests wait in `pending`.
+        case waiting(HTTPRequestHead)
         case finished
     }
 
@@ -21,6 +23,7 @@ final class HTTPSession: ConnectionHandler {
     var body: [UInt8] = []
     var chunked: HTTPChunkedDecoder
     let handshakeNanos: UInt64
+    var maxPendingBytes: Int { router.configuration.http.maxHeadBytes + router.configuration.http.maxBodyBytes }
 
     init(connection: Connection, router: Router) {
         self.connection = connection
@@ -39,6 +42,11 @@ final class HTTPSession: ConnectionHandler {
             }
         } else {
             pending.append(contentsOf: UnsafeRawBufferPointer(bytes))
+            if case .waiting = phase, pending.count > maxPendingBytes {
+                // A client pipelining without reading answers gets cut, not buffered forever.
+                connection.abort()
+                return
+            }
             let used = pending.withUnsafeMutableBytes { process($0) }
             if connection.handler === self {
                 pending.removeFirst(min(used, pending.count))
@@ -56,6 +64,8 @@ final class HTTPSession: ConnectionHandler {
             switch phase {
             case .finished:
                 return buffer.count
+            case .waiting:
+                return offset
             case .head:
                 let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
                 switch parser.parse(rest) {
@@ -115,8 +125,17 @@ final class HTTPSession: ConnectionHandler {
 
     /// Routes a complete request. Returns true when the connection changed hands or closed.
     func dispatch(_ head: HTTPRequestHead, rest: UnsafeMutableRawBufferPointer) -> Bool {
-        body.removeAll(keepingCapacity: false)
-        switch router.route(head, loop: connection.loop) {
+        let requestBody = body
+        body = []
+        switch router.route(head, body: requestBody, loop: connection.loop) {
+        case .answer(let answer):
+            return send(answer, for: head)
+        case .deferred(let start):
+            phase = .waiting(head)
+            connection.cancelTimer()
+            start { [weak self] answer in self?.finishWaiting(answer) }
+            // Whatever follows stays unread until the answer is out.
+            return false
         case .respond(let status, let text, let headers):
             let close = !head.keepAlive
             respond(status, body: text, headers: headers, close: close, omitBody: head.method == "HEAD")
@@ -175,6 +194,37 @@ final class HTTPSession: ConnectionHandler {
         }
     }
 
+    /// Sends a complete answer; returns true when the connection closes after it.
+    func send(_ answer: HTTPAnswer, for head: HTTPRequestHead) -> Bool {
+        let close = !head.keepAlive
+        var out = OutputBuffer(capacity: 200 + answer.body.count)
+        HTTPResponse.write(
+            status: answer.status, body: head.method == "HEAD" ? [] : answer.body, contentType: answer.contentType,
+            close: close, extraHeaders: answer.headers, into: &out)
+        connection.send(out.bytes)
+        if close {
+            phase = .finished
+            connection.close()
+            return true
+        }
+        connection.setTimer(at: connection.loop.now + handshakeNanos)
+        return false
+    }
+
+    func finishWaiting(_ answer: HTTPAnswer) {
+        guard case .waiting(let head) = phase, connection.isOpen, connection.handler === self else { return }
+        phase = .head
+        if send(answer, for: head) { return }
+        if !pending.isEmpty {
+            let used = pending.withUnsafeMutableBytes { process($0) }
+            if connection.handler === self {
+                pending.removeFirst(min(used, pending.count))
+            } else {
+                pending = []
+            }
+        }
+    }
+
     func respond(_ status: HTTPStatus, body: String, headers: HTTPHeaders, close: Bool, omitBody: Bool = false) {
         var out = OutputBuffer(capacity: 160 + body.utf8.count)
         HTTPResponse.write(
@@ -194,7 +244,7 @@ final class HTTPSession: ConnectionHandler {
 
     func timerFired(on connection: Connection, now: UInt64) {
         switch phase {
-        case .finished:
+        case .finished, .waiting:
             return
         case .head where pending.isEmpty:
             // Idle between requests: nothing to answer.

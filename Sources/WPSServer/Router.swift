@@ -6,6 +6,10 @@ import WPSWebSocket
 /// What the server does with one complete request.
 enum RouteDecision {
     case respond(HTTPStatus, body: String, headers: HTTPHeaders)
+    /// A complete answer with its own content type (JSON bodies of the REST API).
+    case answer(HTTPAnswer)
+    /// The answer comes later, on this loop, once other loops have replied.
+    case deferred((@escaping (HTTPAnswer) -> Void) -> Void)
     case upgrade(response: [UInt8], application: WebSocketApplication)
     /// Hand the socket to another loop, which answers the upgrade there (recovery of a
     /// session that lives on that loop).
@@ -17,9 +21,15 @@ struct Router: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
 
-    func route(_ head: HTTPRequestHead, loop: EventLoop) -> RouteDecision {
+    func route(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop) -> RouteDecision {
         if let hub = clientHub(head) {
             return routeClient(head, hubName: hub, loop: loop)
+        }
+        if head.path == "/api" || head.path.hasPrefix("/api/") {
+            return routeREST(head, body: body, loop: loop)
+        }
+        if head.path == "/negotiate" || head.path.hasPrefix("/negotiate/") {
+            return routeNegotiate(head)
         }
         switch head.path {
         case "/healthz":
@@ -55,5 +65,20 @@ struct Router: Sendable {
                 accept: WebSocketHandshake.acceptValue(forKey: request.key), protocol: selected)
             return .upgrade(response: response, application: make())
         }
+    }
+}
+
+/// A response with a body of any content type.
+struct HTTPAnswer {
+    var status: HTTPStatus
+    var body: [UInt8]
+    var contentType: String
+    var headers: HTTPHeaders
+
+    init(_ status: HTTPStatus, body: [UInt8] = [], contentType: String = "application/json; charset=utf-8", headers: HTTPHeaders = HTTPHeaders()) {
+        self.status = status
+        self.body = body
+        self.contentType = contentType
+        self.headers = headers
     }
 }

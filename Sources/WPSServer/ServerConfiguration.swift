@@ -32,6 +32,14 @@ public struct ServerConfiguration: Sendable {
     public var accessKeys: [AccessKey] = []
     /// Reliable-session and slow-consumer limits.
     public var hub = HubConfiguration()
+    /// The `x-api-key` that `/negotiate` requires; nil disables `/negotiate`.
+    public var negotiateKey: String?
+    /// Hub for `/negotiate/{userId}/{group}` and `/negotiate` without `hub`.
+    public var defaultHub = "hub"
+    /// Origin (scheme://host[:port]) put into URLs the server hands out; nil: from `Host`.
+    public var publicURL: String?
+    /// Roles `/negotiate` grants per hub beyond the default group roles.
+    public var negotiateRoles: [String: [String]] = [:]
 
     public init() {}
 }

@@ -8,6 +8,26 @@ enum KeyStore {
         let description: String
     }
 
+    /// The `/negotiate` key: the flag, then `WPS_NEGOTIATE_KEY`, then one kept in the state directory.
+    static func negotiateKey(flag: String?, stateDirectory: String) throws -> (key: String, origin: String) {
+        if let flag, !flag.isEmpty { return (flag, "--negotiate-key") }
+        if let env = getenv("WPS_NEGOTIATE_KEY"), let text = String(validatingCString: env), !text.isEmpty {
+            return (text, "WPS_NEGOTIATE_KEY")
+        }
+        let path = stateDirectory + "/negotiate-key"
+        if let stored = read(path)?.trimmingNewlines, !stored.isEmpty { return (stored, path) }
+        try ensureDirectory(stateDirectory)
+        let key = AccessKey.generate().string
+        try write(key + "\n", to: path)
+        return (key, path + " (new)")
+    }
+
+    static func ensureDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw Failure(description: "cannot create state directory \(path) (errno \(errno))")
+        }
+    }
+
     static func keys(flags: [String], stateDirectory: String) throws -> (keys: [AccessKey], origin: String) {
         if !flags.isEmpty { return (flags.map(AccessKey.init), "--access-key") }
         if let env = getenv("WPS_ACCESS_KEY"), let text = String(validatingCString: env), !text.isEmpty {
@@ -17,9 +37,7 @@ enum KeyStore {
         if let stored = read(path)?.trimmingNewlines, !stored.isEmpty {
             return ([AccessKey(stored)], path)
         }
-        guard mkdir(stateDirectory, 0o700) == 0 || errno == EEXIST else {
-            throw Failure(description: "cannot create state directory \(stateDirectory) (errno \(errno))")
-        }
+        try ensureDirectory(stateDirectory)
         let key = AccessKey.generate()
         try write(key.string + "\n", to: path)
         return ([key], path + " (new)")

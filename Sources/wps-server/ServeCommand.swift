@@ -68,8 +68,20 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Access key, repeatable for rotation (the first signs). Default: WPS_ACCESS_KEY, else a key kept in the state directory.")
     var accessKey: [String] = []
 
-    @Option(help: "Directory for state that survives restarts (the generated access key).")
+    @Option(help: "Directory for state that survives restarts (generated keys), created owner-only.")
     var stateDir = ".wps-state"
+
+    @Option(help: "The x-api-key /negotiate requires. Default: WPS_NEGOTIATE_KEY, else a key kept in the state directory.")
+    var negotiateKey: String?
+
+    @Option(help: "Hub used by /negotiate when none is named.")
+    var defaultHub = "hub"
+
+    @Option(help: "Extra role /negotiate grants on a hub, as HUB=ROLE; repeatable.")
+    var negotiateRole: [String] = []
+
+    @Option(help: "Origin put in URLs the server hands out, e.g. https://pubsub.example.com (default: the request's Host).")
+    var publicUrl: String?
 
     @Option(help: "Un-acked messages kept per reliable connection before it is closed for good.")
     var reliableMaxMessages = HubConfiguration().reliableMaxMessages
@@ -126,6 +138,17 @@ struct ServeCommand: ParsableCommand {
         configuration.hub.reliableMaxBytes = reliableMaxBytes
         configuration.hub.resumeWindowNanos = UInt64(resumeWindow * 1_000_000_000)
         configuration.hub.maxOutboundBytes = maxOutboundBytes
+        let (negotiate, negotiateOrigin) = try KeyStore.negotiateKey(flag: negotiateKey, stateDirectory: stateDir)
+        configuration.negotiateKey = negotiate
+        configuration.defaultHub = defaultHub
+        configuration.publicURL = publicUrl
+        for entry in negotiateRole {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw ValidationError("--negotiate-role takes HUB=ROLE, got '\(entry)'")
+            }
+            configuration.negotiateRoles[parts[0].lowercased(), default: []].append(parts[1])
+        }
 
         let server = try Server(configuration: configuration, logger: logger)
         // Tests and scripts read this exact line to learn the port.
@@ -133,6 +156,7 @@ struct ServeCommand: ParsableCommand {
         if enableEcho { printFlushed("echo route: ws://\(host):\(server.port)/echo") }
         let endpoint = "http://\(host):\(server.port)"
         printFlushed("access key from \(keyOrigin)")
+        printFlushed("negotiate: curl -H 'x-api-key: \(negotiate)' '\(endpoint)/negotiate?userId=U&group=G'   (key from \(negotiateOrigin))")
         if let connection = ConnectionString(endpoint: endpoint, accessKey: keys[0]) {
             printFlushed("connection string: \(connection.formatted())")
         }
