@@ -31,6 +31,8 @@ let package = Package(
         ),
         .target(name: "WPSProtocol", dependencies: ["WPSBytes"], swiftSettings: strict),
         .target(name: "WPSAuth", dependencies: ["WPSBytes", "CWPSOpenSSL"], swiftSettings: strict),
+        .target(name: "WPSTLS", dependencies: ["WPSBytes", "CWPSOpenSSL"], swiftSettings: strict),
+        .target(name: "WPSDeflate", dependencies: ["WPSBytes", "CWPSZlib"], swiftSettings: strict),
         .target(
             name: "WPSHub",
             dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket"],
@@ -60,6 +62,8 @@ let package = Package(
         .testTarget(name: "WPSProtocolTests", dependencies: ["WPSProtocol", "WPSBytes"]),
         .testTarget(name: "WPSAuthTests", dependencies: ["WPSAuth", "WPSBytes"]),
         .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
+        .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS", "WPSBytes"]),
+        .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate", "WPSBytes"]),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
     ]
 )
