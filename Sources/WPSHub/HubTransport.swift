@@ -5,10 +5,14 @@ public import WPSBytes
 public protocol HubTransport: AnyObject {
     /// Bytes waiting to be written to this client.
     var queuedBytes: Int { get }
-    /// Queues shared bytes (whole frames or parts of one), without copying.
-    func send(_ shared: SharedBytes)
+    /// Queues shared bytes (whole frames or parts of one), without copying. `endsFrame` is
+    /// false when more bytes of the same frame follow.
+    func send(_ shared: SharedBytes, endsFrame: Bool)
     /// Queues a copy of `bytes`.
-    func send(_ bytes: UnsafeRawBufferPointer)
+    func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool)
+    /// Queues one small whole frame (`header` then `payload`) ahead of queued data: acks and
+    /// pongs never wait behind a backlog.
+    func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer)
     /// Sends a close frame with `code` and `reason`, then closes the socket.
     func close(code: UInt16, reason: String)
 }

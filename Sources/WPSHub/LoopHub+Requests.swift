@@ -32,7 +32,7 @@ extension LoopHub {
     func handle(_ request: ClientRequest, frame: UnsafeRawBufferPointer, on session: HubSession) {
         switch request {
         case .ping:
-            sendText(to: session) { ServerMessageEncoder.pong(into: &$0) }
+            sendText(to: session, urgent: true) { ServerMessageEncoder.pong(into: &$0) }
         case .sequenceAck(let sequenceId):
             if session.kind.isReliable { session.acknowledge(upTo: sequenceId) }
         case .joinGroup(let group, let ackId):
@@ -102,6 +102,6 @@ extension LoopHub {
     }
 
     func ack(_ session: HubSession, _ ackId: UInt64, error: AckError?) {
-        sendText(to: session) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
+        sendText(to: session, urgent: true) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
     }
 }

@@ -7,9 +7,9 @@ extension LoopHub {
     func send(_ broadcast: Broadcast, to session: HubSession) {
         switch session.kind {
         case .json:
-            session.transport?.send(broadcast.jsonFrame)
+            session.transport?.send(broadcast.jsonFrame, endsFrame: true)
         case .raw:
-            session.transport?.send(broadcast.rawFrame)
+            session.transport?.send(broadcast.rawFrame, endsFrame: true)
         case .jsonReliable:
             let sequenceId = session.nextSequenceId
             session.nextSequenceId += 1
@@ -53,9 +53,9 @@ extension LoopHub {
             let header = WebSocketFrameEncoder.writeHeader(
                 into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<14]), opcode: .text,
                 payloadLength: prefix.count + suffix)
-            transport.send(UnsafeRawBufferPointer(rebasing: scratch[0..<header]))
-            transport.send(prefix)
-            transport.send(UnsafeRawBufferPointer(rebasing: scratch[14..<14 + suffix]))
+            transport.send(UnsafeRawBufferPointer(rebasing: scratch[0..<header]), endsFrame: false)
+            transport.send(prefix, endsFrame: false)
+            transport.send(UnsafeRawBufferPointer(rebasing: scratch[14..<14 + suffix]), endsFrame: true)
         }
     }
 
@@ -74,21 +74,29 @@ extension LoopHub {
         }
     }
 
-    /// Builds a small JSON message in the scratch buffer and sends it as one text frame.
-    func sendText(to session: HubSession, _ build: (inout OutputBuffer) -> Void) {
+    /// Builds a small JSON message in the scratch buffer and sends it as one text frame;
+    /// `urgent` ones (acks, pongs) go ahead of queued data.
+    func sendText(to session: HubSession, urgent: Bool = false, _ build: (inout OutputBuffer) -> Void) {
         guard let transport = session.transport else { return }
-        sendText(to: transport, build)
+        sendText(to: transport, urgent: urgent, build)
     }
 
-    func sendText(to transport: HubTransport, _ build: (inout OutputBuffer) -> Void) {
+    func sendText(to transport: HubTransport, urgent: Bool = false, _ build: (inout OutputBuffer) -> Void) {
         scratch.removeAll()
         build(&scratch)
         let length = scratch.count
         withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
             let count = WebSocketFrameEncoder.writeHeader(into: header, opcode: .text, payloadLength: length)
-            transport.send(UnsafeRawBufferPointer(rebasing: header[0..<count]))
+            let head = UnsafeRawBufferPointer(rebasing: header[0..<count])
+            scratch.bytes.withUnsafeBytes { payload in
+                if urgent {
+                    transport.sendUrgent(head, payload)
+                } else {
+                    transport.send(head, endsFrame: false)
+                    transport.send(payload, endsFrame: true)
+                }
+            }
         }
-        scratch.bytes.withUnsafeBytes { transport.send($0) }
     }
 
     func sendConnected(_ session: HubSession) {

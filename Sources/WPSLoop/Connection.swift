@@ -39,10 +39,19 @@ public final class Connection {
     /// A stable identity for logs: loop index, slot and generation.
     public var debugID: String { "\(loop.index).\(slot).\(generation)" }
 
-    /// Queues a copy of `bytes`.
-    public func send(_ bytes: UnsafeRawBufferPointer) {
+    /// Queues a copy of `bytes`. `endsFrame` false means more bytes of the same WebSocket
+    /// frame follow, so urgent frames must not be put after these.
+    public func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool = true) {
         guard state == .open else { return }
-        outbound.append(bytes)
+        outbound.append(bytes, endsFrame: endsFrame)
+        markDirty()
+    }
+
+    /// Queues one whole small frame (`first` then `second`) ahead of queued data, after the
+    /// frame being written: for pongs and acks, which must not wait behind a backlog.
+    public func sendUrgent(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
+        guard state == .open else { return }
+        outbound.appendUrgent(first, second)
         markDirty()
     }
 
@@ -51,9 +60,9 @@ public final class Connection {
     }
 
     /// Queues a reference to shared bytes (or a range of them); nothing is copied.
-    public func send(_ shared: SharedBytes, range: Range<Int>? = nil) {
+    public func send(_ shared: SharedBytes, range: Range<Int>? = nil, endsFrame: Bool = true) {
         guard state == .open else { return }
-        outbound.append(shared, range: range)
+        outbound.append(shared, range: range, endsFrame: endsFrame)
         markDirty()
     }
 

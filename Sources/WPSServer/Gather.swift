@@ -17,7 +17,11 @@ enum Gather {
                 origin.post { _ in handle.value.complete(index, result) }
             }
         }
-        state.complete(loop.index, work(LoopContext.of(loop).hub))
+        // The local share runs now, but its answer, like every other, arrives through the
+        // inbox: the caller is never re-entered before it has returned.
+        let local = work(LoopContext.of(loop).hub)
+        let index = loop.index
+        origin.post { _ in handle.value.complete(index, local) }
     }
 }
 

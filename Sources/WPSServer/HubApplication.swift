@@ -56,14 +56,19 @@ final class HubApplication: WebSocketApplication, HubTransport {
 
     var queuedBytes: Int { session?.connection.queuedBytes ?? 0 }
 
-    func send(_ shared: SharedBytes) {
+    func send(_ shared: SharedBytes, endsFrame: Bool) {
         guard let session, !session.closeSent else { return }
-        session.connection.send(shared)
+        session.connection.send(shared, endsFrame: endsFrame)
     }
 
-    func send(_ bytes: UnsafeRawBufferPointer) {
+    func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {
         guard let session, !session.closeSent else { return }
-        session.connection.send(bytes)
+        session.connection.send(bytes, endsFrame: endsFrame)
+    }
+
+    func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+        guard let session, !session.closeSent else { return }
+        session.connection.sendUrgent(header, payload)
     }
 
     func close(code: UInt16, reason: String) {

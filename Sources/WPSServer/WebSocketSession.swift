@@ -45,15 +45,21 @@ final class WebSocketSession: ConnectionHandler {
 
     // MARK: sending
 
-    /// Sends one unfragmented frame built from a header and the payload.
+    /// Sends one unfragmented frame built from a header and the payload; control frames go
+    /// ahead of queued data (a pong never waits behind a backlog).
     func send(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer) {
         guard !closeSent else { return }
         withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
             let length = WebSocketFrameEncoder.writeHeader(
                 into: header, opcode: opcode, payloadLength: payload.count)
-            connection.send(UnsafeRawBufferPointer(rebasing: header[0..<length]))
+            let head = UnsafeRawBufferPointer(rebasing: header[0..<length])
+            if opcode.isControl {
+                connection.sendUrgent(head, payload)
+            } else {
+                connection.send(head, endsFrame: false)
+                connection.send(payload, endsFrame: true)
+            }
         }
-        connection.send(payload)
         enforceOutboundLimit()
     }
 

@@ -19,8 +19,12 @@ final class FakeTransport: HubTransport {
     var queuedBytes = 0
     var closedWith: (code: UInt16, reason: String)?
 
-    func send(_ shared: SharedBytes) { wire += shared.array }
-    func send(_ bytes: UnsafeRawBufferPointer) { wire += bytes }
+    func send(_ shared: SharedBytes, endsFrame: Bool) { wire += shared.array }
+    func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) { wire += bytes }
+    func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+        wire += header
+        wire += payload
+    }
     func close(code: UInt16, reason: String) {
         if closedWith == nil { closedWith = (code, reason) }
     }

@@ -77,6 +77,36 @@ import WPSBytes
         #expect(queue.isEmpty)
     }
 
+    @Test func urgentFramesWaitOnlyForTheFrameInFlight() {
+        var queue = OutboundQueue()
+        let frameA = SharedBytes([1, 1, 1])
+        ([9] as [UInt8]).withUnsafeBytes { queue.append($0, endsFrame: false) }  // A's header
+        queue.append(frameA, endsFrame: true)
+        ([2, 2] as [UInt8]).withUnsafeBytes { queue.append($0) }  // frame B
+        queue.consume(2)  // A is half written
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        ([7] as [UInt8]).withUnsafeBytes { queue.appendUrgent($0, empty) }
+        ([8] as [UInt8]).withUnsafeBytes { queue.appendUrgent($0, empty) }
+        #expect(contents(queue) == [1, 1, 7, 8, 2, 2])
+        queue.consume(6)
+        #expect(queue.isEmpty)
+    }
+
+    @Test func urgentFramesGoFirstAtABoundary() {
+        var queue = OutboundQueue()
+        ([2, 2] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        ([3] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        ([5] as [UInt8]).withUnsafeBytes { head in
+            ([6, 6] as [UInt8]).withUnsafeBytes { queue.appendUrgent(head, $0) }
+        }
+        #expect(contents(queue) == [5, 6, 6, 2, 2, 3])
+        #expect(queue.byteCount == 6)
+        // Ordinary bytes appended later still go last, not into the urgent chunk.
+        ([4] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        #expect(contents(queue) == [5, 6, 6, 2, 2, 3, 4])
+        queue.removeAll()
+    }
+
     @Test func largeWriteGetsItsOwnChunk() {
         var queue = OutboundQueue()
         let big = [UInt8](repeating: 5, count: OutboundQueue.ownedBlockBytes * 2 + 3)
