@@ -124,7 +124,8 @@ import WPSHTTP
     }
 
     @Test func parsesAllParts() throws {
-        let text = "POST /api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v HTTP/1.1\r\n"
+        let text =
+            "POST /api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v HTTP/1.1\r\n"
             + "Host: example.com\r\nContent-Length: 12\r\nX-Dup: 1\r\nx-dup:  2 \r\n\r\nbody"
         guard case .complete(let head, let length) = parseWhole(text) else {
             Issue.record("expected a complete head")
