@@ -8,20 +8,14 @@ enum HTTPBytes {
     static let comma = UInt8(ascii: ",")
 
     /// tchar: "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+    /// Two 64-bit masks over ASCII (bit n set = byte n is a tchar): no table, no branch per class.
     @inline(__always)
     static func isToken(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"),
-            UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"),
-            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
+        let low: UInt64 = 0x03FF_6CFA_0000_0000  // bytes 0–63: "!#$%&'*+-." and digits
+        let high: UInt64 = 0x57FF_FFFF_C7FF_FFFE  // bytes 64–127: letters, "^_`|~"
+        guard byte < 128 else { return false }
+        let mask = byte < 64 ? low : high
+        return (mask >> UInt64(byte & 63)) & 1 == 1
     }
 
     /// Optional whitespace: SP or HTAB.

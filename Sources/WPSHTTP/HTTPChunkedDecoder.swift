@@ -82,6 +82,8 @@ public struct HTTPChunkedDecoder: Sendable {
                     guard sizeDigits <= HTTPChunkedDecoder.maxSizeDigits else {
                         return fail(.badRequest("chunk size too long"))
                     }
+                    // The first guard keeps the shift from overflowing when maxBodyBytes is huge.
+                    guard chunkRemaining <= Int.max >> 4 else { return fail(.bodyTooLarge) }
                     chunkRemaining = chunkRemaining << 4 | Int(digit)
                     if chunkRemaining > maxBodyBytes - bodyBytes { return fail(.bodyTooLarge) }
                 } else if sizeDigits == 0 {

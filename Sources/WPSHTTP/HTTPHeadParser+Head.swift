@@ -8,9 +8,19 @@ extension HTTPHeadParser {
         var sawTransferEncoding = false
         var chunkedCount = 0
         var otherCodingCount = 0
+        var connectionClose = false
+        var connectionKeepAlive = false
         for field in layout.fields {
             let name = field.name
-            if buffer.equalsLowercased(name, "host") {
+            if buffer.equalsLowercased(name, "connection") {
+                forEachElement(buffer, field.value) { element in
+                    if buffer.equalsLowercased(element, "close") {
+                        connectionClose = true
+                    } else if buffer.equalsLowercased(element, "keep-alive") {
+                        connectionKeepAlive = true
+                    }
+                }
+            } else if buffer.equalsLowercased(name, "host") {
                 hostCount += 1
             } else if buffer.equalsLowercased(name, "content-length") {
                 guard let digits = significantDigits(buffer, field.value) else {
@@ -46,12 +56,16 @@ extension HTTPHeadParser {
             for index in digits { contentLength = contentLength * 10 + Int(buffer[index] - UInt8(ascii: "0")) }
             if contentLength > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
         }
-        return materialize(buffer, headLength: headLength, contentLength: contentLength, isChunked: sawTransferEncoding)
+        // protocol-spec/http.md §4.
+        let keepAlive = layout.minorVersion == 1 ? !connectionClose : connectionKeepAlive && !connectionClose
+        return materialize(
+            buffer, headLength: headLength, contentLength: contentLength, isChunked: sawTransferEncoding,
+            keepAlive: keepAlive)
     }
 
     /// Builds the Strings of a head that passed every check.
     func materialize(
-        _ buffer: UnsafeRawBufferPointer, headLength: Int, contentLength: Int, isChunked: Bool
+        _ buffer: UnsafeRawBufferPointer, headLength: Int, contentLength: Int, isChunked: Bool, keepAlive: Bool
     ) -> HTTPHeadParseResult {
         guard let (pathRange, queryRange) = splitTarget(buffer, layout.target) else {
             return .failure(.badRequest("unsupported request-target form"))
@@ -88,7 +102,8 @@ extension HTTPHeadParser {
             version: HTTPVersion(major: 1, minor: layout.minorVersion),
             headers: HTTPHeaders(fields),
             contentLength: contentLength,
-            isChunked: isChunked
+            isChunked: isChunked,
+            keepAlive: keepAlive
         )
         return .complete(head, headLength: headLength)
     }

@@ -121,7 +121,9 @@ public struct HTTPHeadParser: Sendable {
         for position in target where !HTTPBytes.isTargetByte(buffer[position]) {
             return .badRequest("invalid byte in request-target")
         }
-        guard index < end else { return HTTPParseError(status: .versionNotSupported, reason: "HTTP/0.9 is not supported") }
+        guard index < end else {
+            return HTTPParseError(status: .versionNotSupported, reason: "HTTP/0.9 is not supported")
+        }
         let version = index + 1..<end
         guard version.count == 8, buffer.equalsExactly(version.lowerBound..<version.lowerBound + 5, "HTTP/"),
             HTTPBytes.isDigit(buffer[version.lowerBound + 5]), buffer[version.lowerBound + 6] == UInt8(ascii: "."),
@@ -162,7 +164,9 @@ public struct HTTPHeadParser: Sendable {
 
     /// Early 414: the request line is incomplete but its target already exceeds maxURIBytes.
     func checkPartialRequestLine(_ buffer: UnsafeRawBufferPointer) -> HTTPParseError? {
-        let end = buffer.count
+        // Only the bytes the head may occupy decide, so the answer is the same however the
+        // buffer grew (protocol-spec/http.md §1).
+        let end = min(buffer.count, max(limits.maxHeadBytes, 0))
         let uriLimit = max(limits.maxURIBytes, 0)
         guard end - lineStart > uriLimit else { return nil }
         var index = lineStart

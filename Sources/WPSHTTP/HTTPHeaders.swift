@@ -64,7 +64,18 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// Compares two header names ignoring ASCII case.
     public static func namesEqual(_ lhs: String, _ rhs: String) -> Bool {
-        asciiCaseInsensitiveEqual(lhs.utf8, rhs.utf8)
+        guard lhs.utf8.count == rhs.utf8.count else { return false }
+        var left = lhs
+        var right = rhs
+        return left.withUTF8 { leftBytes in
+            right.withUTF8 { rightBytes in
+                for index in 0..<leftBytes.count
+                where HTTPBytes.lower(leftBytes[index]) != HTTPBytes.lower(rightBytes[index]) {
+                    return false
+                }
+                return true
+            }
+        }
     }
 
     static func asciiCaseInsensitiveEqual<L: Collection, R: Collection>(_ lhs: L, _ rhs: R) -> Bool

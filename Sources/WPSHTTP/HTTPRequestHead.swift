@@ -67,6 +67,23 @@ public struct HTTPRequestHead: Sendable {
         self.keepAlive = HTTPRequestHead.defaultKeepAlive(version: version, headers: headers)
     }
 
+    /// Memberwise, with `keepAlive` already decided from the bytes by the parser.
+    init(
+        method: String, target: String, path: String, rawPath: String, query: [(name: String, value: String)],
+        version: HTTPVersion, headers: HTTPHeaders, contentLength: Int, isChunked: Bool, keepAlive: Bool
+    ) {
+        self.method = method
+        self.target = target
+        self.path = path
+        self.rawPath = rawPath
+        self.query = query
+        self.version = version
+        self.headers = headers
+        self.contentLength = contentLength
+        self.isChunked = isChunked
+        self.keepAlive = keepAlive
+    }
+
     /// The first decoded value of the query parameter `name` (case-sensitive), or nil.
     public func queryValue(_ name: String) -> String? {
         for item in query where item.name == name { return item.value }

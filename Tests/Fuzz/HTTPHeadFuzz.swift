@@ -13,6 +13,13 @@
 /// Limits small enough that the fuzzer reaches every limit branch quickly.
 let fuzzLimits = HTTPLimits(maxHeadBytes: 1024, maxHeaderCount: 12, maxURIBytes: 256, maxBodyBytes: 2048)
 
+/// Tiny limits, including a URI limit above the head limit, to exercise how limits interact.
+let fuzzLimitSets = [
+    fuzzLimits,
+    HTTPLimits(maxHeadBytes: 48, maxHeaderCount: 2, maxURIBytes: 20, maxBodyBytes: 16),
+    HTTPLimits(maxHeadBytes: 40, maxHeaderCount: 1, maxURIBytes: 64, maxBodyBytes: 0),
+]
+
 /// A comparable rendering of a parse result.
 func fuzzSummary(_ result: HTTPHeadParseResult) -> String {
     switch result {
@@ -34,15 +41,15 @@ func fuzzCheck(_ condition: Bool, _ message: @autoclosure () -> String) {
 }
 
 /// Parses `input[0..<split]`, then all of `input`, with one parser; returns both summaries.
-func fuzzParseSplit(_ input: UnsafeRawBufferPointer, at split: Int) -> (String, String) {
-    var parser = HTTPHeadParser(limits: fuzzLimits)
+func fuzzParseSplit(_ input: UnsafeRawBufferPointer, at split: Int, limits: HTTPLimits) -> (String, String) {
+    var parser = HTTPHeadParser(limits: limits)
     let first = fuzzSummary(parser.parse(UnsafeRawBufferPointer(rebasing: input[0..<split])))
     let second = fuzzSummary(parser.parse(input))
     return (first, second)
 }
 
-func fuzzHead(_ input: UnsafeRawBufferPointer) {
-    var parser = HTTPHeadParser(limits: fuzzLimits)
+func fuzzHead(_ input: UnsafeRawBufferPointer, limits: HTTPLimits) {
+    var parser = HTTPHeadParser(limits: limits)
     let result = parser.parse(input)
     let whole = fuzzSummary(result)
     if case .complete(_, let length) = result {
@@ -52,13 +59,13 @@ func fuzzHead(_ input: UnsafeRawBufferPointer) {
 
     let count = input.count
     for split in Set([0, 1, count / 3, count / 2, count - 1].filter { $0 >= 0 && $0 <= count }) {
-        let (first, second) = fuzzParseSplit(input, at: split)
+        let (first, second) = fuzzParseSplit(input, at: split, limits: limits)
         fuzzCheck(second == whole, "split \(split): \(second) != \(whole)")
         fuzzCheck(first == "needMore" || first == whole, "prefix \(split): \(first) != \(whole)")
     }
 
     if count <= 300 {
-        var growing = HTTPHeadParser(limits: fuzzLimits)
+        var growing = HTTPHeadParser(limits: limits)
         var last = "needMore"
         var end = 0
         while end < count && last == "needMore" {
@@ -71,7 +78,7 @@ func fuzzHead(_ input: UnsafeRawBufferPointer) {
     // Pipelining: walk heads through headLength (+ Content-Length), reusing one parser.
     var offset = 0
     var rounds = 0
-    var pipelined = HTTPHeadParser(limits: fuzzLimits)
+    var pipelined = HTTPHeadParser(limits: limits)
     while offset < count && rounds < 8 {
         let rest = UnsafeRawBufferPointer(rebasing: input[offset...])
         guard case .complete(let head, let length) = pipelined.parse(rest) else { break }
@@ -81,11 +88,6 @@ func fuzzHead(_ input: UnsafeRawBufferPointer) {
         rounds += 1
     }
 
-    // Defaults must hold too (larger limits, different branches).
-    var roomy = HTTPHeadParser()
-    if case .complete(_, let length) = roomy.parse(input) {
-        fuzzCheck(length <= count, "default-limits headLength")
-    }
 }
 
 /// Decodes `input` with the chunked decoder fed in pieces cut at `splits`.
@@ -114,7 +116,12 @@ func fuzzChunked(_ input: UnsafeRawBufferPointer, splits: [Int]) -> String {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let input = UnsafeRawBufferPointer(start: data, count: size)
-    fuzzHead(input)
+    for limits in fuzzLimitSets { fuzzHead(input, limits: limits) }
+    // Defaults must hold too (larger limits, different branches).
+    var roomy = HTTPHeadParser()
+    if case .complete(_, let length) = roomy.parse(input) {
+        fuzzCheck(length <= size, "default-limits headLength")
+    }
     let whole = fuzzChunked(input, splits: [])
     for splits in [[size / 2], [1, size / 3, size - 2]] {
         let split = fuzzChunked(input, splits: splits)

@@ -15,7 +15,9 @@ import WPSHTTP
         var body: [UInt8] = []
         var start = 0
         for end in splits + [input.count] where end >= start {
-            let progress = input.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[start..<end]), into: &body) }
+            let progress = input.withUnsafeBytes {
+                decoder.feed(UnsafeRawBufferPointer(rebasing: $0[start..<end]), into: &body)
+            }
             switch progress {
             case .needMore:
                 start = end
@@ -81,10 +83,12 @@ import WPSHTTP
         let size = limit + delta
         let first = size / 2
         let second = size - first
-        let text = String(first, radix: 16) + "\r\n" + String(repeating: "a", count: first) + "\r\n"
+        let text =
+            String(first, radix: 16) + "\r\n" + String(repeating: "a", count: first) + "\r\n"
             + String(second, radix: 16) + "\r\n" + String(repeating: "b", count: second) + "\r\n0\r\n\r\n"
         let bytes = Array(text.utf8)
-        let expected: Expected = accepted
+        let expected: Expected =
+            accepted
             ? .body(String(repeating: "a", count: first) + String(repeating: "b", count: second), consumed: bytes.count)
             : .failure(413)
         #expect(Self.decode(bytes, maxBodyBytes: limit) == expected)
@@ -95,6 +99,15 @@ import WPSHTTP
         #expect(Self.decode(Array("ffffffff".utf8), maxBodyBytes: 1024) == .failure(413))
         #expect(Self.decode(Array("401".utf8), maxBodyBytes: 1024) == .failure(413))
         #expect(Self.decode(Array("400".utf8), maxBodyBytes: 1024) == .needMore)
+    }
+
+    @Test(arguments: [Int.max, 0, -1])
+    func extremeLimitsNeverOverflow(maxBodyBytes: Int) {
+        let huge = Array("ffffffffffffffff\r\nab".utf8)
+        #expect(Self.decode(huge, maxBodyBytes: maxBodyBytes) == .failure(413))
+        let empty = Array("0\r\n\r\n".utf8)
+        let expected: Expected = maxBodyBytes >= 0 ? .body("", consumed: 5) : .failure(413)
+        #expect(Self.decode(empty, maxBodyBytes: maxBodyBytes) == expected)
     }
 
     @Test func metadataIsCapped() {

@@ -2,9 +2,9 @@ import Testing
 import WPSHTTP
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Replays the committed fuzz corpus (Tests/Fuzz/corpus/http) through the parsers.
@@ -46,23 +46,30 @@ import Darwin
         #expect(Self.corpusFiles().count >= 10)
     }
 
+    /// The fuzz harness's limit sets: roomy, tiny, and a URI limit above the head limit.
+    static let limitSets = [
+        HTTPLimits(maxHeadBytes: 1024, maxHeaderCount: 12, maxURIBytes: 256, maxBodyBytes: 2048),
+        HTTPLimits(maxHeadBytes: 48, maxHeaderCount: 2, maxURIBytes: 20, maxBodyBytes: 16),
+        HTTPLimits(maxHeadBytes: 40, maxHeaderCount: 1, maxURIBytes: 64, maxBodyBytes: 0),
+    ]
+
     @Test(arguments: corpusFiles())
     func replay(name: String) throws {
         let bytes = try #require(Self.read(Self.corpusDirectory + "/" + name))
-        let limits = HTTPLimits(maxHeadBytes: 4096, maxHeaderCount: 32, maxURIBytes: 1024, maxBodyBytes: 4096)
-        let whole = Outcome(parseWhole(bytes, limits: limits))
-        if case .complete(_, let length) = whole { #expect(length <= bytes.count) }
-        // Split points: every offset for small inputs, a bounded spread for large ones.
-        let bound = min(bytes.count, 512)
-        for split in 0...bound {
-            let (first, second) = parseSplit(bytes, at: split, limits: limits)
-            #expect(second == whole, "split \(split)")
-            if first != .needMore { #expect(first == whole, "split \(split)") }
+        for limits in Self.limitSets {
+            let whole = Outcome(parseWhole(bytes, limits: limits))
+            if case .complete(_, let length) = whole { #expect(length <= bytes.count) }
+            // Split points: every offset for small inputs, the first 512 for large ones.
+            for split in 0...min(bytes.count, 512) {
+                let (first, second) = parseSplit(bytes, at: split, limits: limits)
+                #expect(second == whole, "split \(split)")
+                if first != .needMore { #expect(first == whole, "split \(split)") }
+            }
+            var decoder = HTTPChunkedDecoder(limits: limits)
+            var body: [UInt8] = []
+            let progress = bytes.withUnsafeBytes { decoder.feed($0, into: &body) }
+            if case .complete(let consumed) = progress { #expect(consumed <= bytes.count) }
+            #expect(body.count <= max(limits.maxBodyBytes, 0))
         }
-        var decoder = HTTPChunkedDecoder(limits: limits)
-        var body: [UInt8] = []
-        let progress = bytes.withUnsafeBytes { decoder.feed($0, into: &body) }
-        if case .complete(let consumed) = progress { #expect(consumed <= bytes.count) }
-        #expect(body.count <= limits.maxBodyBytes)
     }
 }

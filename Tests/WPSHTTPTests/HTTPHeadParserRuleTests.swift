@@ -123,8 +123,24 @@ import WPSHTTP
         #expect(outcomes.dropLast().allSatisfy { $0 == .needMore })
     }
 
+    @Test(arguments: 0...255)
+    func headerNameBytesAreTokenCharacters(byte: Int) {
+        let tchars = Array("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        let isToken = tchars.contains(UInt8(byte))
+        let request =
+            Array("GET / HTTP/1.1\r\nHost: a\r\nX".utf8) + [UInt8(byte)]
+            + Array("Y: v\r\n\r\n".utf8)
+        let method = [UInt8(byte)] + Array(" / HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+        let expected = isToken ? 200 : 400
+        // ":" ends the name early ("X" with value "Y: v"), a valid field.
+        if byte != 0x3A { #expect(Outcome(parseWhole(request)).code == expected) }
+        // A method byte that ends the line early makes a different (still rejected) request.
+        if byte != 0x0A && byte != 0x0D { #expect(Outcome(parseWhole(method)).code == expected) }
+    }
+
     @Test func parsesAllParts() throws {
-        let text = "POST /api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v HTTP/1.1\r\n"
+        let text =
+            "POST /api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v HTTP/1.1\r\n"
             + "Host: example.com\r\nContent-Length: 12\r\nX-Dup: 1\r\nx-dup:  2 \r\n\r\nbody"
         guard case .complete(let head, let length) = parseWhole(text) else {
             Issue.record("expected a complete head")

@@ -12,17 +12,21 @@ import WPSHTTP
         "X-Empty": "",
     ]
 
-    @Test(arguments: [
-        ("host", "a"), ("HOST", "a"), ("Upgrade", "WebSocket"), ("x-empty", ""), ("missing", nil),
-        ("Sec-WebSocket-Protocol", "json.webpubsub.azure.v1,  ,protobuf.webpubsub.azure.v1"),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("host", "a"), ("HOST", "a"), ("Upgrade", "WebSocket"), ("x-empty", ""), ("missing", nil),
+            ("Sec-WebSocket-Protocol", "json.webpubsub.azure.v1,  ,protobuf.webpubsub.azure.v1"),
+        ] as [(String, String?)])
     func firstValueIgnoringCase(name: String, value: String?) {
         #expect(Self.headers[name] == value)
     }
 
     @Test(arguments: [
         ("Connection", ["keep-alive", "Upgrade"]),
-        ("sec-websocket-protocol", ["json.webpubsub.azure.v1", "protobuf.webpubsub.azure.v1", "json.reliable.webpubsub.azure.v1"]),
+        (
+            "sec-websocket-protocol",
+            ["json.webpubsub.azure.v1", "protobuf.webpubsub.azure.v1", "json.reliable.webpubsub.azure.v1"]
+        ),
         ("X-Empty", []),
         ("Missing", []),
     ])
@@ -49,11 +53,12 @@ import WPSHTTP
         #expect(copy["host"] == "a")
     }
 
-    @Test(arguments: [
-        ("abc", false, "abc"), ("a%20b", false, "a b"), ("a+b", false, "a+b"), ("a+b", true, "a b"),
-        ("%E2%82%AC", false, "€"), ("%e2%82%ac", false, "€"), ("%2B", true, "+"), ("", false, ""),
-        ("%41%42", false, "AB"), ("caf%C3%A9", true, "café"),
-    ] as [(String, Bool, String)])
+    @Test(
+        arguments: [
+            ("abc", false, "abc"), ("a%20b", false, "a b"), ("a+b", false, "a+b"), ("a+b", true, "a b"),
+            ("%E2%82%AC", false, "€"), ("%e2%82%ac", false, "€"), ("%2B", true, "+"), ("", false, ""),
+            ("%41%42", false, "AB"), ("caf%C3%A9", true, "café"),
+        ] as [(String, Bool, String)])
     func percentDecodes(input: String, plusAsSpace: Bool, output: String) {
         #expect(HTTPPercent.decode(input, plusAsSpace: plusAsSpace) == output)
     }
@@ -64,19 +69,20 @@ import WPSHTTP
         #expect(HTTPPercent.decode(input, plusAsSpace: true) == nil)
     }
 
-    @Test(arguments: [
-        ("", []),
-        ("a=1", ["a=1"]),
-        ("a=1&b=2&a=3", ["a=1", "b=2", "a=3"]),
-        ("a", ["a="]),
-        ("a=", ["a="]),
-        ("=v", ["=v"]),
-        ("&&a=1&&", ["a=1"]),
-        ("a=x=y", ["a=x=y"]),
-        ("q=hello+world%21", ["q=hello world!"]),
-        ("k%20e+y=v", ["k e y=v"]),
-        ("access_token=eyJ.eyJ.sig&hub=chat", ["access_token=eyJ.eyJ.sig", "hub=chat"]),
-    ] as [(String, [String])])
+    @Test(
+        arguments: [
+            ("", []),
+            ("a=1", ["a=1"]),
+            ("a=1&b=2&a=3", ["a=1", "b=2", "a=3"]),
+            ("a", ["a="]),
+            ("a=", ["a="]),
+            ("=v", ["=v"]),
+            ("&&a=1&&", ["a=1"]),
+            ("a=x=y", ["a=x=y"]),
+            ("q=hello+world%21", ["q=hello world!"]),
+            ("k%20e+y=v", ["k e y=v"]),
+            ("access_token=eyJ.eyJ.sig&hub=chat", ["access_token=eyJ.eyJ.sig", "hub=chat"]),
+        ] as [(String, [String])])
     func queryDecodes(input: String, pairs: [String]) {
         #expect(HTTPQuery.decode(input)?.map { "\($0.name)=\($0.value)" } == pairs)
     }

@@ -83,7 +83,9 @@ import WPSHTTP
         var paths: [String] = []
         stream.withUnsafeBytes { all in
             while offset < all.count {
-                guard case .complete(let head, let length) = parser.parse(UnsafeRawBufferPointer(rebasing: all[offset...]))
+                guard
+                    case .complete(let head, let length) = parser.parse(
+                        UnsafeRawBufferPointer(rebasing: all[offset...]))
                 else {
                     Issue.record("expected a head at offset \(offset)")
                     return

@@ -105,6 +105,23 @@ import WPSHTTP
         if accepted { #expect(head(text, limits: limits)?.contentLength == limit + delta) }
     }
 
+    @Test(arguments: [
+        HTTPLimits(maxHeadBytes: .max, maxHeaderCount: .max, maxURIBytes: .max, maxBodyBytes: .max),
+        HTTPLimits(maxHeadBytes: 0, maxHeaderCount: 0, maxURIBytes: 0, maxBodyBytes: 0),
+        HTTPLimits(maxHeadBytes: -1, maxHeaderCount: -1, maxURIBytes: -1, maxBodyBytes: -1),
+    ])
+    func extremeLimitsNeverTrap(limits: HTTPLimits) {
+        let requests = [
+            "GET /abc HTTP/1.1\r\nHost: a\r\n\r\n", "GET /abc", "GET /abc HTTP/1.1\r\nHost: a",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999\r\n\r\n",
+        ]
+        for request in requests {
+            let bytes = Array(request.utf8)
+            let whole = Outcome(parseWhole(bytes, limits: limits))
+            #expect(parseGrowing(bytes, limits: limits).last == whole)
+        }
+    }
+
     @Test func defaultsAreDocumentedValues() {
         let limits = HTTPLimits()
         #expect(limits.maxHeadBytes == 16_384)

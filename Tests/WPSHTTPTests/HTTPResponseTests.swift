@@ -9,7 +9,9 @@ import WPSHTTP
     @Test func switchingProtocolsHead() {
         let bytes = HTTPResponse.head(
             status: .switchingProtocols,
-            headers: ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="])
+            headers: [
+                "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+            ])
         #expect(
             Self.text(bytes)
                 == "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -29,7 +31,8 @@ import WPSHTTP
     }
 
     @Test func cannedResponse() {
-        let bytes = HTTPResponse.canned(status: .notFound, body: "no such hub\n", close: false, extraHeaders: ["X-Id": "7"])
+        let bytes = HTTPResponse.canned(
+            status: .notFound, body: "no such hub\n", close: false, extraHeaders: ["X-Id": "7"])
         #expect(
             Self.text(bytes)
                 == "HTTP/1.1 404 Not Found\r\nX-Id: 7\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -72,12 +75,14 @@ import WPSHTTP
     }
 
     @Test(arguments: [
-        (HTTPStatus.ok, 200, "OK"), (.switchingProtocols, 101, "Switching Protocols"), (.badRequest, 400, "Bad Request"),
+        (HTTPStatus.ok, 200, "OK"), (.switchingProtocols, 101, "Switching Protocols"),
+        (.badRequest, 400, "Bad Request"),
         (.unauthorized, 401, "Unauthorized"), (.forbidden, 403, "Forbidden"), (.notFound, 404, "Not Found"),
         (.methodNotAllowed, 405, "Method Not Allowed"), (.requestTimeout, 408, "Request Timeout"),
         (.payloadTooLarge, 413, "Content Too Large"), (.uriTooLong, 414, "URI Too Long"),
         (.unsupportedMediaType, 415, "Unsupported Media Type"), (.upgradeRequired, 426, "Upgrade Required"),
-        (.headersTooLarge, 431, "Request Header Fields Too Large"), (.internalServerError, 500, "Internal Server Error"),
+        (.headersTooLarge, 431, "Request Header Fields Too Large"),
+        (.internalServerError, 500, "Internal Server Error"),
         (.notImplemented, 501, "Not Implemented"), (.serviceUnavailable, 503, "Service Unavailable"),
         (.versionNotSupported, 505, "HTTP Version Not Supported"), (.accepted, 202, "Accepted"),
         (.noContent, 204, "No Content"), (HTTPStatus(code: 599), 599, "Unknown"),
