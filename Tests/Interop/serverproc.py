@@ -1,0 +1,133 @@
+"""Start and stop real wps-server processes (127.0.0.1, --port 0), by PID."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+
+import pytest
+
+import wire
+
+SERVER_BIN = os.environ.get("WPS_SERVER_BIN", "/work/main/.build/debug/wps-server")
+LISTEN_RE = re.compile(r"wps-server listening on http://127\.0\.0\.1:(\d+) \((\d+) threads?\)")
+STARTUP_TIMEOUT = 10.0
+
+
+REGISTRY: list["ServerProcess"] = []  # every server started in this session
+
+
+class ServerProcess:
+    def __init__(self, *args: str, echo: bool = True):
+        if not os.path.exists(SERVER_BIN):
+            pytest.fail(f"server binary {SERVER_BIN} does not exist (set WPS_SERVER_BIN)")
+        self.args = [SERVER_BIN, "--host", "127.0.0.1", "--port", "0"]
+        if echo:
+            self.args.append("--enable-echo")
+        self.args += list(args)
+        self.stderr_file = tempfile.NamedTemporaryFile(prefix="wps-server-", suffix=".log", delete=False)
+        self.stdout_lines: list[str] = []
+        self.port: int | None = None
+        self.threads: int | None = None
+        self._listening = threading.Event()
+        self.crash_reported = False
+        REGISTRY.append(self)
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self.stderr_file, text=True, bufsize=1)
+        self._reader = threading.Thread(target=self._drain_stdout, daemon=True)
+        self._reader.start()
+        if not self._listening.wait(STARTUP_TIMEOUT):
+            self.stop()
+            pytest.fail(f"server did not print its listening line within {STARTUP_TIMEOUT}s; "
+                        f"args={self.args} stdout={self.stdout_lines} stderr={self.stderr_tail()}")
+
+    def _drain_stdout(self):
+        for line in self.proc.stdout:
+            self.stdout_lines.append(line)
+            m = LISTEN_RE.search(line)
+            if m and self.port is None:
+                self.port, self.threads = int(m.group(1)), int(m.group(2))
+                self._listening.set()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr_tail(self, n: int = 3000) -> str:
+        try:
+            with open(self.stderr_file.name, "rb") as f:
+                data = f.read()
+            return data[-n:].decode("utf-8", "replace")
+        except OSError:
+            return "<no stderr>"
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM by PID, then SIGKILL by PID if it does not exit. Returns the exit status."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def crash_summary(self) -> str | None:
+        """If the process died abnormally (signal or non-zero status), a short description."""
+        rc = self.proc.poll()
+        if rc is None or rc == 0:
+            return None
+        tail = self.stderr_tail(200_000)
+        lines = [l for l in tail.splitlines() if "Fatal" in l or "crashed" in l or "error" in l.lower()
+                 or "Simultaneous" in l or "access" in l or "at /" in l]
+        return (f"wps-server {' '.join(self.args[1:])} (pid {self.pid}) died with status {rc}:\n"
+                + "\n".join(lines[:25]) + self._symbolize_access_conflict(tail))
+
+    def _symbolize_access_conflict(self, log: str) -> str:
+        """Swift prints exclusivity-violation stacks as raw offsets; resolve them if a symbolizer
+        is installed (best effort, diagnostics only)."""
+        offsets = re.findall(r"wps-server\s+0x[0-9a-f]+ <unavailable> \+ (\d+)", log)
+        offsets += re.findall(r"wps-server`<unavailable> \+ (\d+)", log)
+        symbolizer = shutil.which("llvm-symbolizer")
+        if not offsets or not symbolizer:
+            return ""
+        try:
+            out = subprocess.run([symbolizer, f"--obj={self.args[0]}", "--functions=linkage"],
+                                 input="\n".join(hex(int(o)) for o in offsets[:20]),
+                                 capture_output=True, text=True, timeout=20).stdout
+            demangler = shutil.which("swift-demangle")
+            if demangler:
+                out = subprocess.run([demangler, "--simplified"], input=out, capture_output=True,
+                                     text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        frames = [l for l in out.splitlines() if l.strip()]
+        return "\nsymbolized access-conflict frames:\n  " + "\n  ".join(frames[:40])
+
+    def cleanup(self) -> None:
+        try:
+            os.unlink(self.stderr_file.name)
+        except OSError:
+            pass
+
+    def assert_alive(self, echo: bool = True) -> None:
+        """The server still runs and serves a fresh connection (/healthz, and an echo round-trip)."""
+        assert self.alive(), f"server exited with {self.proc.returncode}; stderr: {self.stderr_tail()}"
+        resp = wire.http_get(self.port, "/healthz", timeout=5)
+        assert (resp.status, resp.body) == (200, b"ok"), f"server unhealthy after the case: {resp!r}"
+        if echo:
+            with wire.RawWebSocket.connect(self.port) as ws:
+                ws.echo(wire.OP_TEXT, b"still alive")
+                ws.send_close(1000)
+                ws.expect_close(1000, reply=False)
