@@ -44,6 +44,16 @@ final class HubApplication: WebSocketApplication, HubTransport {
         hub.received(payload, isText: opcode == .text, on: hubSession)
     }
 
+    /// JSON clients learn why in `system/disconnected` before the close frame; the session ends.
+    func failed(_ session: WebSocketSession, _ failure: WebSocketProtocolError) {
+        guard let hubSession else {
+            session.close(failure.code, reason: failure.reason)
+            return
+        }
+        hub.end(hubSession, code: failure.code.rawValue, reason: failure.reason)
+        if !session.closeSent { session.close(failure.code, reason: failure.reason) }
+    }
+
     func closed(_ session: WebSocketSession) {
         guard let hubSession else { return }
         // A close frame without a code is a client stopping on purpose, like 1000.

@@ -7,6 +7,14 @@ protocol WebSocketApplication: AnyObject {
     func opened(_ session: WebSocketSession)
     func received(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer, on session: WebSocketSession)
     func closed(_ session: WebSocketSession)
+    /// The peer broke RFC 6455 (or a size limit); the application closes with `failure`'s code.
+    func failed(_ session: WebSocketSession, _ failure: WebSocketProtocolError)
+}
+
+extension WebSocketApplication {
+    func failed(_ session: WebSocketSession, _ failure: WebSocketProtocolError) {
+        session.close(failure.code, reason: failure.reason)
+    }
 }
 
 /// An upgraded connection: frames in, events to the application, frames out; keeps the
@@ -102,7 +110,7 @@ final class WebSocketSession: ConnectionHandler {
                 return .stop
             }
         }
-        if let failure { close(failure.code, reason: failure.reason) }
+        if let failure, !closeSent { application.failed(self, failure) }
     }
 
     func receivedEOF(on connection: Connection) {
