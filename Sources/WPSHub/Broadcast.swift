@@ -13,10 +13,15 @@ public final class Broadcast: Sendable {
     public let jsonFrame: SharedBytes
     public let reliablePrefix: SharedBytes
     public let rawFrame: SharedBytes
+    /// Monotonic time (ns) after which a copy not yet on the wire is dropped; 0: never.
+    public let expiresAt: UInt64
 
-    init(selector: ConnectionSelector, prefix: OutputBuffer, raw: (isText: Bool, payload: [UInt8])) {
+    init(
+        selector: ConnectionSelector, prefix: OutputBuffer, raw: (isText: Bool, payload: [UInt8]), expiresAt: UInt64 = 0
+    ) {
         hub = selector.hub
         self.selector = selector
+        self.expiresAt = expiresAt
         reliablePrefix = SharedBytes(prefix.bytes)
         jsonFrame = Broadcast.frame(text: true, parts: [prefix.bytes, [ServerMessageEncoder.messageEnd]])
         rawFrame = Broadcast.frame(text: raw.isText, parts: [raw.payload])
@@ -38,7 +43,9 @@ public final class Broadcast: Sendable {
     /// A message sent through the REST API: `data` is a JSON value already validated for
     /// `dataType` (a JSON string for text, base64 for binary). Group targets arrive as group
     /// messages without a sender; every other target as server messages.
-    public convenience init?(selector: ConnectionSelector, dataType: DataType, data: UnsafeRawBufferPointer) {
+    public convenience init?(
+        selector: ConnectionSelector, dataType: DataType, data: UnsafeRawBufferPointer, expiresAt: UInt64 = 0
+    ) {
         guard let raw = RawClientPayload.frame(dataType: dataType, data: data) else { return nil }
         var prefix = OutputBuffer(capacity: data.count + 128)
         if case .group(let group) = selector.target {
@@ -47,7 +54,7 @@ public final class Broadcast: Sendable {
         } else {
             ServerMessageEncoder.serverMessagePrefix(dataType: dataType, data: data, into: &prefix)
         }
-        self.init(selector: selector, prefix: prefix, raw: raw)
+        self.init(selector: selector, prefix: prefix, raw: raw, expiresAt: expiresAt)
     }
 
     /// A group message published by a raw client: a text frame is `text`, a binary one `binary`.

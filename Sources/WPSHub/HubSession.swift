@@ -17,7 +17,7 @@ public final class HubSession {
 
     // Reliable state.
     var nextSequenceId: UInt64 = 1
-    var unacked: [(sequenceId: UInt64, prefix: SharedBytes)] = []
+    var unacked: [(sequenceId: UInt64, prefix: SharedBytes, expiresAt: UInt64)] = []
     var unackedHead = 0
     var unackedBytes = 0
     var ackHistory: AckHistory
@@ -43,8 +43,8 @@ public final class HubSession {
     /// Messages sent and not yet acknowledged by the client.
     public var unackedCount: Int { unacked.count - unackedHead }
 
-    func buffer(sequenceId: UInt64, prefix: SharedBytes) {
-        unacked.append((sequenceId, prefix))
+    func buffer(sequenceId: UInt64, prefix: SharedBytes, expiresAt: UInt64) {
+        unacked.append((sequenceId, prefix, expiresAt))
         unackedBytes += prefix.count
     }
 

@@ -13,7 +13,7 @@ extension LoopHub {
         case .jsonReliable:
             let sequenceId = session.nextSequenceId
             session.nextSequenceId += 1
-            session.buffer(sequenceId: sequenceId, prefix: broadcast.reliablePrefix)
+            session.buffer(sequenceId: sequenceId, prefix: broadcast.reliablePrefix, expiresAt: broadcast.expiresAt)
             if session.unackedCount > configuration.reliableMaxMessages
                 || session.unackedBytes > configuration.reliableMaxBytes
             {

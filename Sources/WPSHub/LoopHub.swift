@@ -52,7 +52,8 @@ public final class LoopHub {
 
     /// A reliable client came back with its connection id (and a token the caller checked).
     /// Returns nil when the session cannot be resumed; the caller then closes with 1008.
-    public func resume(connectionId: String, transport: HubTransport) -> HubSession? {
+    public func resume(connectionId: String, transport: HubTransport, now: UInt64 = 0) -> HubSession? {
+        self.now = max(self.now, now)
         guard let session = sessions[connectionId], !session.isEnded, session.kind.isReliable else { return nil }
         if let old = session.transport, old !== transport {
             // The old socket is half-open from our side; the client has moved on.
@@ -63,9 +64,11 @@ public final class LoopHub {
         session.detachedAt = 0
         detached.remove(connectionId)
         sendConnected(session)
-        // Everything not yet acknowledged, in order, with its original sequence id.
+        // Everything not yet acknowledged, in order, with its original sequence id; copies
+        // whose `messageTtlSeconds` ran out are skipped (the client's cumulative ack covers them).
         for index in session.unackedHead..<session.unacked.count {
             let entry = session.unacked[index]
+            if entry.expiresAt != 0, entry.expiresAt <= self.now { continue }
             sendSequenced(entry.prefix, sequenceId: entry.sequenceId, to: transport)
         }
         return session

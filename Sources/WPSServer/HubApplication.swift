@@ -30,7 +30,7 @@ final class HubApplication: WebSocketApplication, HubTransport {
             hubSession = hub.open(
                 connectionId: connectionId, identity: identity, reconnectionToken: token, transport: self)
         case .resume(let connectionId):
-            hubSession = hub.resume(connectionId: connectionId, transport: self)
+            hubSession = hub.resume(connectionId: connectionId, transport: self, now: session.connection.loop.now)
             if hubSession == nil {
                 session.close(.policyViolation, reason: "the connection cannot be recovered")
             }

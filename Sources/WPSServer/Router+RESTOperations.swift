@@ -112,8 +112,12 @@ extension Router {
     // MARK: - operations
 
     private func send(_ r: RESTRequest, _ target: ConnectionSelector.Target) -> RouteDecision {
-        if let ttl = r.query("messageTtlSeconds"), !(Int(ttl).map { (0...300).contains($0) } ?? false) {
-            return .answer(restError(.badRequest, "InvalidMessageTtl", "messageTtlSeconds must be an integer from 0 to 300"))
+        var expiresAt: UInt64 = 0
+        if let text = r.query("messageTtlSeconds") {
+            guard let ttl = Int(text), (0...300).contains(ttl) else {
+                return .answer(restError(.badRequest, "InvalidMessageTtl", "messageTtlSeconds must be an integer from 0 to 300"))
+            }
+            if ttl > 0 { expiresAt = r.loop.now + UInt64(ttl) * 1_000_000_000 }
         }
         let selector: ConnectionSelector
         switch makeSelector(r, target) {
@@ -125,7 +129,9 @@ extension Router {
         case .failure(let failure): return .answer(restError(failure.status, failure.code, failure.message))
         case .success(let decoded): payload = decoded
         }
-        let broadcast = payload.value.withUnsafeBytes { Broadcast(selector: selector, dataType: payload.dataType, data: $0) }
+        let broadcast = payload.value.withUnsafeBytes {
+            Broadcast(selector: selector, dataType: payload.dataType, data: $0, expiresAt: expiresAt)
+        }
         guard let broadcast else {
             return .answer(restError(.badRequest, "InvalidPayload", "the body does not match its content type"))
         }

@@ -177,3 +177,30 @@ import WPSHub
         #expect(member.transport === fresh)
     }
 }
+
+@Suite struct HubTTLTests {
+    @Test func expiredCopiesAreSkippedOnResume() {
+        let hub = LoopHub()
+        let wire = FakeTransport()
+        let member = hub.open(
+            connectionId: Fixtures.id(1), identity: Fixtures.identity(groups: ["room"]), reconnectionToken: "t",
+            transport: wire)
+        _ = wire.take()
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: 1_000)
+        let second: UInt64 = 1_000_000_000
+        for (text, expiry) in [("short", 5 * second), ("forever", UInt64(0)), ("long", 100 * second)] {
+            let value = Array("\"\(text)\"".utf8)
+            let broadcast = value.withUnsafeBytes {
+                Broadcast(
+                    selector: ConnectionSelector(hub: "chat", target: .group("room")), dataType: .text, data: $0,
+                    expiresAt: expiry)
+            }!
+            hub.deliver(broadcast)
+        }
+        let back = FakeTransport()
+        _ = hub.resume(connectionId: Fixtures.id(1), transport: back, now: 10 * second)
+        let data = back.take().filter { $0.type == "message" }
+        #expect(data.map { $0.json["data"] as? String } == ["forever", "long"])
+        #expect(data.map { $0.json["sequenceId"] as? Int } == [2, 3])
+    }
+}
