@@ -1,4 +1,4 @@
-/// The static type of a filter expression (protocol-spec/rest-filter.md §3).
+/// The static type of a filter expression (protocol-spec/rest-filter.md §4.1).
 enum ODataFilterType: String, Sendable {
     case bool
     case int
