@@ -26,7 +26,8 @@ func filterFuzzOutcome(_ text: String) -> Result<[Bool], ODataFilterError> {
         let filter = try ODataFilter(text)
         var answers: [Bool] = []
         for subject in filterFuzzSubjects {
-            let viaSet = filter.matches(userId: subject.userId, connectionId: subject.connectionId, groups: subject.groups)
+            let viaSet = filter.matches(
+                userId: subject.userId, connectionId: subject.connectionId, groups: subject.groups)
             let viaArray = filter.matches(
                 userId: subject.userId, connectionId: subject.connectionId, groups: Array(subject.groups))
             filterFuzzCheck(viaSet == viaArray, "Set and Array groups disagree on \(text)")
@@ -51,7 +52,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
     case (.failure(let a), .failure(let b)):
         filterFuzzCheck(a == b, "errors differ between compilations")
-        filterFuzzCheck(a.position >= 0 && a.position <= text.unicodeScalars.count, "position \(a.position) out of range")
+        filterFuzzCheck(
+            a.position >= 0 && a.position <= text.unicodeScalars.count, "position \(a.position) out of range")
         filterFuzzCheck(!a.message.isEmpty, "empty message")
     default:
         filterFuzzCheck(false, "compile succeeded once and failed once")

@@ -197,7 +197,8 @@ struct FilterSubject: ODataFilterSubject, CustomStringConvertible {
         let compiled = try ODataFilter(filter)
         #expect(compiled.matches(subject) == expected, "\(filter)")
         let groups = subject.groups
-        #expect(compiled.matches(userId: subject.userId, connectionId: subject.connectionId, groups: groups) == expected)
+        #expect(
+            compiled.matches(userId: subject.userId, connectionId: subject.connectionId, groups: groups) == expected)
         let array = Array(groups)
         #expect(compiled.matches(userId: subject.userId, connectionId: subject.connectionId, groups: array) == expected)
     }

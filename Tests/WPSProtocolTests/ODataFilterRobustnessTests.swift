@@ -2,9 +2,9 @@ import Testing
 import WPSProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Arbitrary text never traps the compiler or the evaluator; the committed fuzz corpus
