@@ -1,4 +1,4 @@
-/// The static type of a filter expression (protocol-spec/rest-filter.md §3).
+/// The static type of a filter expression (protocol-spec/rest-filter.md §4.1).
 enum ODataFilterType: String, Sendable {
     case bool
     case int
@@ -68,7 +68,8 @@ enum ODataFilterFunction: String, Sendable, CaseIterable {
         case .startswith:
             return .bool(text.utf8.starts(with: other.utf8))
         case .endswith:
-            return .bool(text.utf8.count >= other.utf8.count && text.utf8.reversed().starts(with: other.utf8.reversed()))
+            return .bool(
+                text.utf8.count >= other.utf8.count && text.utf8.reversed().starts(with: other.utf8.reversed()))
         case .contains:
             return .bool(Self.byteOffset(of: other, in: text) != nil)
         case .concat:
@@ -86,7 +87,9 @@ enum ODataFilterFunction: String, Sendable, CaseIterable {
     /// Removes leading and trailing Unicode white space (like .NET `String.Trim()`).
     static func trimmed(_ text: Substring) -> Substring {
         let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return text[text.endIndex...] }
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else {
+            return text[text.endIndex...]
+        }
         let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) ?? first
         return Substring(scalars[first...last])
     }

@@ -36,34 +36,28 @@ struct ODataFilterParser {
     // MARK: Precedence levels: or < and < comparison / in < not < primary.
 
     private mutating func parseOr() throws(ODataFilterLexerError) -> Typed {
-        try parseChain(keyword: "or", operand: { (parser: inout Self) throws(ODataFilterLexerError) in try parser.parseAnd() }) {
-            .or($0)
-        }
+        try parseChain(keyword: "or")
     }
 
     private mutating func parseAnd() throws(ODataFilterLexerError) -> Typed {
-        try parseChain(keyword: "and", operand: { (parser: inout Self) throws(ODataFilterLexerError) in try parser.parseComparison() }) {
-            .and($0)
-        }
+        try parseChain(keyword: "and")
     }
 
-    /// `operand (keyword operand)*`, flattened into one n-ary node.
-    private mutating func parseChain(
-        keyword: String,
-        operand: (inout Self) throws(ODataFilterLexerError) -> Typed,
-        combine: ([ODataFilterNode]) -> ODataFilterNode
-    ) throws(ODataFilterLexerError) -> Typed {
-        let first = try operand(&self)
+    /// `operand (keyword operand)*` for `or` (over `and` chains) and `and` (over
+    /// comparisons), flattened into one n-ary node.
+    private mutating func parseChain(keyword: String) throws(ODataFilterLexerError) -> Typed {
+        let isOr = keyword == "or"
+        let first = try isOr ? parseAnd() : parseComparison()
         guard token.kind == .word(keyword) else { return first }
         try requireBool(first, "'\(keyword)'")
         var nodes = [first.node]
         while token.kind == .word(keyword) {
             try advance()
-            let next = try operand(&self)
+            let next = try isOr ? parseAnd() : parseComparison()
             try requireBool(next, "'\(keyword)'")
             nodes.append(next.node)
         }
-        return Typed(node: combine(nodes), type: .bool, offset: first.offset)
+        return Typed(node: isOr ? .or(nodes) : .and(nodes), type: .bool, offset: first.offset)
     }
 
     /// `unary [op unary | in rhs]`; comparisons do not chain without parentheses.
@@ -121,7 +115,8 @@ struct ODataFilterParser {
         case .word(let word):
             let typed: Typed
             switch word {
-            case "true", "false": typed = Typed(node: .literal(.bool(word == "true")), type: .bool, offset: start.offset)
+            case "true", "false":
+                typed = Typed(node: .literal(.bool(word == "true")), type: .bool, offset: start.offset)
             case "null": typed = Typed(node: .literal(.null), type: .null, offset: start.offset)
             case "userid": typed = Typed(node: .userId, type: .string, offset: start.offset)
             case "connectionid": typed = Typed(node: .connectionId, type: .string, offset: start.offset)
@@ -163,7 +158,8 @@ struct ODataFilterParser {
             let wanted = least == most ? "\(most)" : "\(least) or \(most)"
             throw ODataFilterLexerError(
                 offset: nameToken.offset,
-                message: "'\(function.rawValue)' takes \(wanted) argument\(most == 1 ? "" : "s"), found \(arguments.count)"
+                message:
+                    "'\(function.rawValue)' takes \(wanted) argument\(most == 1 ? "" : "s"), found \(arguments.count)"
             )
         }
         if function == .length && arguments[0].type == .collection {
@@ -173,7 +169,8 @@ struct ODataFilterParser {
             throw ODataFilterLexerError(
                 offset: argument.offset,
                 message: typeMessage(
-                    argument.type, "argument \(index + 1) of '\(function.rawValue)'", expected: signature.parameters[index])
+                    argument.type, "argument \(index + 1) of '\(function.rawValue)'",
+                    expected: signature.parameters[index])
             )
         }
         let node = ODataFilterNode.call(function, arguments.map(\.node))
@@ -202,7 +199,9 @@ struct ODataFilterParser {
         }
         if items.count == 1 && items[0].type == .collection {
             guard left.type == .string || left.type == .null else {
-                throw ODataFilterLexerError(offset: left.offset, message: typeMessage(left.type, "the left side of 'in groups'", expected: .string))
+                throw ODataFilterLexerError(
+                    offset: left.offset,
+                    message: typeMessage(left.type, "the left side of 'in groups'", expected: .string))
             }
             if case .literal(.string(let text)) = left.node {
                 return Typed(node: .literalInGroups(String(text)), type: .bool, offset: left.offset)
@@ -237,7 +236,8 @@ struct ODataFilterParser {
 
     private func requireBool(_ operand: Typed, _ context: String) throws(ODataFilterLexerError) {
         guard operand.type == .bool else {
-            throw ODataFilterLexerError(offset: operand.offset, message: typeMessage(operand.type, "the operand of \(context)"))
+            throw ODataFilterLexerError(
+                offset: operand.offset, message: typeMessage(operand.type, "the operand of \(context)"))
         }
     }
 
