@@ -9,7 +9,7 @@ public struct ConnectionSelector: Sendable {
     }
 
     /// Decides per connection; the REST layer compiles its OData filter into one.
-    public typealias Predicate = @Sendable (_ userId: String?, _ connectionId: String, _ groups: Set<String>) -> Bool
+    public typealias Predicate = @Sendable (HubSession) -> Bool
 
     public var hub: String
     public var target: Target
@@ -27,7 +27,7 @@ public struct ConnectionSelector: Sendable {
     /// whoever enumerates the candidates).
     func admits(_ session: HubSession) -> Bool {
         if !excluded.isEmpty, excluded.contains(session.connectionId) { return false }
-        if let predicate { return predicate(session.userId, session.connectionId, session.groupNames) }
+        if let predicate { return predicate(session) }
         return true
     }
 }

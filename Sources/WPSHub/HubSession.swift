@@ -1,4 +1,5 @@
 public import WPSAuth
+public import WPSProtocol
 import WPSBytes
 
 /// One logical connection: identity, groups, permissions and, for reliable clients, the
@@ -38,8 +39,6 @@ public final class HubSession {
 
     /// Groups this session belongs to.
     public var groups: Dictionary<String, Int>.Keys { groupSlots.keys }
-    /// Group names as a set, for filters (allocates; not for the delivery path).
-    public var groupNames: Set<String> { Set(groupSlots.keys) }
     /// Messages sent and not yet acknowledged by the client.
     public var unackedCount: Int { unacked.count - unackedHead }
 
@@ -71,4 +70,10 @@ public final class HubSession {
     }
 
     private static let released = SharedBytes([UInt8]())
+}
+
+/// REST filters evaluate directly against a session, without copying its groups.
+extension HubSession: ODataFilterSubject {
+    public var groupCount: Int { groupSlots.count }
+    public func isInGroup(_ group: String) -> Bool { groupSlots[group] != nil }
 }

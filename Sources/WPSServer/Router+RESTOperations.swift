@@ -276,9 +276,7 @@ extension Router {
     private func compileFilter(_ text: String) -> Result<ConnectionSelector.Predicate, AnswerFailure> {
         do {
             let filter = try ODataFilter(text)
-            return .success { userId, connectionId, groups in
-                filter.matches(userId: userId, connectionId: connectionId, groups: groups)
-            }
+            return .success { session in filter.matches(session) }
         } catch {
             return .failure(AnswerFailure(restError(.badRequest, "InvalidFilter", "Invalid filter: \(error)")))
         }
