@@ -6,7 +6,7 @@ public import WPSBytes
 /// Sends never write directly: they queue and mark the connection dirty, and the loop
 /// flushes every dirty connection once with `writev` before it sleeps.
 public final class Connection {
-    enum State { case open, closing, lingering, closed }
+    enum State { case connecting, open, closing, lingering, closed }
 
     public unowned let loop: EventLoop
     /// The handler that hears this connection's events; swapped on protocol upgrade.
@@ -42,7 +42,7 @@ public final class Connection {
     /// Queues a copy of `bytes`. `endsFrame` false means more bytes of the same WebSocket
     /// frame follow, so urgent frames must not be put after these.
     public func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool = true) {
-        guard state == .open else { return }
+        guard state == .open || state == .connecting else { return }
         outbound.append(bytes, endsFrame: endsFrame)
         markDirty()
     }
@@ -50,7 +50,7 @@ public final class Connection {
     /// Queues one whole small frame (`first` then `second`) ahead of queued data, after the
     /// frame being written: for pongs and acks, which must not wait behind a backlog.
     public func sendUrgent(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
-        guard state == .open else { return }
+        guard state == .open || state == .connecting else { return }
         outbound.appendUrgent(first, second)
         markDirty()
     }
@@ -61,7 +61,7 @@ public final class Connection {
 
     /// Queues a reference to shared bytes (or a range of them); nothing is copied.
     public func send(_ shared: SharedBytes, range: Range<Int>? = nil, endsFrame: Bool = true) {
-        guard state == .open else { return }
+        guard state == .open || state == .connecting else { return }
         outbound.append(shared, range: range, endsFrame: endsFrame)
         markDirty()
     }
@@ -69,6 +69,10 @@ public final class Connection {
     /// Closes after everything queued is written: the write side is shut, input is drained
     /// until the peer closes or the linger timeout passes, then the socket is closed.
     public func close() {
+        if state == .connecting {
+            abort()
+            return
+        }
         guard state == .open else { return }
         state = .closing
         // The whole close, flushing included, is bounded: a peer that stops reading

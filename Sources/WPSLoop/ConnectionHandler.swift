@@ -11,6 +11,8 @@ public protocol ConnectionHandler: AnyObject {
     func shutdownRequested(on connection: Connection)
     /// The file descriptor is gone; the connection must not be used after this.
     func closed(_ connection: Connection)
+    /// An outgoing connection is established (queued bytes are being written now).
+    func connected(_ connection: Connection)
 }
 
 extension ConnectionHandler {
@@ -18,4 +20,5 @@ extension ConnectionHandler {
     public func timerFired(on connection: Connection, now: UInt64) {}
     public func shutdownRequested(on connection: Connection) { connection.close() }
     public func closed(_ connection: Connection) {}
+    public func connected(_ connection: Connection) {}
 }

@@ -20,6 +20,34 @@ extension EventLoop {
         }
     }
 
+    /// Starts a non-blocking connect to `host:port` (numeric or resolvable); `handler` hears
+    /// `connected`, or `closed` if it fails. Bytes sent before that are queued. Returns nil
+    /// when the attempt fails at once.
+    public func connect(host: String, port: Int, handler: ConnectionHandler) -> Connection? {
+        let fd = wps_connect_tcp(host, Int32(port))
+        guard fd >= 0 else { return nil }
+        guard let connection = register(fd: fd, accepted: false, events: UInt32(WPS_EPOLLOUT | WPS_EPOLLRDHUP)) else {
+            return nil
+        }
+        connection.state = .connecting
+        connection.wantsWritable = true
+        connection.isReading = false
+        connection.handler = handler
+        return connection
+    }
+
+    func finishConnecting(_ connection: Connection) {
+        if wps_socket_error(connection.fd) != 0 {
+            scheduleClose(connection)
+            return
+        }
+        connection.state = .open
+        connection.wantsWritable = false
+        updateInterest(connection, reading: true)
+        connection.handler?.connected(connection)
+        if !connection.outbound.isEmpty { flush(connection) }
+    }
+
     /// Registers a socket detached from another loop; the caller installs its handler.
     public func adopt(_ socket: DetachedSocket) -> Connection? {
         guard shutdownDeadline == 0 else {
@@ -30,11 +58,11 @@ extension EventLoop {
     }
 
     @discardableResult
-    func register(fd: Int32, accepted: Bool = true) -> Connection? {
+    func register(fd: Int32, accepted: Bool = true, events: UInt32 = UInt32(WPS_EPOLLIN | WPS_EPOLLRDHUP)) -> Connection? {
         let slot = allocateSlot(.free)
         let connection = Connection(loop: self, fd: fd, slot: slot, generation: slots[Int(slot)].generation)
         slots[Int(slot)].kind = .connection(connection)
-        let rc = wps_epoll_add(epollFD, fd, UInt32(WPS_EPOLLIN | WPS_EPOLLRDHUP), token(slot))
+        let rc = wps_epoll_add(epollFD, fd, events, token(slot))
         guard rc == 0 else {
             _ = wps_close(fd)
             freeSlot(slot)
@@ -96,7 +124,7 @@ extension EventLoop {
             connection.handler?.receivedEOF(on: connection)
         case .closing:
             updateInterest(connection, reading: false)
-        case .lingering:
+        case .lingering, .connecting:
             scheduleClose(connection)
         case .closed:
             break
@@ -118,7 +146,7 @@ extension EventLoop {
 
     /// Writes as much of the connection's queue as the kernel takes.
     func flush(_ connection: Connection) {
-        guard connection.state != .closed else { return }
+        guard connection.state != .closed, connection.state != .connecting else { return }
         while !connection.outbound.isEmpty {
             let count = connection.outbound.gather(into: iovecs, max: Self.maxIovecs)
             var offered = 0

@@ -217,6 +217,10 @@ public final class EventLoop {
         guard slot < slots.count, slots[slot].generation == generation else { return }
         switch slots[slot].kind {
         case .connection(let connection):
+            if connection.state == .connecting {
+                if event.events & UInt32(WPS_EPOLLOUT | WPS_EPOLLHUP | WPS_EPOLLERR) != 0 { finishConnecting(connection) }
+                return
+            }
             if event.events & UInt32(WPS_EPOLLIN | WPS_EPOLLHUP | WPS_EPOLLERR | WPS_EPOLLRDHUP) != 0 {
                 readable(connection)
             }

@@ -13,14 +13,27 @@ public final class EventLoopGroup: Sendable {
 
     /// Binds every listener, then starts the threads. `configure` runs on each loop's own
     /// thread before its first turn (install `acceptHandler` there).
-    public init(
+    public convenience init(
         threads count: Int, host: String, port: Int, backlog: Int = 1024,
+        configure: @escaping @Sendable (EventLoop) -> Void
+    ) throws(LoopError) {
+        try self.init(threads: count, listen: (host, port), backlog: backlog, configure: configure)
+    }
+
+    /// Loops that only make outgoing connections (clients, load generators).
+    public convenience init(threads count: Int, configure: @escaping @Sendable (EventLoop) -> Void) throws(LoopError) {
+        try self.init(threads: count, listen: nil, backlog: 0, configure: configure)
+    }
+
+    init(
+        threads count: Int, listen: (host: String, port: Int)?, backlog: Int,
         configure: @escaping @Sendable (EventLoop) -> Void
     ) throws(LoopError) {
         let count = max(1, count)
         var listeners: [Int32] = []
-        var boundPort = port
-        for _ in 0..<count {
+        let host = listen?.host ?? ""
+        var boundPort = listen?.port ?? 0
+        for _ in 0..<(listen == nil ? 0 : count) {
             let fd = wps_listen_tcp(host, Int32(boundPort), Int32(backlog), 1)
             guard fd >= 0 else {
                 for listener in listeners { _ = wps_close(listener) }
@@ -36,7 +49,7 @@ public final class EventLoopGroup: Sendable {
         var started: [pthread_t] = []
         let siblings = inboxes
         for index in 0..<count {
-            let listenFD = listeners[index]
+            let listenFD = listen == nil ? -1 : listeners[index]
             started.append(Self.spawn {
                 do {
                     let loop = try EventLoop(index: index, siblings: siblings, listenFD: listenFD)

@@ -139,6 +139,30 @@ struct TestSocket {
         }
     }
 
+    @Test func outgoingConnectionsConnectSendAndFail() throws {
+        let server = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in EchoHandler() }
+        }
+        defer { server.shutdown(graceNanos: 1_000_000_000); server.join() }
+        let results = Mutex<[String]>([])
+        let port = server.port
+        let clients = try EventLoopGroup(threads: 1) { loop in
+            // Sent before the connect completes: queued, then written.
+            let client = ClientProbe(results: { text in results.withLock { $0.append(text) } })
+            if let connection = loop.connect(host: "127.0.0.1", port: port, handler: client) {
+                connection.send(Array("early".utf8))
+            }
+            // Nothing listens on port 1: the attempt ends in `closed`.
+            let refused = ClientProbe(results: { text in results.withLock { $0.append("refused:" + text) } })
+            _ = loop.connect(host: "127.0.0.1", port: 1, handler: refused)
+        }
+        let deadline = ProcessControl.monotonicNanos + 5_000_000_000
+        while results.withLock({ $0.count }) < 2, ProcessControl.monotonicNanos < deadline { usleep(5000) }
+        clients.shutdown(graceNanos: 500_000_000)
+        clients.join()
+        #expect(results.withLock { $0.sorted() } == ["echo:early", "refused:closed-before-connect"])
+    }
+
     @Test func periodicTasksRun() throws {
         let ticks = Mutex(0)
         let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
@@ -199,5 +223,23 @@ final class MovingHandler: ConnectionHandler {
                 }
             }
         }
+    }
+}
+
+/// Reports what an outgoing connection experienced.
+final class ClientProbe: ConnectionHandler {
+    let report: (String) -> Void
+    var isConnected = false
+    init(results: @escaping (String) -> Void) { report = results }
+
+    func connected(_ connection: Connection) { isConnected = true }
+
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        report("echo:" + String(decoding: UnsafeRawBufferPointer(bytes), as: UTF8.self))
+        connection.close()
+    }
+
+    func closed(_ connection: Connection) {
+        if !isConnected { report("closed-before-connect") }
     }
 }
