@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "wps-server", targets: ["wps-server"]),
         .library(name: "WPSServer", targets: ["WPSServer"]),
+        .library(name: "WPSClient", targets: ["WPSClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,6 +48,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "WPSClient",
+            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "wps-server",
             dependencies: [
@@ -64,6 +70,7 @@ let package = Package(
         .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
         .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS", "WPSBytes"]),
         .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate", "WPSBytes"]),
+        .testTarget(name: "WPSClientTests", dependencies: ["WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer"]),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
     ]
 )
