@@ -70,7 +70,13 @@ let package = Package(
         .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
         .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS", "WPSBytes"]),
         .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate", "WPSBytes"]),
-        .testTarget(name: "WPSClientTests", dependencies: ["WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer"]),
+        .testTarget(
+            name: "WPSClientTests",
+            dependencies: [
+                "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
     ]
 )
