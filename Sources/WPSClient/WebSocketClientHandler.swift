@@ -177,7 +177,9 @@ final class WebSocketClientHandler: ConnectionHandler {
     private func sendClose(code: WebSocketCloseCode?, reason: String) {
         guard !sentClose else { return }
         sentClose = true
-        write(WebSocketFrameEncoder.closeFrame(code: code, reason: reason, maskKey: WebSocketHandshake.randomMaskKey()), raw: false)
+        write(
+            WebSocketFrameEncoder.closeFrame(code: code, reason: reason, maskKey: WebSocketHandshake.randomMaskKey()),
+            raw: false)
     }
 
     /// Writes plaintext through the transform, or `raw` network bytes as they are.

@@ -89,13 +89,19 @@ struct ServerFields {
     }
 
     /// A string field that may be absent or null; `.failure` for any other kind.
-    func optionalString(_ frame: UnsafeRawBufferPointer, _ token: JSONToken?, _ name: String) -> Result<String?, ServerMessageError> {
+    func optionalString(_ frame: UnsafeRawBufferPointer, _ token: JSONToken?, _ name: String) -> Result<
+        String?, ServerMessageError
+    > {
         guard let token, token.kind != .null else { return .success(nil) }
-        guard let text = JSON.string(frame, token) else { return .failure(ServerMessageError("\(name) is not a string")) }
+        guard let text = JSON.string(frame, token) else {
+            return .failure(ServerMessageError("\(name) is not a string"))
+        }
         return .success(text)
     }
 
-    func optionalUInt64(_ frame: UnsafeRawBufferPointer, _ token: JSONToken?, _ name: String) -> Result<UInt64?, ServerMessageError> {
+    func optionalUInt64(_ frame: UnsafeRawBufferPointer, _ token: JSONToken?, _ name: String) -> Result<
+        UInt64?, ServerMessageError
+    > {
         guard let token, token.kind != .null else { return .success(nil) }
         guard let value = JSON.uint64(frame, token) else { return .failure(ServerMessageError("invalid \(name)")) }
         return .success(value)
@@ -129,7 +135,9 @@ struct ServerFields {
     }
 
     func ack(_ frame: UnsafeRawBufferPointer) -> Result<ServerMessage, ServerMessageError> {
-        guard let ackId, let id = JSON.uint64(frame, ackId) else { return .failure(ServerMessageError("invalid ackId")) }
+        guard let ackId, let id = JSON.uint64(frame, ackId) else {
+            return .failure(ServerMessageError("invalid ackId"))
+        }
         guard let success, let ok = JSON.bool(frame, success) else {
             return .failure(ServerMessageError("invalid success"))
         }

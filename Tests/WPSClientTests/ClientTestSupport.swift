@@ -25,7 +25,9 @@ final class TestServer: Sendable {
     }
 
     /// A client URL for `port` (the server's own, or a proxy's in front of it).
-    static func url(port: Int, userId: String?, roles: [String] = ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"])
+    static func url(
+        port: Int, userId: String?, roles: [String] = ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"]
+    )
         -> String
     {
         let endpoint = "http://127.0.0.1:\(port)"

@@ -43,7 +43,9 @@ final class TCPProxy: Sendable {
 
     /// What the server sent on proxied connection `index`, as text.
     func serverText(_ index: Int) -> String {
-        shared.state.withLock { index < $0.fromServer.count ? String(decoding: $0.fromServer[index], as: UTF8.self) : "" }
+        shared.state.withLock {
+            index < $0.fromServer.count ? String(decoding: $0.fromServer[index], as: UTF8.self) : ""
+        }
     }
 
     /// Connections proxied so far.

@@ -82,7 +82,8 @@ import WPSClient
         let client = WebPubSubClient(url: provider, options: fastOptions())
         let log = EventLog(client)
         try await client.start()
-        #expect(await log.wait { $0.all.first.map { if case .connected(_, "neg") = $0 { true } else { false } } ?? false })
+        #expect(
+            await log.wait { $0.all.first.map { if case .connected(_, "neg") = $0 { true } else { false } } ?? false })
         try await client.sendToGroup("ng", data: .text("via negotiate"))
         #expect(await log.wait { $0.groupTexts == ["via negotiate"] })
         await client.stop()

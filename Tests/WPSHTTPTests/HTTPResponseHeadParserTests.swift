@@ -25,12 +25,16 @@ func parseResponse(_ text: String, limits: HTTPLimits = .init()) -> HTTPResponse
         #expect(head.headers.count == 3)
     }
 
-    @Test(arguments: [
-        ("HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\n", 200, "OK", 12),
-        ("HTTP/1.1 204\r\n\r\n", 204, "", nil),
-        ("HTTP/1.1 401 \r\nContent-Length:  0 \n\n", 401, "", 0),
-        ("HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n", 500, "Internal Server Error", nil),
-    ] as [(String, Int, String, Int?)])
+    @Test(
+        arguments: [
+            ("HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\n", 200, "OK", 12),
+            ("HTTP/1.1 204\r\n\r\n", 204, "", nil),
+            ("HTTP/1.1 401 \r\nContent-Length:  0 \n\n", 401, "", 0),
+            (
+                "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n", 500,
+                "Internal Server Error", nil
+            ),
+        ] as [(String, Int, String, Int?)])
     func acceptsValidHeads(_ text: String, _ status: Int, _ reason: String, _ length: Int?) {
         guard case .complete(let head, _) = parseResponse(text) else {
             Issue.record("not complete: \(text)")
