@@ -30,6 +30,10 @@ class ServerProcess:
         if echo:
             self.args.append("--enable-echo")
         self.args += list(args)
+        if "--state-dir" not in self.args:
+            # Generated keys go to a scratch directory, never into the working tree.
+            self._state_dir = tempfile.mkdtemp(prefix="wps-state-")
+            self.args += ["--state-dir", self._state_dir]
         self.stderr_file = tempfile.NamedTemporaryFile(prefix="wps-server-", suffix=".log", delete=False)
         self.stdout_lines: list[str] = []
         self.port: int | None = None
