@@ -19,7 +19,7 @@ struct wps_tls_session {
 };
 
 /* Output capacity kept after a drain; larger buffers are freed so idle sessions stay small. */
-#define WPS_TLS_OUT_KEEP 4096
+#define WPS_TLS_OUT_KEEP 1024
 
 static BIO_METHOD *wps_bio_method = NULL;
 static CRYPTO_ONCE wps_once = CRYPTO_ONCE_STATIC_INIT;

@@ -5,6 +5,7 @@ internal import CWPSOpenSSL
 /// Immutable after init and safe to share between loops; sessions take their own reference.
 public final class TLSClientContext: @unchecked Sendable {
     private let ctx: OpaquePointer
+    private let verifies: Bool
 
     /// Verifies servers against `caFile` (PEM, one or more CA certificates) or, when nil, the
     /// system store; `insecure` turns verification off (for tests and self-signed development
@@ -33,6 +34,7 @@ public final class TLSClientContext: @unchecked Sendable {
             throw TLSError.fromQueue(caFile.map { "cannot load CA file \($0)" } ?? "cannot load the system CA store")
         }
         ctx = made
+        verifies = !insecure
     }
 
     deinit {
@@ -42,7 +44,16 @@ public final class TLSClientContext: @unchecked Sendable {
     /// Makes a client-role session; `serverName` is sent as SNI and checked against the
     /// certificate (an IP literal is checked against IP addresses and not sent as SNI).
     /// Call `startHandshake()` and send the output to begin.
+    /// An empty name is refused when verifying, since any trusted certificate would then pass.
     public func makeSession(serverName: String) -> TLSSession {
+        if serverName.utf8.contains(0) {
+            return TLSSession(handle: nil, role: .client, refusal: TLSError("server name contains NUL"))
+        }
+        if verifies && serverName.isEmpty {
+            return TLSSession(
+                handle: nil, role: .client, refusal: TLSError("a server name is needed to verify the peer")
+            )
+        }
         let handle = serverName.withCString { wps_tls_session_new(ctx, 0, $0) }
         return TLSSession(handle: handle, role: .client)
     }

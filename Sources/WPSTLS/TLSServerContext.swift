@@ -52,7 +52,8 @@ public final class TLSServerContext: @unchecked Sendable {
         let ctx = configuration.certificateChainPath.withCString { chain in
             configuration.privateKeyPath.withCString { key in
                 alpnWire.withUnsafeBufferPointer { alpn in
-                    wps_tls_server_ctx_new(chain, key, configuration.minimumVersion.shimValue, alpn.baseAddress, alpn.count)
+                    wps_tls_server_ctx_new(
+                        chain, key, configuration.minimumVersion.shimValue, alpn.baseAddress, alpn.count)
                 }
             }
         }

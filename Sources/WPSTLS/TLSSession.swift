@@ -37,13 +37,15 @@ public final class TLSSession {
     /// Plaintext sent while handshaking; written once the handshake completes. Usually empty.
     private var pendingPlaintext: [UInt8] = []
     private var failureReported = false
+    /// Guards against `receive` being called from its own `onPlaintext` (a programmer error).
+    private var receiving = false
 
-    init(handle: OpaquePointer?, role: Role) {
+    init(handle: OpaquePointer?, role: Role, refusal: TLSError? = nil) {
         self.handle = handle
         self.role = role
         if handle == nil {
             state = .closed
-            failure = TLSError.fromQueue("cannot create a TLS session")
+            failure = refusal ?? TLSError.fromQueue("cannot create a TLS session")
         } else {
             state = .handshaking
         }
@@ -93,6 +95,9 @@ public final class TLSSession {
         onPlaintext: (UnsafeMutableRawBufferPointer) -> Void
     ) -> TLSReadResult {
         guard state != .closed, let handle else { return reportClosed() }
+        precondition(!receiving, "TLSSession.receive called from its own onPlaintext")
+        receiving = true
+        defer { receiving = false }
         wps_tls_set_input(handle, ciphertext.baseAddress, ciphertext.baseAddress == nil ? 0 : ciphertext.count)
         defer { wps_tls_set_input(handle, nil, 0) }
         if state == .handshaking {
@@ -163,6 +168,8 @@ public final class TLSSession {
                 switch Int(wps_tls_read(handle, chunk.baseAddress, chunk.count, &count)) {
                 case WPS_TLS_OK:
                     onPlaintext(UnsafeMutableRawBufferPointer(rebasing: chunk[..<count]))
+                    // The callback may have shut the session down; stop reading then.
+                    if state == .closed { return reportClosed() }
                 case WPS_TLS_WANT:
                     return .ok
                 case WPS_TLS_CLOSED:

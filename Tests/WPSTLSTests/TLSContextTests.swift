@@ -32,6 +32,18 @@ import WPSTLS
         #expect(error.description.contains("mismatch"))
     }
 
+    @Test(arguments: ["", "local\u{0}host"])
+    func unusableServerNameIsRefused(serverName: String) throws {
+        let session = try fixture.clientContext().makeSession(serverName: serverName)
+        #expect(session.state == .closed)
+        #expect(session.failure != nil)
+        session.startHandshake()
+        #expect(!session.hasOutput)
+        #expect(throws: TLSError.self) { try session.send(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        let result = session.receive(UnsafeRawBufferPointer(start: nil, count: 0)) { _ in }
+        #expect(result != .ok)
+    }
+
     @Test func insecureClientAcceptsUnknownCA() throws {
         let client = try TLSClientContext(caFile: nil, insecure: true)
         let (c, _) = connectedPair(server: try fixture.serverContext(), client: client)
@@ -45,7 +57,8 @@ import WPSTLS
     }
 
     @Test func missingFilesThrowReadableErrors() throws {
-        let missing = TLSConfiguration(certificateChainPath: "/nonexistent/cert.pem", privateKeyPath: "/nonexistent/key")
+        let missing = TLSConfiguration(
+            certificateChainPath: "/nonexistent/cert.pem", privateKeyPath: "/nonexistent/key")
         let error = #expect(throws: TLSError.self) { try TLSServerContext(missing) }
         #expect(error?.description.contains("/nonexistent/cert.pem") == true)
         #expect(throws: TLSError.self) { try TLSClientContext(caFile: "/nonexistent/ca.pem") }

@@ -84,6 +84,23 @@ import WPSTLS
         #expect(c.results == [.closed])
     }
 
+    @Test func shutdownFromPlaintextCallbackStopsReading() throws {
+        let (c, s) = connectedPair(server: try fixture.serverContext(), client: try fixture.clientContext())
+        try c.send(Array("first".utf8))
+        try c.send(Array("second".utf8))
+        var delivered: [UInt8] = []
+        let output = c.takeOutput()
+        let result = output.withUnsafeBytes { raw in
+            s.session.receive(raw) { plain in
+                delivered += plain
+                s.session.shutdown()
+            }
+        }
+        #expect(result == .closed)
+        #expect(delivered == Array("first".utf8))
+        #expect(s.session.hasOutput)
+    }
+
     @Test func shutdownDuringHandshakeJustCloses() throws {
         let c = Endpoint(try fixture.clientContext().makeSession(serverName: "localhost"))
         c.session.startHandshake()

@@ -53,4 +53,10 @@ const char *wps_tls_protocol_version(const wps_tls_session *s);
 size_t wps_tls_alpn(const wps_tls_session *s, const uint8_t **data);
 /* Human-readable peer verification failure, or NULL. */
 const char *wps_tls_verify_error(const wps_tls_session *s);
+
+/* Self-signed server certificate (certificate.c). subject_alt_names is an OpenSSL list such as
+ * "DNS:localhost,IP:127.0.0.1" (may be NULL); use_rsa picks RSA 2048 over EC P-256. The key file
+ * is created with mode 0600. Returns 0 on success. */
+int wps_tls_make_self_signed(const char *common_name, const char *subject_alt_names, int days, int use_rsa,
+                             const char *cert_path, const char *key_path);
 #endif
