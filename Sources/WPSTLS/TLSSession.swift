@@ -39,6 +39,8 @@ public final class TLSSession {
     private var failureReported = false
     /// Guards against `receive` being called from its own `onPlaintext` (a programmer error).
     private var receiving = false
+    /// Guards against writes from inside `takeOutput`'s body, which would move the buffer it reads.
+    private var takingOutput = false
 
     init(handle: OpaquePointer?, role: Role, refusal: TLSError? = nil) {
         self.handle = handle
@@ -70,10 +72,14 @@ public final class TLSSession {
     /// Hands the pending encrypted bytes to `body` once (if any) and empties the output.
     ///
     /// The buffer is only valid inside `body`; copy it into the connection's send queue.
+    /// `body` must not call back into the session.
     public func takeOutput(_ body: (UnsafeRawBufferPointer) -> Void) {
         guard let handle else { return }
         let count = wps_tls_output_pending(handle)
         guard count > 0, let base = wps_tls_output(handle) else { return }
+        precondition(!takingOutput, "TLSSession.takeOutput called from its own body")
+        takingOutput = true
+        defer { takingOutput = false }
         body(UnsafeRawBufferPointer(start: base, count: count))
         wps_tls_output_consumed(handle)
     }
@@ -81,6 +87,7 @@ public final class TLSSession {
     /// Client role: produces the ClientHello into the output. Does nothing for a server or after start.
     public func startHandshake() {
         guard role == .client, state == .handshaking, let handle else { return }
+        precondition(!takingOutput, "TLSSession.startHandshake called from takeOutput")
         if let error = advanceHandshake(handle) { fail(error) }
     }
 
@@ -95,7 +102,7 @@ public final class TLSSession {
         onPlaintext: (UnsafeMutableRawBufferPointer) -> Void
     ) -> TLSReadResult {
         guard state != .closed, let handle else { return reportClosed() }
-        precondition(!receiving, "TLSSession.receive called from its own onPlaintext")
+        precondition(!receiving && !takingOutput, "TLSSession.receive called from one of its own callbacks")
         receiving = true
         defer { receiving = false }
         wps_tls_set_input(handle, ciphertext.baseAddress, ciphertext.baseAddress == nil ? 0 : ciphertext.count)
@@ -118,6 +125,7 @@ public final class TLSSession {
             throw failure ?? TLSError("cannot send on a closed TLS session")
         }
         guard !plaintext.isEmpty else { return }
+        precondition(!takingOutput, "TLSSession.send called from takeOutput")
         if state == .handshaking {
             pendingPlaintext.append(contentsOf: plaintext)
             return
@@ -133,6 +141,7 @@ public final class TLSSession {
     /// During the handshake nothing can be sent (OpenSSL refuses), so the session just closes.
     public func shutdown() {
         guard state != .closed, let handle else { return }
+        precondition(!takingOutput, "TLSSession.shutdown called from takeOutput")
         if state == .established {
             _ = wps_tls_shutdown(handle)
             wps_tls_error_clear()
