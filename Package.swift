@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "WPSServer",
             dependencies: [
-                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub",
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "wps-server",
             dependencies: [
-                "WPSServer",
+                "WPSServer", "WPSTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
