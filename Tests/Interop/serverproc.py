@@ -15,7 +15,7 @@ import pytest
 import wire
 
 SERVER_BIN = os.environ.get("WPS_SERVER_BIN", "/work/main/.build/debug/wps-server")
-LISTEN_RE = re.compile(r"wps-server listening on http://127\.0\.0\.1:(\d+) \((\d+) threads?\)")
+LISTEN_RE = re.compile(r"wps-server listening on https?://127\.0\.0\.1:(\d+) \((\d+) threads?\)")
 STARTUP_TIMEOUT = 10.0
 
 
