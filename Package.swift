@@ -9,12 +9,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "wps-server", targets: ["wps-server"]),
+        .executable(name: "wps-bench", targets: ["wps-bench"]),
         .library(name: "WPSServer", targets: ["WPSServer"]),
         .library(name: "WPSClient", targets: ["WPSClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(name: "CWPSLinux"),
@@ -43,7 +45,7 @@ let package = Package(
         .target(
             name: "WPSServer",
             dependencies: [
-                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub",
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -56,9 +58,18 @@ let package = Package(
         .executableTarget(
             name: "wps-server",
             dependencies: [
-                "WPSServer",
+                "WPSServer", "WPSTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "wps-bench",
+            dependencies: [
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSAuth", "WPSLoop",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),

@@ -25,8 +25,19 @@ public final class Connection {
     var wheelDeadline: UInt64 = 0
     var lingerDeadline: UInt64 = 0
     var handoff: (@Sendable (DetachedSocket) -> Void)?
+    /// TLS or another transform between socket and handler; nil for plain TCP.
+    public var transform: StreamTransform?
+    /// Bytes already encoded by `transform`, waiting for the socket.
+    var encoded = OutboundQueue()
+    var transformFinished = false
+    /// Input a transform asked to see again next turn, followed by anything read since.
+    var deferredInput: [UInt8] = []
 
-    init(loop: EventLoop, fd: Int32, slot: Int32, generation: UInt32) {
+    /// Which listener accepted it (the position of its address in the group); -1 otherwise.
+    public let listener: Int
+
+    init(loop: EventLoop, fd: Int32, slot: Int32, generation: UInt32, listener: Int = -1) {
+        self.listener = listener
         self.loop = loop
         self.fd = fd
         self.slot = slot
@@ -34,7 +45,7 @@ public final class Connection {
     }
 
     /// Bytes queued for this socket that the kernel has not taken yet.
-    public var queuedBytes: Int { outbound.byteCount }
+    public var queuedBytes: Int { outbound.byteCount + encoded.byteCount }
     public var isOpen: Bool { state == .open }
     /// A stable identity for logs: loop index, slot and generation.
     public var debugID: String { "\(loop.index).\(slot).\(generation)" }
@@ -94,7 +105,9 @@ public final class Connection {
     /// still queued or the connection is closing: bytes must not be split across loops.
     @discardableResult
     public func detach(then handoff: @escaping @Sendable (DetachedSocket) -> Void) -> Bool {
-        guard state == .open, outbound.isEmpty else { return false }
+        guard state == .open, outbound.isEmpty, encoded.isEmpty, (transform?.pendingOutput ?? 0) == 0 else {
+            return false
+        }
         self.handoff = handoff
         loop.scheduleClose(self)
         return true
@@ -119,7 +132,9 @@ public final class Connection {
     }
 }
 
-/// A socket in transit between loops; only `EventLoop.adopt` may use it.
-public struct DetachedSocket: Sendable {
+/// A socket in transit between loops; only `EventLoop.adopt` may use it. Its transform
+/// travels with it: the old loop has let go of both before the new one takes them.
+public struct DetachedSocket: @unchecked Sendable {
     let fd: Int32
+    let transform: StreamTransform?
 }

@@ -2,21 +2,21 @@ import CWPSLinux
 import Glibc
 
 extension EventLoop {
-    func acceptConnections() {
-        guard listenFD >= 0 else { return }
+    func acceptConnections(_ tag: Int) {
+        guard tag < listeners.count, listeners[tag].fd >= 0 else { return }
         for _ in 0..<Self.acceptsPerWakeup {
-            let fd = wps_accept(listenFD)
+            let fd = wps_accept(listeners[tag].fd)
             if fd == -EAGAIN { return }
             if fd < 0 {
                 if fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM {
                     // Out of descriptors: stop listening briefly instead of spinning on a
                     // level-triggered listener that cannot be drained.
-                    _ = wps_epoll_del(epollFD, listenFD)
+                    for listener in listeners where listener.fd >= 0 { _ = wps_epoll_del(epollFD, listener.fd) }
                     listenerPausedUntil = now + 100_000_000
                 }
                 return
             }
-            register(fd: fd)
+            register(fd: fd, listener: tag)
         }
     }
 
@@ -54,13 +54,18 @@ extension EventLoop {
             _ = wps_close(socket.fd)
             return nil
         }
-        return register(fd: socket.fd, accepted: false)
+        let connection = register(fd: socket.fd, accepted: false)
+        connection?.transform = socket.transform
+        return connection
     }
 
     @discardableResult
-    func register(fd: Int32, accepted: Bool = true, events: UInt32 = UInt32(WPS_EPOLLIN | WPS_EPOLLRDHUP)) -> Connection? {
+    func register(
+        fd: Int32, accepted: Bool = true, listener: Int = -1, events: UInt32 = UInt32(WPS_EPOLLIN | WPS_EPOLLRDHUP)
+    ) -> Connection? {
         let slot = allocateSlot(.free)
-        let connection = Connection(loop: self, fd: fd, slot: slot, generation: slots[Int(slot)].generation)
+        let connection = Connection(
+            loop: self, fd: fd, slot: slot, generation: slots[Int(slot)].generation, listener: listener)
         slots[Int(slot)].kind = .connection(connection)
         let rc = wps_epoll_add(epollFD, fd, events, token(slot))
         guard rc == 0 else {
@@ -79,17 +84,18 @@ extension EventLoop {
     func resumeListenerIfDue() {
         guard listenerPausedUntil != 0, now >= listenerPausedUntil else { return }
         listenerPausedUntil = 0
-        if listenFD >= 0 {
-            _ = wps_epoll_add(epollFD, listenFD, UInt32(WPS_EPOLLIN), token(listenSlot))
+        for listener in listeners where listener.fd >= 0 {
+            _ = wps_epoll_add(epollFD, listener.fd, UInt32(WPS_EPOLLIN), token(listener.slot))
         }
     }
 
     func closeListener() {
-        guard listenFD >= 0 else { return }
-        _ = wps_epoll_del(epollFD, listenFD)
-        _ = wps_close(listenFD)
-        freeSlot(listenSlot)
-        listenFD = -1
+        for index in listeners.indices where listeners[index].fd >= 0 {
+            _ = wps_epoll_del(epollFD, listeners[index].fd)
+            _ = wps_close(listeners[index].fd)
+            freeSlot(listeners[index].slot)
+            listeners[index].fd = -1
+        }
         listenerPausedUntil = 0
     }
 
@@ -99,9 +105,16 @@ extension EventLoop {
             guard connection.state != .closed else { return }
             let count = wps_read(connection.fd, readBuffer.baseAddress, readBuffer.count)
             if count > 0 {
-                if connection.state == .open {
-                    connection.handler?.received(
-                        UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<count]), on: connection)
+                let bytes = UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<count])
+                if let transform = connection.transform {
+                    if !connection.deferredInput.isEmpty {
+                        // Older bytes wait for the next turn; these queue behind them.
+                        connection.deferredInput.append(contentsOf: UnsafeRawBufferPointer(bytes))
+                        return
+                    }
+                    guard transformInbound(connection, transform, bytes) else { return }
+                } else if connection.state == .open {
+                    connection.handler?.received(bytes, on: connection)
                 }
                 if count < readBuffer.count { return }
             } else if count == 0 {
@@ -113,6 +126,42 @@ extension EventLoop {
                 scheduleClose(connection)
                 return
             }
+        }
+    }
+
+    /// Runs input through the connection's transform; false when reading must stop now.
+    func transformInbound(
+        _ connection: Connection, _ transform: StreamTransform, _ bytes: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        let status = transform.inbound(bytes) { plain in
+            if connection.state == .open { connection.handler?.received(plain, on: connection) }
+        }
+        // Handshake records, alerts or tickets may be waiting to go out.
+        if transform.pendingOutput > 0, connection.state != .closed { connection.markDirty() }
+        switch status {
+        case .ok:
+            return true
+        case .later:
+            connection.deferredInput.append(contentsOf: UnsafeRawBufferPointer(bytes))
+            retryInput.append(connection)
+            return false
+        case .failed:
+            scheduleClose(connection)
+            return false
+        case .finished:
+            peerClosed(connection)
+            return false
+        }
+    }
+
+    func retryDeferredInput() {
+        let batch = retryInput
+        retryInput.removeAll(keepingCapacity: true)
+        for connection in batch where connection.state != .closed {
+            guard let transform = connection.transform, !connection.deferredInput.isEmpty else { continue }
+            var input = connection.deferredInput
+            connection.deferredInput = []
+            _ = input.withUnsafeMutableBytes { transformInbound(connection, transform, $0) }
         }
     }
 
@@ -147,24 +196,13 @@ extension EventLoop {
     /// Writes as much of the connection's queue as the kernel takes.
     func flush(_ connection: Connection) {
         guard connection.state != .closed, connection.state != .connecting else { return }
-        while !connection.outbound.isEmpty {
-            let count = connection.outbound.gather(into: iovecs, max: Self.maxIovecs)
-            var offered = 0
-            for position in 0..<count { offered += iovecs[position].iov_len }
-            let written = wps_writev(connection.fd, iovecs, Int32(count))
-            if written > 0 {
-                connection.outbound.consume(written)
-                if written < offered {
-                    setWritableInterest(connection, true)
-                    return
-                }
-            } else if written == -EAGAIN {
-                setWritableInterest(connection, true)
-                return
-            } else {
-                scheduleClose(connection)
-                return
-            }
+        if let transform = connection.transform {
+            repeat {
+                encode(connection, transform)
+                guard connection.state != .closed, write(connection, queue: &connection.encoded) else { return }
+            } while !connection.outbound.isEmpty || transform.pendingOutput > 0
+        } else {
+            guard write(connection, queue: &connection.outbound) else { return }
         }
         if connection.wantsWritable { setWritableInterest(connection, false) }
         if connection.state == .closing {
@@ -175,6 +213,54 @@ extension EventLoop {
                 connection.state = .lingering
             }
         }
+    }
+
+    /// Moves plaintext through the transform, but only while little ciphertext waits: the
+    /// backlog stays plaintext, where urgent frames can still be put ahead of it.
+    func encode(_ connection: Connection, _ transform: StreamTransform) {
+        while !connection.outbound.isEmpty, connection.encoded.byteCount < Self.encodedHighWater {
+            let count = connection.outbound.gather(into: iovecs, max: Self.maxIovecs)
+            var taken = 0
+            for position in 0..<count {
+                let region = UnsafeRawBufferPointer(start: iovecs[position].iov_base, count: iovecs[position].iov_len)
+                guard transform.outbound(region) else {
+                    scheduleClose(connection)
+                    return
+                }
+                taken += region.count
+            }
+            connection.outbound.consume(taken)
+            transform.takeOutput { connection.encoded.append($0) }
+        }
+        if connection.state == .closing, connection.outbound.isEmpty, !connection.transformFinished {
+            connection.transformFinished = true
+            transform.finish()
+        }
+        if transform.pendingOutput > 0 { transform.takeOutput { connection.encoded.append($0) } }
+    }
+
+    /// Writes `queue` until it is empty (true) or the socket is full or broken (false).
+    func write(_ connection: Connection, queue: inout OutboundQueue) -> Bool {
+        while !queue.isEmpty {
+            let count = queue.gather(into: iovecs, max: Self.maxIovecs)
+            var offered = 0
+            for position in 0..<count { offered += iovecs[position].iov_len }
+            let written = wps_writev(connection.fd, iovecs, Int32(count))
+            if written > 0 {
+                queue.consume(written)
+                if written < offered {
+                    setWritableInterest(connection, true)
+                    return false
+                }
+            } else if written == -EAGAIN {
+                setWritableInterest(connection, true)
+                return false
+            } else {
+                scheduleClose(connection)
+                return false
+            }
+        }
+        return true
     }
 
     func scheduleClose(_ connection: Connection) {
@@ -190,12 +276,16 @@ extension EventLoop {
             connectionCount -= 1
             connection.handler = nil
             connection.handoff = nil
-            handoff(DetachedSocket(fd: connection.fd))
+            let transform = connection.transform
+            connection.transform = nil
+            handoff(DetachedSocket(fd: connection.fd, transform: transform))
             return
         }
         _ = wps_close(connection.fd)
         freeSlot(connection.slot)
         connection.outbound.removeAll()
+        connection.encoded.removeAll()
+        connection.transform = nil
         connectionCount -= 1
         let handler = connection.handler
         connection.handler = nil

@@ -9,7 +9,7 @@ import Glibc
 public final class EventLoop {
     enum SlotKind {
         case free
-        case listener
+        case listener(Int)
         case inbox
         case connection(Connection)
     }
@@ -44,13 +44,17 @@ public final class EventLoop {
     let readBuffer: UnsafeMutableRawBufferPointer
     let iovecs: UnsafeMutablePointer<iovec>
     let events: UnsafeMutablePointer<wps_epoll_event>
-    var listenFD: Int32 = -1
-    var listenSlot: Int32 = -1
+    /// Listening sockets by tag (the position of their address in the group's list).
+    var listeners: [(fd: Int32, slot: Int32)] = []
     var listenerPausedUntil: UInt64 = 0
     var running = true
     var shutdownDeadline: UInt64 = 0
     var periodic: [PeriodicTask] = []
     var dueTimers: [TimerWheel.Entry] = []
+    /// Connections whose transform deferred input to the next turn.
+    var retryInput: [Connection] = []
+    /// Counts turns, so per-turn budgets know when a new turn began.
+    public private(set) var turn: UInt64 = 0
 
     struct PeriodicTask {
         var interval: UInt64
@@ -62,8 +66,10 @@ public final class EventLoop {
     static let maxIovecs = 64
     static let maxEvents: Int32 = 256
     static let acceptsPerWakeup = 64
+    /// Encoded (TLS) bytes allowed to wait per connection before encoding pauses.
+    static let encodedHighWater = 64 * 1024
 
-    init(index: Int, siblings: [LoopInbox], listenFD: Int32) throws(LoopError) {
+    init(index: Int, siblings: [LoopInbox], listenFDs: [Int32]) throws(LoopError) {
         self.index = index
         self.siblings = siblings
         inbox = siblings[index]
@@ -77,10 +83,10 @@ public final class EventLoop {
         events = .allocate(capacity: Int(Self.maxEvents))
         let inboxSlot = allocateSlot(.inbox)
         try add(fd: inbox.wakeFD, events: UInt32(WPS_EPOLLIN), slot: inboxSlot)
-        if listenFD >= 0 {
-            self.listenFD = listenFD
-            listenSlot = allocateSlot(.listener)
-            try add(fd: listenFD, events: UInt32(WPS_EPOLLIN), slot: listenSlot)
+        for (tag, fd) in listenFDs.enumerated() {
+            let slot = allocateSlot(.listener(tag))
+            listeners.append((fd, slot))
+            try add(fd: fd, events: UInt32(WPS_EPOLLIN), slot: slot)
         }
     }
 
@@ -97,6 +103,8 @@ public final class EventLoop {
             let timeout = waitTimeout()
             let count = wps_epoll_wait(epollFD, events, Self.maxEvents, timeout)
             now = wps_monotonic_ns()
+            turn &+= 1
+            if !retryInput.isEmpty { retryDeferredInput() }
             if count > 0 {
                 for position in 0..<Int(count) {
                     dispatch(events[position])
@@ -142,7 +150,7 @@ public final class EventLoop {
     }
 
     func waitTimeout() -> Int32 {
-        if !dirty.isEmpty || !closing.isEmpty { return 0 }
+        if !dirty.isEmpty || !closing.isEmpty || !retryInput.isEmpty { return 0 }
         var timeout = timers.timeoutMillis(now: now)
         if shutdownDeadline != 0 || listenerPausedUntil != 0 {
             timeout = timeout < 0 ? 100 : min(timeout, 100)
@@ -227,8 +235,8 @@ public final class EventLoop {
             if event.events & UInt32(WPS_EPOLLOUT) != 0, connection.state != .closed {
                 flush(connection)
             }
-        case .listener:
-            acceptConnections()
+        case .listener(let tag):
+            acceptConnections(tag)
         case .inbox:
             for task in inbox.drain() { task(self) }
         case .free:

@@ -7,8 +7,10 @@ import Synchronization
 public final class EventLoopGroup: Sendable {
     /// Each loop's inbox, by loop index; the only way to reach a loop from elsewhere.
     public let inboxes: [LoopInbox]
-    /// The port the listeners are bound to (useful when 0 was asked for).
-    public let port: Int
+    /// The port of the first address (the real one when 0 was asked for).
+    public var port: Int { ports.first ?? 0 }
+    /// The bound port of each listening address, in the order given.
+    public let ports: [Int]
     private let threads = Mutex<[pthread_t]>([])
 
     /// Binds every listener, then starts the threads. `configure` runs on each loop's own
@@ -17,42 +19,48 @@ public final class EventLoopGroup: Sendable {
         threads count: Int, host: String, port: Int, backlog: Int = 1024,
         configure: @escaping @Sendable (EventLoop) -> Void
     ) throws(LoopError) {
-        try self.init(threads: count, listen: (host, port), backlog: backlog, configure: configure)
+        try self.init(threads: count, listen: [(host, port)], backlog: backlog, configure: configure)
     }
 
     /// Loops that only make outgoing connections (clients, load generators).
     public convenience init(threads count: Int, configure: @escaping @Sendable (EventLoop) -> Void) throws(LoopError) {
-        try self.init(threads: count, listen: nil, backlog: 0, configure: configure)
+        try self.init(threads: count, listen: [], backlog: 0, configure: configure)
     }
 
-    init(
-        threads count: Int, listen: (host: String, port: Int)?, backlog: Int,
+    /// Listens on every address in `listen` (each loop gets its own socket per address);
+    /// `Connection.listener` tells which address accepted a connection.
+    public init(
+        threads count: Int, listen addresses: [(host: String, port: Int)], backlog: Int = 1024,
         configure: @escaping @Sendable (EventLoop) -> Void
     ) throws(LoopError) {
         let count = max(1, count)
-        var listeners: [Int32] = []
-        let host = listen?.host ?? ""
-        var boundPort = listen?.port ?? 0
-        for _ in 0..<(listen == nil ? 0 : count) {
-            let fd = wps_listen_tcp(host, Int32(boundPort), Int32(backlog), 1)
-            guard fd >= 0 else {
-                for listener in listeners { _ = wps_close(listener) }
-                throw LoopError(operation: "listen on \(host):\(boundPort)", code: -fd)
+        // listeners[loop][tag]
+        var listeners: [[Int32]] = Array(repeating: [], count: count)
+        var bound: [Int] = []
+        for address in addresses {
+            var boundPort = address.port
+            for loopIndex in 0..<count {
+                let fd = wps_listen_tcp(address.host, Int32(boundPort), Int32(backlog), 1)
+                guard fd >= 0 else {
+                    for fds in listeners { for listener in fds { _ = wps_close(listener) } }
+                    throw LoopError(operation: "listen on \(address.host):\(boundPort)", code: -fd)
+                }
+                if boundPort == 0 { boundPort = Int(wps_local_port(fd)) }
+                listeners[loopIndex].append(fd)
             }
-            if boundPort == 0 { boundPort = Int(wps_local_port(fd)) }
-            listeners.append(fd)
+            bound.append(boundPort)
         }
         var inboxes: [LoopInbox] = []
         for _ in 0..<count { inboxes.append(try LoopInbox()) }
         self.inboxes = inboxes
-        self.port = boundPort
+        ports = bound
         var started: [pthread_t] = []
         let siblings = inboxes
         for index in 0..<count {
-            let listenFD = listen == nil ? -1 : listeners[index]
+            let listenFDs = listeners[index]
             started.append(Self.spawn {
                 do {
-                    let loop = try EventLoop(index: index, siblings: siblings, listenFD: listenFD)
+                    let loop = try EventLoop(index: index, siblings: siblings, listenFDs: listenFDs)
                     configure(loop)
                     loop.run()
                 } catch {

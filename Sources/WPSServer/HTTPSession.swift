@@ -127,7 +127,7 @@ final class HTTPSession: ConnectionHandler {
     func dispatch(_ head: HTTPRequestHead, rest: UnsafeMutableRawBufferPointer) -> Bool {
         let requestBody = body
         body = []
-        switch router.route(head, body: requestBody, loop: connection.loop) {
+        switch router.route(head, body: requestBody, loop: connection.loop, secure: connection.transform != nil) {
         case .answer(let answer):
             return send(answer, for: head)
         case .deferred(let start):

@@ -5,9 +5,12 @@ import WPSLoop
 final class LoopContext {
     let hub: LoopHub
     let index: Int
+    let handshakeBudget: HandshakeBudget
+    let tlsStats = TLSStats()
 
-    init(loop: EventLoop, configuration: HubConfiguration) {
+    init(loop: EventLoop, configuration: HubConfiguration, handshakesPerTurn: Int) {
         index = loop.index
+        handshakeBudget = HandshakeBudget(perTurn: handshakesPerTurn, loop: loop)
         hub = LoopHub(configuration: configuration)
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub

@@ -7,7 +7,7 @@ import WPSProtocol
 /// `/negotiate`: hands a frontend a client URL without showing it the access key
 /// (protocol-spec/negotiate.md).
 extension Router {
-    func routeNegotiate(_ head: HTTPRequestHead) -> RouteDecision {
+    func routeNegotiate(_ head: HTTPRequestHead, secure: Bool) -> RouteDecision {
         guard head.method == "GET" else {
             return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])
         }
@@ -45,7 +45,7 @@ extension Router {
             roles += ["webpubsub.joinLeaveGroup.\(group)", "webpubsub.sendToGroup.\(group)"]
             groups = [group]
         }
-        let origin = publicOrigin(head)
+        let origin = publicOrigin(head, secure: secure)
         let token = ClientToken.make(
             endpoint: origin, hub: hub, userId: userId, roles: roles, groups: groups,
             key: configuration.accessKeys[0], now: Int64(time(nil)), lifetime: 3600)

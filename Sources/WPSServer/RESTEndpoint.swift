@@ -19,13 +19,14 @@ extension Router {
         /// Path segments after `/api/hubs/{hub}`, percent-decoded.
         let rest: [String]
         let loop: EventLoop
+        let secure: Bool
 
         var method: String { head.method }
         func query(_ name: String) -> String? { head.queryValue(name) }
         func queries(_ name: String) -> [String] { head.query.filter { $0.name == name }.map(\.value) }
     }
 
-    func routeREST(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop) -> RouteDecision {
+    func routeREST(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop, secure: Bool) -> RouteDecision {
         guard let segments = Self.pathSegments(head.rawPath) else {
             return .answer(restError(.badRequest, "InvalidPath", "the path is not valid percent-encoding"))
         }
@@ -46,7 +47,8 @@ extension Router {
         }
         if let failure = authenticateREST(head) { return .answer(failure) }
         let request = RESTRequest(
-            head: head, body: body, hub: segments[2].lowercased(), rest: Array(segments.dropFirst(3)), loop: loop)
+            head: head, body: body, hub: segments[2].lowercased(), rest: Array(segments.dropFirst(3)), loop: loop,
+            secure: secure)
         return perform(request)
     }
 
@@ -95,8 +97,8 @@ extension Router {
     }
 
     /// The origin clients should dial: `--public-url`, else the request's `Host`.
-    func publicOrigin(_ head: HTTPRequestHead) -> String {
+    func publicOrigin(_ head: HTTPRequestHead, secure: Bool) -> String {
         if let url = configuration.publicURL { return url.hasSuffix("/") ? String(url.dropLast()) : url }
-        return "http://" + (head.headers["Host"] ?? "\(configuration.host):\(configuration.port)")
+        return (secure ? "https://" : "http://") + (head.headers["Host"] ?? "\(configuration.host):\(configuration.port)")
     }
 }

@@ -213,7 +213,7 @@ extension Router {
             return .answer(restError(.badRequest, "InvalidGroup", problem))
         }
         let token = ClientToken.make(
-            endpoint: publicOrigin(r.head), hub: r.hub, userId: r.query("userId"), roles: r.queries("role"),
+            endpoint: publicOrigin(r.head, secure: r.secure), hub: r.hub, userId: r.query("userId"), roles: r.queries("role"),
             groups: groups, key: configuration.accessKeys[0], now: Int64(time(nil)), lifetime: lifetime * 60)
         var body = OutputBuffer()
         body.append(#"{"token":"#)
@@ -239,7 +239,7 @@ extension Router {
         }
         let after = r.query("continuationToken")
         let hub = r.hub
-        let origin = publicOrigin(r.head)
+        let origin = publicOrigin(r.head, secure: r.secure)
         let version = r.query("api-version")
         return gather(r, { $0.connections(hub: hub, group: group) }) { shards in
             ConnectionPage(

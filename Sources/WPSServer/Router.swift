@@ -21,15 +21,15 @@ struct Router: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
 
-    func route(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop) -> RouteDecision {
+    func route(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop, secure: Bool) -> RouteDecision {
         if let hub = clientHub(head) {
             return routeClient(head, hubName: hub, loop: loop)
         }
         if head.path == "/api" || head.path.hasPrefix("/api/") {
-            return routeREST(head, body: body, loop: loop)
+            return routeREST(head, body: body, loop: loop, secure: secure)
         }
         if head.path == "/negotiate" || head.path.hasPrefix("/negotiate/") {
-            return routeNegotiate(head)
+            return routeNegotiate(head, secure: secure)
         }
         switch head.path {
         case "/healthz":

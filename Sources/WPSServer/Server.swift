@@ -9,6 +9,8 @@ public final class Server: Sendable {
 
     /// The bound port (the real one when 0 was configured).
     public var port: Int { group.port }
+    /// The bound plaintext port beside a TLS one, if any.
+    public var plainPort: Int? { group.ports.count > 1 ? group.ports[1] : nil }
 
     /// Binds the listeners and starts the loops.
     public init(configuration: ServerConfiguration, logger: Logger) throws {
@@ -16,15 +18,30 @@ public final class Server: Sendable {
         self.logger = logger
         let routes = Router(configuration: configuration, logger: logger)
         let linger = configuration.lingerTimeout.nanoseconds
-        group = try EventLoopGroup(
-            threads: configuration.threads, host: configuration.host, port: configuration.port
-        ) { loop in
+        var addresses = [(host: configuration.host, port: configuration.port)]
+        if configuration.tls != nil, let plain = configuration.plainPort {
+            addresses.append((configuration.host, plain))
+        }
+        let tls = configuration.tls
+        group = try EventLoopGroup(threads: configuration.threads, listen: addresses) { loop in
             loop.lingerNanos = linger
-            loop.context = LoopContext(loop: loop, configuration: configuration.hub)
+            let context = LoopContext(
+                loop: loop, configuration: configuration.hub, handshakesPerTurn: configuration.tlsHandshakesPerTurn)
+            loop.context = context
             loop.acceptHandler = { connection in
-                HTTPSession(connection: connection, router: routes)
+                // Listener 0 is the main port (TLS when configured); listener 1 the plain one.
+                if let tls, connection.listener == 0 {
+                    connection.transform = TLSTransform(
+                        session: tls.makeSession(), budget: context.handshakeBudget, stats: context.tlsStats)
+                }
+                return HTTPSession(connection: connection, router: routes)
             }
         }
+    }
+
+    /// Re-reads the TLS certificate and key; new connections use them, live ones keep theirs.
+    public func reloadTLS() throws {
+        try configuration.tls?.reload()
     }
 
     /// Stops accepting, closes WebSockets with 1001 and returns once every loop has ended.

@@ -1,6 +1,7 @@
 public import WPSAuth
 public import WPSHTTP
 public import WPSHub
+public import WPSTLS
 
 /// Everything the server can be told at start-up; every limit has a unit and a default.
 public struct ServerConfiguration: Sendable {
@@ -40,6 +41,12 @@ public struct ServerConfiguration: Sendable {
     public var publicURL: String?
     /// Roles `/negotiate` grants per hub beyond the default group roles.
     public var negotiateRoles: [String: [String]] = [:]
+    /// When set, `port` speaks TLS with this context.
+    public var tls: TLSServerContext?
+    /// An extra plaintext port beside a TLS one; nil: none.
+    public var plainPort: Int?
+    /// TLS handshake steps one loop runs per turn before the rest wait a turn.
+    public var tlsHandshakesPerTurn = 32
 
     public init() {}
 }

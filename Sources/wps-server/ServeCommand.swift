@@ -6,6 +6,7 @@ import WPSHTTP
 import WPSHub
 import WPSLoop
 import WPSServer
+import WPSTLS
 
 @main
 struct WPSServerCommand: ParsableCommand {
@@ -80,6 +81,21 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Extra role /negotiate grants on a hub, as HUB=ROLE; repeatable.")
     var negotiateRole: [String] = []
 
+    @Option(help: "PEM certificate chain: serve TLS (https://, wss://) on --port.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Lowest TLS version accepted: 1.2 or 1.3.")
+    var tlsMinVersion = "1.2"
+
+    @Option(help: "With TLS: an extra plaintext port beside it.")
+    var plainPort: Int?
+
+    @Option(help: "TLS handshake steps per event-loop turn; more wait a turn, so new connections cannot starve live ones.")
+    var tlsHandshakesPerTurn = 32
+
     @Option(help: "Origin put in URLs the server hands out, e.g. https://pubsub.example.com (default: the request's Host).")
     var publicUrl: String?
 
@@ -150,11 +166,31 @@ struct ServeCommand: ParsableCommand {
             configuration.negotiateRoles[parts[0].lowercased(), default: []].append(parts[1])
         }
 
+        if tlsCert != nil || tlsKey != nil {
+            guard let tlsCert, let tlsKey else { throw ValidationError("--tls-cert and --tls-key go together") }
+            guard tlsMinVersion == "1.2" || tlsMinVersion == "1.3" else {
+                throw ValidationError("--tls-min-version must be 1.2 or 1.3")
+            }
+            do {
+                configuration.tls = try TLSServerContext(
+                    TLSConfiguration(
+                        certificateChainPath: tlsCert, privateKeyPath: tlsKey,
+                        minimumVersion: tlsMinVersion == "1.3" ? .v1_3 : .v1_2))
+            } catch {
+                // One clear line: a missing or unreadable file, or a key that does not match.
+                printError("wps-server: TLS: \(error)")
+                throw ExitCode.failure
+            }
+            configuration.plainPort = plainPort
+        }
+        configuration.tlsHandshakesPerTurn = tlsHandshakesPerTurn
         let server = try Server(configuration: configuration, logger: logger)
         // Tests and scripts read this exact line to learn the port.
-        printFlushed("wps-server listening on http://\(host):\(server.port) (\(configuration.threads) threads)")
-        if enableEcho { printFlushed("echo route: ws://\(host):\(server.port)/echo") }
-        let endpoint = "http://\(host):\(server.port)"
+        let scheme = configuration.tls == nil ? "http" : "https"
+        printFlushed("wps-server listening on \(scheme)://\(host):\(server.port) (\(configuration.threads) threads)")
+        if let plain = server.plainPort { printFlushed("plaintext listener on http://\(host):\(plain)") }
+        if enableEcho { printFlushed("echo route: \(configuration.tls == nil ? "ws" : "wss")://\(host):\(server.port)/echo") }
+        let endpoint = (configuration.tls == nil ? "http://" : "https://") + "\(host):\(server.port)"
         printFlushed("access key from \(keyOrigin)")
         printFlushed("negotiate: curl -H 'x-api-key: \(negotiate)' '\(endpoint)/negotiate?userId=U&group=G'   (key from \(negotiateOrigin))")
         if let connection = ConnectionString(endpoint: endpoint, accessKey: keys[0]) {
@@ -168,8 +204,17 @@ struct ServeCommand: ParsableCommand {
 
         while true {
             let signal = ProcessControl.waitForSignal()
-            if signal == 1 {  // SIGHUP: nothing to reload yet.
-                logger.info("SIGHUP received; nothing to reload")
+            if signal == 1 {  // SIGHUP: reload the TLS certificate and key.
+                if configuration.tls == nil {
+                    logger.info("SIGHUP received; no TLS certificate to reload")
+                } else {
+                    do {
+                        try server.reloadTLS()
+                        logger.notice("TLS certificate and key reloaded")
+                    } catch {
+                        logger.error("TLS reload failed, keeping the old certificate: \(error)")
+                    }
+                }
                 continue
             }
             logger.notice("signal \(signal): shutting down")

@@ -9,3 +9,9 @@ func printFlushed(_ line: String) {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Prints one line on standard error.
+func printError(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+}

@@ -15,7 +15,7 @@ import pytest
 import wire
 
 SERVER_BIN = os.environ.get("WPS_SERVER_BIN", "/work/main/.build/debug/wps-server")
-LISTEN_RE = re.compile(r"wps-server listening on http://127\.0\.0\.1:(\d+) \((\d+) threads?\)")
+LISTEN_RE = re.compile(r"wps-server listening on https?://127\.0\.0\.1:(\d+) \((\d+) threads?\)")
 STARTUP_TIMEOUT = 10.0
 
 
@@ -30,6 +30,10 @@ class ServerProcess:
         if echo:
             self.args.append("--enable-echo")
         self.args += list(args)
+        if "--state-dir" not in self.args:
+            # Generated keys go to a scratch directory, never into the working tree.
+            self._state_dir = tempfile.mkdtemp(prefix="wps-state-")
+            self.args += ["--state-dir", self._state_dir]
         self.stderr_file = tempfile.NamedTemporaryFile(prefix="wps-server-", suffix=".log", delete=False)
         self.stdout_lines: list[str] = []
         self.port: int | None = None
