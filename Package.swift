@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "wps-server", targets: ["wps-server"]),
         .executable(name: "wps-bench", targets: ["wps-bench"]),
+        .executable(name: "job-scheduler", targets: ["job-scheduler"]),
+        .executable(name: "job-solver", targets: ["job-solver"]),
         .library(name: "WPSServer", targets: ["WPSServer"]),
         .library(name: "WPSClient", targets: ["WPSClient"]),
     ],
@@ -62,6 +64,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .target(name: "WPSJobs", dependencies: ["WPSClient", "WPSBytes", "WPSProtocol"], swiftSettings: strict),
+        .executableTarget(
+            name: "job-scheduler",
+            dependencies: ["WPSJobs", "WPSClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "job-solver",
+            dependencies: ["WPSJobs", "WPSClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(
