@@ -1,4 +1,4 @@
-/// Server (or client) policy for permessage-deflate; see `protocol-spec/deflate.md` §2–§3.
+/// Server (or client) policy for permessage-deflate; see `protocol-spec/deflate.md` §2 and §4.
 public struct DeflateConfiguration: Sendable, Hashable {
     /// Whether to accept permessage-deflate offers at all.
     public var enabled: Bool
@@ -10,7 +10,7 @@ public struct DeflateConfiguration: Sendable, Hashable {
     /// zlib memLevel, 1...9. Default 8 (zlib's default; 9 buys little and doubles the hash memory).
     public var memLevel: Int
     /// Largest LZ77 window (8...15) this side uses to compress and asks the peer to use.
-    /// Default 15, the RFC default; lower values save memory per stream (see §4 of the spec).
+    /// Default 15, the RFC default; lower values save memory per stream (`protocol-spec/deflate.md` §6).
     public var maxWindowBits: Int
     /// Answer every offer with client_no_context_takeover even when the client did not offer
     /// it (RFC 7692 §7.1.1.2 allows this). Default false: better ratio for client messages,

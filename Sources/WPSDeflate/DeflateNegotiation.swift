@@ -1,4 +1,4 @@
-/// RFC 7692 permessage-deflate negotiation for both roles; policy in `protocol-spec/deflate.md` §2.
+/// RFC 7692 permessage-deflate negotiation for both roles; policy in `protocol-spec/deflate.md` §2–§3.
 public enum DeflateNegotiation {
     /// The extension token, compared case-insensitively.
     public static let extensionName = "permessage-deflate"

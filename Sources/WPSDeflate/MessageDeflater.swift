@@ -14,7 +14,7 @@ public enum DeflateError: Error, Sendable, Hashable {
 /// With `noContextTakeover` the stream is reset before every message, so the output depends
 /// only on the message: one instance per loop can serve every connection with the same
 /// parameters, and one compressed broadcast can be shared by all of them
-/// (`protocol-spec/deflate.md` §5). With context takeover the LZ77 window carries over, so
+/// (`protocol-spec/deflate.md` §6). With context takeover the LZ77 window carries over, so
 /// the instance belongs to one connection.
 ///
 /// Not thread-safe: use an instance from one thread (its loop). The zlib stream is allocated
@@ -130,7 +130,7 @@ public final class MessageDeflater {
         _ stream: UnsafeMutablePointer<z_stream>, flush: Int32, room: Int, output: inout [UInt8]
     ) -> Int32 {
         let before = output.count
-        output.append(contentsOf: repeatElement(0, count: room))
+        output.appendZeros(room)
         let code = output.withUnsafeMutableBufferPointer { buffer in
             stream.pointee.next_out = buffer.baseAddress! + before
             stream.pointee.avail_out = uInt(room)
@@ -155,5 +155,21 @@ public final class MessageDeflater {
         stream = fresh
         needsReset = false
         return fresh
+    }
+}
+
+/// Zeros to grow output buffers from: appending a contiguous slice is a memcpy, where a
+/// `repeatElement` sequence is copied element by element.
+private let zeroBytes = [UInt8](repeating: 0, count: 64 * 1024)
+
+extension Array where Element == UInt8 {
+    /// Appends `count` zero bytes, space for zlib to write into.
+    mutating func appendZeros(_ count: Int) {
+        var remaining = count
+        while remaining > 0 {
+            let step = Swift.min(remaining, zeroBytes.count)
+            append(contentsOf: zeroBytes[0..<step])
+            remaining -= step
+        }
     }
 }

@@ -89,7 +89,8 @@ import WPSDeflate
         for maxWindowBits in [10, 15] {
             let configuration = DeflateConfiguration(maxWindowBits: maxWindowBits)
             let server = try #require(
-                DeflateNegotiation.negotiate(offers: [DeflateNegotiation.clientOffer(offer)], configuration: configuration))
+                DeflateNegotiation.negotiate(
+                    offers: [DeflateNegotiation.clientOffer(offer)], configuration: configuration))
             let client = try #require(DeflateNegotiation.acceptResponse(server.responseHeaderValue, offered: offer))
             #expect(client == server)
         }

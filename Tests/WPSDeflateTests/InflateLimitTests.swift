@@ -36,8 +36,10 @@ import WPSDeflate
     }
 
     /// The cap at N-1, N and N+1 for a message of N bytes.
-    @Test(arguments: [(1000, 999, InflateResult.tooBig), (1000, 1000, .ok), (1000, 1001, .ok),
-                      (1, 0, .tooBig), (1, 1, .ok), (0, 0, .ok), (40_000, 39_999, .tooBig), (40_000, 40_000, .ok)])
+    @Test(arguments: [
+        (1000, 999, InflateResult.tooBig), (1000, 1000, .ok), (1000, 1001, .ok),
+        (1, 0, .tooBig), (1, 1, .ok), (0, 0, .ok), (40_000, 39_999, .tooBig), (40_000, 40_000, .ok),
+    ])
     func capEdges(size: Int, cap: Int, expected: InflateResult) throws {
         let message = Payload.compressible.bytes(count: size, variant: 5)
         let compressed = try #require(try MessageDeflater(windowBits: 15, noContextTakeover: true).deflate(message))
@@ -86,7 +88,9 @@ import WPSDeflate
             var input: [UInt8]
             switch round % 4 {
             case 0:
-                input = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                input = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             case 1:
                 input = valid[round % valid.count]
                 for _ in 0..<Int.random(in: 1...4, using: &generator) {

@@ -26,8 +26,10 @@ import WPSDeflate
         // Quoted values and whitespace.
         ("permessage-deflate; client_max_window_bits=\"10\"", base + "; client_max_window_bits=10"),
         ("permessage-deflate; server_max_window_bits=\"1\\2\"", base + "; server_max_window_bits=12"),
-        ("  permessage-deflate ;client_max_window_bits = 10 ;\tserver_max_window_bits=9  ",
-            base + "; server_max_window_bits=9; client_max_window_bits=10"),
+        (
+            "  permessage-deflate ;client_max_window_bits = 10 ;\tserver_max_window_bits=9  ",
+            base + "; server_max_window_bits=9; client_max_window_bits=10"
+        ),
         // Case-insensitive names.
         ("PerMessage-Deflate", base),
         ("PERMESSAGE-DEFLATE; Client_Max_Window_Bits", base + "; client_max_window_bits=15"),
@@ -63,11 +65,15 @@ import WPSDeflate
         ("; permessage-deflate", nil),
         ("", nil),
         // Several offers on one line: the first acceptable wins.
-        ("permessage-deflate; server_max_window_bits=7, permessage-deflate; client_max_window_bits",
-            base + "; client_max_window_bits=15"),
+        (
+            "permessage-deflate; server_max_window_bits=7, permessage-deflate; client_max_window_bits",
+            base + "; client_max_window_bits=15"
+        ),
         ("permessage-deflate; foo=\"a,b\", permessage-deflate", base),
-        ("x-webkit-deflate-frame, permessage-deflate; client_no_context_takeover",
-            base + "; client_no_context_takeover"),
+        (
+            "x-webkit-deflate-frame, permessage-deflate; client_no_context_takeover",
+            base + "; client_no_context_takeover"
+        ),
         ("permessage-deflate; server_max_window_bits=10, permessage-deflate", base + "; server_max_window_bits=10"),
         (", ,permessage-deflate,", base),
     ]
@@ -82,8 +88,10 @@ import WPSDeflate
     static let multiLine: [(offers: [String], response: String?)] = [
         ([], nil),
         ([""], nil),
-        (["x-foo", "permessage-deflate; bogus", "permessage-deflate; server_max_window_bits=10"],
-            base + "; server_max_window_bits=10"),
+        (
+            ["x-foo", "permessage-deflate; bogus", "permessage-deflate; server_max_window_bits=10"],
+            base + "; server_max_window_bits=10"
+        ),
         (["permessage-deflate; client_max_window_bits=16", "permessage-deflate"], base),
         (["permessage-deflate", "permessage-deflate; client_no_context_takeover"], base),
         (["x-foo; a=\"b", "permessage-deflate"], base),
@@ -108,7 +116,8 @@ import WPSDeflate
 
     @Test func clientWindowIsFifteenWhenNotOffered() throws {
         let parameters = try #require(
-            DeflateNegotiation.negotiate(offers: ["permessage-deflate"], configuration: DeflateConfiguration(maxWindowBits: 10)))
+            DeflateNegotiation.negotiate(
+                offers: ["permessage-deflate"], configuration: DeflateConfiguration(maxWindowBits: 10)))
         // The client may not be told a smaller window it never offered to honour.
         #expect(parameters.clientMaxWindowBits == 15)
         #expect(parameters.serverMaxWindowBits == 10)
@@ -117,9 +126,18 @@ import WPSDeflate
 
     /// A smaller configured window caps both directions where the RFC lets the server say so.
     static let configured: [(offer: String, maxWindowBits: Int, response: String)] = [
-        ("permessage-deflate; client_max_window_bits", 10, base + "; server_max_window_bits=10; client_max_window_bits=10"),
-        ("permessage-deflate; client_max_window_bits=12", 10, base + "; server_max_window_bits=10; client_max_window_bits=10"),
-        ("permessage-deflate; client_max_window_bits=9", 10, base + "; server_max_window_bits=10; client_max_window_bits=9"),
+        (
+            "permessage-deflate; client_max_window_bits", 10,
+            base + "; server_max_window_bits=10; client_max_window_bits=10"
+        ),
+        (
+            "permessage-deflate; client_max_window_bits=12", 10,
+            base + "; server_max_window_bits=10; client_max_window_bits=10"
+        ),
+        (
+            "permessage-deflate; client_max_window_bits=9", 10,
+            base + "; server_max_window_bits=10; client_max_window_bits=9"
+        ),
         ("permessage-deflate; server_max_window_bits=12", 10, base + "; server_max_window_bits=10"),
         ("permessage-deflate; server_max_window_bits=9", 10, base + "; server_max_window_bits=9"),
         ("permessage-deflate; client_max_window_bits", 15, base + "; client_max_window_bits=15"),
@@ -128,7 +146,9 @@ import WPSDeflate
     @Test(arguments: configured)
     func honoursTheConfiguredWindow(offer: String, maxWindowBits: Int, response: String) {
         let configuration = DeflateConfiguration(maxWindowBits: maxWindowBits)
-        #expect(DeflateNegotiation.negotiate(offers: [offer], configuration: configuration)?.responseHeaderValue == response)
+        #expect(
+            DeflateNegotiation.negotiate(offers: [offer], configuration: configuration)?.responseHeaderValue == response
+        )
     }
 
     @Test func disabledDeclinesEverything() {

@@ -102,14 +102,17 @@ import WPSDeflate
     @Test(arguments: [(15, 8), (15, 9), (12, 8), (9, 8), (8, 8), (10, 1)])
     func memoryPerStream(windowBits: Int, memLevel: Int) throws {
         let configuration = DeflateConfiguration(memLevel: memLevel)
-        let deflater = try MessageDeflater(windowBits: windowBits, noContextTakeover: true, level: 6, memLevel: memLevel)
+        let deflater = try MessageDeflater(
+            windowBits: windowBits, noContextTakeover: true, level: 6, memLevel: memLevel)
         let inflater = try MessageInflater(windowBits: windowBits, noContextTakeover: true)
         let message = Payload.random.bytes(count: 70_000, variant: 1)
         let compressed = try #require(deflater.deflate(message))
         #expect(inflater.inflate(compressed) == message)
         let deflateEstimate = configuration.deflateStreamBytes(windowBits: windowBits)
         let inflateEstimate = DeflateConfiguration.inflateStreamBytes(windowBits: windowBits)
-        print("zlib bytes window=\(windowBits) memLevel=\(memLevel): deflate \(deflater.allocatedBytes) (estimate \(deflateEstimate)), inflate \(inflater.allocatedBytes) (estimate \(inflateEstimate))")
+        print(
+            "zlib bytes window=\(windowBits) memLevel=\(memLevel): deflate \(deflater.allocatedBytes) (estimate \(deflateEstimate)), inflate \(inflater.allocatedBytes) (estimate \(inflateEstimate))"
+        )
         #expect(abs(deflater.allocatedBytes - deflateEstimate) <= deflateEstimate / 10)
         #expect(abs(inflater.allocatedBytes - inflateEstimate) <= inflateEstimate / 10)
     }

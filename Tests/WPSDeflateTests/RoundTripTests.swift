@@ -8,7 +8,8 @@ import WPSDeflate
     @Test(arguments: sizes, Payload.allCases)
     func roundTripsTenMessages(size: Int, payload: Payload) throws {
         for noContextTakeover in [true, false] {
-            let deflater = try MessageDeflater(windowBits: 15, noContextTakeover: noContextTakeover, level: 6, memLevel: 8)
+            let deflater = try MessageDeflater(
+                windowBits: 15, noContextTakeover: noContextTakeover, level: 6, memLevel: 8)
             let inflater = try MessageInflater(windowBits: 15, noContextTakeover: noContextTakeover)
             for variant in 0..<10 as Range<UInt64> {
                 let message = payload.bytes(count: size, variant: variant)
@@ -87,15 +88,15 @@ import WPSDeflate
         #expect(output == [1, 2, 3] + message)
     }
 
-    /// Messages compressed by one pair of objects and inflated fragment by fragment are not
-    /// supported (whole messages only), but a message split into two deflate calls on the
-    /// sending side must still read back: two sync-flushed halves form one valid payload.
+    /// A peer may flush more than once inside one message (RFC 7692 §7.2.3.5): two
+    /// sync-flushed parts with the marker kept between them are one valid payload.
     @Test func concatenatedFlushesFormOneMessage() throws {
         let deflater = try MessageDeflater(windowBits: 15, noContextTakeover: false)
         let inflater = try MessageInflater(windowBits: 15, noContextTakeover: false)
         let first = Array("Hello, ".utf8)
         let second = Array("World".utf8)
-        let payload = try #require(deflater.deflate(first)) + [0x00, 0x00, 0xFF, 0xFF] + (try #require(deflater.deflate(second)))
+        let payload =
+            try #require(deflater.deflate(first)) + [0x00, 0x00, 0xFF, 0xFF] + (try #require(deflater.deflate(second)))
         #expect(inflater.inflate(payload) == first + second)
     }
 }
