@@ -19,7 +19,8 @@ public struct DeflateParameters: Sendable, Hashable {
     /// Whether the response names `client_max_window_bits` (allowed only when it was offered).
     public var announcesClientMaxWindowBits: Bool
 
-    /// Creates parameters; window bits outside 8...15 are programmer errors.
+    /// Creates parameters; window bits outside 8...15 are programmer errors. A nil
+    /// `announcesServerMaxWindowBits` announces the server window only when it is not 15.
     public init(
         serverNoContextTakeover: Bool = false,
         clientNoContextTakeover: Bool = false,

@@ -12,17 +12,6 @@ struct ExtensionElement: Hashable, Sendable {
     var name: String
     var parameters: [ExtensionParameter]
     var isWellFormed: Bool
-
-    /// The value of the first parameter called `name`, and how many times it appears.
-    func parameter(_ name: String) -> (count: Int, value: String?) {
-        var count = 0
-        var value: String?
-        for parameter in parameters where parameter.name == name {
-            if count == 0 { value = parameter.value }
-            count += 1
-        }
-        return (count, value)
-    }
 }
 
 /// Parses `Sec-WebSocket-Extensions` header values into elements.

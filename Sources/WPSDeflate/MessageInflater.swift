@@ -102,7 +102,7 @@ public final class MessageInflater {
         return result
     }
 
-    /// Decompresses `compressed`; nil output unless the result is `.ok`.
+    /// Decompresses `compressed`; the output is empty unless the result is `.ok`.
     public func decompress(_ compressed: [UInt8], maxOutputBytes: Int) -> (InflateResult, [UInt8]) {
         var output: [UInt8] = []
         let result = compressed.withUnsafeBytes { decompress($0, maxOutputBytes: maxOutputBytes, into: &output) }

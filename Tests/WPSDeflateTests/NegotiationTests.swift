@@ -187,4 +187,30 @@ import WPSDeflate
             #expect(serverIn.inflate(try #require(clientOut.deflate(message))) == message)
         }
     }
+
+    /// 2000 seeded header values built from the grammar's pieces: negotiation never crashes,
+    /// and every response it produces is one a client accepts as the same parameters.
+    @Test func randomHeadersNeverCrash() {
+        let pieces = [
+            "permessage-deflate", "PERMESSAGE-DEFLATE", ";", ";", ",", "=", "\"", "\\", " ", "\t", "x",
+            "client_max_window_bits", "server_max_window_bits", "server_no_context_takeover",
+            "client_no_context_takeover", "8", "10", "15", "16", "08", "é",
+        ]
+        var generator = SeededGenerator(seed: 7692)
+        var accepted = 0
+        for _ in 0..<2000 {
+            let lines = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                (0..<Int.random(in: 0...12, using: &generator)).map { _ in
+                    pieces[Int.random(in: 0..<pieces.count, using: &generator)]
+                }.joined()
+            }
+            guard let parameters = DeflateNegotiation.negotiate(offers: lines, configuration: DeflateConfiguration())
+            else { continue }
+            accepted += 1
+            let echoed = DeflateNegotiation.acceptResponse(
+                parameters.responseHeaderValue, offered: DeflateNegotiation.ClientOffer())
+            #expect(echoed == parameters, "\(lines)")
+        }
+        #expect(accepted > 20)
+    }
 }

@@ -20,7 +20,7 @@ import WPSDeflate
             let inflater = try MessageInflater(windowBits: 15, noContextTakeover: noContextTakeover)
             #expect(inflater.inflate([UInt8](hex: hex)) == Self.hello, "\(section)")
             // The stream is usable for a second message either way.
-            #expect(inflater.inflate([UInt8](hex: "f2 48 cd c9 c9 07 00")) != nil, "\(section)")
+            #expect(inflater.inflate([UInt8](hex: "f2 48 cd c9 c9 07 00")) == Self.hello, "\(section)")
         }
     }
 
@@ -68,7 +68,6 @@ import WPSDeflate
         }
         // An empty payload (some peers send it for an empty message) is an empty message.
         #expect(inflater.inflate([]) == [])
-        #expect(!deflater.isAllocated || !noContextTakeover || deflater.allocatedBytes > 0)
     }
 
     @Test func streamsAreAllocatedLazily() throws {
