@@ -77,7 +77,9 @@ struct BenchRunner {
     }
 
     /// Waits for `expected` connections (opened or failed) within `seconds`; records the outcome.
-    func awaitConnections(_ harness: BenchHarness, expected: Int, seconds: Double, into result: inout BenchResult) -> Bool {
+    func awaitConnections(
+        _ harness: BenchHarness, expected: Int, seconds: Double, into result: inout BenchResult, record: Bool = true
+    ) -> Bool {
         let start = ProcessControl.monotonicNanos
         harness.wait(seconds: seconds) {
             harness.shared.opened.load(ordering: .relaxed) + harness.shared.failedConnects.load(ordering: .relaxed)
@@ -85,7 +87,7 @@ struct BenchRunner {
         }
         let opened = harness.shared.opened.load(ordering: .relaxed)
         let elapsed = Double(ProcessControl.monotonicNanos - start) / 1e9
-        result.set("connectSeconds", elapsed)
+        if record { result.set("connectSeconds", elapsed) }
         result.set("connectionsOpened", opened)
         result.set("connectFailures", harness.shared.failedConnects.load(ordering: .relaxed))
         return opened >= expected

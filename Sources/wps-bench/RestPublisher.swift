@@ -3,8 +3,9 @@ import WPSBytes
 import WPSLoop
 
 /// Publishes stamped payloads with the REST API (`POST /api/hubs/{hub}/groups/{g}/:send`)
-/// over several keep-alive HTTP/1.1 connections, one request in flight on each; the number
-/// of connections is the saturation window.
+/// over one keep-alive HTTP/1.1 connection with pipelined requests: the requests in flight
+/// are the saturation window, and one connection keeps the publishes in order (parallel
+/// connections would land on different server loops and race).
 final class RestPublisher: BenchTicker {
     private unowned let context: LoopContext
     let plan: PublishPlan
@@ -26,8 +27,8 @@ final class RestPublisher: BenchTicker {
         requestHead = head.bytes
     }
 
-    /// Opens the connections (the window under saturation, one or a few at a fixed rate).
-    func connect(channels count: Int) {
+    /// Opens the connection(s); with more than one, order across them is not guaranteed.
+    func connect(channels count: Int = 1) {
         let config = context.config
         for _ in 0..<count {
             let channel = RestChannel(publisher: self)
@@ -62,36 +63,46 @@ final class RestPublisher: BenchTicker {
             running = false
             return
         }
-        var budget = Int.max
-        if case .rate(let perSecond) = plan.pace {
+        var budget: Int
+        let perChannel: Int
+        switch plan.pace {
+        case .rate(let perSecond):
             budget = Int(Double(now &- startedAt) * perSecond / 1e9) + 1 - sent
-        } else {
+            perChannel = 1_000
+        case .saturation(let window):
             let delivered = context.shared.delivered.load(ordering: .relaxed)
             let undelivered = sent * plan.subscribers - delivered
             budget = (plan.deliveryWindow * plan.subscribers - undelivered) / max(1, plan.subscribers)
+            perChannel = window
         }
         if plan.maxCount > 0 { budget = min(budget, plan.maxCount - sent) }
-        for channel in channels where budget > 0 && !channel.busy && channel.connection?.isOpen == true {
-            budget -= 1
-            sent += 1
-            let body = BenchPayload.make(
-                sentNanos: ProcessControl.monotonicNanos, publisher: 0, sequence: UInt64(sent),
-                size: context.config.payloadBytes)
-            var request = OutputBuffer(capacity: requestHead.count + body.count + 16)
-            request.append(contentsOf: requestHead)
-            request.appendDecimal(body.count)
-            request.append("\r\n\r\n")
-            request.append(contentsOf: body.bytes)
-            channel.busy = true
-            channel.connection?.send(request.bytes)
-            context.stats.published += 1
-            context.shared.published.add(1, ordering: .relaxed)
+        for channel in channels where channel.connection?.isOpen == true {
+            while budget > 0, channel.inFlight < perChannel {
+                budget -= 1
+                send(on: channel)
+            }
         }
+    }
+
+    private func send(on channel: RestChannel) {
+        sent += 1
+        let body = BenchPayload.make(
+            sentNanos: ProcessControl.monotonicNanos, publisher: 0, sequence: UInt64(sent),
+            size: context.config.payloadBytes)
+        var request = OutputBuffer(capacity: requestHead.count + body.count + 16)
+        request.append(contentsOf: requestHead)
+        request.appendDecimal(body.count)
+        request.append("\r\n\r\n")
+        request.append(contentsOf: body.bytes)
+        channel.inFlight += 1
+        channel.connection?.send(request.bytes)
+        context.stats.published += 1
+        context.shared.published.add(1, ordering: .relaxed)
     }
 
     /// A response arrived on `channel` with `status`.
     func answered(_ channel: RestChannel, status: Int) {
-        channel.busy = false
+        channel.inFlight -= 1
         acked += 1
         context.shared.acked.add(1, ordering: .relaxed)
         if status != 202 {
@@ -102,10 +113,8 @@ final class RestPublisher: BenchTicker {
     }
 
     func channelClosed(_ channel: RestChannel) {
-        if channel.busy {
-            channel.busy = false
-            acked += 1
-        }
+        acked += channel.inFlight
+        channel.inFlight = 0
         if !context.shared.isStopped { context.stats.recordFailure("REST connection closed") }
     }
 }
@@ -115,7 +124,8 @@ final class RestPublisher: BenchTicker {
 final class RestChannel: ConnectionHandler {
     private unowned let publisher: RestPublisher
     var connection: Connection?
-    var busy = false
+    /// Requests sent whose response has not arrived.
+    var inFlight = 0
     private var buffer: [UInt8] = []
 
     init(publisher: RestPublisher) {
