@@ -36,6 +36,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "churn: concurrent connect/join/leave/close loops.") var churners = 16
     @Option(help: "Local source addresses 127.0.0.1…N to spread connections over.") var sources = 1
     @Option(help: "A label copied into the JSON document.") var label = ""
+    @Option(
+        help: "fanout: once connected, create <path>.ready and wait (up to 60 s) for <path> before publishing.")
+    var waitForFile: String?
     @Option(help: "Append the JSON document to this file instead of printing it.") var jsonOut: String?
 
     func validate() throws {
@@ -75,6 +78,7 @@ struct BenchCommand: ParsableCommand {
         options.churners = churners
         options.sources = sources
         options.label = label
+        options.waitForFile = waitForFile
 
         let runner = BenchRunner(options: options, probe: serverPid.map { ServerProbe(pid: $0) })
         let result = try runner.run()

@@ -59,6 +59,7 @@ extension BenchRunner {
             return
         }
         usleep(200_000)
+        waitForGoSignal(harness)
 
         let before = probe?.sample()
         let start = ProcessControl.monotonicNanos

@@ -25,6 +25,8 @@ struct BenchOptions: Sendable {
     var churners = 16
     var sources = 1
     var label = ""
+    /// A file whose appearance starts publishing (lets a profiler zero its counters first).
+    var waitForFile: String?
 }
 
 /// Runs one workload against a running server and measures it (protocol per `options`).
@@ -150,5 +152,13 @@ struct BenchRunner {
             && harness.shared.lostConnections.load(ordering: .relaxed) == 0
             && harness.shared.failedConnects.load(ordering: .relaxed) == 0
         result.set("ok", clean)
+    }
+
+    /// With `--wait-for-file`: announces readiness and waits for the go signal (bounded).
+    func waitForGoSignal(_ harness: BenchHarness) {
+        guard let path = options.waitForFile else { return }
+        let ready = open(path + ".ready", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if ready >= 0 { close(ready) }
+        harness.wait(seconds: 60) { access(path, F_OK) == 0 }
     }
 }
