@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "wps-server", targets: ["wps-server"]),
         .executable(name: "wps-bench", targets: ["wps-bench"]),
+        .executable(name: "job-scheduler", targets: ["job-scheduler"]),
+        .executable(name: "job-solver", targets: ["job-solver"]),
         .library(name: "WPSServer", targets: ["WPSServer"]),
         .library(name: "WPSClient", targets: ["WPSClient"]),
     ],
@@ -38,14 +40,14 @@ let package = Package(
         .target(name: "WPSDeflate", dependencies: ["WPSBytes", "CWPSZlib"], swiftSettings: strict),
         .target(
             name: "WPSHub",
-            dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket"],
+            dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket", "WPSDeflate"],
             swiftSettings: strict
         ),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: strict),
         .target(
             name: "WPSServer",
             dependencies: [
-                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS",
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS", "WPSDeflate",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -58,10 +60,21 @@ let package = Package(
         .executableTarget(
             name: "wps-server",
             dependencies: [
-                "WPSServer", "WPSTLS",
+                "WPSServer", "WPSTLS", "WPSDeflate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .target(name: "WPSJobs", dependencies: ["WPSClient", "WPSBytes", "WPSProtocol"], swiftSettings: strict),
+        .executableTarget(
+            name: "job-scheduler",
+            dependencies: ["WPSJobs", "WPSClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "job-solver",
+            dependencies: ["WPSJobs", "WPSClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -78,10 +91,16 @@ let package = Package(
         .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
         .testTarget(name: "WPSProtocolTests", dependencies: ["WPSProtocol", "WPSBytes"]),
         .testTarget(name: "WPSAuthTests", dependencies: ["WPSAuth", "WPSBytes"]),
-        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
+        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes", "WPSWebSocket", "WPSDeflate"]),
         .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS", "WPSBytes"]),
         .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate", "WPSBytes"]),
-        .testTarget(name: "WPSClientTests", dependencies: ["WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer"]),
+        .testTarget(
+            name: "WPSClientTests",
+            dependencies: [
+                "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
     ]
 )

@@ -158,6 +158,11 @@ extension EventLoop {
             retryInput.append(connection)
             return false
         case .failed:
+            // Send what the transform wrote last (a TLS alert) if the socket takes it now.
+            if transform.pendingOutput > 0 {
+                transform.takeOutput { connection.encoded.append($0) }
+                _ = write(connection, queue: &connection.encoded)
+            }
             scheduleClose(connection)
             return false
         case .finished:

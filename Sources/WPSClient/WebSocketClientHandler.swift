@@ -1,0 +1,190 @@
+import WPSHTTP
+import WPSLoop
+import WPSWebSocket
+
+/// What a `WebSocketClientHandler` reports to its owner, on the loop thread.
+protocol WebSocketClientDelegate: AnyObject {
+    /// The 101 was verified; frames may be sent now.
+    func webSocketOpened(_ socket: WebSocketClientHandler)
+    /// One complete text message arrived.
+    func webSocket(_ socket: WebSocketClientHandler, receivedText payload: UnsafeRawBufferPointer)
+    /// The connection is gone. `code` is the server's close code (nil when the socket died
+    /// without a close frame); `opened` tells whether the handshake had succeeded.
+    func webSocketClosed(_ socket: WebSocketClientHandler, code: UInt16?, reason: String, opened: Bool)
+}
+
+/// One client WebSocket over a loop connection: handshake, masked frames out, frames in,
+/// close handshake. Text messages go to the delegate; pings are answered here.
+final class WebSocketClientHandler: ConnectionHandler {
+    enum Phase { case connecting, handshaking, open, closing, closed }
+
+    let url: ClientURL
+    let protocols: [String]
+    let key = WebSocketHandshake.randomKey()
+    let transform: ClientStreamTransform
+    let handshakeTimeoutNanos: UInt64
+    weak var delegate: WebSocketClientDelegate?
+    private(set) var phase = Phase.connecting
+    var connection: Connection?
+    private var headBuffer: [UInt8] = []
+    private var headParser = HTTPResponseHeadParser()
+    private var reader: WebSocketReader
+    private var closeCode: UInt16?
+    private var closeReason = ""
+    private var opened = false
+    private var sentClose = false
+
+    init(
+        url: ClientURL, protocols: [String], transform: ClientStreamTransform, maxMessageBytes: Int,
+        handshakeTimeoutNanos: UInt64
+    ) {
+        self.url = url
+        self.protocols = protocols
+        self.transform = transform
+        self.handshakeTimeoutNanos = handshakeTimeoutNanos
+        reader = WebSocketReader(role: .client, maxMessageBytes: maxMessageBytes)
+    }
+
+    /// Starts the TCP connect on `loop`; false when it failed at once.
+    func open(on loop: EventLoop) -> Bool {
+        guard let connection = loop.connect(host: url.host, port: url.port, handler: self) else { return false }
+        self.connection = connection
+        connection.setTimer(at: loop.now &+ handshakeTimeoutNanos)
+        return true
+    }
+
+    func connected(_ connection: Connection) {
+        phase = .handshaking
+        write(transform.start(), raw: true)
+        let head = WebSocketHandshake.clientRequestHead(
+            host: url.hostHeader, path: url.target, key: key, protocols: protocols)
+        write(head, raw: false)
+    }
+
+    /// Sends one text message (masked). Ignored unless open.
+    func sendText(_ payload: [UInt8]) {
+        guard phase == .open else { return }
+        let frame = WebSocketFrameEncoder.frame(
+            opcode: .text, payload: payload, maskKey: WebSocketHandshake.randomMaskKey())
+        write(frame, raw: false)
+    }
+
+    /// Starts the close handshake with `code`; the socket is dropped if the server does not
+    /// answer within the handshake timeout.
+    func close(code: WebSocketCloseCode, reason: String = "") {
+        guard let connection else { return }
+        switch phase {
+        case .open:
+            sendClose(code: code, reason: reason)
+            phase = .closing
+            connection.setTimer(at: connection.loop.now &+ handshakeTimeoutNanos)
+        case .connecting, .handshaking:
+            connection.abort()
+        case .closing, .closed:
+            break
+        }
+    }
+
+    /// Drops the socket without a close frame.
+    func abort() { connection?.abort() }
+
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        do {
+            let reply = try transform.receive(bytes) { plain in self.receivedPlain(plain, on: connection) }
+            write(reply, raw: true)
+        } catch {
+            connection.abort()
+        }
+    }
+
+    private func receivedPlain(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        switch phase {
+        case .handshaking:
+            headBuffer.append(contentsOf: bytes)
+            let result = headBuffer.withUnsafeBytes { headParser.parse($0) }
+            switch result {
+            case .needMore:
+                return
+            case .failure:
+                connection.abort()
+            case .complete(let head, let headLength):
+                let verdict = WebSocketHandshake.verifyServerResponse(
+                    status: head.status, headers: head.headers.fields, key: key, offeredProtocols: protocols)
+                guard case .success = verdict else {
+                    closeReason = "handshake failed: HTTP \(head.status)"
+                    connection.abort()
+                    return
+                }
+                phase = .open
+                opened = true
+                connection.cancelTimer()
+                var rest = Array(headBuffer[headLength...])
+                headBuffer = []
+                delegate?.webSocketOpened(self)
+                if !rest.isEmpty {
+                    rest.withUnsafeMutableBytes { feedFrames($0, on: connection) }
+                }
+            }
+        case .open, .closing:
+            feedFrames(bytes, on: connection)
+        case .connecting, .closed:
+            return
+        }
+    }
+
+    private func feedFrames(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        let error = reader.feed(bytes) { event in
+            switch event {
+            case .message(let opcode, let payload, _):
+                if opcode == .text, phase == .open { delegate?.webSocket(self, receivedText: payload) }
+                return .continue
+            case .ping(let payload):
+                let pong = WebSocketFrameEncoder.frame(
+                    opcode: .pong, payload: payload, maskKey: WebSocketHandshake.randomMaskKey())
+                write(pong, raw: false)
+                return .continue
+            case .pong:
+                return .continue
+            case .close(let code, let reason):
+                closeCode = code
+                closeReason = String(decoding: reason, as: UTF8.self)
+                if !sentClose {
+                    sendClose(code: code.map { WebSocketCloseCode(rawValue: $0) }, reason: "")
+                }
+                phase = .closing
+                connection.close()
+                return .stop
+            }
+        }
+        if let error {
+            closeReason = error.reason
+            sendClose(code: error.code, reason: error.reason)
+            connection.close()
+        }
+    }
+
+    func timerFired(on connection: Connection, now: UInt64) {
+        if phase != .open { connection.abort() }
+    }
+
+    func closed(_ connection: Connection) {
+        guard phase != .closed else { return }
+        phase = .closed
+        self.connection = nil
+        delegate?.webSocketClosed(self, code: closeCode, reason: closeReason, opened: opened)
+    }
+
+    private func sendClose(code: WebSocketCloseCode?, reason: String) {
+        guard !sentClose else { return }
+        sentClose = true
+        write(
+            WebSocketFrameEncoder.closeFrame(code: code, reason: reason, maskKey: WebSocketHandshake.randomMaskKey()),
+            raw: false)
+    }
+
+    /// Writes plaintext through the transform, or `raw` network bytes as they are.
+    private func write(_ bytes: [UInt8], raw: Bool) {
+        guard let connection, !bytes.isEmpty else { return }
+        connection.send(raw ? bytes : transform.send(bytes))
+    }
+}
