@@ -71,7 +71,9 @@ extension BenchRunner {
         }
         let shared = harness.shared
         if options.count > 0 {
-            harness.wait(seconds: options.durationSeconds) { shared.published.load(ordering: .relaxed) >= options.count }
+            harness.wait(seconds: options.durationSeconds) {
+                shared.published.load(ordering: .relaxed) >= options.count
+            }
         } else {
             harness.sleep(seconds: options.durationSeconds)
         }

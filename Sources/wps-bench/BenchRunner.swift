@@ -41,7 +41,8 @@ struct BenchRunner {
     var endpoint: String { "http://127.0.0.1:\(options.port)" }
 
     func makeConfig() -> BenchConfig {
-        var config = BenchConfig(port: options.port, hub: options.hub, subprotocol: subprotocol, reliable: options.reliable)
+        var config = BenchConfig(
+            port: options.port, hub: options.hub, subprotocol: subprotocol, reliable: options.reliable)
         config.payloadBytes = options.payloadBytes
         if options.sources > 1 {
             config.sourceHosts = (1...min(options.sources, 250)).map { "127.0.0.\($0)" }
