@@ -14,10 +14,13 @@ import sys
 
 
 def self_costs(path):
-    """Self Ir per function name (calls= lines carry inclusive costs of callees: skipped)."""
+    """Self Ir per function name (calls= lines carry inclusive costs of callees: those go to
+    `edges`, keyed (caller, callee), instead)."""
     names = {}
     cost = collections.Counter()
+    edges = collections.Counter()
     current = None
+    callee = None
     after_calls = False
     total = None
     with open(path, encoding="utf-8", errors="replace") as handle:
@@ -33,6 +36,8 @@ def self_costs(path):
                 if match.group(1) == "fn":
                     current = names.get(match.group(2), match.group(2))
                     after_calls = False
+                else:
+                    callee = names.get(match.group(2), match.group(2))
                 continue
             if line.startswith("calls="):
                 after_calls = True
@@ -42,9 +47,10 @@ def self_costs(path):
                 if len(parts) >= 2:
                     if after_calls:
                         after_calls = False
+                        edges[(current, callee)] += int(parts[1])
                         continue
                     cost[current] += int(parts[1])
-    return cost, total
+    return cost, edges, total
 
 
 def demangle(names):
@@ -63,17 +69,26 @@ def demangle(names):
 def main():
     path, deliveries = sys.argv[1], int(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 15
-    cost, total = self_costs(path)
+    cost, edges, total = self_costs(path)
     total = total or sum(cost.values())
     common = cost.most_common(top)
-    readable = demangle([name for name, _ in common])
+    # For each hot function, the two callers that spend the most (inclusive) in it.
+    callers = []
+    for name, _ in common:
+        ranked = sorted(((value, caller) for (caller, callee), value in edges.items()
+                         if callee == name and caller != name), reverse=True)[:2]
+        callers.append([caller for _, caller in ranked])
+    flat = [name for name, _ in common] + [caller for group in callers for caller in group]
+    readable = demangle(flat)
+    lookup = dict(zip(flat, readable))
     print(json.dumps({
         "instructions": total,
         "deliveries": deliveries,
         "instructionsPerDelivery": round(total / deliveries, 1) if deliveries else None,
         "topSelfCost": [
-            {"function": label[:200], "instructions": value, "percent": round(100.0 * value / total, 2)}
-            for label, (_, value) in zip(readable, common)
+            {"function": lookup[name][:200], "instructions": value, "percent": round(100.0 * value / total, 2),
+             "calledFrom": [lookup[caller][:160] for caller in group]}
+            for (name, value), group in zip(common, callers)
         ],
     }))
 

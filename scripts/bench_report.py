@@ -83,9 +83,14 @@ def fmt(value, digits=2):
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def percent(share):
+    return "–" if share is None else f"{100 * share:.0f}"
+
+
 def run_rows(runs):
-    rows = ["| run | protocol | size | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost/dup/ooo | server CPU-s per M | ok |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
+    rows = ["| run | protocol | size | deliveries/s (churn: cycles/s) | p50 ms | p99 ms | p99.9 ms | lost/dup/ooo "
+            "| server CPU-s per M | server CPU % | bench CPU % | ok |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
     for run in runs:
         size = run.get("subscribers") or run.get("connections") or run.get("churners")
         if run.get("workload") == "chat":
@@ -98,6 +103,7 @@ def run_rows(runs):
         rows.append(
             f"| {run.get('label', run.get('workload'))} | {protocol} | {size} | {fmt(rate)} | {fmt(ms('p50'))} "
             f"| {fmt(ms('p99'))} | {fmt(ms('p999'))} | {counts} | {fmt(server(run, 'cpuSecondsPerMillionDeliveries'))} "
+            f"| {percent(server(run, 'cpuUtilisation'))} | {percent((run.get('bench') or {}).get('cpuUtilisation'))} "
             f"| {'yes' if run.get('ok') else 'NO'} |")
     return rows
 
@@ -116,6 +122,18 @@ def render(results_path, report_path, chart_path):
              f"- load average at the end: {doc['machine']['loadAverage']}",
              "- server and load generator share these cores (loopback); other builds ran on the machine "
              "at the same time, so every number is noisy and CPU figures are upper bounds.", "",
+             "## Method", "",
+             "- `wps-bench` drives the server over loopback from its own epoll loops (2 threads), with the "
+             "project's WebSocket codecs; payloads are 100-byte JSON objects carrying the send time "
+             "(CLOCK_MONOTONIC), a publisher slot and a sequence number.",
+             "- Latency is receive time minus send time in the same process, so it includes the bench's "
+             "own scheduling; at saturation the publisher keeps 64 un-acked sends and at most 256 "
+             "undelivered publishes in flight, so latency there is queueing by design.",
+             "- Server CPU is utime+stime of the server process from /proc over the measured interval "
+             "(first publish until every delivery arrived); RSS per connection is (RSS with C idle "
+             "connections − RSS of a fresh server) / C.",
+             "- Lost / duplicated / out-of-order are counted per subscriber and publisher from the "
+             "sequence numbers; every run must show 0/0/0.", "",
              "## Targets", "",
              "| target | measured | limit | measured / limit | met |",
              "| --- | ---: | ---: | ---: | --- |"]
@@ -155,10 +173,11 @@ def render(results_path, report_path, chart_path):
                   f"{callgrind['deliveries']:,} deliveries = **{callgrind['instructionsPerDelivery']:,} "
                   "instructions per delivered message** (counters zeroed after the subscribers connected; "
                   "includes parsing the publishes, acks and the final closes).", "",
-                  "| function (self cost) | Ir | % |", "| --- | ---: | ---: |"]
+                  "| function (self cost) | Ir | % | main callers |", "| --- | ---: | ---: | --- |"]
         for entry in callgrind.get("topSelfCost", []):
             name = entry["function"].replace("|", "\\|")
-            lines.append(f"| `{name[:120]}` | {entry['instructions']:,} | {entry['percent']} |")
+            callers = "; ".join(f"`{c[:90]}`".replace("|", "\\|") for c in entry.get("calledFrom", []))
+            lines.append(f"| `{name[:100]}` | {entry['instructions']:,} | {entry['percent']} | {callers} |")
     lines += ["", "## Chart", "", "![deliveries/s and p99 against subscribers; memory against connections](chart.svg)", ""]
     with open(report_path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))

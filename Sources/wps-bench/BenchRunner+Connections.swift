@@ -10,7 +10,7 @@ extension BenchRunner {
         result.set("connections", connections)
         result.set("sourceAddresses", max(1, options.sources))
         usleep(300_000)
-        let baseline = probe?.sample()
+        let baseline = measure()
         // One token per connection: each names its own group.
         let paths = (0..<connections).map { clientPath(groups: ["idle-\($0)"]) }
         harness.onEachLoop { context, index in
@@ -28,17 +28,17 @@ extension BenchRunner {
         }
         // Let allocations settle (handshake buffers freed, timers armed).
         harness.sleep(seconds: 2)
-        let loaded = probe?.sample()
+        let loaded = measure()
         harness.sleep(seconds: options.durationSeconds)
-        let after = probe?.sample()
+        let after = measure()
         let stats = harness.collect(fanoutPublished: 0)
         addServer(from: loaded, to: after, deliveries: 0, into: &result)
-        if let baseline, let loaded, opened > 0 {
+        if let baseline = baseline.server, let loaded = loaded.server, opened > 0 {
             var memory: [(String, BenchResult.Value)] = [
                 ("baselineRssBytes", .int(baseline.rssBytes)), ("loadedRssBytes", .int(loaded.rssBytes)),
                 ("rssPerConnectionBytes", .number(Double(loaded.rssBytes - baseline.rssBytes) / Double(opened))),
             ]
-            if let after { memory.append(("idleCpuSecondsPerSecond", .number(Self.cpuRate(loaded, after)))) }
+            if let after = after.server { memory.append(("idleCpuSecondsPerSecond", .number(Self.cpuRate(loaded, after)))) }
             result.set("memory", .object(memory))
         }
         result.set("lostConnectionsDuringHold", harness.shared.lostConnections.load(ordering: .relaxed))
@@ -51,7 +51,7 @@ extension BenchRunner {
         result.set("churners", churners)
         result.set("sourceAddresses", max(1, options.sources))
         let path = clientPath(roles: ["webpubsub.joinLeaveGroup"])
-        let before = probe?.sample()
+        let before = measure()
         let start = ProcessControl.monotonicNanos
         harness.onEachLoop { context, index in
             for churner in stride(from: index, to: churners, by: harness.threads) {
@@ -64,7 +64,7 @@ extension BenchRunner {
         harness.sleep(seconds: options.durationSeconds)
         harness.shared.stop.store(true, ordering: .relaxed)
         let cycles = harness.shared.cycles.load(ordering: .relaxed)
-        let after = probe?.sample()
+        let after = measure()
         let seconds = Double(ProcessControl.monotonicNanos - start) / 1e9
         // Let cycles in progress finish so the server is quiet for the next run.
         harness.sleep(seconds: 0.5)
@@ -74,7 +74,7 @@ extension BenchRunner {
         result.set("cyclesPerSecond", Double(cycles) / seconds)
         result.set("cycleLatencyMicros", .object(Self.percentiles(stats)))
         addServer(from: before, to: after, deliveries: 0, into: &result)
-        if let before, let after, cycles > 0 {
+        if let before = before.server, let after = after.server, cycles > 0 {
             result.set("serverCpuMicrosPerCycle", (after.cpuSeconds - before.cpuSeconds) / Double(cycles) * 1e6)
         }
         result.set("failedAcks", stats.failedAcks)

@@ -61,7 +61,7 @@ extension BenchRunner {
         usleep(200_000)
         waitForGoSignal(harness)
 
-        let before = probe?.sample()
+        let before = measure()
         let start = ProcessControl.monotonicNanos
         harness.onLoop(0) { context in
             for object in context.keep {
@@ -82,7 +82,7 @@ extension BenchRunner {
         harness.wait(seconds: 5) { shared.acked.load(ordering: .relaxed) >= shared.published.load(ordering: .relaxed) }
         let published = shared.published.load(ordering: .relaxed)
         harness.wait(seconds: 5) { shared.delivered.load(ordering: .relaxed) >= published * subscribers }
-        let after = probe?.sample()
+        let after = measure()
         let seconds = Double(ProcessControl.monotonicNanos - start) / 1e9
 
         let stats = harness.collect(fanoutPublished: published)
@@ -122,14 +122,14 @@ extension BenchRunner {
         }
         usleep(200_000)
         let shared = harness.shared
-        let before = probe?.sample()
+        let before = measure()
         let start = ProcessControl.monotonicNanos
         shared.publishing.store(true, ordering: .relaxed)
         harness.sleep(seconds: options.durationSeconds)
         shared.stop.store(true, ordering: .relaxed)
         let published = shared.published.load(ordering: .relaxed)
         harness.wait(seconds: 5) { shared.delivered.load(ordering: .relaxed) >= published * members }
-        let after = probe?.sample()
+        let after = measure()
         let seconds = Double(ProcessControl.monotonicNanos - start) / 1e9
         let stats = harness.collect(fanoutPublished: 0)
         addDeliveries(stats, seconds: seconds, into: &result)

@@ -124,11 +124,28 @@ struct BenchRunner {
         ]
     }
 
-    /// Server CPU and memory between two samples; `deliveries` scales CPU per million.
-    func addServer(
-        from start: ServerProbe.Sample?, to end: ServerProbe.Sample?, deliveries: Int, into result: inout BenchResult
-    ) {
-        guard let probe, let start, let end else {
+    /// Samples of the server and of this process, taken together.
+    struct Measurement {
+        var server: ServerProbe.Sample?
+        var bench: ServerProbe.Sample?
+    }
+
+    /// Reads the server's and the bench's own CPU time and memory now.
+    func measure() -> Measurement {
+        Measurement(server: probe?.sample(), bench: ServerProbe(pid: getpid()).sample())
+    }
+
+    /// Server CPU and memory between two measurements, and the bench's own CPU use (to show
+    /// whether the load generator was the bottleneck); `deliveries` scales CPU per million.
+    func addServer(from start: Measurement, to end: Measurement, deliveries: Int, into result: inout BenchResult) {
+        if let benchStart = start.bench, let benchEnd = end.bench {
+            let cpu = benchEnd.cpuSeconds - benchStart.cpuSeconds
+            let wall = Double(benchEnd.wallNanos - benchStart.wallNanos) / 1e9
+            result.set(
+                "bench",
+                .object([("cpuSeconds", .number(cpu)), ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0))]))
+        }
+        guard let probe, let start = start.server, let end = end.server else {
             result.set("server", .null)
             return
         }
