@@ -62,23 +62,3 @@ struct ServerProbe: Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
-
-/// Facts about the machine for the report.
-enum MachineFacts {
-    /// `model name` of the first CPU in /proc/cpuinfo.
-    static var cpuModel: String {
-        guard let text = ServerProbe.read("/proc/cpuinfo") else { return "unknown" }
-        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
-            if let colon = line.firstIndex(of: ":") {
-                return String(line[line.index(after: colon)...].drop(while: { $0 == " " }))
-            }
-        }
-        return "unknown"
-    }
-
-    /// The running kernel's release (uname -r).
-    static var kernel: String {
-        guard let text = ServerProbe.read("/proc/sys/kernel/osrelease") else { return "unknown" }
-        return String(text.filter { $0 != "\n" })
-    }
-}
