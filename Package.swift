@@ -54,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "WPSClient",
-            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop"],
+            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "WPSClientTests",
             dependencies: [
-                "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop",
+                "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop", "WPSTLS",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

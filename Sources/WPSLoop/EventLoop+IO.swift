@@ -57,7 +57,8 @@ extension EventLoop {
         connection.wantsWritable = false
         updateInterest(connection, reading: true)
         connection.handler?.connected(connection)
-        if !connection.outbound.isEmpty { flush(connection) }
+        // Queued bytes, or a transform's first words (a TLS ClientHello), go out now.
+        if !connection.outbound.isEmpty || (connection.transform?.pendingOutput ?? 0) > 0 { flush(connection) }
     }
 
     /// Registers a socket detached from another loop; the caller installs its handler.
