@@ -105,5 +105,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
+        .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes"]),
     ]
 )

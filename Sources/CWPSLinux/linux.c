@@ -116,6 +116,44 @@ int wps_connect_tcp(const char *host, int port) {
     return fd;
 }
 
+/* Like wps_connect_tcp, but binds the socket to sourceHost (port chosen at connect time)
+   first, so connections can be spread over several local addresses (127.0.0.x). */
+int wps_connect_tcp_from(const char *host, int port, const char *source_host) {
+    struct addrinfo hints, *res = NULL, *src = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0 || res == NULL) return -EADDRNOTAVAIL;
+    hints.ai_family = res->ai_family;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    if (getaddrinfo(source_host, "0", &hints, &src) != 0 || src == NULL) {
+        freeaddrinfo(res);
+        return -EADDRNOTAVAIL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { int e = errno; freeaddrinfo(res); freeaddrinfo(src); return -e; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    /* Defer the port choice to connect(): the 4-tuple, not the bare port, must be unique. */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#endif
+    if (bind(fd, src->ai_addr, src->ai_addrlen) < 0 ||
+        (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+        int e = errno;
+        close(fd);
+        freeaddrinfo(res);
+        freeaddrinfo(src);
+        return -e;
+    }
+    freeaddrinfo(res);
+    freeaddrinfo(src);
+    return fd;
+}
+
 int wps_local_port(int fd) {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;

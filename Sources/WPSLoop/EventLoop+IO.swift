@@ -26,6 +26,18 @@ extension EventLoop {
     public func connect(host: String, port: Int, handler: ConnectionHandler) -> Connection? {
         let fd = wps_connect_tcp(host, Int32(port))
         guard fd >= 0 else { return nil }
+        return registerConnecting(fd: fd, handler: handler)
+    }
+
+    /// Like `connect(host:port:handler:)`, from the local address `sourceHost` (for example
+    /// one of several 127.0.0.x addresses when one address runs out of ephemeral ports).
+    public func connect(host: String, port: Int, sourceHost: String, handler: ConnectionHandler) -> Connection? {
+        let fd = wps_connect_tcp_from(host, Int32(port), sourceHost)
+        guard fd >= 0 else { return nil }
+        return registerConnecting(fd: fd, handler: handler)
+    }
+
+    private func registerConnecting(fd: Int32, handler: ConnectionHandler) -> Connection? {
         guard let connection = register(fd: fd, accepted: false, events: UInt32(WPS_EPOLLOUT | WPS_EPOLLRDHUP)) else {
             return nil
         }

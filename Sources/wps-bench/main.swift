@@ -1,2 +1,2 @@
-// Placeholder until the load generator lands.
-print("wps-bench")
+// wps-bench: see BenchCommand for the flags and protocol-spec/ for what is measured.
+BenchCommand.main()

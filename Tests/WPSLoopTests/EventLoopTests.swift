@@ -163,6 +163,31 @@ struct TestSocket {
         #expect(results.withLock { $0.sorted() } == ["echo:early", "refused:closed-before-connect"])
     }
 
+    @Test func outgoingConnectionsFromAChosenSourceAddress() throws {
+        let server = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in EchoHandler() }
+        }
+        defer { server.shutdown(graceNanos: 1_000_000_000); server.join() }
+        let results = Mutex<[String]>([])
+        let port = server.port
+        let clients = try EventLoopGroup(threads: 1) { loop in
+            // Any 127.0.0.x is local on Linux, so this binds and connects.
+            let client = ClientProbe(results: { text in results.withLock { $0.append(text) } })
+            if let connection = loop.connect(host: "127.0.0.1", port: port, sourceHost: "127.0.0.2", handler: client) {
+                connection.send(Array("from .2".utf8))
+            }
+            // An address this machine does not have cannot be bound: the attempt fails at once.
+            let foreign = ClientProbe(results: { _ in })
+            let refused = loop.connect(host: "127.0.0.1", port: port, sourceHost: "192.0.2.1", handler: foreign)
+            results.withLock { $0.append(refused == nil ? "foreign:nil" : "foreign:connection") }
+        }
+        let deadline = ProcessControl.monotonicNanos + 5_000_000_000
+        while results.withLock({ $0.count }) < 2, ProcessControl.monotonicNanos < deadline { usleep(5000) }
+        clients.shutdown(graceNanos: 500_000_000)
+        clients.join()
+        #expect(results.withLock { $0.sorted() } == ["echo:from .2", "foreign:nil"])
+    }
+
     @Test func periodicTasksRun() throws {
         let ticks = Mutex(0)
         let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in

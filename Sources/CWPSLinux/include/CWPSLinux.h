@@ -35,6 +35,8 @@ int wps_listen_tcp(const char *host, int port, int backlog, int reuse_port);
 int wps_accept(int listen_fd);
 /* Non-blocking connect to host:port; returns fd or -errno. EINPROGRESS is success. */
 int wps_connect_tcp(const char *host, int port);
+/* Non-blocking connect from sourceHost (bound before connecting, port left to the kernel). */
+int wps_connect_tcp_from(const char *host, int port, const char *source_host);
 /* Bound port of a socket (for port 0 listeners), or -errno. */
 int wps_local_port(int fd);
 int wps_set_nodelay(int fd);

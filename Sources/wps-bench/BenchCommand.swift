@@ -1,0 +1,101 @@
+import ArgumentParser
+import Glibc
+import WPSLoop
+
+/// `wps-bench`: load generator and meter for a running wps-server on this machine.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wps-bench",
+        abstract: "Measures a running wps-server over loopback: fanout, chat, idle or churn.",
+        discussion: """
+            Prints one JSON document per run on standard output (or appends it to --json-out) \
+            and a human table on standard error. Every run stops by itself: the whole process \
+            is ended by SIGALRM after --duration plus a fixed margin.
+            """)
+
+    @Argument(help: "Workload: fanout, chat, idle or churn.")
+    var workload: String
+
+    @Option(help: "Server port on 127.0.0.1.") var port: Int
+    @Option(help: "The server's access key (signs client and REST tokens).") var accessKey: String
+    @Option(help: "Server process id, for CPU and memory from /proc.") var serverPid: Int32?
+    @Option(help: "Hub name.") var hub = "bench"
+    @Option(help: "Subprotocol: json or reliable.") var subprotocol = "json"
+    @Option(help: "Bench event-loop threads.") var threads = 2
+    @Option(help: "Measured seconds (publishing, chatting, holding or churning).") var duration = 10.0
+    @Option(help: "Payload bytes per publish (at least the stamp, about 60).") var payloadBytes = 100
+    @Option(help: "fanout: subscribers in the group.") var subscribers = 1000
+    @Option(help: "fanout: publisher, ws (sendToGroup) or rest (POST …/groups/{g}/:send).") var publisher = "ws"
+    @Option(help: "fanout: publishes per second; 0 means saturation.") var rate = 0.0
+    @Option(help: "fanout saturation: un-acked publishes in flight (REST: connections).") var window = 64
+    @Option(help: "fanout saturation: publishes not yet delivered everywhere.") var deliveryWindow = 256
+    @Option(help: "fanout: stop after this many publishes (0: run for --duration).") var count = 0
+    @Option(help: "chat: groups of 10 members.") var groups = 10
+    @Option(help: "chat: publishes per second per member.") var memberRate = 10.0
+    @Option(help: "idle: connections, each in its own group.") var connections = 10_000
+    @Option(help: "churn: concurrent connect/join/leave/close loops.") var churners = 16
+    @Option(help: "Local source addresses 127.0.0.1…N to spread connections over.") var sources = 1
+    @Option(help: "A label copied into the JSON document.") var label = ""
+    @Option(
+        help: "fanout: once connected, create <path>.ready and wait (up to 60 s) for <path> before publishing.")
+    var waitForFile: String?
+    @Option(help: "Append the JSON document to this file instead of printing it.") var jsonOut: String?
+
+    func validate() throws {
+        guard ["fanout", "chat", "idle", "churn"].contains(workload) else {
+            throw ValidationError("unknown workload '\(workload)'")
+        }
+        guard ["json", "reliable"].contains(subprotocol) else { throw ValidationError("subprotocol: json or reliable") }
+        guard ["ws", "rest"].contains(publisher) else { throw ValidationError("publisher: ws or rest") }
+        guard duration > 0, duration <= 600 else { throw ValidationError("duration: 0 < seconds <= 600") }
+        guard payloadBytes >= 64, payloadBytes <= 65_536 else { throw ValidationError("payload-bytes: 64…65536") }
+        guard sources >= 1, sources <= 250 else { throw ValidationError("sources: 1…250") }
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        // The global deadline: however a run goes wrong, the process ends.
+        alarm(UInt32(duration) + 150)
+        let wanted = workload == "idle" ? connections + 1024 : 8192
+        let limit = ProcessControl.raiseOpenFileLimit(wanted)
+        if limit < wanted { Self.writeError("wps-bench: open-file limit is \(limit), wanted \(wanted)\n") }
+
+        var options = BenchOptions(workload: workload, port: port, accessKey: accessKey, serverPID: serverPid)
+        options.hub = hub
+        options.reliable = subprotocol == "reliable"
+        options.threads = threads
+        options.durationSeconds = duration
+        options.payloadBytes = payloadBytes
+        options.subscribers = subscribers
+        options.publisher = publisher
+        options.rate = rate
+        options.window = window
+        options.deliveryWindow = deliveryWindow
+        options.count = count
+        options.groups = groups
+        options.memberRate = memberRate
+        options.connections = connections
+        options.churners = churners
+        options.sources = sources
+        options.label = label
+        options.waitForFile = waitForFile
+
+        let runner = BenchRunner(options: options, probe: serverPid.map { ServerProbe(pid: $0) })
+        let result = try runner.run()
+        Self.writeError("wps-bench \(workload) (\(label.isEmpty ? subprotocol : label))\n\(result.table)\n")
+        let line = result.json + "\n"
+        if let jsonOut {
+            let fd = open(jsonOut, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ValidationError("cannot open \(jsonOut)") }
+            _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+            close(fd)
+        } else {
+            print(line, terminator: "")
+        }
+    }
+
+    /// Writes `text` to standard error unbuffered.
+    static func writeError(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+    }
+}

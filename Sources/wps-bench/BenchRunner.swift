@@ -1,0 +1,182 @@
+import Glibc
+import WPSAuth
+import WPSLoop
+
+/// Everything a run needs from the command line.
+struct BenchOptions: Sendable {
+    var workload: String
+    var port: Int
+    var accessKey: String
+    var serverPID: Int32?
+    var hub = "bench"
+    var reliable = false
+    var threads = 2
+    var durationSeconds = 10.0
+    var payloadBytes = 100
+    var subscribers = 1000
+    var publisher = "ws"
+    var rate = 0.0
+    var window = 64
+    var deliveryWindow = 256
+    var count = 0
+    var groups = 10
+    var memberRate = 10.0
+    var connections = 10_000
+    var churners = 16
+    var sources = 1
+    var label = ""
+    /// A file whose appearance starts publishing (lets a profiler zero its counters first).
+    var waitForFile: String?
+}
+
+/// Runs one workload against a running server and measures it (protocol per `options`).
+struct BenchRunner {
+    let options: BenchOptions
+    let probe: ServerProbe?
+
+    var subprotocol: String {
+        options.reliable ? "json.reliable.webpubsub.azure.v1" : "json.webpubsub.azure.v1"
+    }
+
+    var endpoint: String { "http://127.0.0.1:\(options.port)" }
+
+    func makeConfig() -> BenchConfig {
+        var config = BenchConfig(
+            port: options.port, hub: options.hub, subprotocol: subprotocol, reliable: options.reliable)
+        config.payloadBytes = options.payloadBytes
+        if options.sources > 1 {
+            config.sourceHosts = (1...min(options.sources, 250)).map { "127.0.0.\($0)" }
+        }
+        return config
+    }
+
+    /// The request target of a client connection (path and query) with a fresh token.
+    func clientPath(userId: String? = nil, roles: [String] = [], groups: [String] = []) -> String {
+        let token = ClientToken.make(
+            endpoint: endpoint, hub: options.hub, userId: userId, roles: roles, groups: groups,
+            key: AccessKey(options.accessKey), now: Int64(time(nil)), lifetime: 3600)
+        let url = ClientToken.clientURL(endpoint: endpoint, hub: options.hub, token: token)
+        let prefix = "ws://127.0.0.1:\(options.port)"
+        return String(url.dropFirst(prefix.count))
+    }
+
+    /// Runs the chosen workload and returns its result.
+    func run() throws -> BenchResult {
+        let harness = try BenchHarness(config: makeConfig(), threads: options.threads)
+        var result = BenchResult()
+        result.set("workload", options.workload)
+        if !options.label.isEmpty { result.set("label", options.label) }
+        result.set("subprotocol", subprotocol)
+        result.set("benchThreads", harness.threads)
+        switch options.workload {
+        case "fanout": runFanout(harness, into: &result)
+        case "chat": runChat(harness, into: &result)
+        case "idle": runIdle(harness, into: &result)
+        case "churn": runChurn(harness, into: &result)
+        default: result.set("error", "unknown workload \(options.workload)")
+        }
+        harness.shutdown()
+        return result
+    }
+
+    /// Waits for `expected` connections (opened or failed) within `seconds`; records the outcome.
+    func awaitConnections(
+        _ harness: BenchHarness, expected: Int, seconds: Double, into result: inout BenchResult, record: Bool = true
+    ) -> Bool {
+        let start = ProcessControl.monotonicNanos
+        harness.wait(seconds: seconds) {
+            harness.shared.opened.load(ordering: .relaxed) + harness.shared.failedConnects.load(ordering: .relaxed)
+                >= expected
+        }
+        let opened = harness.shared.opened.load(ordering: .relaxed)
+        let elapsed = Double(ProcessControl.monotonicNanos - start) / 1e9
+        if record { result.set("connectSeconds", elapsed) }
+        result.set("connectionsOpened", opened)
+        result.set("connectFailures", harness.shared.failedConnects.load(ordering: .relaxed))
+        return opened >= expected
+    }
+
+    /// Adds delivery numbers, latency percentiles and order checks from `stats`.
+    func addDeliveries(_ stats: StatsSnapshot, seconds: Double, into result: inout BenchResult) {
+        result.set("measuredSeconds", seconds)
+        result.set("published", stats.published)
+        result.set("delivered", stats.delivered)
+        result.set("deliveriesPerSecond", seconds > 0 ? Double(stats.delivered) / seconds : nil)
+        result.set("latencyMicros", .object(Self.percentiles(stats)))
+        result.set("lost", stats.lost)
+        result.set("duplicated", stats.duplicates)
+        result.set("outOfOrder", stats.outOfOrder)
+        result.set("failedAcks", stats.failedAcks)
+    }
+
+    /// p50 / p99 / p99.9 / max of the latency histogram in microseconds.
+    static func percentiles(_ stats: StatsSnapshot) -> [(String, BenchResult.Value)] {
+        guard stats.latency.totalCount > 0 else {
+            return [("p50", .null), ("p99", .null), ("p999", .null), ("max", .null), ("count", .int(0))]
+        }
+        func micros(_ nanos: UInt64) -> BenchResult.Value { .number(Double(nanos) / 1000) }
+        return [
+            ("p50", micros(stats.latency.valueAtPercentile(50))),
+            ("p99", micros(stats.latency.valueAtPercentile(99))),
+            ("p999", micros(stats.latency.valueAtPercentile(99.9))),
+            ("max", micros(stats.latency.max)),
+            ("count", .int(Int(stats.latency.totalCount))),
+        ]
+    }
+
+    /// Samples of the server and of this process, taken together.
+    struct Measurement {
+        var server: ServerProbe.Sample?
+        var bench: ServerProbe.Sample?
+    }
+
+    /// Reads the server's and the bench's own CPU time and memory now.
+    func measure() -> Measurement {
+        Measurement(server: probe?.sample(), bench: ServerProbe(pid: getpid()).sample())
+    }
+
+    /// Server CPU and memory between two measurements, and the bench's own CPU use (to show
+    /// whether the load generator was the bottleneck); `deliveries` scales CPU per million.
+    func addServer(from start: Measurement, to end: Measurement, deliveries: Int, into result: inout BenchResult) {
+        if let benchStart = start.bench, let benchEnd = end.bench {
+            let cpu = benchEnd.cpuSeconds - benchStart.cpuSeconds
+            let wall = Double(benchEnd.wallNanos - benchStart.wallNanos) / 1e9
+            result.set(
+                "bench",
+                .object([("cpuSeconds", .number(cpu)), ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0))]))
+        }
+        guard let probe, let start = start.server, let end = end.server else {
+            result.set("server", .null)
+            return
+        }
+        let cpu = end.cpuSeconds - start.cpuSeconds
+        let wall = Double(end.wallNanos - start.wallNanos) / 1e9
+        var server: [(String, BenchResult.Value)] = [
+            ("pid", .int(Int(probe.pid))), ("cpuSeconds", .number(cpu)),
+            ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0)), ("rssBytes", .int(end.rssBytes)),
+        ]
+        if deliveries > 0 {
+            server.append(("cpuSecondsPerMillionDeliveries", .number(cpu / Double(deliveries) * 1e6)))
+        }
+        result.set("server", .object(server))
+    }
+
+    /// Failure reasons seen on the bench side, and whether the run counts as clean.
+    func addFailures(_ stats: StatsSnapshot, _ harness: BenchHarness, into result: inout BenchResult) {
+        result.set("lostConnections", harness.shared.lostConnections.load(ordering: .relaxed))
+        result.set("failures", .object(stats.failures.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))
+        let clean =
+            stats.lost == 0 && stats.duplicates == 0 && stats.outOfOrder == 0 && stats.failedAcks == 0
+            && harness.shared.lostConnections.load(ordering: .relaxed) == 0
+            && harness.shared.failedConnects.load(ordering: .relaxed) == 0
+        result.set("ok", clean)
+    }
+
+    /// With `--wait-for-file`: announces readiness and waits for the go signal (bounded).
+    func waitForGoSignal(_ harness: BenchHarness) {
+        guard let path = options.waitForFile else { return }
+        let ready = open(path + ".ready", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if ready >= 0 { close(ready) }
+        harness.wait(seconds: 60) { access(path, F_OK) == 0 }
+    }
+}
