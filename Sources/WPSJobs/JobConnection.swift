@@ -29,6 +29,7 @@ public final class JobConnection: Sendable {
     public let client: WebPubSubClient
     private let queue: AsyncStream<Item>.Continuation
     private let items: AsyncStream<Item>
+    let closedSignal: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
     enum Item: Sendable {
         case send([UInt8])
@@ -43,6 +44,7 @@ public final class JobConnection: Sendable {
                 server: server.url, userId: userId, group: group, hub: server.hub, apiKey: server.negotiateKey),
             options: options)
         (items, queue) = AsyncStream<Item>.makeStream(bufferingPolicy: .unbounded)
+        closedSignal = AsyncStream<Void>.makeStream()
     }
 
     /// Connects (throws if the first attempt fails) and starts the sender; `acked` is called
@@ -54,6 +56,7 @@ public final class JobConnection: Sendable {
         let items = self.items
         let client = self.client
         let group = self.group
+        let closed = closedSignal.continuation
         Task {
             for await item in items {
                 switch item {
@@ -66,6 +69,8 @@ public final class JobConnection: Sendable {
                     }
                 case .close:
                     await client.stop()
+                    closed.yield()
+                    closed.finish()
                     return
                 }
             }
@@ -109,5 +114,12 @@ public func jobMessage(in event: ClientEvent) -> Result<JobMessage, JobMessageEr
         return .success(try JobMessage.decode(bytes))
     } catch {
         return .failure(error)
+    }
+}
+
+extension JobConnection {
+    /// Waits until `close` has stopped the client (one caller).
+    public func closed() async {
+        for await _ in closedSignal.stream { break }
     }
 }
