@@ -102,5 +102,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
+        .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
     ]
 )
