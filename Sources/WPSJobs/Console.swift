@@ -1,3 +1,5 @@
+import WPSBytes
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -67,5 +69,19 @@ public enum Console {
         var generator = SystemRandomNumberGenerator()
         let digits = Array("0123456789abcdef")
         return String((0..<count).map { _ in digits[Int(generator.next() % 16)] })
+    }
+}
+
+extension Console {
+    /// `text` as a quoted JSON string.
+    public static func jsonString(_ text: String) -> String {
+        var out = OutputBuffer(capacity: text.utf8.count + 2)
+        JSONWriter.appendString(text, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// `text` on one line: line breaks and tabs become spaces.
+    public static func oneLine(_ text: String) -> String {
+        String(text.map { $0.isNewline || $0 == "\t" ? " " : $0 })
     }
 }

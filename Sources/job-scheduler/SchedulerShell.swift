@@ -63,12 +63,12 @@ final class SchedulerShell {
         let userId = "scheduler-" + job.correlationId
         let jobConnection = JobConnection(server: server, userId: userId, group: JobGroups.job(job.correlationId))
         let dispatchConnection = JobConnection(server: server, userId: userId, group: JobGroups.dispatch)
-        self.jobConnection = jobConnection
-        self.dispatchConnection = dispatchConnection
         do {
             // The job group first, so no claim can arrive before we listen.
             try await jobConnection.start(acked: {}, failed: { input.yield(.sendFailed($0)) })
+            self.jobConnection = jobConnection
             try await dispatchConnection.start(acked: {}, failed: { input.yield(.sendFailed($0)) })
+            self.dispatchConnection = dispatchConnection
         } catch {
             await finish(.failed("cannot connect to \(server.url): \(error)"))
         }
@@ -207,15 +207,17 @@ final class SchedulerShell {
     }
 
     func finish(_ outcome: SchedulerOutcome) async -> Never {
+        var outcome = outcome
+        if case .failed(let reason) = outcome { outcome = .failed(Console.oneLine(reason)) }
         clearBar()
         switch (outcome, output) {
         case (_, .json):
-            var line = "{\"type\":\"result\",\"correlationId\":\"\(job.correlationId)\",\"outcome\":"
+            var line = "{\"type\":\"result\",\"correlationId\":" + Console.jsonString(job.correlationId) + ",\"outcome\":"
             switch outcome {
             case .done: line += "\"done\"}"
             case .cancelled: line += "\"cancelled\"}"
             case .failed(let reason):
-                line += "\"failed\",\"reason\":\"" + reason.filter { $0 != "\"" && $0 != "\\" } + "\"}"
+                line += "\"failed\",\"reason\":" + Console.jsonString(reason) + "}"
             }
             Console.line(line)
         case (.done, _): Console.line("\(job.name): done")

@@ -164,3 +164,36 @@ def test_job_from_python_sdk_is_run_by_job_solver(jobs_server, apps):
     finally:
         job_client.close()
         dispatch.close()
+
+
+def test_solver_sigterm_releases_its_job_which_is_reoffered(jobs_server, apps):
+    a = apps(Solver, jobs_server.port, "a", 1, 0.4)
+    b = apps(Solver, jobs_server.port, "b", 1, 0.4)
+    # a long heartbeat timeout: only the release can get the job re-offered in time
+    sched = apps(Scheduler, jobs_server.port, cid(), "Job T", "t1,t2,t3,t4", "--heartbeat-timeout", "60")
+    sched.wait_for(lambda l: '"Completed"' in l, 10, "the first completed step")
+    runner = a if any(e["event"] == "start" for e in a.events()) else b
+    other = b if runner is a else a
+    runner.signal(signal.SIGTERM)
+    assert runner.wait_exit(10) == 0, runner.describe()
+    assert any(e["event"] == "release" and e["cid"] == sched.correlation_id for e in runner.events())
+    assert sched.wait_exit(15) == 0, sched.describe()
+    assert_each_once_in_order(sched)
+    assert any(e["event"] == "done" and e["cid"] == sched.correlation_id for e in other.events())
+    assert_no_overlap(run_intervals([a, b]))
+
+
+def test_scheduler_fails_with_one_line_reason(jobs_server, apps):
+    import socket
+    bad = apps(Scheduler, jobs_server.port, cid(), "Job F", "x", "--negotiate-key", "wrong-key")
+    assert bad.wait_exit(15) == 1, bad.describe()
+    assert bad.result()["outcome"] == "failed" and "401" in bad.result()["reason"], bad.describe()
+    lines = [l for l in bad.stderr().splitlines() if l.strip()]
+    assert len(lines) == 1 and "401" in lines[0], lines
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    down = apps(Scheduler, dead_port, cid(), "Job G", "x")
+    assert down.wait_exit(15) == 1, down.describe()
+    assert down.result()["outcome"] == "failed", down.describe()
