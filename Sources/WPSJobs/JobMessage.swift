@@ -69,8 +69,9 @@ public struct JobAssignment: Sendable, Equatable {
     public var leaseMs: UInt64
 
     /// Creates an assignment.
-    public init(correlationId: String, solver: String, claimId: String, attempt: UInt64, resumeFrom: Int, leaseMs: UInt64)
-    {
+    public init(
+        correlationId: String, solver: String, claimId: String, attempt: UInt64, resumeFrom: Int, leaseMs: UInt64
+    ) {
         self.correlationId = correlationId
         self.solver = solver
         self.claimId = claimId

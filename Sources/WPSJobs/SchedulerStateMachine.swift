@@ -103,7 +103,8 @@ public struct SchedulerStateMachine: Sendable {
         case (.claim(_, let solver, let claimId), .offering):
             attempts += 1
             let lease = configuration.heartbeatTimeout
-            let leaseMs = UInt64(lease.components.seconds) * 1000 + UInt64(lease.components.attoseconds / 1_000_000_000_000_000)
+            let leaseMs =
+                UInt64(lease.components.seconds) * 1000 + UInt64(lease.components.attoseconds / 1_000_000_000_000_000)
             let a = JobAssignment(
                 correlationId: job.correlationId, solver: solver, claimId: claimId, attempt: attempts,
                 resumeFrom: completedSteps, leaseMs: leaseMs)

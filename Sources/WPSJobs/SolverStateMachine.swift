@@ -72,7 +72,11 @@ public struct SolverStateMachine: Sendable {
         if let entry = entries[id] {
             // Our own running job offered again: the scheduler lost track of us; claim it back.
             if case .running = entry.phase {
-                return [.send(correlationId: id, .claim(correlationId: id, solver: configuration.name, claimId: entry.claimId))]
+                return [
+                    .send(
+                        correlationId: id, .claim(correlationId: id, solver: configuration.name, claimId: entry.claimId)
+                    )
+                ]
             }
             return []
         }
@@ -206,7 +210,9 @@ public struct SolverStateMachine: Sendable {
         entries[id] = entry
         return [
             .send(correlationId: id, update),
-            .log(event: "step", correlationId: id, detail: "\(index + 1)/\(job.steps.count) \(job.steps[index]): In Progress"),
+            .log(
+                event: "step", correlationId: id,
+                detail: "\(index + 1)/\(job.steps.count) \(job.steps[index]): In Progress"),
             .runStep(correlationId: id, index: index, step: job.steps[index]),
         ]
     }
@@ -225,7 +231,9 @@ public struct SolverStateMachine: Sendable {
         entries[id] = entry
         var actions: [SolverAction] = [
             .send(correlationId: id, update),
-            .log(event: "step", correlationId: id, detail: "\(index + 1)/\(job.steps.count) \(job.steps[index]): Completed"),
+            .log(
+                event: "step", correlationId: id,
+                detail: "\(index + 1)/\(job.steps.count) \(job.steps[index]): Completed"),
         ]
         actions += begin(id, index: index + 1, now: now)
         return actions
@@ -248,7 +256,9 @@ public struct SolverStateMachine: Sendable {
                 if now - since >= configuration.claimTimeout {
                     entries[id] = nil
                     actions += [
-                        .log(event: "lost", correlationId: id, detail: "no assignment within \(configuration.claimTimeout)"),
+                        .log(
+                            event: "lost", correlationId: id,
+                            detail: "no assignment within \(configuration.claimTimeout)"),
                         .closeJobConnection(correlationId: id),
                     ]
                 }

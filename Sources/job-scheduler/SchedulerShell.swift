@@ -35,6 +35,8 @@ final class SchedulerShell {
     var jobConnection: JobConnection?
     var dispatchConnection: JobConnection?
     var prompting = false
+    /// Lines held back while the cancel question waits for its answer.
+    var heldLines: [String] = []
     var lostConnection = false
     var barShown = false
     var lastUpdate: JobUpdate?
@@ -132,6 +134,7 @@ final class SchedulerShell {
             return []
         case .answer(let text):
             prompting = false
+            releaseHeldLines()
             let answer = (text ?? "").trimmingSpaces().lowercased()
             if answer == "y" || answer == "yes" { return machine.cancelRequested(now: now) }
             redrawBar()
@@ -173,13 +176,20 @@ final class SchedulerShell {
         switch output {
         case .json:
             Console.line(String(decoding: JobMessage.update(update).encoded(), as: UTF8.self))
-        case .lines:
-            Console.line(describe(update))
-        case .terminal:
+        case .lines, .terminal:
+            if prompting {
+                heldLines.append(describe(update))
+                return
+            }
             clearBar()
             Console.line(describe(update))
             redrawBar()
         }
+    }
+
+    func releaseHeldLines() {
+        for line in heldLines { Console.line(line) }
+        heldLines = []
     }
 
     func describe(_ update: JobUpdate) -> String {
@@ -210,9 +220,12 @@ final class SchedulerShell {
         var outcome = outcome
         if case .failed(let reason) = outcome { outcome = .failed(Console.oneLine(reason)) }
         clearBar()
+        if prompting { Console.line("") }
+        releaseHeldLines()
         switch (outcome, output) {
         case (_, .json):
-            var line = "{\"type\":\"result\",\"correlationId\":" + Console.jsonString(job.correlationId) + ",\"outcome\":"
+            var line =
+                "{\"type\":\"result\",\"correlationId\":" + Console.jsonString(job.correlationId) + ",\"outcome\":"
             switch outcome {
             case .done: line += "\"done\"}"
             case .cancelled: line += "\"cancelled\"}"

@@ -260,5 +260,3 @@ final class SolverShell {
         Console.exit(0)
     }
 }
-
-

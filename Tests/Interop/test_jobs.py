@@ -197,3 +197,57 @@ def test_scheduler_fails_with_one_line_reason(jobs_server, apps):
     down = apps(Scheduler, dead_port, cid(), "Job G", "x")
     assert down.wait_exit(15) == 1, down.describe()
     assert down.result()["outcome"] == "failed", down.describe()
+
+
+def test_ctrl_c_on_a_terminal_asks_then_cancels(jobs_server, apps):
+    """On a TTY: progress bar, Ctrl-C asks "Cancel the job? (y/n)"; `n` goes on, `y` cancels (exit 2)."""
+    import os
+    import pty
+    import select
+
+    from jobsenv import NEGOTIATE_KEY, SCHEDULER_BIN
+
+    apps(Solver, jobs_server.port, "s1", 1, 0.5)
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the scheduler on the pty's terminal
+        os.execv(SCHEDULER_BIN, [SCHEDULER_BIN, "--server", f"http://127.0.0.1:{jobs_server.port}",
+                                 "--negotiate-key", NEGOTIATE_KEY, "--steps", "a,b,c,d,e,f,g,h"])
+    out = bytearray()
+
+    def read_until(marker: bytes, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while marker not in out and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    out.extend(os.read(fd, 4096))
+                except OSError:
+                    return
+        assert marker in out, f"no {marker!r} within {timeout}s in {bytes(out)!r}"
+
+    try:
+        read_until(b"2/8", 10)  # the progress bar
+        os.kill(pid, signal.SIGINT)
+        read_until(b"Cancel the job? (y/n)", 5)
+        os.write(fd, b"n\n")
+        read_until(b"4/8", 10)  # still running
+        del out[:]
+        os.kill(pid, signal.SIGINT)
+        read_until(b"Cancel the job? (y/n)", 5)
+        os.write(fd, b"y\n")
+        read_until(b"cancelled", 10)
+        deadline = time.monotonic() + 10
+        code = None
+        while code is None and time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        assert code == 2, (code, bytes(out))
+        assert b"Cancelled" in out, bytes(out)
+        pid = 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)

@@ -43,7 +43,9 @@ import WPSJobs
         let first = m.received(.claim(correlationId: "c", solver: "s", claimId: "s.1"), now: .milliseconds(10))
         #expect(
             sent(first) == [
-                .assign(JobAssignment(correlationId: "c", solver: "s", claimId: "s.1", attempt: 1, resumeFrom: 0, leaseMs: 3000))
+                .assign(
+                    JobAssignment(
+                        correlationId: "c", solver: "s", claimId: "s.1", attempt: 1, resumeFrom: 0, leaseMs: 3000))
             ])
         #expect(m.received(.claim(correlationId: "c", solver: "t", claimId: "t.1"), now: .milliseconds(11)).isEmpty)
         #expect(m.assignment?.claimId == "s.1")
@@ -89,7 +91,9 @@ import WPSJobs
         let assign = sent(m.received(.claim(correlationId: "c", solver: "t", claimId: "t.1"), now: .seconds(6)))
         #expect(
             assign == [
-                .assign(JobAssignment(correlationId: "c", solver: "t", claimId: "t.1", attempt: 2, resumeFrom: 1, leaseMs: 3000))
+                .assign(
+                    JobAssignment(
+                        correlationId: "c", solver: "t", claimId: "t.1", attempt: 2, resumeFrom: 1, leaseMs: 3000))
             ])
     }
 

@@ -22,7 +22,10 @@ import WPSJobs
     }
 
     func assign(_ claimId: String = "s.1", attempt: UInt64 = 1, from: Int = 0, leaseMs: UInt64 = 3000) -> JobMessage {
-        .assign(JobAssignment(correlationId: "c", solver: "s", claimId: claimId, attempt: attempt, resumeFrom: from, leaseMs: leaseMs))
+        .assign(
+            JobAssignment(
+                correlationId: "c", solver: "s", claimId: claimId, attempt: attempt, resumeFrom: from, leaseMs: leaseMs)
+        )
     }
 
     /// A machine running the job from `from`.
@@ -38,7 +41,8 @@ import WPSJobs
         var m = machine()
         #expect(m.receivedOffer(job, now: .zero) == [.openJobConnection(job)])
         #expect(m.receivedOffer(job, now: .zero).isEmpty)
-        #expect(sent(m.jobConnectionOpened("c", now: .zero)) == [.claim(correlationId: "c", solver: "s", claimId: "s.1")])
+        #expect(
+            sent(m.jobConnectionOpened("c", now: .zero)) == [.claim(correlationId: "c", solver: "s", claimId: "s.1")])
     }
 
     @Test func respectsConcurrency() {
@@ -108,7 +112,8 @@ import WPSJobs
         m.acknowledged("c", now: .milliseconds(600))
         #expect(!m.tick(now: .milliseconds(3599)).contains(.stopStep(correlationId: "c")))
         let lapsed = m.tick(now: .milliseconds(3600))
-        #expect(lapsed.contains(.stopStep(correlationId: "c")) && lapsed.contains(.closeJobConnection(correlationId: "c")))
+        #expect(
+            lapsed.contains(.stopStep(correlationId: "c")) && lapsed.contains(.closeJobConnection(correlationId: "c")))
         #expect(m.running.isEmpty)
     }
 
@@ -123,7 +128,10 @@ import WPSJobs
     @Test func syncRepeatsEveryUpdate() {
         var m = running()
         _ = m.stepFinished("c", index: 0, now: .zero)
-        #expect(statuses(m.received(.sync(correlationId: "c"), now: .zero)) == ["a:In Progress", "a:Completed", "b:In Progress"])
+        #expect(
+            statuses(m.received(.sync(correlationId: "c"), now: .zero)) == [
+                "a:In Progress", "a:Completed", "b:In Progress",
+            ])
     }
 
     @Test func shutdownReleasesRunningJobs() {
