@@ -40,27 +40,27 @@ let package = Package(
         .target(name: "WPSDeflate", dependencies: ["WPSBytes", "CWPSZlib"], swiftSettings: strict),
         .target(
             name: "WPSHub",
-            dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket"],
+            dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket", "WPSDeflate"],
             swiftSettings: strict
         ),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: strict),
         .target(
             name: "WPSServer",
             dependencies: [
-                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS",
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS", "WPSDeflate",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "WPSClient",
-            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop"],
+            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "wps-server",
             dependencies: [
-                "WPSServer", "WPSTLS",
+                "WPSServer", "WPSTLS", "WPSDeflate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -91,13 +91,13 @@ let package = Package(
         .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
         .testTarget(name: "WPSProtocolTests", dependencies: ["WPSProtocol", "WPSBytes"]),
         .testTarget(name: "WPSAuthTests", dependencies: ["WPSAuth", "WPSBytes"]),
-        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
+        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes", "WPSWebSocket", "WPSDeflate"]),
         .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS", "WPSBytes"]),
         .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate", "WPSBytes"]),
         .testTarget(
             name: "WPSClientTests",
             dependencies: [
-                "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop",
+                "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop", "WPSTLS",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -30,7 +30,7 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
     let options: WebPubSubClientOptions
     let urlProvider: ClientURLProvider
     let events: AsyncStream<ClientEvent>.Continuation
-    let makeTransform: @Sendable (Bool) -> ClientStreamTransform?
+    let tls: ClientTLS?
     var loop: EventLoop?
     var phase = Phase.idle
     var socket: WebSocketClientHandler?
@@ -58,12 +58,12 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
     init(
         options: WebPubSubClientOptions, urlProvider: ClientURLProvider,
         events: AsyncStream<ClientEvent>.Continuation,
-        makeTransform: @escaping @Sendable (Bool) -> ClientStreamTransform?
+        tls: ClientTLS?
     ) {
         self.options = options
         self.urlProvider = urlProvider
         self.events = events
-        self.makeTransform = makeTransform
+        self.tls = tls
     }
 
     /// Runs on the loop thread before its first turn.
@@ -173,10 +173,11 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
             connectionURL = url
         }
         phase = .connecting(recovery: recovery)
-        guard let parsed = ClientURL(target), let transform = makeTransform(parsed.secure) else {
+        guard let parsed = ClientURL(target), !parsed.secure || tls != nil else {
             attemptFailed(recovery: recovery, reason: "unsupported URL \(url)")
             return
         }
+        let transform = parsed.secure ? tls?.transform(serverName: parsed.host) : nil
         let handler = WebSocketClientHandler(
             url: parsed, protocols: [options.protocol.name], transform: transform,
             maxMessageBytes: options.maxMessageBytes, handshakeTimeoutNanos: options.handshakeTimeout.nanos)

@@ -31,22 +31,30 @@ public struct NegotiateError: Error, Sendable, Equatable, CustomStringConvertibl
 extension WebPubSubClient {
     /// A provider that asks `GET {server}/negotiate?userId=…[&group=…][&hub=…]` with
     /// `x-api-key` for a URL on every new connection (protocol-spec/negotiate.md); `server`
-    /// is `http://host:port`. Uses the project's own loop and HTTP codec.
+    /// is `http://host:port` or `https://host:port` (verified with `tls`, default the system's
+    /// trust store). Uses the project's own loop, HTTP codec and TLS.
     public static func negotiateURLProvider(
-        server: String, userId: String, group: String?, hub: String?, apiKey: String
+        server: String, userId: String, group: String?, hub: String?, apiKey: String, tls: ClientTLS? = nil
     ) -> ClientURLProvider {
         var query = "/negotiate?userId=" + HTTPPercent.encodeSegment(userId)
         if let group { query += "&group=" + HTTPPercent.encodeSegment(group) }
         if let hub { query += "&hub=" + HTTPPercent.encodeSegment(hub) }
         let target = query
         return .provider {
-            guard let base = ClientURL(server), !base.secure else {
+            guard let base = ClientURL(server) else {
                 throw NegotiateError(status: 0, reason: "unsupported server URL \(server)")
+            }
+            var secure: ClientTLS?
+            if base.secure {
+                guard let made = tls ?? (try? ClientTLS()) else {
+                    throw NegotiateError(status: 0, reason: "TLS is not available")
+                }
+                secure = made
             }
             let prefix = base.target == "/" ? "" : String(base.target.reversed().drop { $0 == "/" }.reversed())
             let body = try await HTTPGetHandler.get(
                 host: base.host, port: base.port, hostHeader: base.hostHeader, target: prefix + target,
-                headers: [("x-api-key", apiKey)])
+                headers: [("x-api-key", apiKey)], tls: secure)
             guard body.status == 200 else {
                 throw NegotiateError(status: body.status, reason: String(decoding: body.body, as: UTF8.self))
             }

@@ -28,7 +28,7 @@ final class HTTPGetHandler: ConnectionHandler {
 
     /// Sends the request and waits for the whole response.
     static func get(
-        host: String, port: Int, hostHeader: String, target: String, headers: [(String, String)]
+        host: String, port: Int, hostHeader: String, target: String, headers: [(String, String)], tls: ClientTLS? = nil
     ) async throws -> Response {
         guard let inbox = loops?.inboxes.first else { throw NegotiateError(status: 0, reason: "no event loop") }
         var request = "GET \(target) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
@@ -42,6 +42,7 @@ final class HTTPGetHandler: ConnectionHandler {
                     handler.finish(.failure(NegotiateError(status: 0, reason: "could not connect to \(host):\(port)")))
                     return
                 }
+                connection.transform = tls?.transform(serverName: host)
                 connection.setTimer(at: loop.now &+ timeoutNanos)
                 connection.send(bytes)
             }

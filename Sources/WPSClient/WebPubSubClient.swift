@@ -19,7 +19,7 @@ public final class WebPubSubClient: Sendable {
         events = stream
         let core = ClientCore(
             options: options, urlProvider: url, events: continuation,
-            makeTransform: { secure in secure ? nil : PlainStreamTransform() })
+            tls: options.tls ?? (try? ClientTLS()))
         self.core = core
         do {
             group = try EventLoopGroup(threads: 1) { loop in core.attach(loop) }

@@ -13,6 +13,9 @@ public struct WebPubSubClientOptions: Sendable {
         }
     }
 
+    /// TLS for `wss://` URLs; nil: verify against the system's trust store.
+    public var tls: ClientTLS?
+
     /// The subprotocol; reliable by default, as in every SDK.
     public var `protocol`: ClientProtocol = .jsonReliable
     /// Open a new connection when the logical connection is lost.

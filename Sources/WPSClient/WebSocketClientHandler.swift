@@ -21,7 +21,8 @@ final class WebSocketClientHandler: ConnectionHandler {
     let url: ClientURL
     let protocols: [String]
     let key = WebSocketHandshake.randomKey()
-    let transform: ClientStreamTransform
+    /// TLS for `wss://`; nil for plain TCP.
+    let transform: StreamTransform?
     let handshakeTimeoutNanos: UInt64
     weak var delegate: WebSocketClientDelegate?
     private(set) var phase = Phase.connecting
@@ -35,7 +36,7 @@ final class WebSocketClientHandler: ConnectionHandler {
     private var sentClose = false
 
     init(
-        url: ClientURL, protocols: [String], transform: ClientStreamTransform, maxMessageBytes: Int,
+        url: ClientURL, protocols: [String], transform: StreamTransform?, maxMessageBytes: Int,
         handshakeTimeoutNanos: UInt64
     ) {
         self.url = url
@@ -48,6 +49,7 @@ final class WebSocketClientHandler: ConnectionHandler {
     /// Starts the TCP connect on `loop`; false when it failed at once.
     func open(on loop: EventLoop) -> Bool {
         guard let connection = loop.connect(host: url.host, port: url.port, handler: self) else { return false }
+        connection.transform = transform
         self.connection = connection
         connection.setTimer(at: loop.now &+ handshakeTimeoutNanos)
         return true
@@ -55,10 +57,9 @@ final class WebSocketClientHandler: ConnectionHandler {
 
     func connected(_ connection: Connection) {
         phase = .handshaking
-        write(transform.start(), raw: true)
         let head = WebSocketHandshake.clientRequestHead(
             host: url.hostHeader, path: url.target, key: key, protocols: protocols)
-        write(head, raw: false)
+        write(head)
     }
 
     /// Sends one text message (masked). Ignored unless open.
@@ -66,7 +67,7 @@ final class WebSocketClientHandler: ConnectionHandler {
         guard phase == .open else { return }
         let frame = WebSocketFrameEncoder.frame(
             opcode: .text, payload: payload, maskKey: WebSocketHandshake.randomMaskKey())
-        write(frame, raw: false)
+        write(frame)
     }
 
     /// Starts the close handshake with `code`; the socket is dropped if the server does not
@@ -89,12 +90,7 @@ final class WebSocketClientHandler: ConnectionHandler {
     func abort() { connection?.abort() }
 
     func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
-        do {
-            let reply = try transform.receive(bytes) { plain in self.receivedPlain(plain, on: connection) }
-            write(reply, raw: true)
-        } catch {
-            connection.abort()
-        }
+        receivedPlain(bytes, on: connection)
     }
 
     private func receivedPlain(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
@@ -141,7 +137,7 @@ final class WebSocketClientHandler: ConnectionHandler {
             case .ping(let payload):
                 let pong = WebSocketFrameEncoder.frame(
                     opcode: .pong, payload: payload, maskKey: WebSocketHandshake.randomMaskKey())
-                write(pong, raw: false)
+                write(pong)
                 return .continue
             case .pong:
                 return .continue
@@ -177,14 +173,12 @@ final class WebSocketClientHandler: ConnectionHandler {
     private func sendClose(code: WebSocketCloseCode?, reason: String) {
         guard !sentClose else { return }
         sentClose = true
-        write(
-            WebSocketFrameEncoder.closeFrame(code: code, reason: reason, maskKey: WebSocketHandshake.randomMaskKey()),
-            raw: false)
+        write(WebSocketFrameEncoder.closeFrame(code: code, reason: reason, maskKey: WebSocketHandshake.randomMaskKey()))
     }
 
-    /// Writes plaintext through the transform, or `raw` network bytes as they are.
-    private func write(_ bytes: [UInt8], raw: Bool) {
+    /// Queues bytes; the loop passes them through TLS when the connection has it.
+    private func write(_ bytes: [UInt8]) {
         guard let connection, !bytes.isEmpty else { return }
-        connection.send(raw ? bytes : transform.send(bytes))
+        connection.send(bytes)
     }
 }

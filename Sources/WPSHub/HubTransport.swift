@@ -13,6 +13,8 @@ public protocol HubTransport: AnyObject {
     /// Queues one small whole frame (`header` then `payload`) ahead of queued data: acks and
     /// pongs never wait behind a backlog.
     func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer)
+    /// The server window (bits) of permessage-deflate on this connection; nil: not negotiated.
+    var deflateWindowBits: Int? { get }
     /// Sends a close frame with `code` and `reason`, then closes the socket.
     func close(code: UInt16, reason: String)
 }

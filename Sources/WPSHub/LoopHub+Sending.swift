@@ -1,30 +1,61 @@
 import WPSBytes
+import WPSDeflate
 import WPSProtocol
 import WPSWebSocket
 
 extension LoopHub {
     /// Sends one broadcast to one member in the form its client kind expects.
     func send(_ broadcast: Broadcast, to session: HubSession) {
+        if let bits = session.transport?.deflateWindowBits, let variants = compressedVariants(broadcast, bits) {
+            sendCompressed(broadcast, variants, to: session)
+            return
+        }
         switch session.kind {
         case .json:
             session.transport?.send(broadcast.jsonFrame, endsFrame: true)
         case .raw:
             session.transport?.send(broadcast.rawFrame, endsFrame: true)
         case .jsonReliable:
-            let sequenceId = session.nextSequenceId
-            session.nextSequenceId += 1
-            session.buffer(sequenceId: sequenceId, prefix: broadcast.reliablePrefix, expiresAt: broadcast.expiresAt)
-            if session.unackedCount > configuration.reliableMaxMessages
-                || session.unackedBytes > configuration.reliableMaxBytes
-            {
-                end(session, code: WebSocketCloseCode.policyViolation.rawValue, reason: "The reliable message buffer is full.")
-                return
-            }
-            if let transport = session.transport {
-                sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: transport)
-            }
+            sendUncompressedReliable(broadcast, to: session)
+            return
         }
         enforceOutboundLimit(session)
+    }
+
+    /// Numbers and buffers the message for a reliable session; nil when that overflowed the
+    /// buffer and ended the session.
+    func bufferReliable(_ broadcast: Broadcast, for session: HubSession) -> UInt64? {
+        let sequenceId = session.nextSequenceId
+        session.nextSequenceId += 1
+        session.buffer(sequenceId: sequenceId, prefix: broadcast.reliablePrefix, expiresAt: broadcast.expiresAt)
+        if session.unackedCount > configuration.reliableMaxMessages
+            || session.unackedBytes > configuration.reliableMaxBytes
+        {
+            end(session, code: WebSocketCloseCode.policyViolation.rawValue, reason: "The reliable message buffer is full.")
+            return nil
+        }
+        return sequenceId
+    }
+
+    func sendUncompressedReliable(_ broadcast: Broadcast, to session: HubSession) {
+        guard let sequenceId = bufferReliable(broadcast, for: session) else { return }
+        if let transport = session.transport {
+            sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: transport)
+            enforceOutboundLimit(session)
+        }
+    }
+
+    /// Appends the reliable suffix `,"sequenceId":N}` to `out`.
+    static func appendSequenceSuffix(_ sequenceId: UInt64, to out: inout [UInt8]) {
+        out.append(contentsOf: ",\"sequenceId\":".utf8)
+        var digits: [UInt8] = []
+        var value = sequenceId
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(value % 10))
+            value /= 10
+        } while value > 0
+        out.append(contentsOf: digits.reversed())
+        out.append(UInt8(ascii: "}"))
     }
 
     /// Frame header, the shared prefix, then `,"sequenceId":N}`: only the two small ends are

@@ -1,4 +1,5 @@
 import WPSBytes
+import WPSDeflate
 import WPSProtocol
 import WPSWebSocket
 
@@ -23,6 +24,11 @@ public final class LoopHub {
     public var now: UInt64 = 0
     /// Reused for small messages (acks, system messages) so they allocate nothing.
     var scratch = OutputBuffer(capacity: 512)
+    /// This loop's compressors; nil when permessage-deflate is off.
+    public var deflate: DeflatePool?
+    /// Compressed forms of the broadcast being delivered, by window bits; emptied after each
+    /// delivery so a broadcast is compressed at most once per loop and window.
+    var compressed: [Int: CompressedBroadcast] = [:]
 
     public init(configuration: HubConfiguration = HubConfiguration(), peers: HubPeers? = nil) {
         self.configuration = configuration
@@ -106,6 +112,7 @@ public final class LoopHub {
     /// A broadcast posted by another loop (or published here): sent to every local
     /// connection its selector admits.
     public func deliver(_ broadcast: Broadcast) {
+        defer { if !compressed.isEmpty { compressed.removeAll(keepingCapacity: true) } }
         let selector = broadcast.selector
         if case .group(let group) = selector.target {
             // The hot path: no allocation, the member list is walked in place.

@@ -45,7 +45,8 @@ extension EventLoop {
         connection.wantsWritable = false
         updateInterest(connection, reading: true)
         connection.handler?.connected(connection)
-        if !connection.outbound.isEmpty { flush(connection) }
+        // Queued bytes, or a transform's first words (a TLS ClientHello), go out now.
+        if !connection.outbound.isEmpty || (connection.transform?.pendingOutput ?? 0) > 0 { flush(connection) }
     }
 
     /// Registers a socket detached from another loop; the caller installs its handler.
@@ -146,6 +147,11 @@ extension EventLoop {
             retryInput.append(connection)
             return false
         case .failed:
+            // Send what the transform wrote last (a TLS alert) if the socket takes it now.
+            if transform.pendingOutput > 0 {
+                transform.takeOutput { connection.encoded.append($0) }
+                _ = write(connection, queue: &connection.encoded)
+            }
             scheduleClose(connection)
             return false
         case .finished:

@@ -1,5 +1,6 @@
 import Glibc
 import WPSAuth
+import WPSDeflate
 import WPSHTTP
 import WPSHub
 import WPSLoop
@@ -43,10 +44,13 @@ extension Router {
             offered: upgrade.offeredProtocols,
             supported: [WebPubSubSubprotocol.json.name, WebPubSubSubprotocol.jsonReliable.name])
         let subprotocol = selected.flatMap { WebPubSubSubprotocol.parse($0) }
-        let response = WebSocketHandshake.responseHead(
-            accept: WebSocketHandshake.acceptValue(forKey: upgrade.key), protocol: selected)
+        let deflate = negotiateDeflate(upgrade)
+        let response = upgradeResponse(upgrade, protocol: selected, deflate: deflate)
         let context = LoopContext.of(loop)
         let now = Int64(time(nil))
+        func accept(_ start: HubApplication.Start) -> RouteDecision {
+            .upgrade(response: response, application: HubApplication(hub: context.hub, start: start), deflate: deflate)
+        }
 
         if let connectionId = head.queryValue("awps_connection_id"),
             let recoveryToken = head.queryValue("awps_reconnection_token")
@@ -57,15 +61,13 @@ extension Router {
                 ReconnectionToken.verify(recoveryToken, connectionId: connectionId, keys: configuration.accessKeys, now: now),
                 let owner = ConnectionIDs.loopIndex(of: connectionId), owner < loop.siblings.count
             else {
-                return .upgrade(
-                    response: response,
-                    application: HubApplication(
-                        hub: context.hub, start: .refuse(code: .policyViolation, reason: "the connection cannot be recovered")))
+                return accept(.refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
             }
             if owner == loop.index {
-                return .upgrade(response: response, application: HubApplication(hub: context.hub, start: .resume(connectionId: connectionId)))
+                return accept(.resume(connectionId: connectionId))
             }
-            return .moveAndUpgrade(toLoop: owner, response: response, start: .resume(connectionId: connectionId))
+            return .moveAndUpgrade(
+                toLoop: owner, response: response, start: .resume(connectionId: connectionId), deflate: deflate)
         }
 
         let claims: JWTClaims
@@ -89,13 +91,10 @@ extension Router {
                 }
                 kind = .raw(publishGroup: group)
             } else if mode.lowercased() == "sendevent" {
-                return .upgrade(
-                    response: response,
-                    application: HubApplication(
-                        hub: context.hub,
-                        start: .refuse(
-                            code: .internalError,
-                            reason: "sendEvent mode needs an event handler; use webpubsub_mode=sendToGroup&group=G or a JSON subprotocol")))
+                return accept(
+                    .refuse(
+                        code: .internalError,
+                        reason: "sendEvent mode needs an event handler; use webpubsub_mode=sendToGroup&group=G or a JSON subprotocol"))
             } else {
                 return .respond(.badRequest, body: "unknown webpubsub_mode\n", headers: HTTPHeaders())
             }
@@ -105,10 +104,7 @@ extension Router {
         let connectionId = ConnectionIDs.make(loop: loop.index)
         let token = kind.isReliable
             ? ReconnectionToken.issue(connectionId: connectionId, key: configuration.accessKeys[0], now: now) : nil
-        return .upgrade(
-            response: response,
-            application: HubApplication(
-                hub: context.hub, start: .open(connectionId: connectionId, identity: identity, reconnectionToken: token)))
+        return accept(.open(connectionId: connectionId, identity: identity, reconnectionToken: token))
     }
 
     /// Verifies the access token from the query or the `Authorization` header.

@@ -1,4 +1,5 @@
 import WPSBytes
+import WPSDeflate
 import WPSHTTP
 import WPSLoop
 
@@ -142,17 +143,17 @@ final class HTTPSession: ConnectionHandler {
             if close { return true }
             connection.setTimer(at: connection.loop.now + handshakeNanos)
             return false
-        case .upgrade(let response, let application):
+        case .upgrade(let response, let application, let deflate):
             phase = .finished
             connection.send(response)
             let session = WebSocketSession(
-                connection: connection, configuration: router.configuration, application: application)
+                connection: connection, configuration: router.configuration, application: application, deflate: deflate)
             connection.handler = session
             session.start()
             // Frames that came with the upgrade request: unmask them in place, no copy.
             if rest.count > 0 { session.received(rest, on: connection) }
             return true
-        case .moveAndUpgrade(let target, let response, let start):
+        case .moveAndUpgrade(let target, let response, let start, let deflate):
             phase = .finished
             let leftover = Array(rest)
             let configuration = router.configuration
@@ -163,7 +164,7 @@ final class HTTPSession: ConnectionHandler {
                     HTTPSession.upgrade(
                         connection, response: response,
                         application: HubApplication(hub: LoopContext.of(loop).hub, start: start),
-                        configuration: configuration, leftover: leftover)
+                        configuration: configuration, deflate: deflate, leftover: leftover)
                 }
             }
             if !moved {
@@ -173,7 +174,8 @@ final class HTTPSession: ConnectionHandler {
                     hub: LoopContext.of(connection.loop).hub,
                     start: .refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
                 HTTPSession.upgrade(
-                    connection, response: response, application: refusal, configuration: configuration, leftover: [])
+                    connection, response: response, application: refusal, configuration: configuration, deflate: deflate,
+                    leftover: [])
             }
             return true
         }
@@ -182,10 +184,11 @@ final class HTTPSession: ConnectionHandler {
     /// Answers the upgrade on `connection` and hands it to a WebSocket session.
     static func upgrade(
         _ connection: Connection, response: [UInt8], application: WebSocketApplication,
-        configuration: ServerConfiguration, leftover: [UInt8]
+        configuration: ServerConfiguration, deflate: DeflateParameters?, leftover: [UInt8]
     ) {
         connection.send(response)
-        let session = WebSocketSession(connection: connection, configuration: configuration, application: application)
+        let session = WebSocketSession(
+            connection: connection, configuration: configuration, application: application, deflate: deflate)
         connection.handler = session
         session.start()
         if !leftover.isEmpty {

@@ -66,6 +66,8 @@ final class HubApplication: WebSocketApplication, HubTransport {
 
     var queuedBytes: Int { session?.connection.queuedBytes ?? 0 }
 
+    var deflateWindowBits: Int? { session?.deflate?.serverMaxWindowBits }
+
     func send(_ shared: SharedBytes, endsFrame: Bool) {
         guard let session, !session.closeSent else { return }
         session.connection.send(shared, endsFrame: endsFrame)

@@ -1,3 +1,4 @@
+import WPSDeflate
 import WPSHub
 import WPSLoop
 
@@ -6,12 +7,15 @@ final class LoopContext {
     let hub: LoopHub
     let index: Int
     let handshakeBudget: HandshakeBudget
+    let deflate: DeflatePool?
     let tlsStats = TLSStats()
 
-    init(loop: EventLoop, configuration: HubConfiguration, handshakesPerTurn: Int) {
+    init(loop: EventLoop, configuration: ServerConfiguration) {
         index = loop.index
-        handshakeBudget = HandshakeBudget(perTurn: handshakesPerTurn, loop: loop)
-        hub = LoopHub(configuration: configuration)
+        handshakeBudget = HandshakeBudget(perTurn: configuration.tlsHandshakesPerTurn, loop: loop)
+        deflate = configuration.deflate.enabled ? DeflatePool(configuration: configuration.deflate) : nil
+        hub = LoopHub(configuration: configuration.hub)
+        hub.deflate = deflate
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
         loop.every(250_000_000) { [unowned loop] in hub.tick(now: loop.now) }

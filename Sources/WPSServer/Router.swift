@@ -1,4 +1,5 @@
 import Logging
+import WPSDeflate
 import WPSLoop
 import WPSHTTP
 import WPSWebSocket
@@ -10,10 +11,10 @@ enum RouteDecision {
     case answer(HTTPAnswer)
     /// The answer comes later, on this loop, once other loops have replied.
     case deferred((@escaping (HTTPAnswer) -> Void) -> Void)
-    case upgrade(response: [UInt8], application: WebSocketApplication)
+    case upgrade(response: [UInt8], application: WebSocketApplication, deflate: DeflateParameters?)
     /// Hand the socket to another loop, which answers the upgrade there (recovery of a
     /// session that lives on that loop).
-    case moveAndUpgrade(toLoop: Int, response: [UInt8], start: HubApplication.Start)
+    case moveAndUpgrade(toLoop: Int, response: [UInt8], start: HubApplication.Start, deflate: DeflateParameters?)
 }
 
 /// Maps requests to routes. Immutable and shared by every loop.
@@ -61,10 +62,25 @@ struct Router: Sendable {
             } else {
                 selected = request.offeredProtocols.first
             }
-            let response = WebSocketHandshake.responseHead(
-                accept: WebSocketHandshake.acceptValue(forKey: request.key), protocol: selected)
-            return .upgrade(response: response, application: make())
+            let deflate = negotiateDeflate(request)
+            let response = upgradeResponse(request, protocol: selected, deflate: deflate)
+            return .upgrade(response: response, application: make(), deflate: deflate)
         }
+    }
+}
+
+extension Router {
+    /// permessage-deflate parameters for this upgrade, or nil (off, not offered, no acceptable offer).
+    func negotiateDeflate(_ request: WebSocketUpgradeRequest) -> DeflateParameters? {
+        guard configuration.deflate.enabled, !request.extensionOffers.isEmpty else { return nil }
+        return DeflateNegotiation.negotiate(offers: request.extensionOffers, configuration: configuration.deflate)
+    }
+
+    /// The 101 response, echoing the subprotocol and the accepted extension.
+    func upgradeResponse(_ request: WebSocketUpgradeRequest, protocol selected: String?, deflate: DeflateParameters?) -> [UInt8] {
+        WebSocketHandshake.responseHead(
+            accept: WebSocketHandshake.acceptValue(forKey: request.key), protocol: selected,
+            extraHeaders: deflate.map { [("Sec-WebSocket-Extensions", $0.responseHeaderValue)] } ?? [])
     }
 }
 

@@ -25,8 +25,7 @@ public final class Server: Sendable {
         let tls = configuration.tls
         group = try EventLoopGroup(threads: configuration.threads, listen: addresses) { loop in
             loop.lingerNanos = linger
-            let context = LoopContext(
-                loop: loop, configuration: configuration.hub, handshakesPerTurn: configuration.tlsHandshakesPerTurn)
+            let context = LoopContext(loop: loop, configuration: configuration)
             loop.context = context
             loop.acceptHandler = { connection in
                 // Listener 0 is the main port (TLS when configured); listener 1 the plain one.

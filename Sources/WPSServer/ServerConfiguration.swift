@@ -1,5 +1,6 @@
 public import WPSAuth
 public import WPSHTTP
+public import WPSDeflate
 public import WPSHub
 public import WPSTLS
 
@@ -47,6 +48,8 @@ public struct ServerConfiguration: Sendable {
     public var plainPort: Int?
     /// TLS handshake steps one loop runs per turn before the rest wait a turn.
     public var tlsHandshakesPerTurn = 32
+    /// permessage-deflate policy (protocol-spec/deflate.md); `enabled` false turns it off.
+    public var deflate = DeflateConfiguration()
 
     public init() {}
 }

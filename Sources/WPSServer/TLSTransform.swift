@@ -9,6 +9,8 @@ final class TLSTransform: StreamTransform {
     let budget: HandshakeBudget
     let stats: TLSStats
     var sniffed = false
+    /// The first bytes of the connection, held until there are enough to tell TLS from HTTP.
+    var firstBytes: [UInt8] = []
     /// A plain-text answer for a client that spoke HTTP to the TLS port.
     var plainReply: [UInt8] = []
 
@@ -21,16 +23,35 @@ final class TLSTransform: StreamTransform {
     func inbound(_ bytes: UnsafeMutableRawBufferPointer, _ deliver: (UnsafeMutableRawBufferPointer) -> Void)
         -> StreamTransformStatus
     {
-        if !sniffed, bytes.count >= TLSSniffer.bytesNeeded {
+        if !sniffed {
+            firstBytes.append(contentsOf: UnsafeRawBufferPointer(bytes))
+            guard firstBytes.count >= TLSSniffer.bytesNeeded else { return .ok }
             sniffed = true
-            if TLSSniffer.classify(UnsafeRawBufferPointer(bytes)) == .notTLS {
+            let verdict = firstBytes.withUnsafeBytes { TLSSniffer.classify($0) }
+            if verdict == .notTLS {
                 stats.plaintextRejected += 1
                 plainReply = HTTPResponse.canned(
                     status: .badRequest, body: "this port speaks TLS: use https:// or wss://\n", close: true)
                 return .finished
             }
+            if !budget.take() {
+                // The loop offers these bytes again next turn; keep only the older ones.
+                firstBytes.removeLast(bytes.count)
+                sniffed = false
+                return .later
+            }
+            // Hand OpenSSL everything seen so far, in order, once.
+            var held = firstBytes
+            firstBytes = []
+            return held.withUnsafeMutableBytes { process($0, deliver, budgetTaken: true) }
         }
-        if session.state == .handshaking, !budget.take() { return .later }
+        return process(bytes, deliver, budgetTaken: false)
+    }
+
+    private func process(
+        _ bytes: UnsafeMutableRawBufferPointer, _ deliver: (UnsafeMutableRawBufferPointer) -> Void, budgetTaken: Bool
+    ) -> StreamTransformStatus {
+        if session.state == .handshaking, !budgetTaken, !budget.take() { return .later }
         switch session.receive(UnsafeRawBufferPointer(bytes), onPlaintext: deliver) {
         case .ok:
             return .ok

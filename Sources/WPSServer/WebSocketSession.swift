@@ -1,4 +1,5 @@
 import WPSBytes
+import WPSDeflate
 import WPSLoop
 import WPSWebSocket
 
@@ -34,11 +35,27 @@ final class WebSocketSession: ConnectionHandler {
     var peerCloseCode: UInt16?
     /// The peer sent a close frame (with or without a code).
     var peerSentClose = false
+    /// permessage-deflate as negotiated; nil: off for this connection.
+    let deflate: DeflateParameters?
+    /// Decompresses this client's messages; made on the first compressed one.
+    var inflater: MessageInflater?
+    /// Reused output of the inflater.
+    var inflated: [UInt8] = []
+    let maxMessageBytes: Int
 
-    init(connection: Connection, configuration: ServerConfiguration, application: WebSocketApplication) {
+    init(
+        connection: Connection, configuration: ServerConfiguration, application: WebSocketApplication,
+        deflate: DeflateParameters? = nil
+    ) {
         self.connection = connection
         self.application = application
-        reader = WebSocketReader(role: .server, maxMessageBytes: configuration.maxMessageBytes)
+        self.deflate = deflate
+        maxMessageBytes = configuration.maxMessageBytes
+        // Compressed wire bytes can exceed the inflated size a little (incompressible data); the
+        // exact limit is applied to what the application receives (protocol-spec/deflate.md §5).
+        let wireLimit = deflate == nil
+            ? configuration.maxMessageBytes : configuration.maxMessageBytes + configuration.maxMessageBytes / 64 + 1024
+        reader = WebSocketReader(role: .server, maxMessageBytes: wireLimit, allowCompressed: deflate != nil)
         pingNanos = max(configuration.pingInterval.nanoseconds, 1_000_000)
         idleNanos = max(configuration.idleTimeout.nanoseconds, 1_000_000)
         maxOutboundBytes = configuration.maxOutboundBytes
@@ -54,9 +71,22 @@ final class WebSocketSession: ConnectionHandler {
     // MARK: sending
 
     /// Sends one unfragmented frame built from a header and the payload; control frames go
-    /// ahead of queued data (a pong never waits behind a backlog).
+    /// ahead of queued data (a pong never waits behind a backlog). Data worth compressing is
+    /// compressed when permessage-deflate was negotiated.
     func send(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer) {
         guard !closeSent else { return }
+        if let deflate, !opcode.isControl, let pool = LoopContext.of(connection.loop).deflate,
+            pool.shouldCompress(payload.count), let body = pool.compress(payload, windowBits: deflate.serverMaxWindowBits)
+        {
+            withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
+                let length = WebSocketFrameEncoder.writeHeader(
+                    into: header, opcode: opcode, rsv1: true, payloadLength: body.count)
+                connection.send(UnsafeRawBufferPointer(rebasing: header[0..<length]), endsFrame: false)
+            }
+            body.withUnsafeBytes { connection.send($0, endsFrame: true) }
+            enforceOutboundLimit()
+            return
+        }
         withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
             let length = WebSocketFrameEncoder.writeHeader(
                 into: header, opcode: opcode, payloadLength: payload.count)
@@ -93,8 +123,17 @@ final class WebSocketSession: ConnectionHandler {
         lastHeard = connection.loop.now
         let failure = reader.feed(bytes) { event in
             switch event {
-            case .message(let opcode, let payload, _):
+            case .message(let opcode, let payload, let compressed):
                 guard !closeSent else { return .stop }
+                if compressed {
+                    guard inflate(payload) else { return .stop }
+                    deliverInflated(opcode)
+                    return closeSent ? .stop : .continue
+                }
+                if payload.count > maxMessageBytes {
+                    fail(WebSocketProtocolError(code: .messageTooBig, reason: "Message over \(maxMessageBytes) bytes"))
+                    return .stop
+                }
                 application.received(opcode, payload, on: self)
                 return closeSent ? .stop : .continue
             case .ping(let payload):
@@ -111,6 +150,42 @@ final class WebSocketSession: ConnectionHandler {
             }
         }
         if let failure, !closeSent { application.failed(self, failure) }
+    }
+
+    /// Inflates a compressed message into `inflated`; false when it failed, which has then
+    /// already closed the connection (protocol-spec/deflate.md §5).
+    private func inflate(_ payload: UnsafeRawBufferPointer) -> Bool {
+        if inflater == nil { inflater = try? deflate?.makeServerInflater() }
+        guard let inflater else {
+            fail(WebSocketProtocolError(code: .internalError, reason: "Cannot allocate a decompressor"))
+            return false
+        }
+        inflated.removeAll(keepingCapacity: inflated.capacity <= 64 * 1024)
+        let failure: WebSocketProtocolError
+        switch inflater.decompress(payload, maxOutputBytes: maxMessageBytes, into: &inflated) {
+        case .ok: return true
+        case .tooBig: failure = WebSocketProtocolError(code: .messageTooBig, reason: "Message over \(maxMessageBytes) bytes once inflated")
+        case .corrupt: failure = WebSocketProtocolError(code: .invalidPayload, reason: "Invalid compressed data")
+        case .failed: failure = WebSocketProtocolError(code: .internalError, reason: "Decompression failed")
+        }
+        fail(failure)
+        return false
+    }
+
+    /// Hands the inflated message to the application, after the UTF-8 check the reader could
+    /// not do on compressed text.
+    private func deliverInflated(_ opcode: WebSocketOpcode) {
+        inflated.withUnsafeBytes { bytes in
+            if opcode == .text, !UTF8Validator.isValid(bytes) {
+                fail(WebSocketProtocolError(code: .invalidPayload, reason: "Invalid UTF-8 in text message"))
+                return
+            }
+            application.received(opcode, bytes, on: self)
+        }
+    }
+
+    private func fail(_ failure: WebSocketProtocolError) {
+        if !closeSent { application.failed(self, failure) }
     }
 
     func receivedEOF(on connection: Connection) {

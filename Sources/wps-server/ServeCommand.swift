@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Logging
 import WPSAuth
+import WPSDeflate
 import WPSHTTP
 import WPSHub
 import WPSLoop
@@ -96,6 +97,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "TLS handshake steps per event-loop turn; more wait a turn, so new connections cannot starve live ones.")
     var tlsHandshakesPerTurn = 32
 
+    @Flag(help: "Turn permessage-deflate (WebSocket compression) off.")
+    var noDeflate = false
+
+    @Option(help: "Messages shorter than this many bytes are sent uncompressed.")
+    var deflateMinBytes = 256
+
     @Option(help: "Origin put in URLs the server hands out, e.g. https://pubsub.example.com (default: the request's Host).")
     var publicUrl: String?
 
@@ -184,6 +191,8 @@ struct ServeCommand: ParsableCommand {
             configuration.plainPort = plainPort
         }
         configuration.tlsHandshakesPerTurn = tlsHandshakesPerTurn
+        guard deflateMinBytes >= 0 else { throw ValidationError("--deflate-min-bytes must not be negative") }
+        configuration.deflate = DeflateConfiguration(enabled: !noDeflate, minMessageBytes: deflateMinBytes)
         let server = try Server(configuration: configuration, logger: logger)
         // Tests and scripts read this exact line to learn the port.
         let scheme = configuration.tls == nil ? "http" : "https"

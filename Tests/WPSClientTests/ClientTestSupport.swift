@@ -4,6 +4,7 @@ import Synchronization
 import WPSAuth
 import WPSClient
 import WPSServer
+import WPSTLS
 
 /// An in-process server on 127.0.0.1 with one access key.
 final class TestServer: Sendable {
@@ -11,8 +12,9 @@ final class TestServer: Sendable {
     let server: Server
     var port: Int { server.port }
 
-    init(negotiateKey: String? = nil) throws {
+    init(negotiateKey: String? = nil, tls: TLSServerContext? = nil) throws {
         var configuration = ServerConfiguration()
+        configuration.tls = tls
         configuration.port = 0
         configuration.threads = 2
         configuration.accessKeys = [Self.key]

@@ -1,5 +1,6 @@
 import Foundation
 import WPSBytes
+import WPSDeflate
 import WPSHub
 import WPSWebSocket
 
@@ -17,6 +18,9 @@ final class FakeTransport: HubTransport {
 
     var wire: [UInt8] = []
     var queuedBytes = 0
+    var deflateWindowBits: Int?
+    /// Messages that arrived compressed (RSV1).
+    var compressedCount = 0
     var closedWith: (code: UInt16, reason: String)?
 
     func send(_ shared: SharedBytes, endsFrame: Bool) { wire += shared.array }
@@ -31,14 +35,22 @@ final class FakeTransport: HubTransport {
 
     /// Every complete frame sent since the last call, decoded as a client would.
     func take() -> [Message] {
-        var reader = WebSocketReader(role: .client, maxMessageBytes: 64 << 20)
+        var reader = WebSocketReader(role: .client, maxMessageBytes: 64 << 20, allowCompressed: deflateWindowBits != nil)
+        let inflater = deflateWindowBits.flatMap { try? MessageInflater(windowBits: $0, noContextTakeover: true) }
         var messages: [Message] = []
         var bytes = wire
         wire = []
         let error = bytes.withUnsafeMutableBytes { buffer in
             reader.feed(buffer) { event in
-                if case .message(let opcode, let payload, _) = event {
-                    messages.append(Message(isText: opcode == .text, payload: Array(payload)))
+                if case .message(let opcode, let payload, let compressed) = event {
+                    var data = Array(payload)
+                    if compressed, let inflater {
+                        var output: [UInt8] = []
+                        precondition(inflater.decompress(payload, maxOutputBytes: 64 << 20, into: &output) == .ok)
+                        data = output
+                        compressedCount += 1
+                    }
+                    messages.append(Message(isText: opcode == .text, payload: data))
                 }
                 return .continue
             }
