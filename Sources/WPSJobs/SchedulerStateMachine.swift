@@ -7,6 +7,9 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     public var heartbeatTimeout: Duration = .seconds(10)
     /// How long a cancel waits for the solver's `Cancelled` confirmation.
     public var cancelTimeout: Duration = .seconds(10)
+    /// A cancel not yet confirmed is published again this often (a solver whose connection was
+    /// replaced may have missed it).
+    public var cancelResendInterval: Duration = .seconds(1)
 
     /// Creates the defaults.
     public init() {}
@@ -64,6 +67,7 @@ public struct SchedulerStateMachine: Sendable {
     public private(set) var completedSteps = 0
     /// When a requested cancel stops waiting for its confirmation.
     private var cancelDeadline: Duration?
+    private var cancelSentAt: Duration = .zero
 
     /// Creates the machine for one job.
     public init(job: Job, configuration: SchedulerConfiguration = .init()) {
@@ -166,6 +170,10 @@ public struct SchedulerStateMachine: Sendable {
             state = .finished(.failed(reason))
             return [.finish(.failed(reason))]
         }
+        if cancelDeadline != nil, case .assigned = state, now - cancelSentAt >= configuration.cancelResendInterval {
+            cancelSentAt = now
+            return [.sendToJob(.cancel(correlationId: job.correlationId))]
+        }
         switch state {
         case .offering(let since) where now - since >= configuration.claimTimeout:
             return offer(now: now, why: "nobody claimed within \(configuration.claimTimeout); re-offered")
@@ -191,6 +199,7 @@ public struct SchedulerStateMachine: Sendable {
         case .assigned(let a, _):
             guard cancelDeadline == nil else { return [] }
             cancelDeadline = now + configuration.cancelTimeout
+            cancelSentAt = now
             return [.log("cancel sent to \(a.solver)"), .sendToJob(.cancel(correlationId: job.correlationId))]
         }
     }

@@ -119,7 +119,8 @@ import WPSJobs
         _ = m.received(.claim(correlationId: "c", solver: "s", claimId: "s.1"), now: .zero)
         #expect(sent(m.cancelRequested(now: .zero)) == [.cancel(correlationId: "c")])
         #expect(m.cancelRequested(now: .zero).isEmpty)
-        #expect(m.tick(now: .seconds(1)).isEmpty)
+        #expect(m.tick(now: .milliseconds(999)).isEmpty)
+        #expect(sent(m.tick(now: .seconds(1))) == [.cancel(correlationId: "c")])  // sent again, unconfirmed
         let confirmed = m.received(update("a", 0, .cancelled), now: .seconds(1))
         #expect(reports(confirmed).map(\.status) == [.cancelled])
         #expect(confirmed.last == .finish(.cancelled))
