@@ -251,3 +251,17 @@ def test_ctrl_c_on_a_terminal_asks_then_cancels(jobs_server, apps):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+def test_solver_connections_cut_mid_job_lose_no_update(jobs_server, apps):
+    with TcpProxy(jobs_server.port) as proxy:
+        solver = apps(Solver, proxy.port, "s1", 1, 0.3)
+        sched = apps(Scheduler, jobs_server.port, cid(), "Job Q", "q1,q2,q3,q4,q5,q6", "--heartbeat-timeout", "5")
+        sched.wait_for(lambda l: '"q2"' in l, 10, "step 2")
+        assert proxy.cut() >= 2  # the solver's dispatch and job connections
+        sched.wait_for(lambda l: '"q4"' in l, 10, "step 4 after the cut")
+        assert proxy.cut() >= 2
+        assert sched.wait_exit(30) == 0, sched.describe()
+    assert_each_once_in_order(sched)
+    starts = [e for e in solver.events() if e["event"] == "start" and e["cid"] == sched.correlation_id]
+    assert len(starts) == 1, solver.describe()  # the same run carried on, never re-offered
