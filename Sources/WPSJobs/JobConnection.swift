@@ -31,6 +31,9 @@ public final class JobConnection: Sendable {
     private let items: AsyncStream<Item>
     let closedSignal: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
+    /// How often one message is handed to the client before the send is reported failed.
+    static let sendAttempts = 5
+
     enum Item: Sendable {
         case send([UInt8])
         case close
@@ -61,11 +64,23 @@ public final class JobConnection: Sendable {
             for await item in items {
                 switch item {
                 case .send(let bytes):
-                    do {
-                        try await client.sendToGroup(group, data: .json(bytes), noEcho: true)
-                        acked()
-                    } catch {
-                        failed("\(error)")
+                    // The client already retries over reconnects with the same ackId; when it
+                    // gives up (retries used, ack timeout), send again with a new ackId: the
+                    // job protocol tolerates duplicates (jobs.md §6), not gaps.
+                    var attempt = 1
+                    while true {
+                        do {
+                            try await client.sendToGroup(group, data: .json(bytes), noEcho: true)
+                            acked()
+                            break
+                        } catch {
+                            guard attempt < Self.sendAttempts else {
+                                failed("\(error)")
+                                break
+                            }
+                            attempt += 1
+                            try? await Task.sleep(for: .milliseconds(500))
+                        }
                     }
                 case .close:
                     await client.stop()
