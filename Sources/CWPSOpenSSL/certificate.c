@@ -74,3 +74,18 @@ done:
     EVP_PKEY_free(key);
     return ok ? 0 : -1;
 }
+
+int wps_tls_certificate_days_left(const char *path, int *days_out) {
+    FILE *file = fopen(path, "r");
+    if (file == NULL) return -1;
+    X509 *certificate = PEM_read_X509(file, NULL, NULL, NULL);
+    fclose(file);
+    if (certificate == NULL) return -1;
+    int days = 0, seconds = 0;
+    int ok = ASN1_TIME_diff(&days, &seconds, NULL, X509_get0_notAfter(certificate));
+    X509_free(certificate);
+    if (!ok) return -1;
+    /* Same sign for both parts: less than a day past expiry still counts as expired. */
+    *days_out = (days == 0 && seconds < 0) ? -1 : days;
+    return 0;
+}

@@ -10,7 +10,12 @@ public final class SharedBytes: @unchecked Sendable {
 
     public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
-        _ = storage.initializeMemory(as: UInt8.self, from: bytes)
+        // One memcpy for contiguous sources (arrays, buffers); element by element otherwise.
+        let copied: Bool? = bytes.withContiguousStorageIfAvailable { source in
+            storage.copyMemory(from: UnsafeRawBufferPointer(source))
+            return true
+        }
+        if copied == nil { _ = storage.initializeMemory(as: UInt8.self, from: bytes) }
         pointer = UnsafeRawBufferPointer(rebasing: storage[0..<bytes.count])
     }
 

@@ -15,7 +15,10 @@ final class HubApplication: WebSocketApplication, HubTransport {
 
     let hub: LoopHub
     let start: Start
-    weak var session: WebSocketSession?
+    /// Set in `opened`. Not retained (the session owns this application) and not weak
+    /// either: a weak load per send showed up in profiles, and the session outlives every
+    /// use — the hub drops this transport in `transportClosed`, called from `closed`.
+    unowned(unsafe) var session: WebSocketSession?
     var hubSession: HubSession?
 
     init(hub: LoopHub, start: Start) {

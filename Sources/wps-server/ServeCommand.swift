@@ -188,6 +188,10 @@ struct ServeCommand: ParsableCommand {
                 printError("wps-server: TLS: \(error)")
                 throw ExitCode.failure
             }
+            if let days = TLSCertificateInfo.daysLeft(certificatePath: tlsCert), days < 0 {
+                // Served anyway (a local test may want it), but clients will refuse it.
+                logger.warning("TLS certificate \(tlsCert) has expired; clients will refuse it")
+            }
             configuration.plainPort = plainPort
         }
         configuration.tlsHandshakesPerTurn = tlsHandshakesPerTurn

@@ -65,3 +65,16 @@ import WPSTLS
         #expect(error?.description.contains("/nonexistent/c.pem") == true)
     }
 }
+
+@Suite struct TLSCertificateInfoTests {
+    @Test func daysLeftReadsTheExpiry() throws {
+        let directory = "/tmp/wps-cert-info-\(getpid())"
+        _ = mkdir(directory, 0o700)
+        let cert = directory + "/c.pem"
+        let key = directory + "/k.pem"
+        try TLSCertificateFactory.makeSelfSigned(commonName: "x", days: 30, certificatePath: cert, keyPath: key)
+        let days = try #require(TLSCertificateInfo.daysLeft(certificatePath: cert))
+        #expect((29...30).contains(days))
+        #expect(TLSCertificateInfo.daysLeft(certificatePath: directory + "/missing.pem") == nil)
+    }
+}

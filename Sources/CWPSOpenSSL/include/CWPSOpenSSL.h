@@ -59,4 +59,7 @@ const char *wps_tls_verify_error(const wps_tls_session *s);
  * is created with mode 0600. Returns 0 on success. */
 int wps_tls_make_self_signed(const char *common_name, const char *subject_alt_names, int days, int use_rsa,
                              const char *cert_path, const char *key_path);
+/* Whole days until the first certificate in a PEM file expires (negative once it has);
+   returns 0, or -1 when the file cannot be read. */
+int wps_tls_certificate_days_left(const char *path, int *days_out);
 #endif
