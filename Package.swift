@@ -106,5 +106,6 @@ let package = Package(
         ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
         .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes"]),
+        .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
     ]
 )
