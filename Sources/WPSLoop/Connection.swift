@@ -105,9 +105,13 @@ public final class Connection {
     /// still queued or the connection is closing: bytes must not be split across loops.
     @discardableResult
     public func detach(then handoff: @escaping @Sendable (DetachedSocket) -> Void) -> Bool {
-        guard state == .open, outbound.isEmpty, encoded.isEmpty, (transform?.pendingOutput ?? 0) == 0 else {
-            return false
+        guard state == .open, outbound.isEmpty else { return false }
+        if let transform, !encoded.isEmpty || transform.pendingOutput > 0 {
+            // TLS may still hold records of its own (TLS 1.3 session tickets): write them now,
+            // so nothing of this loop's stream is left behind.
+            loop.flush(self)
         }
+        guard state == .open, encoded.isEmpty, (transform?.pendingOutput ?? 0) == 0 else { return false }
         self.handoff = handoff
         loop.scheduleClose(self)
         return true

@@ -188,6 +188,31 @@ struct TestSocket {
         #expect(results.withLock { $0.sorted() } == ["echo:from .2", "foreign:nil"])
     }
 
+    @Test func aTransformsOwnPendingBytesAreWrittenBeforeTheSocketMoves() throws {
+        let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { connection in
+                connection.transform = PassThroughTransform()
+                return MovingHandler()
+            }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let inboxes = group.inboxes
+        MovingHandler.inboxes.withLock { $0 = inboxes }
+        for _ in 0..<4 {
+            let socket = try TestSocket(port: group.port)
+            socket.send("where")
+            let before = socket.read(1)
+            // "move!" makes the transform hold bytes of its own (like TLS session tickets)
+            // when the handler detaches: they must arrive first, then the new loop's answer.
+            socket.send("move!")
+            let after = socket.read(3)
+            #expect(after.count == 3)
+            #expect(Array(after.prefix(2)) == Array("TK".utf8))
+            #expect(after.last != before.first)
+            socket.close()
+        }
+    }
+
     @Test func periodicTasksRun() throws {
         let ticks = Mutex(0)
         let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
@@ -238,7 +263,7 @@ final class MovingHandler: ConnectionHandler {
         let text = String(decoding: UnsafeRawBufferPointer(bytes), as: UTF8.self)
         if text == "where" {
             connection.send([UInt8(ascii: "0") + UInt8(connection.loop.index)])
-        } else if text == "move" {
+        } else if text == "move" || text == "move!" {
             let target = MovingHandler.inboxes.withLock { $0[(connection.loop.index + 1) % $0.count] }
             connection.detach { socket in
                 target.post { loop in
@@ -267,4 +292,32 @@ final class ClientProbe: ConnectionHandler {
     func closed(_ connection: Connection) {
         if !isConnected { report("closed-before-connect") }
     }
+}
+
+/// Passes bytes through; on "move!" it also holds two bytes of its own, like TLS records.
+final class PassThroughTransform: StreamTransform {
+    var pending: [UInt8] = []
+
+    func inbound(_ bytes: UnsafeMutableRawBufferPointer, _ deliver: (UnsafeMutableRawBufferPointer) -> Void)
+        -> StreamTransformStatus
+    {
+        if Array(bytes) == Array("move!".utf8) { pending += Array("TK".utf8) }
+        deliver(bytes)
+        return .ok
+    }
+
+    func outbound(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        pending += bytes
+        return true
+    }
+
+    var pendingOutput: Int { pending.count }
+
+    func takeOutput(_ body: (UnsafeRawBufferPointer) -> Void) {
+        let out = pending
+        pending = []
+        out.withUnsafeBytes(body)
+    }
+
+    func finish() {}
 }
