@@ -16,6 +16,13 @@ public enum Base64 {
     }
 
     public static func encode<C: Collection>(_ input: C, into out: inout [UInt8]) where C.Element == UInt8 {
+        encode(input, alphabet: alphabet, padded: true, into: &out)
+    }
+
+    /// The encoder both alphabets share (RFC 4648 §4 and §5); `padded` adds `=` to whole quanta.
+    static func encode<C: Collection>(
+        _ input: C, alphabet: [UInt8], padded: Bool, into out: inout [UInt8]
+    ) where C.Element == UInt8 {
         var iterator = input.makeIterator()
         while let first = iterator.next() {
             let second = iterator.next()
@@ -23,8 +30,16 @@ public enum Base64 {
             let value = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
             out.append(alphabet[Int(value >> 18 & 63)])
             out.append(alphabet[Int(value >> 12 & 63)])
-            out.append(second == nil ? UInt8(ascii: "=") : alphabet[Int(value >> 6 & 63)])
-            out.append(third == nil ? UInt8(ascii: "=") : alphabet[Int(value & 63)])
+            if second != nil {
+                out.append(alphabet[Int(value >> 6 & 63)])
+            } else if padded {
+                out.append(UInt8(ascii: "="))
+            }
+            if third != nil {
+                out.append(alphabet[Int(value & 63)])
+            } else if padded {
+                out.append(UInt8(ascii: "="))
+            }
         }
     }
 

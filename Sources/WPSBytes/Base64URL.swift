@@ -19,16 +19,7 @@ public enum Base64URL {
 
     /// Appends the unpadded base64url encoding of `input` to `out`.
     public static func encode<C: Collection>(_ input: C, into out: inout [UInt8]) where C.Element == UInt8 {
-        var iterator = input.makeIterator()
-        while let first = iterator.next() {
-            let second = iterator.next()
-            let third = iterator.next()
-            let value = UInt32(first) << 16 | UInt32(second ?? 0) << 8 | UInt32(third ?? 0)
-            out.append(alphabet[Int(value >> 18 & 63)])
-            out.append(alphabet[Int(value >> 12 & 63)])
-            if second != nil { out.append(alphabet[Int(value >> 6 & 63)]) }
-            if third != nil { out.append(alphabet[Int(value & 63)]) }
-        }
+        Base64.encode(input, alphabet: alphabet, padded: false, into: &out)
     }
 
     /// Decodes unpadded base64url; nil on padding, a character outside the alphabet, an
