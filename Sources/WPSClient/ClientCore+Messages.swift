@@ -98,7 +98,7 @@ extension ClientCore {
 
     // MARK: messages from the server
 
-    func webSocket(_ socket: WebSocketClientHandler, receivedText payload: UnsafeRawBufferPointer) {
+    func webSocket(_ socket: any ClientSocket, receivedText payload: UnsafeRawBufferPointer) {
         guard socket === self.socket else { return }
         guard case .success(let message) = ServerMessageDecoder.decode(payload) else { return }
         switch message {

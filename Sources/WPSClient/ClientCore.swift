@@ -33,7 +33,9 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
     let tls: ClientTLS?
     var loop: EventLoop?
     var phase = Phase.idle
-    var socket: WebSocketClientHandler?
+    var socket: (any ClientSocket)?
+    /// Makes the socket for one connection attempt; tests substitute an in-memory one.
+    let makeSocket: SocketFactory
     /// Bumped per fresh attempt, so a late URL from the provider is ignored.
     var attempt = 0
     /// The URL of the current logical connection (recovery reuses it).
@@ -55,15 +57,25 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
 
     var isReliable: Bool { options.protocol == .jsonReliable }
 
+    /// Makes a socket for `url` (the recovery parameters included) with `transform` for TLS.
+    typealias SocketFactory = (_ url: ClientURL, _ transform: StreamTransform?) -> any ClientSocket
+
     init(
         options: WebPubSubClientOptions, urlProvider: ClientURLProvider,
         events: AsyncStream<ClientEvent>.Continuation,
-        tls: ClientTLS?
+        tls: ClientTLS?,
+        makeSocket: SocketFactory? = nil
     ) {
         self.options = options
         self.urlProvider = urlProvider
         self.events = events
         self.tls = tls
+        self.makeSocket =
+            makeSocket ?? { url, transform in
+                WebSocketClientHandler(
+                    url: url, protocols: [options.protocol.name], transform: transform,
+                    maxMessageBytes: options.maxMessageBytes, handshakeTimeoutNanos: options.handshakeTimeout.nanos)
+            }
     }
 
     /// Runs on the loop thread before its first turn.
@@ -104,7 +116,7 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
             stopWaiters.append(continuation)
             phase = .stopping
             if let socket {
-                socket.close(code: .normal)
+                socket.close(code: .normal, reason: "")
             } else {
                 finishStop()
             }
@@ -178,9 +190,7 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
             return
         }
         let transform = parsed.secure ? tls?.transform(serverName: parsed.host) : nil
-        let handler = WebSocketClientHandler(
-            url: parsed, protocols: [options.protocol.name], transform: transform,
-            maxMessageBytes: options.maxMessageBytes, handshakeTimeoutNanos: options.handshakeTimeout.nanos)
+        let handler = makeSocket(parsed, transform)
         handler.delegate = self
         socket = handler
         if !handler.open(on: loop) {
@@ -234,9 +244,9 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
 
     // MARK: socket events
 
-    func webSocketOpened(_ socket: WebSocketClientHandler) {}
+    func webSocketOpened(_ socket: any ClientSocket) {}
 
-    func webSocketClosed(_ closed: WebSocketClientHandler, code: UInt16?, reason: String, opened: Bool) {
+    func webSocketClosed(_ closed: any ClientSocket, code: UInt16?, reason: String, opened: Bool) {
         guard closed === socket else { return }
         socket = nil
         if phase == .stopping {

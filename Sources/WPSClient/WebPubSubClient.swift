@@ -14,12 +14,17 @@ public final class WebPubSubClient: Sendable {
     public let events: AsyncStream<ClientEvent>
 
     /// Creates a client; nothing is connected until `start()`.
-    public init(url: ClientURLProvider, options: WebPubSubClientOptions = .init()) {
+    public convenience init(url: ClientURLProvider, options: WebPubSubClientOptions = .init()) {
+        self.init(url: url, options: options, makeSocket: nil)
+    }
+
+    /// Creates a client whose sockets come from `makeSocket` (nil: real WebSocket connections).
+    init(url: ClientURLProvider, options: WebPubSubClientOptions, makeSocket: ClientCore.SocketFactory?) {
         let (stream, continuation) = AsyncStream<ClientEvent>.makeStream(bufferingPolicy: .unbounded)
         events = stream
         let core = ClientCore(
             options: options, urlProvider: url, events: continuation,
-            tls: options.tls ?? (try? ClientTLS()))
+            tls: options.tls ?? (try? ClientTLS()), makeSocket: makeSocket)
         self.core = core
         do {
             group = try EventLoopGroup(threads: 1) { loop in core.attach(loop) }

@@ -2,20 +2,35 @@ import WPSHTTP
 import WPSLoop
 import WPSWebSocket
 
-/// What a `WebSocketClientHandler` reports to its owner, on the loop thread.
+/// What a client socket reports to its owner, on the loop thread.
 protocol WebSocketClientDelegate: AnyObject {
     /// The 101 was verified; frames may be sent now.
-    func webSocketOpened(_ socket: WebSocketClientHandler)
+    func webSocketOpened(_ socket: any ClientSocket)
     /// One complete text message arrived.
-    func webSocket(_ socket: WebSocketClientHandler, receivedText payload: UnsafeRawBufferPointer)
+    func webSocket(_ socket: any ClientSocket, receivedText payload: UnsafeRawBufferPointer)
     /// The connection is gone. `code` is the server's close code (nil when the socket died
     /// without a close frame); `opened` tells whether the handshake had succeeded.
-    func webSocketClosed(_ socket: WebSocketClientHandler, code: UInt16?, reason: String, opened: Bool)
+    func webSocketClosed(_ socket: any ClientSocket, code: UInt16?, reason: String, opened: Bool)
+}
+
+/// What `ClientCore` needs of a WebSocket: the real `WebSocketClientHandler`, or an
+/// in-memory one in tests. Every member is used on the loop thread.
+protocol ClientSocket: AnyObject {
+    /// Receives the socket's events; the implementation holds it weakly.
+    var delegate: (any WebSocketClientDelegate)? { get set }
+    /// Starts connecting on `loop`; false when it failed at once.
+    func open(on loop: EventLoop) -> Bool
+    /// Sends one text message; ignored unless open.
+    func sendText(_ payload: [UInt8])
+    /// Starts the close handshake with `code`.
+    func close(code: WebSocketCloseCode, reason: String)
+    /// Drops the socket without a close frame.
+    func abort()
 }
 
 /// One client WebSocket over a loop connection: handshake, masked frames out, frames in,
 /// close handshake. Text messages go to the delegate; pings are answered here.
-final class WebSocketClientHandler: ConnectionHandler {
+final class WebSocketClientHandler: ConnectionHandler, ClientSocket {
     enum Phase { case connecting, handshaking, open, closing, closed }
 
     let url: ClientURL
@@ -24,7 +39,7 @@ final class WebSocketClientHandler: ConnectionHandler {
     /// TLS for `wss://`; nil for plain TCP.
     let transform: StreamTransform?
     let handshakeTimeoutNanos: UInt64
-    weak var delegate: WebSocketClientDelegate?
+    weak var delegate: (any WebSocketClientDelegate)?
     private(set) var phase = Phase.connecting
     var connection: Connection?
     private var headBuffer: [UInt8] = []
