@@ -57,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "WPSClient",
-            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS"],
+            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS", "WPSDeflate"],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import WPSDeflate
 import WPSLoop
 import WPSWebSocket
 
@@ -74,7 +75,8 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
             makeSocket ?? { url, transform in
                 WebSocketClientHandler(
                     url: url, protocols: [options.protocol.name], transform: transform,
-                    maxMessageBytes: options.maxMessageBytes, handshakeTimeoutNanos: options.handshakeTimeout.nanos)
+                    maxMessageBytes: options.maxMessageBytes, handshakeTimeoutNanos: options.handshakeTimeout.nanos,
+                    compression: options.compression ? DeflateConfiguration() : nil)
             }
     }
 

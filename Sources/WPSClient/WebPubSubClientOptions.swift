@@ -15,6 +15,8 @@ public struct WebPubSubClientOptions: Sendable {
 
     /// TLS for `wss://` URLs; nil: verify against the system's trust store.
     public var tls: ClientTLS?
+    /// Offer permessage-deflate (RFC 7692); messages of 256 bytes and more are then compressed.
+    public var compression = true
 
     /// The subprotocol; reliable by default, as in every SDK.
     public var `protocol`: ClientProtocol = .jsonReliable

@@ -1,3 +1,4 @@
+import WPSDeflate
 import WPSHTTP
 import WPSLoop
 import WPSWebSocket
@@ -49,11 +50,20 @@ final class WebSocketClientHandler: ConnectionHandler, ClientSocket {
     private var closeReason = ""
     private var opened = false
     private var sentClose = false
+    /// Compression policy when permessage-deflate is offered; nil: not offered.
+    let compression: DeflateConfiguration?
+    let offer = DeflateNegotiation.ClientOffer()
+    let maxMessageBytes: Int
+    private var deflater: MessageDeflater?
+    private var inflater: MessageInflater?
+    private var inflated: [UInt8] = []
 
     init(
         url: ClientURL, protocols: [String], transform: StreamTransform?, maxMessageBytes: Int,
-        handshakeTimeoutNanos: UInt64
+        handshakeTimeoutNanos: UInt64, compression: DeflateConfiguration? = nil
     ) {
+        self.compression = compression
+        self.maxMessageBytes = maxMessageBytes
         self.url = url
         self.protocols = protocols
         self.transform = transform
@@ -72,14 +82,27 @@ final class WebSocketClientHandler: ConnectionHandler, ClientSocket {
 
     func connected(_ connection: Connection) {
         phase = .handshaking
+        let extensions = compression == nil ? [] : [("Sec-WebSocket-Extensions", DeflateNegotiation.clientOffer(offer))]
         let head = WebSocketHandshake.clientRequestHead(
-            host: url.hostHeader, path: url.target, key: key, protocols: protocols)
+            host: url.hostHeader, path: url.target, key: key, protocols: protocols, extraHeaders: extensions)
         write(head)
     }
 
     /// Sends one text message (masked). Ignored unless open.
     func sendText(_ payload: [UInt8]) {
         guard phase == .open else { return }
+        if let deflater, let compression, compression.shouldCompress(messageBytes: payload.count),
+            let body = try? payload.withUnsafeBytes({ bytes throws(DeflateError) -> [UInt8] in
+                var out: [UInt8] = []
+                try deflater.compress(bytes, into: &out)
+                return out
+            })
+        {
+            write(
+                WebSocketFrameEncoder.frame(
+                    opcode: .text, payload: body, rsv1: true, maskKey: WebSocketHandshake.randomMaskKey()))
+            return
+        }
         let frame = WebSocketFrameEncoder.frame(
             opcode: .text, payload: payload, maskKey: WebSocketHandshake.randomMaskKey())
         write(frame)
@@ -126,6 +149,23 @@ final class WebSocketClientHandler: ConnectionHandler, ClientSocket {
                     connection.abort()
                     return
                 }
+                if let answer = head.headers["Sec-WebSocket-Extensions"] {
+                    // RFC 7692 §5: an answer we did not offer, or cannot honour, fails the connection.
+                    guard let compression, let parameters = DeflateNegotiation.acceptResponse(answer, offered: offer),
+                        let made = try? parameters.makeClientDeflater(configuration: compression),
+                        let inflate = try? parameters.makeClientInflater()
+                    else {
+                        closeReason = "handshake failed: unacceptable Sec-WebSocket-Extensions"
+                        connection.abort()
+                        return
+                    }
+                    deflater = made
+                    inflater = inflate
+                    // Compressed wire bytes may exceed the inflated size a little.
+                    reader = WebSocketReader(
+                        role: .client, maxMessageBytes: maxMessageBytes + maxMessageBytes / 64 + 1024,
+                        allowCompressed: true)
+                }
                 phase = .open
                 opened = true
                 connection.cancelTimer()
@@ -146,8 +186,23 @@ final class WebSocketClientHandler: ConnectionHandler, ClientSocket {
     private func feedFrames(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
         let error = reader.feed(bytes) { event in
             switch event {
-            case .message(let opcode, let payload, _):
-                if opcode == .text, phase == .open { delegate?.webSocket(self, receivedText: payload) }
+            case .message(let opcode, let payload, let compressed):
+                guard opcode == .text, phase == .open else { return .continue }
+                if compressed {
+                    guard let inflater else { return .continue }
+                    inflated.removeAll(keepingCapacity: inflated.capacity <= 64 * 1024)
+                    let result = inflater.decompress(payload, maxOutputBytes: maxMessageBytes, into: &inflated)
+                    let valid = result == .ok && inflated.withUnsafeBytes { UTF8Validator.isValid($0) }
+                    guard valid else {
+                        closeReason = "invalid compressed message from the server"
+                        sendClose(code: result == .tooBig ? .messageTooBig : .invalidPayload, reason: closeReason)
+                        connection.close()
+                        return .stop
+                    }
+                    inflated.withUnsafeBytes { delegate?.webSocket(self, receivedText: $0) }
+                    return .continue
+                }
+                delegate?.webSocket(self, receivedText: payload)
                 return .continue
             case .ping(let payload):
                 let pong = WebSocketFrameEncoder.frame(
