@@ -16,6 +16,10 @@ public struct DeflateConfiguration: Sendable, Hashable {
     /// it (RFC 7692 §7.1.1.2 allows this). Default false: better ratio for client messages,
     /// at the cost of one inflate window per connection that has sent a compressed message.
     public var requestsClientNoContextTakeover: Bool
+    /// Most bytes of inflate windows that clients keeping context may hold on the server, all
+    /// connections together. Past it, new clients are answered with client_no_context_takeover
+    /// and share their loop's inflater. Default 128 MiB (about 3,300 windows of 15 bits).
+    public var maxWindowMemoryBytes: Int
 
     /// Creates a configuration; out-of-range values are programmer errors (validate flags first).
     public init(
@@ -24,8 +28,10 @@ public struct DeflateConfiguration: Sendable, Hashable {
         compressionLevel: Int = 6,
         memLevel: Int = 8,
         maxWindowBits: Int = 15,
-        requestsClientNoContextTakeover: Bool = false
+        requestsClientNoContextTakeover: Bool = false,
+        maxWindowMemoryBytes: Int = 128 << 20
     ) {
+        precondition(maxWindowMemoryBytes >= 0, "maxWindowMemoryBytes must not be negative")
         precondition(minMessageBytes >= 0, "minMessageBytes must not be negative")
         precondition((1...9).contains(compressionLevel), "compressionLevel must be 1...9")
         precondition((1...9).contains(memLevel), "memLevel must be 1...9")
@@ -36,6 +42,7 @@ public struct DeflateConfiguration: Sendable, Hashable {
         self.memLevel = memLevel
         self.maxWindowBits = maxWindowBits
         self.requestsClientNoContextTakeover = requestsClientNoContextTakeover
+        self.maxWindowMemoryBytes = maxWindowMemoryBytes
     }
 
     /// Whether a message of `byteCount` bytes should be compressed under this policy.

@@ -7,6 +7,7 @@ public import WPSDeflate
 public final class DeflatePool {
     public let configuration: DeflateConfiguration
     private var deflaters: [Int: MessageDeflater] = [:]
+    private var inflaters: [Int: MessageInflater] = [:]
     /// Compressions done, for tests and metrics.
     public private(set) var compressions = 0
 
@@ -46,8 +47,20 @@ public final class DeflatePool {
         return output
     }
 
-    /// zlib memory held by this loop's compressors.
-    public var allocatedBytes: Int { deflaters.values.reduce(0) { $0 + $1.allocatedBytes } }
+    /// The inflater every connection of this loop shares when its client resets context per
+    /// message: inflating is synchronous and the stream is reset before each message, so
+    /// those connections hold no zlib memory of their own. nil if `windowBits` is invalid.
+    public func sharedInflater(windowBits: Int) -> MessageInflater? {
+        if let existing = inflaters[windowBits] { return existing }
+        guard let made = try? MessageInflater(windowBits: windowBits, noContextTakeover: true) else { return nil }
+        inflaters[windowBits] = made
+        return made
+    }
+
+    /// zlib memory held by this loop's shared compressors and inflaters.
+    public var allocatedBytes: Int {
+        deflaters.values.reduce(0) { $0 + $1.allocatedBytes } + inflaters.values.reduce(0) { $0 + $1.allocatedBytes }
+    }
 
     /// Appends a stored DEFLATE block holding `bytes` plus the start of the next block, so a
     /// compressed prefix (ending where its sync flush left a stored-block header) can be

@@ -184,7 +184,7 @@ final class HTTPSession: ConnectionHandler {
     /// Answers the upgrade on `connection` and hands it to a WebSocket session.
     static func upgrade(
         _ connection: Connection, response: [UInt8], application: WebSocketApplication,
-        configuration: ServerConfiguration, deflate: DeflateParameters?, leftover: [UInt8]
+        configuration: ServerConfiguration, deflate: NegotiatedDeflate?, leftover: [UInt8]
     ) {
         connection.send(response)
         let session = WebSocketSession(

@@ -11,16 +11,24 @@ enum RouteDecision {
     case answer(HTTPAnswer)
     /// The answer comes later, on this loop, once other loops have replied.
     case deferred((@escaping (HTTPAnswer) -> Void) -> Void)
-    case upgrade(response: [UInt8], application: WebSocketApplication, deflate: DeflateParameters?)
+    case upgrade(response: [UInt8], application: WebSocketApplication, deflate: NegotiatedDeflate?)
     /// Hand the socket to another loop, which answers the upgrade there (recovery of a
     /// session that lives on that loop).
-    case moveAndUpgrade(toLoop: Int, response: [UInt8], start: HubApplication.Start, deflate: DeflateParameters?)
+    case moveAndUpgrade(toLoop: Int, response: [UInt8], start: HubApplication.Start, deflate: NegotiatedDeflate?)
 }
 
 /// Maps requests to routes. Immutable and shared by every loop.
 struct Router: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
+    /// Bounds the inflate windows clients with context takeover hold (protocol-spec/deflate.md §6).
+    let deflateBudget: DeflateMemoryBudget
+
+    init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        deflateBudget = DeflateMemoryBudget(limitBytes: configuration.deflate.maxWindowMemoryBytes)
+    }
 
     func route(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop, secure: Bool) -> RouteDecision {
         if let hub = clientHub(head) {
@@ -71,16 +79,27 @@ struct Router: Sendable {
 
 extension Router {
     /// permessage-deflate parameters for this upgrade, or nil (off, not offered, no acceptable offer).
-    func negotiateDeflate(_ request: WebSocketUpgradeRequest) -> DeflateParameters? {
-        guard configuration.deflate.enabled, !request.extensionOffers.isEmpty else { return nil }
-        return DeflateNegotiation.negotiate(offers: request.extensionOffers, configuration: configuration.deflate)
+    /// A client that keeps context needs its own inflate window here; when the window budget
+    /// is spent, the answer asks it for client_no_context_takeover instead, which RFC 7692
+    /// §7.1.1.2 allows even when the offer did not name it.
+    func negotiateDeflate(_ request: WebSocketUpgradeRequest) -> NegotiatedDeflate? {
+        guard configuration.deflate.enabled, !request.extensionOffers.isEmpty,
+            var parameters = DeflateNegotiation.negotiate(offers: request.extensionOffers, configuration: configuration.deflate)
+        else { return nil }
+        var reservation: DeflateReservation?
+        if !parameters.clientNoContextTakeover {
+            reservation = deflateBudget.reserve(
+                DeflateConfiguration.inflateStreamBytes(windowBits: parameters.clientMaxWindowBits))
+            if reservation == nil { parameters.clientNoContextTakeover = true }
+        }
+        return NegotiatedDeflate(parameters: parameters, reservation: reservation)
     }
 
     /// The 101 response, echoing the subprotocol and the accepted extension.
-    func upgradeResponse(_ request: WebSocketUpgradeRequest, protocol selected: String?, deflate: DeflateParameters?) -> [UInt8] {
+    func upgradeResponse(_ request: WebSocketUpgradeRequest, protocol selected: String?, deflate: NegotiatedDeflate?) -> [UInt8] {
         WebSocketHandshake.responseHead(
             accept: WebSocketHandshake.acceptValue(forKey: request.key), protocol: selected,
-            extraHeaders: deflate.map { [("Sec-WebSocket-Extensions", $0.responseHeaderValue)] } ?? [])
+            extraHeaders: deflate.map { [("Sec-WebSocket-Extensions", $0.parameters.responseHeaderValue)] } ?? [])
     }
 }
 
@@ -97,4 +116,11 @@ struct HTTPAnswer {
         self.contentType = contentType
         self.headers = headers
     }
+}
+
+/// permessage-deflate as agreed for one connection, with the share of the window budget its
+/// own inflater holds (nil when the client resets context and the loop's shared one serves it).
+struct NegotiatedDeflate {
+    let parameters: DeflateParameters
+    let reservation: DeflateReservation?
 }

@@ -37,7 +37,10 @@ final class WebSocketSession: ConnectionHandler {
     var peerSentClose = false
     /// permessage-deflate as negotiated; nil: off for this connection.
     let deflate: DeflateParameters?
-    /// Decompresses this client's messages; made on the first compressed one.
+    /// This connection's share of the inflate-window budget, held until the session goes.
+    let deflateReservation: DeflateReservation?
+    /// Decompresses the messages of a client that keeps context; made on the first
+    /// compressed one. Clients that reset context use the loop's shared inflater instead.
     var inflater: MessageInflater?
     /// Reused output of the inflater.
     var inflated: [UInt8] = []
@@ -45,11 +48,13 @@ final class WebSocketSession: ConnectionHandler {
 
     init(
         connection: Connection, configuration: ServerConfiguration, application: WebSocketApplication,
-        deflate: DeflateParameters? = nil
+        deflate negotiated: NegotiatedDeflate? = nil
     ) {
         self.connection = connection
         self.application = application
+        let deflate = negotiated?.parameters
         self.deflate = deflate
+        deflateReservation = negotiated?.reservation
         maxMessageBytes = configuration.maxMessageBytes
         // Compressed wire bytes can exceed the inflated size a little (incompressible data); the
         // exact limit is applied to what the application receives (protocol-spec/deflate.md §5).
@@ -155,8 +160,14 @@ final class WebSocketSession: ConnectionHandler {
     /// Inflates a compressed message into `inflated`; false when it failed, which has then
     /// already closed the connection (protocol-spec/deflate.md §5).
     private func inflate(_ payload: UnsafeRawBufferPointer) -> Bool {
-        if inflater == nil { inflater = try? deflate?.makeServerInflater() }
-        guard let inflater else {
+        let chosen: MessageInflater?
+        if let deflate, deflate.clientNoContextTakeover {
+            chosen = LoopContext.of(connection.loop).deflate?.sharedInflater(windowBits: deflate.clientMaxWindowBits)
+        } else {
+            if inflater == nil { inflater = try? deflate?.makeServerInflater() }
+            chosen = inflater
+        }
+        guard let inflater = chosen else {
             fail(WebSocketProtocolError(code: .internalError, reason: "Cannot allocate a decompressor"))
             return false
         }

@@ -103,6 +103,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Messages shorter than this many bytes are sent uncompressed.")
     var deflateMinBytes = 256
 
+    @Option(help: "Bytes of inflate windows kept for clients that compress with context, all connections together; past it new clients are asked for client_no_context_takeover.")
+    var deflateWindowMemoryBytes = 128 << 20
+
     @Option(help: "Origin put in URLs the server hands out, e.g. https://pubsub.example.com (default: the request's Host).")
     var publicUrl: String?
 
@@ -196,7 +199,11 @@ struct ServeCommand: ParsableCommand {
         }
         configuration.tlsHandshakesPerTurn = tlsHandshakesPerTurn
         guard deflateMinBytes >= 0 else { throw ValidationError("--deflate-min-bytes must not be negative") }
-        configuration.deflate = DeflateConfiguration(enabled: !noDeflate, minMessageBytes: deflateMinBytes)
+        guard deflateWindowMemoryBytes >= 0 else {
+            throw ValidationError("--deflate-window-memory-bytes must not be negative")
+        }
+        configuration.deflate = DeflateConfiguration(
+            enabled: !noDeflate, minMessageBytes: deflateMinBytes, maxWindowMemoryBytes: deflateWindowMemoryBytes)
         let server = try Server(configuration: configuration, logger: logger)
         // Tests and scripts read this exact line to learn the port.
         let scheme = configuration.tls == nil ? "http" : "https"

@@ -224,3 +224,73 @@ def test_no_deflate_flag_turns_it_off():
             raw.close()
     finally:
         server.stop()
+
+
+WINDOW_15 = (1 << 15) + 7 * 1024  # one 15-bit inflate window as the server reserves it
+
+
+def context_socket(port: int) -> RawDeflateSocket:
+    return RawDeflateSocket(port, offer="permessage-deflate; client_max_window_bits")
+
+
+def asks_no_context(raw: RawDeflateSocket) -> bool:
+    ext = raw.response.header("sec-websocket-extensions")
+    assert ext is not None and ext.startswith("permessage-deflate"), raw.response
+    return "client_no_context_takeover" in ext
+
+
+def send_with_context(raw: RawDeflateSocket, compressor, payload: bytes) -> None:
+    data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    raw.stream.send(wire.build_frame(wire.OP_TEXT, data[:-4], rsv=4))
+
+
+@pytest.mark.parametrize("limit,own_windows", [(2 * WINDOW_15 - 1, 1), (2 * WINDOW_15, 2), (2 * WINDOW_15 + 1, 2)])
+def test_window_memory_limit_asks_later_clients_to_reset_context(limit, own_windows):
+    server = ServerProcess("--access-key", KEY, "--deflate-window-memory-bytes", str(limit))
+    sockets = []
+    try:
+        sockets = [context_socket(server.port) for _ in range(3)]
+        flags = [asks_no_context(raw) for raw in sockets]
+        assert flags == [False] * own_windows + [True] * (3 - own_windows)
+        # Clients with their own window may refer to earlier messages; the others share the
+        # loop's inflater, message by message, interleaved.
+        text = b'{"job":"solve","progress":[1,2,3,4,5,6,7,8,9,10]}' * 12
+        compressors = [zlib.compressobj(6, zlib.DEFLATED, -15) for _ in sockets]
+        for round_ in range(3):
+            for index, raw in enumerate(sockets):
+                if flags[index]:
+                    raw.send(text + bytes([48 + round_]))
+                else:
+                    send_with_context(raw, compressors[index], text + bytes([48 + round_]))
+            for raw in sockets:
+                op, _, payload = raw.recv()
+                assert (op, payload) == (wire.OP_TEXT, text + bytes([48 + round_]))
+        # A closed connection gives its window back to the next client.
+        sockets.pop(0).close()
+        deadline = time.monotonic() + 5
+        while True:
+            fresh = context_socket(server.port)
+            if not asks_no_context(fresh) or time.monotonic() > deadline:
+                break
+            fresh.close()
+            time.sleep(0.05)
+        sockets.append(fresh)
+        assert not asks_no_context(fresh)
+    finally:
+        for raw in sockets:
+            raw.close()
+        server.stop()
+
+
+def test_offer_with_client_no_context_takeover_reserves_nothing():
+    server = ServerProcess("--access-key", KEY, "--deflate-window-memory-bytes", "0")
+    try:
+        raw = RawDeflateSocket(server.port, offer="permessage-deflate; client_no_context_takeover")
+        try:
+            assert asks_no_context(raw)
+            raw.send(b"z" * 900)
+            assert raw.recv() == (wire.OP_TEXT, 4, b"z" * 900)
+        finally:
+            raw.close()
+    finally:
+        server.stop()

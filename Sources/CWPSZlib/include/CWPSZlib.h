@@ -11,4 +11,7 @@ int wps_inflate_init_raw(z_stream *stream, int window_bits);
    bytes the stream holds, so callers can report zlib memory per connection. Call before init;
    `counter` must outlive the stream. */
 void wps_zlib_count_allocations(z_stream *stream, size_t *counter);
+
+/* Bytes held by all counted streams of the process together. */
+size_t wps_zlib_total_bytes(void);
 #endif
