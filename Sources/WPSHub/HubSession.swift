@@ -49,13 +49,16 @@ public final class HubSession {
 
     /// Drops every buffered message up to `sequenceId` (cumulative; stale values do nothing).
     func acknowledge(upTo sequenceId: UInt64) {
+        // Acked entries are only stepped over; their bytes are released together when the
+        // buffer empties or is compacted below, which saves a retain and a release each.
         while unackedHead < unacked.count, unacked[unackedHead].sequenceId <= sequenceId {
             unackedBytes -= unacked[unackedHead].prefix.count
-            unacked[unackedHead].prefix = HubSession.released
             unackedHead += 1
         }
         if unackedHead == unacked.count {
-            unacked.removeAll(keepingCapacity: unacked.capacity <= 64)
+            // A busy session keeps its storage: regrowing it after every ack showed up in
+            // profiles. Above 256 entries (a client far behind) it is given back.
+            unacked.removeAll(keepingCapacity: unacked.capacity <= 256)
             unackedHead = 0
         } else if unackedHead > 64, unackedHead * 2 > unacked.count {
             unacked.removeFirst(unackedHead)
@@ -68,8 +71,6 @@ public final class HubSession {
         unackedHead = 0
         unackedBytes = 0
     }
-
-    private static let released = SharedBytes([UInt8]())
 }
 
 /// REST filters evaluate directly against a session, without copying its groups.

@@ -17,6 +17,19 @@ public protocol HubTransport: AnyObject {
     var deflateWindowBits: Int? { get }
     /// Sends a close frame with `code` and `reason`, then closes the socket.
     func close(code: UInt16, reason: String)
+    /// Queues one data frame: `head` copied, the whole of `shared`, then `tail` copied
+    /// (either may be empty); returns the bytes now queued for this client. A broadcast
+    /// makes exactly this one call per recipient.
+    func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int
+}
+
+extension HubTransport {
+    public func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
+        if !head.isEmpty { send(head, endsFrame: false) }
+        send(shared, endsFrame: tail.isEmpty)
+        if !tail.isEmpty { send(tail, endsFrame: true) }
+        return queuedBytes
+    }
 }
 
 /// The other loops of this process, reached by posting.

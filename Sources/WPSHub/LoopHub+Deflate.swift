@@ -44,9 +44,9 @@ extension LoopHub {
         }
         switch session.kind {
         case .json:
-            transport.send(variants.jsonFrame ?? broadcast.jsonFrame, endsFrame: true)
+            _ = transport.sendFrame(head: Self.nothing, shared: variants.jsonFrame ?? broadcast.jsonFrame, tail: Self.nothing)
         case .raw:
-            transport.send(variants.rawFrame ?? broadcast.rawFrame, endsFrame: true)
+            _ = transport.sendFrame(head: Self.nothing, shared: variants.rawFrame ?? broadcast.rawFrame, tail: Self.nothing)
         case .jsonReliable:
             guard let prefix = variants.prefix else {
                 sendUncompressedReliable(broadcast, to: session)
@@ -62,10 +62,10 @@ extension LoopHub {
             withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
                 let count = WebSocketFrameEncoder.writeHeader(
                     into: header, opcode: .text, rsv1: true, payloadLength: prefix.count + tail.count)
-                transport.send(UnsafeRawBufferPointer(rebasing: header[0..<count]), endsFrame: false)
+                tail.withUnsafeBytes {
+                    _ = transport.sendFrame(head: UnsafeRawBufferPointer(rebasing: header[0..<count]), shared: prefix, tail: $0)
+                }
             }
-            transport.send(prefix, endsFrame: false)
-            tail.withUnsafeBytes { transport.send($0, endsFrame: true) }
         }
         enforceOutboundLimit(session)
     }

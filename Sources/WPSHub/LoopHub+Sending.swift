@@ -5,22 +5,34 @@ import WPSWebSocket
 
 extension LoopHub {
     /// Sends one broadcast to one member in the form its client kind expects.
+    /// One transport call per recipient, which also reports the queue for the slow-consumer
+    /// check; the deflate window is asked only for messages big enough to compress.
     func send(_ broadcast: Broadcast, to session: HubSession) {
-        if let bits = session.transport?.deflateWindowBits, let variants = compressedVariants(broadcast, bits) {
+        guard let transport = session.transport else {
+            // A reliable session without a socket still numbers and buffers for replay.
+            if session.kind.isReliable { _ = bufferReliable(broadcast, for: session) }
+            return
+        }
+        if let deflate, deflate.shouldCompress(broadcast.reliablePrefix.count), let bits = transport.deflateWindowBits,
+            let variants = compressedVariants(broadcast, bits)
+        {
             sendCompressed(broadcast, variants, to: session)
             return
         }
+        let queued: Int
         switch session.kind {
         case .json:
-            session.transport?.send(broadcast.jsonFrame, endsFrame: true)
+            queued = transport.sendFrame(head: Self.nothing, shared: broadcast.jsonFrame, tail: Self.nothing)
         case .raw:
-            session.transport?.send(broadcast.rawFrame, endsFrame: true)
+            queued = transport.sendFrame(head: Self.nothing, shared: broadcast.rawFrame, tail: Self.nothing)
         case .jsonReliable:
-            sendUncompressedReliable(broadcast, to: session)
-            return
+            guard let sequenceId = bufferReliable(broadcast, for: session) else { return }
+            queued = sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: transport)
         }
-        enforceOutboundLimit(session)
+        if queued > configuration.maxOutboundBytes { cutSlowConsumer(session) }
     }
+
+    static var nothing: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
     /// Numbers and buffers the message for a reliable session; nil when that overflowed the
     /// buffer and ended the session.
@@ -40,8 +52,8 @@ extension LoopHub {
     func sendUncompressedReliable(_ broadcast: Broadcast, to session: HubSession) {
         guard let sequenceId = bufferReliable(broadcast, for: session) else { return }
         if let transport = session.transport {
-            sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: transport)
-            enforceOutboundLimit(session)
+            let queued = sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: transport)
+            if queued > configuration.maxOutboundBytes { cutSlowConsumer(session) }
         }
     }
 
@@ -60,40 +72,57 @@ extension LoopHub {
 
     /// Frame header, the shared prefix, then `,"sequenceId":N}`: only the two small ends are
     /// per recipient (ARCHITECTURE rule 4).
-    func sendSequenced(_ prefix: SharedBytes, sequenceId: UInt64, to transport: HubTransport) {
-        withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { scratch in
-            var suffix = 0
-            for byte in ",\"sequenceId\":".utf8 {
-                scratch[14 + suffix] = byte
-                suffix += 1
-            }
-            var digits = 0
-            var value = sequenceId
-            repeat {
+    @discardableResult
+    func sendSequenced(_ prefix: SharedBytes, sequenceId: UInt64, to transport: HubTransport) -> Int {
+        // Scratch layout: frame header in bytes 0..<14, then `,"sequenceId":N}` written
+        // with raw stores (no bounds checks: this runs once per recipient).
+        withUnsafeTemporaryAllocation(byteCount: 48, alignment: 8) { scratch in
+            let base = scratch.baseAddress!
+            let suffixStart = base + 14
+            // `,"sequenceId":` is 14 bytes.
+            suffixStart.copyMemory(from: Self.sequenceKey.baseAddress!, byteCount: 14)
+            var digits = 1
+            var probe = sequenceId
+            while probe >= 10 {
+                probe /= 10
                 digits += 1
+            }
+            var value = sequenceId
+            var position = suffixStart + 14 + digits
+            position.storeBytes(of: UInt8(ascii: "}"), as: UInt8.self)
+            repeat {
+                position -= 1
+                position.storeBytes(of: UInt8(truncatingIfNeeded: value % 10) &+ 48, as: UInt8.self)
                 value /= 10
             } while value > 0
-            value = sequenceId
-            for position in stride(from: digits - 1, through: 0, by: -1) {
-                scratch[14 + suffix + position] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
-            }
-            suffix += digits
-            scratch[14 + suffix] = UInt8(ascii: "}")
-            suffix += 1
+            let suffix = 14 + digits + 1
             let header = WebSocketFrameEncoder.writeHeader(
-                into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<14]), opcode: .text,
+                into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text,
                 payloadLength: prefix.count + suffix)
-            transport.send(UnsafeRawBufferPointer(rebasing: scratch[0..<header]), endsFrame: false)
-            transport.send(prefix, endsFrame: false)
-            transport.send(UnsafeRawBufferPointer(rebasing: scratch[14..<14 + suffix]), endsFrame: true)
+            return transport.sendFrame(
+                head: UnsafeRawBufferPointer(start: base, count: header), shared: prefix,
+                tail: UnsafeRawBufferPointer(start: suffixStart, count: suffix))
         }
     }
+
+    /// `,"sequenceId":` as bytes that live for the whole process.
+    nonisolated(unsafe) static let sequenceKey: UnsafeRawBufferPointer = {
+        let key = Array(",\"sequenceId\":".utf8)
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: key.count, alignment: 1)
+        storage.copyBytes(from: key)
+        return UnsafeRawBufferPointer(storage)
+    }()
 
     /// A client that does not read is cut: a reliable one keeps its session so it can
     /// resume; any other ends (protocol-spec/reliability.md, slow consumers).
     func enforceOutboundLimit(_ session: HubSession) {
         guard let transport = session.transport, transport.queuedBytes > configuration.maxOutboundBytes else { return }
+        cutSlowConsumer(session)
+    }
+
+    /// Cuts a client whose queue passed `maxOutboundBytes`.
+    func cutSlowConsumer(_ session: HubSession) {
+        guard let transport = session.transport else { return }
         let reason = "slow consumer: more than \(configuration.maxOutboundBytes) bytes queued"
         if session.kind.isReliable {
             session.transport = nil

@@ -77,6 +77,19 @@ public final class Connection {
         markDirty()
     }
 
+    /// Queues one frame made of `head` (copied), `shared[range]` (copied when small,
+    /// referenced otherwise) and `tail` (copied); returns the bytes now queued. One call per
+    /// delivery keeps a broadcast's per-recipient work small.
+    @discardableResult
+    public func sendFrame(
+        head: UnsafeRawBufferPointer, _ shared: SharedBytes, range: Range<Int>? = nil, tail: UnsafeRawBufferPointer
+    ) -> Int {
+        guard state == .open || state == .connecting else { return queuedBytes }
+        outbound.appendFrame(head: head, shared, range: range ?? 0..<shared.count, tail: tail)
+        markDirty()
+        return queuedBytes
+    }
+
     /// Closes after everything queued is written: the write side is shut, input is drained
     /// until the peer closes or the linger timeout passes, then the socket is closed.
     public func close() {

@@ -3,9 +3,12 @@ import WPSBytes
 
 /// Bytes waiting to be written to one socket, in order.
 ///
-/// Shared chunks (an encoded broadcast) are referenced, never copied. Small private writes
-/// (frame headers, acks, pongs) are copied into one owned block per turn, even when shared
-/// chunks sit between them, so a burst costs one allocation however it interleaves.
+/// Small writes (frame headers, acks, pongs, and shared frames under `copyBelowBytes`) are
+/// copied into one owned block per turn, even when referenced chunks sit between them, so a
+/// burst costs one allocation however it interleaves. Larger shared bytes (an encoded
+/// broadcast) are referenced, never copied. Copying a small frame is cheaper than the two
+/// atomic reference-count updates and the chunk a reference costs, and consecutive copies
+/// merge into one chunk, so a burst of small deliveries is one iovec.
 struct OutboundQueue {
     final class OwnedBlock {
         let base: UnsafeMutableRawPointer
@@ -36,7 +39,14 @@ struct OutboundQueue {
 
     private var chunks: [Chunk] = []
     private var head = 0
+    /// The block small writes are copied into; its fields are mirrored below so the copy
+    /// path needs no reference to it.
     private var tail: OwnedBlock?
+    private var tailBase: UnsafeMutableRawPointer?
+    private var tailUsed = 0
+    private var tailCapacity = 0
+    /// The last chunk is owned and ends where the next copy into `tail` goes.
+    private var tailIsLastChunk = false
     /// Some of the frame at `head` has been written: urgent bytes must wait for its end.
     private var frameStarted = false
     /// Where the next urgent chunk goes so urgent chunks keep their own order.
@@ -45,30 +55,87 @@ struct OutboundQueue {
     private(set) var byteCount = 0
 
     static let ownedBlockBytes = 4096
+    /// Shared bytes shorter than this are copied rather than referenced.
+    static let copyBelowBytes = 1024
 
     var isEmpty: Bool { byteCount == 0 }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool = true) {
         guard bytes.count > 0 else { return }
-        let (block, destination) = copy(bytes, UnsafeRawBufferPointer(start: nil, count: 0))
-        if let last = chunks.indices.last, last >= head, case .owned(let previous) = chunks[last].owner,
-            previous === block, chunks[last].start + chunks[last].count == UnsafeRawPointer(destination),
-            last >= urgentEnd
-        {
-            chunks[last].count += bytes.count
-            chunks[last].endsFrame = endsFrame
+        copyOwned(bytes, Self.empty, Self.empty, endsFrame: endsFrame)
+    }
+
+    /// Queues one frame in three parts: `head` (copied), `shared[range]` (copied when small,
+    /// referenced otherwise) and `tail` (copied).
+    mutating func appendFrame(
+        head: UnsafeRawBufferPointer, _ shared: SharedBytes, range: Range<Int>, tail: UnsafeRawBufferPointer
+    ) {
+        guard let base = shared.pointer.baseAddress else {
+            append(head, endsFrame: false)
+            append(tail, endsFrame: true)
+            return
+        }
+        let middle = UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+        if range.count < Self.copyBelowBytes {
+            copyOwned(head, middle, tail, endsFrame: true)
+            return
+        }
+        append(head, endsFrame: false)
+        byteCount += range.count
+        chunks.append(Chunk(owner: .shared(shared), start: middle.baseAddress!, count: range.count, endsFrame: tail.isEmpty))
+        tailIsLastChunk = false
+        append(tail, endsFrame: true)
+    }
+
+    private static var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+
+    /// Copies the parts contiguously into the tail block and extends the last chunk when it
+    /// ends there; a new block or a new chunk only when it must. The block is reached
+    /// through plain pointers, so the common case touches no reference count.
+    private mutating func copyOwned(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer,
+        endsFrame: Bool
+    ) {
+        let total = first.count + second.count + third.count
+        byteCount += total
+        if tailCapacity - tailUsed < total { startBlock(minimum: total) }
+        let destination = tailBase! + tailUsed
+        if let source = first.baseAddress { destination.copyMemory(from: source, byteCount: first.count) }
+        if let source = second.baseAddress { (destination + first.count).copyMemory(from: source, byteCount: second.count) }
+        if let source = third.baseAddress {
+            (destination + first.count + second.count).copyMemory(from: source, byteCount: third.count)
+        }
+        tailUsed += total
+        if tailIsLastChunk, chunks.count - 1 >= urgentEnd {
+            chunks[chunks.count - 1].count += total
+            chunks[chunks.count - 1].endsFrame = endsFrame
         } else {
             chunks.append(
-                Chunk(owner: .owned(block), start: UnsafeRawPointer(destination), count: bytes.count, endsFrame: endsFrame))
+                Chunk(owner: .owned(tail!), start: UnsafeRawPointer(destination), count: total, endsFrame: endsFrame))
+            tailIsLastChunk = true
         }
+    }
+
+    private mutating func startBlock(minimum: Int) {
+        let block = OwnedBlock(capacity: max(Self.ownedBlockBytes, minimum))
+        tail = block
+        tailBase = block.base
+        tailUsed = 0
+        tailCapacity = block.capacity
+        tailIsLastChunk = false
     }
 
     mutating func append(_ shared: SharedBytes, range: Range<Int>? = nil, endsFrame: Bool = true) {
         let range = range ?? 0..<shared.count
         guard !range.isEmpty, let base = shared.pointer.baseAddress else { return }
+        if range.count < Self.copyBelowBytes {
+            append(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count), endsFrame: endsFrame)
+            return
+        }
         byteCount += range.count
         chunks.append(
             Chunk(owner: .shared(shared), start: base + range.lowerBound, count: range.count, endsFrame: endsFrame))
+        tailIsLastChunk = false
     }
 
     /// Queues one whole frame (`first` then `second`, copied together) ahead of queued data, at
@@ -76,7 +143,13 @@ struct OutboundQueue {
     mutating func appendUrgent(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
         let total = first.count + second.count
         guard total > 0 else { return }
-        let (block, destination) = copy(first, second)
+        byteCount += total
+        if tailCapacity - tailUsed < total { startBlock(minimum: total) }
+        let destination = tailBase! + tailUsed
+        if let source = first.baseAddress { destination.copyMemory(from: source, byteCount: first.count) }
+        if let source = second.baseAddress { (destination + first.count).copyMemory(from: source, byteCount: second.count) }
+        tailUsed += total
+        let block = tail!
         var index = max(head, urgentEnd)
         if index == head, frameStarted {
             // Let the frame in flight finish first.
@@ -85,26 +158,8 @@ struct OutboundQueue {
         }
         chunks.insert(Chunk(owner: .owned(block), start: UnsafeRawPointer(destination), count: total), at: index)
         urgentEnd = index + 1
-    }
-
-    /// Copies `first` and `second` contiguously into the tail block (a new one if full).
-    private mutating func copy(
-        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer
-    ) -> (OwnedBlock, UnsafeMutableRawPointer) {
-        let total = first.count + second.count
-        byteCount += total
-        let block: OwnedBlock
-        if let tail, tail.capacity - tail.used >= total {
-            block = tail
-        } else {
-            block = OwnedBlock(capacity: max(Self.ownedBlockBytes, total))
-            tail = block
-        }
-        let destination = block.base + block.used
-        if let source = first.baseAddress { destination.copyMemory(from: source, byteCount: first.count) }
-        if let source = second.baseAddress { (destination + first.count).copyMemory(from: source, byteCount: second.count) }
-        block.used += total
-        return (block, destination)
+        // Later copies must not extend a chunk that now sits before the urgent one.
+        tailIsLastChunk = false
     }
 
     /// Fills `iovecs` with the queued regions in order; returns how many were filled.
@@ -142,7 +197,7 @@ struct OutboundQueue {
             chunks.removeAll(keepingCapacity: chunks.capacity <= 16)
             head = 0
             urgentEnd = 0
-            tail = nil
+            dropTail()
         } else if head > 32, head * 2 > chunks.count {
             chunks.removeFirst(head)
             urgentEnd = max(0, urgentEnd - head)
@@ -156,6 +211,14 @@ struct OutboundQueue {
         urgentEnd = 0
         frameStarted = false
         byteCount = 0
+        dropTail()
+    }
+
+    private mutating func dropTail() {
         tail = nil
+        tailBase = nil
+        tailUsed = 0
+        tailCapacity = 0
+        tailIsLastChunk = false
     }
 }

@@ -19,6 +19,10 @@ final class HubApplication: WebSocketApplication, HubTransport {
     /// either: a weak load per send showed up in profiles, and the session outlives every
     /// use — the hub drops this transport in `transportClosed`, called from `closed`.
     unowned(unsafe) var session: WebSocketSession?
+    /// The session's connection, for deliveries: used as a guaranteed reference, so the
+    /// per-recipient call costs no retain or release. A closing connection refuses data,
+    /// which covers the session's close-sent check.
+    var deliveryConnection: Unmanaged<Connection>?
     var hubSession: HubSession?
 
     init(hub: LoopHub, start: Start) {
@@ -28,6 +32,7 @@ final class HubApplication: WebSocketApplication, HubTransport {
 
     func opened(_ session: WebSocketSession) {
         self.session = session
+        deliveryConnection = Unmanaged.passUnretained(session.connection)
         switch start {
         case .open(let connectionId, let identity, let token):
             hubSession = hub.open(
@@ -58,6 +63,7 @@ final class HubApplication: WebSocketApplication, HubTransport {
     }
 
     func closed(_ session: WebSocketSession) {
+        deliveryConnection = nil
         guard let hubSession else { return }
         // A close frame without a code is a client stopping on purpose, like 1000.
         let code = session.peerSentClose ? (session.peerCloseCode ?? WebSocketCloseCode.normal.rawValue) : nil
@@ -79,6 +85,11 @@ final class HubApplication: WebSocketApplication, HubTransport {
     func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {
         guard let session, !session.closeSent else { return }
         session.connection.send(bytes, endsFrame: endsFrame)
+    }
+
+    func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
+        guard let deliveryConnection else { return 0 }
+        return deliveryConnection._withUnsafeGuaranteedRef { $0.sendFrame(head: head, shared, tail: tail) }
     }
 
     func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {

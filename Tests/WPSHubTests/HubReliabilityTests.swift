@@ -30,6 +30,22 @@ import WPSHub
         hub.receive(#"{"type":"sendToGroup","group":"room","dataType":"text","data":"\#(text)"}"#, on: publisher)
     }
 
+    @Test func sequenceIdsKeepEveryDigitAcrossPowersOfTen() {
+        let hub = makeHub(maxMessages: 2000)
+        let (member, wire, publisher) = setUp(hub)
+        var seen: [Int] = []
+        for n in 1...1001 {
+            publish(hub, publisher, "m\(n)")
+            let messages = wire.take()
+            #expect(messages.count == 1)
+            seen += messages.compactMap { $0.json["sequenceId"] as? Int }
+            #expect(messages.first?.text.hasSuffix(#","sequenceId":\#(n)}"#) == true)
+            if n % 100 == 0 { hub.receive(#"{"type":"sequenceAck","sequenceId":\#(n)}"#, on: member) }
+        }
+        #expect(seen == Array(1...1001))
+        #expect(member.unackedCount == 1)
+    }
+
     @Test func sequenceAckIsCumulativeAndToleratesZeroRepeatsAndStaleValues() {
         let hub = makeHub()
         let (member, wire, publisher) = setUp(hub)

@@ -56,9 +56,14 @@ import WPSBytes
         #expect(queue.isEmpty)
     }
 
+    /// Shared bytes big enough to be referenced rather than copied.
+    func big(_ byte: UInt8) -> SharedBytes {
+        SharedBytes(Array(repeating: byte, count: OutboundQueue.copyBelowBytes))
+    }
+
     @Test func ownedWritesAroundSharedChunksShareOneBlock() {
         var queue = OutboundQueue()
-        let shared = SharedBytes([7, 8, 9])
+        let shared = big(7)
         for _ in 0..<100 {
             ([1] as [UInt8]).withUnsafeBytes { queue.append($0) }
             queue.append(shared)
@@ -68,18 +73,63 @@ import WPSBytes
         defer { iovecs.deallocate() }
         let count = queue.gather(into: iovecs, max: 400)
         #expect(count == 201)
-        // Every owned region lies in the same block.
-        let owned = (0..<count).filter { iovecs[$0].iov_len != 3 }.map { iovecs[$0].iov_base! }
+        // Every owned region lies in the same block; every shared one is the shared bytes.
+        let owned = (0..<count).filter { iovecs[$0].iov_len != shared.count }.map { iovecs[$0].iov_base! }
         let span = owned.map { UInt(bitPattern: $0) }
         #expect(span.max()! - span.min()! < UInt(OutboundQueue.ownedBlockBytes))
-        #expect(contents(queue).count == 500)
-        queue.consume(500)
+        let referenced = (0..<count).filter { iovecs[$0].iov_len == shared.count }
+        #expect(referenced.count == 100)
+        #expect(referenced.allSatisfy { UnsafeRawPointer(iovecs[$0].iov_base!) == shared.pointer.baseAddress })
+        let total = 100 * (2 + shared.count)
+        #expect(contents(queue).count == total)
+        queue.consume(total)
         #expect(queue.isEmpty)
+    }
+
+    @Test func smallSharedFramesAreCopiedAndMerged() {
+        var queue = OutboundQueue()
+        let shared = SharedBytes(Array(repeating: 5, count: OutboundQueue.copyBelowBytes - 1))
+        var expected: [UInt8] = []
+        for index in 0..<3 as Range<UInt8> {
+            ([index] as [UInt8]).withUnsafeBytes { head in
+                ([9, index] as [UInt8]).withUnsafeBytes { tail in queue.appendFrame(head: head, shared, range: 0..<shared.count, tail: tail) }
+            }
+            expected += [index] + shared.array + [9, index]
+        }
+        queue.append(shared, range: 1..<3)
+        expected += [5, 5]
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 16)
+        defer { iovecs.deallocate() }
+        // Three frames of about 1 KiB fit one 4 KiB block; whatever did not fit starts a second.
+        let count = queue.gather(into: iovecs, max: 16)
+        #expect(count <= 2)
+        #expect(contents(queue) == expected)
+        #expect(queue.byteCount == expected.count)
+        for region in 0..<count {
+            let base = UnsafeRawPointer(iovecs[region].iov_base!)
+            let inShared = shared.pointer.baseAddress!
+            #expect(base < inShared || base >= inShared + shared.count)
+        }
+        queue.removeAll()
+    }
+
+    @Test func bigSharedFramesAreReferenced() {
+        var queue = OutboundQueue()
+        let shared = big(4)
+        ([1, 1] as [UInt8]).withUnsafeBytes { head in
+            ([3] as [UInt8]).withUnsafeBytes { tail in queue.appendFrame(head: head, shared, range: 0..<shared.count, tail: tail) }
+        }
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
+        defer { iovecs.deallocate() }
+        #expect(queue.gather(into: iovecs, max: 8) == 3)
+        #expect(UnsafeRawPointer(iovecs[1].iov_base!) == shared.pointer.baseAddress)
+        #expect(contents(queue) == [1, 1] + shared.array + [3])
+        queue.removeAll()
     }
 
     @Test func urgentFramesWaitOnlyForTheFrameInFlight() {
         var queue = OutboundQueue()
-        let frameA = SharedBytes([1, 1, 1])
+        let frameA = big(1)
         ([9] as [UInt8]).withUnsafeBytes { queue.append($0, endsFrame: false) }  // A's header
         queue.append(frameA, endsFrame: true)
         ([2, 2] as [UInt8]).withUnsafeBytes { queue.append($0) }  // frame B
@@ -87,8 +137,23 @@ import WPSBytes
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         ([7] as [UInt8]).withUnsafeBytes { queue.appendUrgent($0, empty) }
         ([8] as [UInt8]).withUnsafeBytes { queue.appendUrgent($0, empty) }
-        #expect(contents(queue) == [1, 1, 7, 8, 2, 2])
-        queue.consume(6)
+        #expect(contents(queue) == Array(repeating: 1, count: frameA.count - 1) + [7, 8, 2, 2])
+        queue.consume(frameA.count - 1 + 4)
+        #expect(queue.isEmpty)
+    }
+
+    @Test func urgentFramesNeverSplitCopiedFrames() {
+        var queue = OutboundQueue()
+        let frameA = SharedBytes([1, 1, 1])
+        ([9] as [UInt8]).withUnsafeBytes { queue.append($0, endsFrame: false) }
+        queue.append(frameA, endsFrame: true)  // copied: merges with its header
+        ([2, 2] as [UInt8]).withUnsafeBytes { queue.append($0) }  // frame B, merged too
+        queue.consume(2)
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        ([7] as [UInt8]).withUnsafeBytes { queue.appendUrgent($0, empty) }
+        // Merged frames are one region: the urgent frame goes after all of it, never inside.
+        #expect(contents(queue) == [1, 1, 2, 2, 7])
+        queue.consume(5)
         #expect(queue.isEmpty)
     }
 
