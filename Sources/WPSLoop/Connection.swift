@@ -15,7 +15,7 @@ public final class Connection {
     let slot: Int32
     let generation: UInt32
     var state = State.open
-    var outbound = OutboundQueue()
+    var outbound: OutboundQueue
     var isDirty = false
     var wantsWritable = false
     var isReading = true
@@ -28,7 +28,7 @@ public final class Connection {
     /// TLS or another transform between socket and handler; nil for plain TCP.
     public var transform: StreamTransform?
     /// Bytes already encoded by `transform`, waiting for the socket.
-    var encoded = OutboundQueue()
+    var encoded: OutboundQueue
     var transformFinished = false
     /// Input a transform asked to see again next turn, followed by anything read since.
     var deferredInput: [UInt8] = []
@@ -39,6 +39,8 @@ public final class Connection {
     init(loop: EventLoop, fd: Int32, slot: Int32, generation: UInt32, listener: Int = -1) {
         self.listener = listener
         self.loop = loop
+        outbound = OutboundQueue(pool: loop.blockPool)
+        encoded = OutboundQueue(pool: loop.blockPool)
         self.fd = fd
         self.slot = slot
         self.generation = generation

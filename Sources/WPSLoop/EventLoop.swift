@@ -39,6 +39,8 @@ public final class EventLoop {
     var slots: [Slot] = []
     var freeSlots: [Int32] = []
     var dirty: [Connection] = []
+    /// Owned output blocks drained connections gave back, for the next ones to use.
+    let blockPool = OutboundQueue.BlockPool()
     var closing: [Connection] = []
     var timers: TimerWheel
     let readBuffer: UnsafeMutableRawBufferPointer

@@ -37,6 +37,36 @@ struct OutboundQueue {
         var endsFrame = true
     }
 
+    /// Free blocks of one loop, so a connection that drains every turn does not allocate
+    /// and free a block every turn.
+    final class BlockPool {
+        private var free: [OwnedBlock] = []
+        /// Most blocks kept: a few MiB per loop at most.
+        let limit: Int
+
+        init(limit: Int = 512) {
+            self.limit = limit
+            free.reserveCapacity(limit)
+        }
+
+        var count: Int { free.count }
+
+        func take() -> OwnedBlock? { free.popLast() }
+
+        func give(_ block: OwnedBlock) {
+            guard free.count < limit else { return }
+            block.used = 0
+            free.append(block)
+        }
+    }
+
+    /// Where drained blocks go and new ones come from; nil: plain allocation.
+    private unowned(unsafe) let pool: BlockPool?
+
+    init(pool: BlockPool? = nil) {
+        self.pool = pool
+    }
+
     private var chunks: [Chunk] = []
     private var head = 0
     /// The block small writes are copied into; its fields are mirrored below so the copy
@@ -117,7 +147,12 @@ struct OutboundQueue {
     }
 
     private mutating func startBlock(minimum: Int) {
-        let block = OwnedBlock(capacity: max(Self.ownedBlockBytes, minimum))
+        let block: OwnedBlock
+        if minimum <= Self.ownedBlockBytes, let pooled = pool?.take() {
+            block = pooled
+        } else {
+            block = OwnedBlock(capacity: max(Self.ownedBlockBytes, minimum))
+        }
         tail = block
         tailBase = block.base
         tailUsed = 0
@@ -215,7 +250,11 @@ struct OutboundQueue {
     }
 
     private mutating func dropTail() {
-        tail = nil
+        if let pool, var block = tail.take(), block.capacity == Self.ownedBlockBytes,
+            isKnownUniquelyReferenced(&block)
+        {
+            pool.give(block)
+        }
         tailBase = nil
         tailUsed = 0
         tailCapacity = 0

@@ -142,6 +142,37 @@ import WPSBytes
         #expect(queue.isEmpty)
     }
 
+    @Test func drainedBlocksGoBackToThePoolAndAreReused() {
+        let pool = OutboundQueue.BlockPool(limit: 1)
+        var first = OutboundQueue(pool: pool)
+        var second = OutboundQueue(pool: pool)
+        ([1, 2, 3] as [UInt8]).withUnsafeBytes { first.append($0) }
+        ([4] as [UInt8]).withUnsafeBytes { second.append($0) }
+        let iovec1 = UnsafeMutablePointer<iovec>.allocate(capacity: 2)
+        defer { iovec1.deallocate() }
+        _ = first.gather(into: iovec1, max: 2)
+        let firstBlock = iovec1[0].iov_base
+        first.consume(3)
+        second.consume(1)
+        #expect(pool.count == 1)  // the limit: the second block was freed
+        ([5, 6] as [UInt8]).withUnsafeBytes { second.append($0) }
+        #expect(pool.count == 0)
+        _ = second.gather(into: iovec1, max: 2)
+        #expect(iovec1[0].iov_base == firstBlock)
+        #expect(contents(second) == [5, 6])
+        // A block still referenced by queued bytes is never pooled.
+        second.consume(1)
+        #expect(pool.count == 0)
+        second.consume(1)
+        #expect(pool.count == 1)
+        // Oversized blocks are not pooled.
+        var third = OutboundQueue(pool: pool)
+        Array(repeating: UInt8(9), count: OutboundQueue.ownedBlockBytes + 1).withUnsafeBytes { third.append($0) }
+        #expect(pool.count == 1)
+        third.consume(OutboundQueue.ownedBlockBytes + 1)
+        #expect(pool.count == 1)
+    }
+
     @Test func urgentFramesNeverSplitCopiedFrames() {
         var queue = OutboundQueue()
         let frameA = SharedBytes([1, 1, 1])
