@@ -11,7 +11,12 @@ public final class HubSession {
     public let kind: ClientKind
     public internal(set) var permissions: Permissions
     /// The socket, nil while a reliable session waits to be resumed.
-    public internal(set) var transport: HubTransport?
+    public internal(set) var transport: HubTransport? {
+        didSet { deliveryTarget = transport.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `transport` without ownership, for deliveries: `transport` keeps it alive, and the
+    /// hub calls it through a guaranteed reference, which costs no retain per recipient.
+    private(set) var deliveryTarget: Unmanaged<HubTransport>?
     /// Groups joined, with this session's position in each group's member list.
     var groupSlots: [String: Int] = [:]
     let reconnectionToken: String?

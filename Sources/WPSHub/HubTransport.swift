@@ -2,29 +2,31 @@ public import WPSBytes
 
 /// The socket side of one connection as the hub sees it: whole WebSocket frames out, and
 /// a close. The server implements it over its loop; tests record what it is given.
-public protocol HubTransport: AnyObject {
+///
+/// A class rather than a protocol so the hub can deliver through an unretained reference
+/// (`HubSession.deliveryTarget`): a protocol existential is retained and released around
+/// every call, once per recipient of every broadcast.
+open class HubTransport {
+    public init() {}
+
     /// Bytes waiting to be written to this client.
-    var queuedBytes: Int { get }
+    open var queuedBytes: Int { 0 }
     /// Queues shared bytes (whole frames or parts of one), without copying. `endsFrame` is
     /// false when more bytes of the same frame follow.
-    func send(_ shared: SharedBytes, endsFrame: Bool)
+    open func send(_ shared: SharedBytes, endsFrame: Bool) {}
     /// Queues a copy of `bytes`.
-    func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool)
+    open func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {}
     /// Queues one small whole frame (`header` then `payload`) ahead of queued data: acks and
     /// pongs never wait behind a backlog.
-    func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer)
+    open func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {}
     /// The server window (bits) of permessage-deflate on this connection; nil: not negotiated.
-    var deflateWindowBits: Int? { get }
+    open var deflateWindowBits: Int? { nil }
     /// Sends a close frame with `code` and `reason`, then closes the socket.
-    func close(code: UInt16, reason: String)
+    open func close(code: UInt16, reason: String) {}
     /// Queues one data frame: `head` copied, the whole of `shared`, then `tail` copied
     /// (either may be empty); returns the bytes now queued for this client. A broadcast
     /// makes exactly this one call per recipient.
-    func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int
-}
-
-extension HubTransport {
-    public func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
+    open func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
         if !head.isEmpty { send(head, endsFrame: false) }
         send(shared, endsFrame: tail.isEmpty)
         if !tail.isEmpty { send(tail, endsFrame: true) }

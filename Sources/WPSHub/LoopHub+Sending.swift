@@ -8,12 +8,13 @@ extension LoopHub {
     /// One transport call per recipient, which also reports the queue for the slow-consumer
     /// check; the deflate window is asked only for messages big enough to compress.
     func send(_ broadcast: Broadcast, to session: HubSession) {
-        guard let transport = session.transport else {
+        guard let target = session.deliveryTarget else {
             // A reliable session without a socket still numbers and buffers for replay.
             if session.kind.isReliable { _ = bufferReliable(broadcast, for: session) }
             return
         }
-        if let deflate, deflate.shouldCompress(broadcast.reliablePrefix.count), let bits = transport.deflateWindowBits,
+        if let deflate, deflate.shouldCompress(broadcast.reliablePrefix.count),
+            let bits = target._withUnsafeGuaranteedRef({ $0.deflateWindowBits }),
             let variants = compressedVariants(broadcast, bits)
         {
             sendCompressed(broadcast, variants, to: session)
@@ -22,12 +23,14 @@ extension LoopHub {
         let queued: Int
         switch session.kind {
         case .json:
-            queued = transport.sendFrame(head: Self.nothing, shared: broadcast.jsonFrame, tail: Self.nothing)
+            let frame = broadcast.jsonFrame
+            queued = target._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, shared: frame, tail: Self.nothing) }
         case .raw:
-            queued = transport.sendFrame(head: Self.nothing, shared: broadcast.rawFrame, tail: Self.nothing)
+            let frame = broadcast.rawFrame
+            queued = target._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, shared: frame, tail: Self.nothing) }
         case .jsonReliable:
             guard let sequenceId = bufferReliable(broadcast, for: session) else { return }
-            queued = sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: transport)
+            queued = sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: target)
         }
         if queued > configuration.maxOutboundBytes { cutSlowConsumer(session) }
     }
@@ -52,7 +55,8 @@ extension LoopHub {
     func sendUncompressedReliable(_ broadcast: Broadcast, to session: HubSession) {
         guard let sequenceId = bufferReliable(broadcast, for: session) else { return }
         if let transport = session.transport {
-            let queued = sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: transport)
+            let queued = sendSequenced(
+                broadcast.reliablePrefix, sequenceId: sequenceId, to: Unmanaged.passUnretained(transport))
             if queued > configuration.maxOutboundBytes { cutSlowConsumer(session) }
         }
     }
@@ -73,7 +77,7 @@ extension LoopHub {
     /// Frame header, the shared prefix, then `,"sequenceId":N}`: only the two small ends are
     /// per recipient (ARCHITECTURE rule 4).
     @discardableResult
-    func sendSequenced(_ prefix: SharedBytes, sequenceId: UInt64, to transport: HubTransport) -> Int {
+    func sendSequenced(_ prefix: SharedBytes, sequenceId: UInt64, to target: Unmanaged<HubTransport>) -> Int {
         // Scratch layout: frame header in bytes 0..<14, then `,"sequenceId":N}` written
         // with raw stores (no bounds checks: this runs once per recipient).
         withUnsafeTemporaryAllocation(byteCount: 48, alignment: 8) { scratch in
@@ -99,9 +103,11 @@ extension LoopHub {
             let header = WebSocketFrameEncoder.writeHeader(
                 into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text,
                 payloadLength: prefix.count + suffix)
-            return transport.sendFrame(
-                head: UnsafeRawBufferPointer(start: base, count: header), shared: prefix,
-                tail: UnsafeRawBufferPointer(start: suffixStart, count: suffix))
+            return target._withUnsafeGuaranteedRef {
+                $0.sendFrame(
+                    head: UnsafeRawBufferPointer(start: base, count: header), shared: prefix,
+                    tail: UnsafeRawBufferPointer(start: suffixStart, count: suffix))
+            }
         }
     }
 

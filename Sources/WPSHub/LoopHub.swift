@@ -75,7 +75,7 @@ public final class LoopHub {
         for index in session.unackedHead..<session.unacked.count {
             let entry = session.unacked[index]
             if entry.expiresAt != 0, entry.expiresAt <= self.now { continue }
-            sendSequenced(entry.prefix, sequenceId: entry.sequenceId, to: transport)
+            sendSequenced(entry.prefix, sequenceId: entry.sequenceId, to: Unmanaged.passUnretained(transport))
         }
         return session
     }
@@ -116,9 +116,15 @@ public final class LoopHub {
         let selector = broadcast.selector
         if case .group(let group) = selector.target {
             // The hot path: no allocation, the member list is walked in place.
+            // `members` is a copy of the list, so sessions stay alive even if a send cuts one
+            // and the group changes; each is then used unretained.
             guard let members = groups[GroupKey(hub: broadcast.hub, group: group)] else { return }
-            for session in members where selector.admits(session) {
-                send(broadcast, to: session)
+            members.withUnsafeBufferPointer { list in
+                for index in list.indices {
+                    Unmanaged.passUnretained(list[index])._withUnsafeGuaranteedRef { session in
+                        if selector.admits(session) { send(broadcast, to: session) }
+                    }
+                }
             }
             return
         }

@@ -5,7 +5,7 @@ import WPSWebSocket
 
 /// Connects one upgraded WebSocket to the loop's hub: it is the hub's transport for that
 /// connection and feeds the hub the client's messages.
-final class HubApplication: WebSocketApplication, HubTransport {
+final class HubApplication: HubTransport, WebSocketApplication {
     enum Start: Sendable {
         case open(connectionId: String, identity: ClientIdentity, reconnectionToken: String?)
         case resume(connectionId: String)
@@ -28,6 +28,7 @@ final class HubApplication: WebSocketApplication, HubTransport {
     init(hub: LoopHub, start: Start) {
         self.hub = hub
         self.start = start
+        super.init()
     }
 
     func opened(_ session: WebSocketSession) {
@@ -73,31 +74,31 @@ final class HubApplication: WebSocketApplication, HubTransport {
 
     // MARK: HubTransport
 
-    var queuedBytes: Int { session?.connection.queuedBytes ?? 0 }
+    override var queuedBytes: Int { session?.connection.queuedBytes ?? 0 }
 
-    var deflateWindowBits: Int? { session?.deflate?.serverMaxWindowBits }
+    override var deflateWindowBits: Int? { session?.deflate?.serverMaxWindowBits }
 
-    func send(_ shared: SharedBytes, endsFrame: Bool) {
+    override func send(_ shared: SharedBytes, endsFrame: Bool) {
         guard let session, !session.closeSent else { return }
         session.connection.send(shared, endsFrame: endsFrame)
     }
 
-    func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {
+    override func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {
         guard let session, !session.closeSent else { return }
         session.connection.send(bytes, endsFrame: endsFrame)
     }
 
-    func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
+    override func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
         guard let deliveryConnection else { return 0 }
         return deliveryConnection._withUnsafeGuaranteedRef { $0.sendFrame(head: head, shared, tail: tail) }
     }
 
-    func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+    override func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
         guard let session, !session.closeSent else { return }
         session.connection.sendUrgent(header, payload)
     }
 
-    func close(code: UInt16, reason: String) {
+    override func close(code: UInt16, reason: String) {
         session?.close(WebSocketCloseCode(rawValue: code), reason: reason)
     }
 }

@@ -10,7 +10,7 @@ import WPSHub
         var wires: [FakeTransport] = []
         for (index, kind) in [ClientKind.jsonReliable, .json, .raw(publishGroup: nil), .jsonReliable].enumerated() {
             let wire = FakeTransport()
-            wire.deflateWindowBits = index == 3 ? nil : 15
+            wire.window = index == 3 ? nil : 15
             hub.open(
                 connectionId: Fixtures.id(index + 1), identity: Fixtures.identity(kind, groups: ["g"]),
                 reconnectionToken: "t", transport: wire)

@@ -160,7 +160,7 @@ import WPSHub
     @Test func slowReliableClientLosesItsSocketButKeepsItsSession() {
         let hub = makeHub(maxOutbound: 1000)
         let (member, wire, publisher) = setUp(hub)
-        wire.queuedBytes = 1001
+        wire.queued = 1001
         publish(hub, publisher, "x")
         #expect(wire.closedWith?.code == 1011)
         #expect(!member.isEnded)
@@ -172,10 +172,10 @@ import WPSHub
     @Test func slowNonReliableClientIsClosedWithAReason() {
         let hub = makeHub(maxOutbound: 1000)
         let (member, wire, publisher) = setUp(hub, kind: .json)
-        wire.queuedBytes = 1000
+        wire.queued = 1000
         publish(hub, publisher, "x")
         #expect(wire.closedWith == nil, "exactly at the limit is fine")
-        wire.queuedBytes = 1001
+        wire.queued = 1001
         publish(hub, publisher, "y")
         #expect(wire.closedWith?.code == 1008)
         #expect(wire.closedWith?.reason.contains("slow") == true)

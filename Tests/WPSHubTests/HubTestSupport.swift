@@ -17,19 +17,21 @@ final class FakeTransport: HubTransport {
     }
 
     var wire: [UInt8] = []
-    var queuedBytes = 0
-    var deflateWindowBits: Int?
+    var queued = 0
+    var window: Int?
+    override var queuedBytes: Int { queued }
+    override var deflateWindowBits: Int? { window }
     /// Messages that arrived compressed (RSV1).
     var compressedCount = 0
     var closedWith: (code: UInt16, reason: String)?
 
-    func send(_ shared: SharedBytes, endsFrame: Bool) { wire += shared.array }
-    func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) { wire += bytes }
-    func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+    override func send(_ shared: SharedBytes, endsFrame: Bool) { wire += shared.array }
+    override func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) { wire += bytes }
+    override func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
         wire += header
         wire += payload
     }
-    func close(code: UInt16, reason: String) {
+    override func close(code: UInt16, reason: String) {
         if closedWith == nil { closedWith = (code, reason) }
     }
 
