@@ -78,35 +78,45 @@ extension LoopHub {
     /// per recipient (ARCHITECTURE rule 4).
     @discardableResult
     func sendSequenced(_ prefix: SharedBytes, sequenceId: UInt64, to target: Unmanaged<HubTransport>) -> Int {
-        // Scratch layout: frame header in bytes 0..<14, then `,"sequenceId":N}` written
-        // with raw stores (no bounds checks: this runs once per recipient).
-        withUnsafeTemporaryAllocation(byteCount: 48, alignment: 8) { scratch in
+        // Scratch: the frame header at the start; `,"sequenceId":N}` written backwards so it
+        // ends at the scratch's end (one pass over the digits, raw stores, no bounds checks:
+        // this runs once per recipient).
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { scratch in
             let base = scratch.baseAddress!
-            let suffixStart = base + 14
-            // `,"sequenceId":` is 14 bytes.
-            suffixStart.copyMemory(from: Self.sequenceKey.baseAddress!, byteCount: 14)
-            var digits = 1
-            var probe = sequenceId
-            while probe >= 10 {
-                probe /= 10
-                digits += 1
-            }
+            var cursor = base + 64
+            cursor -= 1
+            cursor.storeBytes(of: UInt8(ascii: "}"), as: UInt8.self)
             var value = sequenceId
-            var position = suffixStart + 14 + digits
-            position.storeBytes(of: UInt8(ascii: "}"), as: UInt8.self)
             repeat {
-                position -= 1
-                position.storeBytes(of: UInt8(truncatingIfNeeded: value % 10) &+ 48, as: UInt8.self)
+                cursor -= 1
+                cursor.storeBytes(of: UInt8(truncatingIfNeeded: value % 10) &+ 48, as: UInt8.self)
                 value /= 10
             } while value > 0
-            let suffix = 14 + digits + 1
-            let header = WebSocketFrameEncoder.writeHeader(
-                into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text,
-                payloadLength: prefix.count + suffix)
+            cursor -= 14
+            cursor.copyMemory(from: Self.sequenceKey.baseAddress!, byteCount: 14)
+            let suffix = base + 64 - cursor
+            let length = prefix.count + suffix
+            // An unmasked, final text frame: the 2- or 4-byte header covers every message
+            // under 64 KiB; longer ones take the general encoder.
+            let header: Int
+            if length < 126 {
+                base.storeBytes(of: 0x81, as: UInt8.self)
+                (base + 1).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+                header = 2
+            } else if length < 65_536 {
+                base.storeBytes(of: 0x81, as: UInt8.self)
+                (base + 1).storeBytes(of: 126, as: UInt8.self)
+                (base + 2).storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), as: UInt8.self)
+                (base + 3).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+                header = 4
+            } else {
+                header = WebSocketFrameEncoder.writeHeader(
+                    into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text, payloadLength: length)
+            }
             return target._withUnsafeGuaranteedRef {
                 $0.sendFrame(
                     head: UnsafeRawBufferPointer(start: base, count: header), shared: prefix,
-                    tail: UnsafeRawBufferPointer(start: suffixStart, count: suffix))
+                    tail: UnsafeRawBufferPointer(start: cursor, count: suffix))
             }
         }
     }

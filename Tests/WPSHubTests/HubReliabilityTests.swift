@@ -46,6 +46,20 @@ import WPSHub
         #expect(member.unackedCount == 1)
     }
 
+    @Test(arguments: Array(1...60) + Array(stride(from: 65_380, through: 65_480, by: 4)) + [70_000])
+    func reliableFramesOfEveryHeaderSize(size: Int) {
+        let hub = makeHub()
+        let (_, wire, publisher) = setUp(hub)
+        let text = String(repeating: "q", count: size)
+        publish(hub, publisher, text)
+        let messages = wire.take()
+        #expect(messages.count == 1)
+        #expect(messages.first?.json["data"] as? String == text)
+        #expect(messages.first?.json["sequenceId"] as? Int == 1)
+        // The sizes above straddle both header-size boundaries (126 and 65,536 bytes).
+        #expect(messages.first.map { $0.payload.count } ?? 0 > 0)
+    }
+
     @Test func sequenceAckIsCumulativeAndToleratesZeroRepeatsAndStaleValues() {
         let hub = makeHub()
         let (member, wire, publisher) = setUp(hub)
