@@ -26,7 +26,7 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
         self.group = group
         self.slot = slot
         self.ratePerSecond = ratePerSecond
-        socket = BenchSocket(peer: self)
+        socket = BenchSocket(peer: self, transport: context.config.transport)
     }
 
     /// Distinct data messages received.
@@ -122,7 +122,7 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
             publishedCount += 1
             let data = BenchPayload.make(
                 sentNanos: ProcessControl.monotonicNanos, publisher: slot, sequence: UInt64(publishedCount),
-                size: context.config.payloadBytes)
+                size: context.config.payloadBytes, style: context.config.payloadStyle)
             socket.sendText(BenchPayload.sendToGroup(group: group, ackId: nil, data: data))
             context.stats.published += 1
             context.shared.published.add(1, ordering: .relaxed)

@@ -9,6 +9,9 @@ struct BenchConfig: Sendable {
     var subprotocol: String
     var reliable: Bool
     var payloadBytes = 100
+    var payloadStyle = BenchPayload.PayloadStyle.x
+    /// TLS and deflate for every bench socket.
+    var transport = BenchTransport()
     /// Local addresses to connect from, used in turn; empty means the kernel's choice.
     var sourceHosts: [String] = []
     /// A reliable subscriber acks after this many messages (the server buffers 1000).
