@@ -120,6 +120,7 @@ struct BenchRunner {
         result.set("duplicated", stats.duplicates)
         result.set("outOfOrder", stats.outOfOrder)
         result.set("failedAcks", stats.failedAcks)
+        if options.deflate { result.set("inflatedMessages", stats.inflated) }
     }
 
     /// p50 / p99 / p99.9 / max of the latency histogram in microseconds.

@@ -34,6 +34,8 @@ final class BenchSocket: ConnectionHandler {
     /// Set when the server accepted permessage-deflate.
     private var inflater: MessageInflater?
     private var inflated: [UInt8] = []
+    /// Messages that arrived compressed and were inflated.
+    private(set) var inflatedMessages = 0
 
     init(peer: BenchPeer, transport: BenchTransport = BenchTransport()) {
         self.peer = peer
@@ -188,6 +190,7 @@ final class BenchSocket: ConnectionHandler {
                         fail("cannot inflate a message: \(result)")
                         return .stop
                     }
+                    inflatedMessages &+= 1
                     inflated.withUnsafeBytes { peer.socketMessage(self, $0, now: now) }
                 } else {
                     peer.socketMessage(self, payload, now: now)

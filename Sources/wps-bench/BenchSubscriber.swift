@@ -32,6 +32,9 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
     /// Distinct data messages received.
     var uniqueReceived: Int { order.unique }
 
+    /// Messages (of any kind) that arrived compressed.
+    var inflatedMessages: Int { socket.inflatedMessages }
+
     /// Queues the connection on the loop's connect pacer.
     func start(path: String) {
         context.enqueueConnect { [self] in

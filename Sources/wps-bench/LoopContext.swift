@@ -137,7 +137,8 @@ final class LoopContext {
                 lost += max(0, fanoutPublished - subscriber.uniqueReceived)
             }
         }
-        return stats.snapshot(lost: lost, subscribers: subscribers.count)
+        let inflated = subscribers.reduce(0) { $0 + $1.inflatedMessages }
+        return stats.snapshot(lost: lost, subscribers: subscribers.count, inflated: inflated)
     }
 
     /// Closes every bench connection on this loop cleanly.
