@@ -83,7 +83,8 @@ let package = Package(
         .executableTarget(
             name: "wps-bench",
             dependencies: [
-                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSAuth", "WPSLoop",
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSAuth", "WPSLoop", "WPSDeflate",
+                "WPSClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -105,7 +106,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
-        .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes"]),
+        .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
     ]
 )

@@ -30,6 +30,42 @@ TARGETS = [
 ]
 
 
+# Targets on a pair of runs against the same server: (run, its twin, description, what to read
+# from each, limit, kind). The measured value is run / twin; kind "min" means it must be at
+# least the limit, "max" below it.
+PAIR_TARGETS = [
+    ("fanout-json-sat-tls", "fanout-json-sat-plain-pair",
+     "TLS fan-out 1,000 subs, json, saturation: deliveries/s over plaintext's",
+     lambda r: r.get("deliveriesPerSecond"), 0.60, "min"),
+    ("fanout-json-2k-deflate", "fanout-json-2k-plain",
+     "deflate fan-out 1,000 subs, 2 KiB text JSON: server CPU per million deliveries over uncompressed",
+     lambda r: server(r, "cpuSecondsPerMillionDeliveries"), 2.0, "max"),
+]
+
+
+def pair_ratio(by_label, label, twin, read):
+    """run / twin for one pair target, or None when either run or value is missing."""
+    run, other = by_label.get(label), by_label.get(twin)
+    if not run or not other:
+        return None
+    value, base = read(run), read(other)
+    if value is None or not base:
+        return None
+    return value / base
+
+
+def transport(run):
+    """How the bench connected: json/reliable plus tls, deflate and a non-default payload."""
+    parts = ["reliable" if "reliable" in run.get("subprotocol", "") else "json"]
+    if run.get("tls"):
+        parts.append("tls")
+    if run.get("deflate"):
+        parts.append("deflate")
+    if run.get("payloadStyle") == "text" or (run.get("payloadBytes") or 100) != 100:
+        parts.append(f"{run.get('payloadBytes')} B {run.get('payloadStyle', 'x')}")
+    return " · ".join(parts)
+
+
 def server(run, key):
     return (run.get("server") or {}).get(key)
 
@@ -99,7 +135,7 @@ def run_rows(runs):
         ms = lambda key: (lat.get(key) / 1000) if lat.get(key) is not None else None
         counts = "/".join(str(run.get(key, "–")) for key in ("lost", "duplicated", "outOfOrder"))
         rate = run.get("deliveriesPerSecond") or run.get("cyclesPerSecond")
-        protocol = "reliable" if "reliable" in run.get("subprotocol", "") else "json"
+        protocol = transport(run)
         rows.append(
             f"| {run.get('label', run.get('workload'))} | {protocol} | {size} | {fmt(rate)} | {fmt(ms('p50'))} "
             f"| {fmt(ms('p99'))} | {fmt(ms('p999'))} | {counts} | {fmt(server(run, 'cpuSecondsPerMillionDeliveries'))} "
@@ -125,7 +161,11 @@ def render(results_path, report_path, chart_path):
              "## Method", "",
              "- `wps-bench` drives the server over loopback from its own epoll loops (2 threads), with the "
              "project's WebSocket codecs; payloads are 100-byte JSON objects carrying the send time "
-             "(CLOCK_MONOTONIC), a publisher slot and a sequence number.",
+             "(CLOCK_MONOTONIC), a publisher slot and a sequence number, padded with `x` (the 2 KiB "
+             "deflate pair pads with words instead, which compress about 3.8x like JSON text).",
+             "- TLS runs connect with TLS to a self-signed certificate (no verification); deflate runs "
+             "offer permessage-deflate and inflate every compressed delivery; their publisher sends "
+             "uncompressed frames (RFC 7692 lets each message choose).",
              "- Latency is receive time minus send time in the same process, so it includes the bench's "
              "own scheduling; at saturation the publisher keeps 64 un-acked sends and at most 256 "
              "undelivered publishes in flight, so latency there is queueing by design.",
@@ -145,7 +185,36 @@ def render(results_path, report_path, chart_path):
             continue
         ratio = value / limit
         lines.append(f"| {text} | {fmt(float(value))} {unit} | {limit} {unit} | {ratio:.2f} | {'yes' if ratio <= 1 else 'no'} |")
+    for label, twin, text, read, limit, kind in PAIR_TARGETS:
+        value = pair_ratio(by_label, label, twin, read)
+        bound = f"≥ {limit:.2f}×" if kind == "min" else f"< {limit:.2f}×"
+        if value is None:
+            lines.append(f"| {text} | – | {bound} | – | not measured |")
+            continue
+        met = value >= limit if kind == "min" else value < limit
+        lines.append(f"| {text} | {value:.2f}× | {bound} | {value / limit:.2f} | {'yes' if met else 'no'} |")
     lines += ["", "## Runs", ""] + run_rows(runs)
+    paired = [(target, by_label.get(target[0]), by_label.get(target[1])) for target in PAIR_TARGETS]
+    paired = [entry for entry in paired if entry[1] and entry[2]]
+    if paired:
+        lines += ["", "## TLS and deflate against plaintext", "",
+                  "Each pair ran back to back on one server process, which listened with TLS and in "
+                  "plaintext and had permessage-deflate on; only what the bench offered differed.", "",
+                  "| run | transport | deliveries/s | × plaintext | server CPU-s per M | × plaintext | server CPU % "
+                  "| bench CPU % | p99 ms | ok |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        rate = lambda r: r.get("deliveriesPerSecond")
+        cpu = lambda r: server(r, "cpuSecondsPerMillionDeliveries")
+        for (label, twin, *_), run, other in paired:
+            for entry in (other, run):
+                p99 = latency(entry, "p99")
+                rate_ratio = pair_ratio(by_label, entry.get("label"), twin, rate)
+                cpu_ratio = pair_ratio(by_label, entry.get("label"), twin, cpu)
+                lines.append(f"| {entry.get('label')} | {transport(entry)} | {fmt(rate(entry))} | {fmt(rate_ratio)} "
+                             f"| {fmt(cpu(entry))} | {fmt(cpu_ratio)} "
+                             f"| {percent(server(entry, 'cpuUtilisation'))} "
+                             f"| {percent((entry.get('bench') or {}).get('cpuUtilisation'))} "
+                             f"| {fmt(p99 / 1000 if p99 is not None else None)} | {'yes' if entry.get('ok') else 'NO'} |")
     idle = [r for r in runs if r.get("workload") == "idle"]
     if idle:
         lines += ["", "## Idle connections", "",

@@ -1,4 +1,4 @@
-import WPSLoop
+public import WPSLoop
 import WPSTLS
 
 /// TLS for an outgoing connection, as the loop's stream transform: the loop feeds it what it
@@ -48,7 +48,9 @@ public struct ClientTLS: Sendable {
         context = try TLSClientContext(caFile: caFile, insecure: insecure)
     }
 
-    func transform(serverName: String) -> StreamTransform {
+    /// A fresh TLS session for one connection to `serverName` (sent as SNI and, unless
+    /// insecure, verified), as the transform to set on a `Connection` right after `connect`.
+    public func transform(serverName: String) -> StreamTransform {
         TLSClientTransform(context: context, serverName: serverName)
     }
 }

@@ -24,6 +24,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Bench event-loop threads.") var threads = 2
     @Option(help: "Measured seconds (publishing, chatting, holding or churning).") var duration = 10.0
     @Option(help: "Payload bytes per publish (at least the stamp, about 60).") var payloadBytes = 100
+    @Option(help: "Payload padding: x (one repeated letter) or text (words; compresses like JSON text).")
+    var payloadStyle = "x"
+    @Flag(help: "Connect with TLS (wss/https) without verifying the certificate (loopback, self-signed).")
+    var tls = false
+    @Flag(help: "Offer permessage-deflate; subscribers inflate what the server compresses.")
+    var deflate = false
     @Option(help: "fanout: subscribers in the group.") var subscribers = 1000
     @Option(help: "fanout: publisher, ws (sendToGroup) or rest (POST …/groups/{g}/:send).") var publisher = "ws"
     @Option(help: "fanout: publishes per second; 0 means saturation.") var rate = 0.0
@@ -50,6 +56,9 @@ struct BenchCommand: ParsableCommand {
         guard duration > 0, duration <= 600 else { throw ValidationError("duration: 0 < seconds <= 600") }
         guard payloadBytes >= 64, payloadBytes <= 65_536 else { throw ValidationError("payload-bytes: 64…65536") }
         guard sources >= 1, sources <= 250 else { throw ValidationError("sources: 1…250") }
+        guard BenchPayload.PayloadStyle(rawValue: payloadStyle) != nil else {
+            throw ValidationError("payload-style: x or text")
+        }
     }
 
     func run() throws {
@@ -66,6 +75,9 @@ struct BenchCommand: ParsableCommand {
         options.threads = threads
         options.durationSeconds = duration
         options.payloadBytes = payloadBytes
+        options.payloadStyle = BenchPayload.PayloadStyle(rawValue: payloadStyle) ?? .x
+        options.tls = tls
+        options.deflate = deflate
         options.subscribers = subscribers
         options.publisher = publisher
         options.rate = rate

@@ -6,6 +6,13 @@ import WPSBytes
 /// fixed size; the server forwards it byte for byte inside `"data":…`, so a subscriber finds
 /// it again by looking for `{"t":` without parsing the envelope.
 enum BenchPayload {
+    /// How a payload is padded: `x` repeats one letter (the historical default, compresses
+    /// about 100x); `text` uses words, so compression behaves like real JSON text.
+    enum PayloadStyle: String, Sendable, CaseIterable {
+        case x
+        case text
+    }
+
     /// A stamp found in a delivered message.
     struct Stamp {
         var sentNanos: UInt64
@@ -16,8 +23,11 @@ enum BenchPayload {
     /// Kinds of server message, told apart by the first letter of `type`.
     enum Kind { case message, ack, system, pong, other }
 
-    /// The payload for one publish, padded with `x` to `size` bytes (never shorter than needed).
-    static func make(sentNanos: UInt64, publisher: Int, sequence: UInt64, size: Int) -> OutputBuffer {
+    /// The payload for one publish, padded to `size` bytes (never shorter than needed): with
+    /// `x` by default, or with a slice of `textCorpus` (chosen by `sequence`) for `.text`.
+    static func make(
+        sentNanos: UInt64, publisher: Int, sequence: UInt64, size: Int, style: PayloadStyle = .x
+    ) -> OutputBuffer {
         var out = OutputBuffer(capacity: max(size, 64))
         out.append(#"{"t":"#)
         out.appendDecimal(sentNanos)
@@ -27,9 +37,50 @@ enum BenchPayload {
         out.appendDecimal(sequence)
         out.append(#","pad":""#)
         let padding = size - out.count - 2
-        if padding > 0 { out.append(contentsOf: repeatElement(UInt8(ascii: "x"), count: padding)) }
+        if padding > 0 {
+            switch style {
+            case .x:
+                out.append(contentsOf: repeatElement(UInt8(ascii: "x"), count: padding))
+            case .text:
+                let corpus = textCorpus
+                let start = Int(truncatingIfNeeded: (sequence &* 2_654_435_761) % UInt64(textCorpusSlack))
+                let end = min(start + padding, corpus.count)
+                out.append(contentsOf: corpus[start..<end])
+                // Only a padding longer than any payload limit could run past the corpus.
+                if end - start < padding {
+                    out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding - (end - start)))
+                }
+            }
+        }
         out.append(#""}"#)
         return out
+    }
+
+    /// Corpus offsets a text padding may start at, so consecutive publishes differ.
+    static let textCorpusSlack = 4096
+
+    /// Words from a small vocabulary, separated by single spaces, long enough for any
+    /// `--payload-bytes`. Uniform choice from 16 words compresses about 3.8x with zlib level
+    /// 6, close to real JSON text (3–5x); a run of `x` compresses about 100x.
+    static let textCorpus: [UInt8] = makeTextCorpus(bytes: 65_536 + textCorpusSlack)
+
+    /// Deterministic pseudo-random words (xorshift64 with a fixed seed); JSON-string safe.
+    static func makeTextCorpus(bytes: Int) -> [UInt8] {
+        let words = [
+            "the", "user", "order", "status", "message", "group", "update", "value",
+            "and", "total", "price", "event", "server", "of", "item", "name",
+        ].map { Array($0.utf8) }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes + 16)
+        while out.count < bytes {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            if !out.isEmpty { out.append(UInt8(ascii: " ")) }
+            out.append(contentsOf: words[Int(truncatingIfNeeded: (state >> 11) % UInt64(words.count))])
+        }
+        return Array(out.prefix(bytes))
     }
 
     /// A `sendToGroup` request carrying `data` (a JSON value), acked when `ackId` is given.

@@ -1,5 +1,6 @@
 import Glibc
 import WPSAuth
+import WPSClient
 import WPSLoop
 
 /// Everything a run needs from the command line.
@@ -13,6 +14,11 @@ struct BenchOptions: Sendable {
     var threads = 2
     var durationSeconds = 10.0
     var payloadBytes = 100
+    var payloadStyle = BenchPayload.PayloadStyle.x
+    /// Connect with TLS (no certificate verification).
+    var tls = false
+    /// Offer permessage-deflate.
+    var deflate = false
     var subscribers = 1000
     var publisher = "ws"
     var rate = 0.0
@@ -38,12 +44,16 @@ struct BenchRunner {
         options.reliable ? "json.reliable.webpubsub.azure.v1" : "json.webpubsub.azure.v1"
     }
 
-    var endpoint: String { "http://127.0.0.1:\(options.port)" }
+    var endpoint: String { "\(options.tls ? "https" : "http")://127.0.0.1:\(options.port)" }
 
-    func makeConfig() -> BenchConfig {
+    func makeConfig() throws -> BenchConfig {
         var config = BenchConfig(
             port: options.port, hub: options.hub, subprotocol: subprotocol, reliable: options.reliable)
         config.payloadBytes = options.payloadBytes
+        config.payloadStyle = options.payloadStyle
+        // Loopback against a self-signed certificate: nothing to verify against.
+        config.transport.tls = options.tls ? try ClientTLS(insecure: true) : nil
+        config.transport.deflate = options.deflate
         if options.sources > 1 {
             config.sourceHosts = (1...min(options.sources, 250)).map { "127.0.0.\($0)" }
         }
@@ -56,7 +66,7 @@ struct BenchRunner {
             endpoint: endpoint, hub: options.hub, userId: userId, roles: roles, groups: groups,
             key: AccessKey(options.accessKey), now: Int64(time(nil)), lifetime: 3600)
         let url = ClientToken.clientURL(endpoint: endpoint, hub: options.hub, token: token)
-        let prefix = "ws://127.0.0.1:\(options.port)"
+        let prefix = "\(options.tls ? "wss" : "ws")://127.0.0.1:\(options.port)"
         return String(url.dropFirst(prefix.count))
     }
 
@@ -67,6 +77,9 @@ struct BenchRunner {
         result.set("workload", options.workload)
         if !options.label.isEmpty { result.set("label", options.label) }
         result.set("subprotocol", subprotocol)
+        result.set("tls", options.tls)
+        result.set("deflate", options.deflate)
+        result.set("payloadStyle", options.payloadStyle.rawValue)
         result.set("benchThreads", harness.threads)
         switch options.workload {
         case "fanout": runFanout(harness, into: &result)
@@ -107,6 +120,7 @@ struct BenchRunner {
         result.set("duplicated", stats.duplicates)
         result.set("outOfOrder", stats.outOfOrder)
         result.set("failedAcks", stats.failedAcks)
+        if options.deflate { result.set("inflatedMessages", stats.inflated) }
     }
 
     /// p50 / p99 / p99.9 / max of the latency histogram in microseconds.

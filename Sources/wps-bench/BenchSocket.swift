@@ -1,3 +1,5 @@
+import WPSDeflate
+import WPSHTTP
 import WPSLoop
 import WPSWebSocket
 
@@ -12,20 +14,32 @@ protocol BenchPeer: AnyObject {
 }
 
 /// A lean WebSocket client connection for load generation: handshake, masked text frames
-/// out, reassembled messages in. No TLS, no deflate, no reconnects.
+/// out, reassembled messages in; optionally over TLS and with permessage-deflate (inflate
+/// only). No reconnects.
 final class BenchSocket: ConnectionHandler {
     enum State { case idle, handshaking, open, closing, closed }
 
+    /// Largest message accepted, inflated or not.
+    static let maxMessageBytes = 1 << 20
+
     private(set) var state = State.idle
     private unowned let peer: BenchPeer
+    private let transport: BenchTransport
     private var connection: Connection?
-    private var reader = WebSocketReader(role: .client, maxMessageBytes: 1 << 20)
+    private var reader = WebSocketReader(role: .client, maxMessageBytes: BenchSocket.maxMessageBytes)
     private var head: [UInt8] = []
+    private var headParser = HTTPResponseHeadParser()
     private var failure: String?
     private var clientInitiatedClose = false
+    /// Set when the server accepted permessage-deflate.
+    private var inflater: MessageInflater?
+    private var inflated: [UInt8] = []
+    /// Messages that arrived compressed and were inflated.
+    private(set) var inflatedMessages = 0
 
-    init(peer: BenchPeer) {
+    init(peer: BenchPeer, transport: BenchTransport = BenchTransport()) {
         self.peer = peer
+        self.transport = transport
     }
 
     /// Connects to `127.0.0.1:port` (from `sourceHost` when given) and sends the upgrade
@@ -45,14 +59,24 @@ final class BenchSocket: ConnectionHandler {
             state = .closed
             return false
         }
+        if let tls = transport.tls {
+            // Set before anything is written: the request goes out once the handshake is done.
+            made.transform = tls.transform(serverName: BenchTransport.serverName)
+        }
         connection = made
+        let extensions =
+            transport.deflate
+            ? [("Sec-WebSocket-Extensions", DeflateNegotiation.clientOffer(BenchTransport.offer))] : []
         let request = WebSocketHandshake.clientRequestHead(
-            host: "\(host):\(port)", path: path, key: WebSocketHandshake.randomKey(), protocols: [subprotocol])
+            host: "\(host):\(port)", path: path, key: WebSocketHandshake.randomKey(), protocols: [subprotocol],
+            extraHeaders: extensions)
         made.send(request)
         return true
     }
 
-    /// Sends one masked text frame holding `payload`.
+    /// Sends one masked text frame holding `payload`, never compressed: RFC 7692 lets each
+    /// message choose (RSV1 clear means uncompressed), so a publisher that negotiated deflate
+    /// may still send plain frames and the server inflates nothing.
     func sendText(_ payload: [UInt8]) {
         guard state == .open, let connection else { return }
         let frame = WebSocketFrameEncoder.frame(
@@ -88,14 +112,39 @@ final class BenchSocket: ConnectionHandler {
         let now = ProcessControl.monotonicNanos
         if state == .handshaking {
             head.append(contentsOf: UnsafeRawBufferPointer(bytes))
-            guard let end = Self.headEnd(head) else {
-                if head.count > 16_384 { fail("response head too large") }
+            let parsed = head.withUnsafeBytes { headParser.parse($0) }
+            let end: Int
+            switch parsed {
+            case .needMore:
                 return
-            }
-            guard Self.isSwitchingProtocols(head) else {
-                let line = head.prefix(while: { $0 != 13 })
-                fail("upgrade refused: " + String(decoding: line, as: UTF8.self))
+            case .failure:
+                fail("invalid response head")
                 return
+            case .complete(let response, let length):
+                guard response.status == 101 else {
+                    fail("upgrade refused: HTTP \(response.status) \(response.reason)")
+                    return
+                }
+                switch BenchTransport.negotiated(
+                    answer: response.headers["Sec-WebSocket-Extensions"], offered: transport.deflate)
+                {
+                case .none:
+                    break
+                case .invalid:
+                    fail("unacceptable Sec-WebSocket-Extensions")
+                    return
+                case .deflate(let parameters):
+                    guard let made = try? parameters.makeClientInflater() else {
+                        fail("cannot make an inflater")
+                        return
+                    }
+                    inflater = made
+                    // Compressed wire bytes may exceed the inflated size a little.
+                    reader = WebSocketReader(
+                        role: .client, maxMessageBytes: Self.maxMessageBytes + Self.maxMessageBytes / 64 + 1024,
+                        allowCompressed: true)
+                }
+                end = length
             }
             state = .open
             var rest = Array(head[end...])
@@ -127,8 +176,25 @@ final class BenchSocket: ConnectionHandler {
     private func feed(_ bytes: UnsafeMutableRawBufferPointer, now: UInt64) {
         let error = reader.feed(bytes) { event in
             switch event {
-            case .message(_, let payload, _):
-                peer.socketMessage(self, payload, now: now)
+            case .message(_, let payload, let compressed):
+                if compressed {
+                    // Only after a deflate answer does the reader accept RSV1, so `inflater` is set.
+                    // UTF-8 is not checked after inflating: the stamp scan needs none.
+                    guard let inflater else {
+                        fail("compressed message without deflate")
+                        return .stop
+                    }
+                    inflated.removeAll(keepingCapacity: inflated.capacity <= 64 * 1024)
+                    let result = inflater.decompress(payload, maxOutputBytes: Self.maxMessageBytes, into: &inflated)
+                    guard result == .ok else {
+                        fail("cannot inflate a message: \(result)")
+                        return .stop
+                    }
+                    inflatedMessages &+= 1
+                    inflated.withUnsafeBytes { peer.socketMessage(self, $0, now: now) }
+                } else {
+                    peer.socketMessage(self, payload, now: now)
+                }
                 return state == .open || state == .closing ? .continue : .stop
             case .ping(let data):
                 if let connection {
@@ -170,11 +236,5 @@ final class BenchSocket: ConnectionHandler {
             return index + 1
         }
         return nil
-    }
-
-    /// True when the status line is `HTTP/1.1 101`.
-    static func isSwitchingProtocols(_ bytes: [UInt8]) -> Bool {
-        let prefix = Array("HTTP/1.1 101".utf8)
-        return bytes.count >= prefix.count && Array(bytes[0..<prefix.count]) == prefix
     }
 }

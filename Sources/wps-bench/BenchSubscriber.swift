@@ -26,11 +26,14 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
         self.group = group
         self.slot = slot
         self.ratePerSecond = ratePerSecond
-        socket = BenchSocket(peer: self)
+        socket = BenchSocket(peer: self, transport: context.config.transport)
     }
 
     /// Distinct data messages received.
     var uniqueReceived: Int { order.unique }
+
+    /// Messages (of any kind) that arrived compressed.
+    var inflatedMessages: Int { socket.inflatedMessages }
 
     /// Queues the connection on the loop's connect pacer.
     func start(path: String) {
@@ -122,7 +125,7 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
             publishedCount += 1
             let data = BenchPayload.make(
                 sentNanos: ProcessControl.monotonicNanos, publisher: slot, sequence: UInt64(publishedCount),
-                size: context.config.payloadBytes)
+                size: context.config.payloadBytes, style: context.config.payloadStyle)
             socket.sendText(BenchPayload.sendToGroup(group: group, ackId: nil, data: data))
             context.stats.published += 1
             context.shared.published.add(1, ordering: .relaxed)

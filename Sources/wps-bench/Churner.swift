@@ -25,7 +25,7 @@ final class Churner: BenchPeer, BenchTicker {
     /// Starts the next cycle unless the run is stopping.
     func next() {
         guard !context.shared.isStopped else { return }
-        let socket = BenchSocket(peer: self)
+        let socket = BenchSocket(peer: self, transport: context.config.transport)
         self.socket = socket
         step = .connecting
         cycleStart = ProcessControl.monotonicNanos

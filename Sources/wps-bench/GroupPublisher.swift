@@ -35,7 +35,7 @@ final class GroupPublisher: BenchPeer, BenchTicker {
     init(context: LoopContext, plan: PublishPlan) {
         self.context = context
         self.plan = plan
-        socket = BenchSocket(peer: self)
+        socket = BenchSocket(peer: self, transport: context.config.transport)
     }
 
     /// Connects; `shared.opened` counts it once the server says `connected`.
@@ -91,7 +91,7 @@ final class GroupPublisher: BenchPeer, BenchTicker {
             sent += 1
             let data = BenchPayload.make(
                 sentNanos: ProcessControl.monotonicNanos, publisher: 0, sequence: UInt64(sent),
-                size: context.config.payloadBytes)
+                size: context.config.payloadBytes, style: context.config.payloadStyle)
             socket.sendText(BenchPayload.sendToGroup(group: plan.group, ackId: UInt64(sent), data: data))
         }
         context.stats.published += limit

@@ -9,6 +9,9 @@ struct BenchConfig: Sendable {
     var subprotocol: String
     var reliable: Bool
     var payloadBytes = 100
+    var payloadStyle = BenchPayload.PayloadStyle.x
+    /// TLS and deflate for every bench socket.
+    var transport = BenchTransport()
     /// Local addresses to connect from, used in turn; empty means the kernel's choice.
     var sourceHosts: [String] = []
     /// A reliable subscriber acks after this many messages (the server buffers 1000).
@@ -134,7 +137,8 @@ final class LoopContext {
                 lost += max(0, fanoutPublished - subscriber.uniqueReceived)
             }
         }
-        return stats.snapshot(lost: lost, subscribers: subscribers.count)
+        let inflated = subscribers.reduce(0) { $0 + $1.inflatedMessages }
+        return stats.snapshot(lost: lost, subscribers: subscribers.count, inflated: inflated)
     }
 
     /// Closes every bench connection on this loop cleanly.

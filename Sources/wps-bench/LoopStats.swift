@@ -36,10 +36,11 @@ final class LoopStats {
     }
 
     /// A copy for the harness, with losses computed against what each subscriber expected.
-    func snapshot(lost: Int, subscribers: Int) -> StatsSnapshot {
+    func snapshot(lost: Int, subscribers: Int, inflated: Int = 0) -> StatsSnapshot {
         StatsSnapshot(
             latency: latency, delivered: delivered, duplicates: duplicates, outOfOrder: outOfOrder, lost: lost,
-            failures: failures, published: published, failedAcks: failedAcks, subscribers: subscribers)
+            failures: failures, published: published, failedAcks: failedAcks, subscribers: subscribers,
+            inflated: inflated)
     }
 }
 
@@ -54,6 +55,8 @@ struct StatsSnapshot: Sendable {
     var published: Int
     var failedAcks: Int
     var subscribers: Int
+    /// Messages subscribers received compressed (permessage-deflate) and inflated.
+    var inflated = 0
 
     static var empty: StatsSnapshot {
         StatsSnapshot(
@@ -75,6 +78,7 @@ struct StatsSnapshot: Sendable {
         published += other.published
         failedAcks += other.failedAcks
         subscribers += other.subscribers
+        inflated += other.inflated
     }
 }
 

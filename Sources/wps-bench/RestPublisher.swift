@@ -5,7 +5,8 @@ import WPSLoop
 /// Publishes stamped payloads with the REST API (`POST /api/hubs/{hub}/groups/{g}/:send`)
 /// over one keep-alive HTTP/1.1 connection with pipelined requests: the requests in flight
 /// are the saturation window, and one connection keeps the publishes in order (parallel
-/// connections would land on different server loops and race).
+/// connections would land on different server loops and race). With TLS each connection
+/// gets the same transform as the WebSocket clients; REST bodies are never compressed.
 final class RestPublisher: BenchTicker {
     private unowned let context: LoopContext
     let plan: PublishPlan
@@ -34,6 +35,9 @@ final class RestPublisher: BenchTicker {
             let channel = RestChannel(publisher: self)
             channels.append(channel)
             if let connection = context.loop.connect(host: config.host, port: config.port, handler: channel) {
+                if let tls = config.transport.tls {
+                    connection.transform = tls.transform(serverName: BenchTransport.serverName)
+                }
                 channel.connection = connection
                 context.shared.opened.add(1, ordering: .relaxed)
             } else {
@@ -88,7 +92,7 @@ final class RestPublisher: BenchTicker {
         sent += 1
         let body = BenchPayload.make(
             sentNanos: ProcessControl.monotonicNanos, publisher: 0, sequence: UInt64(sent),
-            size: context.config.payloadBytes)
+            size: context.config.payloadBytes, style: context.config.payloadStyle)
         var request = OutputBuffer(capacity: requestHead.count + body.count + 16)
         request.append(contentsOf: requestHead)
         request.appendDecimal(body.count)
