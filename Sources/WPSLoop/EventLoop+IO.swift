@@ -239,13 +239,41 @@ extension EventLoop {
         while !connection.outbound.isEmpty, connection.encoded.byteCount < Self.encodedHighWater {
             let count = connection.outbound.gather(into: iovecs, max: Self.maxIovecs)
             var taken = 0
+            var batched = 0
+            let batch = transformBatch.baseAddress!
             for position in 0..<count {
                 let region = UnsafeRawBufferPointer(start: iovecs[position].iov_base, count: iovecs[position].iov_len)
-                guard transform.outbound(region) else {
+                if batched + region.count <= Self.transformBatchBytes {
+                    (batch + batched).copyMemory(from: region.baseAddress!, byteCount: region.count)
+                    batched += region.count
+                    continue
+                }
+                // The batch is full: send it, then this region on its own when it is large.
+                if batched > 0 {
+                    guard transform.outbound(UnsafeRawBufferPointer(start: batch, count: batched)) else {
+                        scheduleClose(connection)
+                        return
+                    }
+                    taken += batched
+                    batched = 0
+                }
+                if region.count >= Self.transformBatchBytes / 2 {
+                    guard transform.outbound(region) else {
+                        scheduleClose(connection)
+                        return
+                    }
+                    taken += region.count
+                } else {
+                    batch.copyMemory(from: region.baseAddress!, byteCount: region.count)
+                    batched = region.count
+                }
+            }
+            if batched > 0 {
+                guard transform.outbound(UnsafeRawBufferPointer(start: batch, count: batched)) else {
                     scheduleClose(connection)
                     return
                 }
-                taken += region.count
+                taken += batched
             }
             connection.outbound.consume(taken)
             transform.takeOutput { connection.encoded.append($0) }

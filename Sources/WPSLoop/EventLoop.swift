@@ -45,6 +45,8 @@ public final class EventLoop {
     var timers: TimerWheel
     let readBuffer: UnsafeMutableRawBufferPointer
     let iovecs: UnsafeMutablePointer<iovec>
+    /// Where small queued regions are gathered before they go through a transform.
+    let transformBatch: UnsafeMutableRawBufferPointer
     let events: UnsafeMutablePointer<wps_epoll_event>
     /// Listening sockets by tag (the position of their address in the group's list).
     var listeners: [(fd: Int32, slot: Int32)] = []
@@ -70,6 +72,9 @@ public final class EventLoop {
     static let acceptsPerWakeup = 64
     /// Encoded (TLS) bytes allowed to wait per connection before encoding pauses.
     static let encodedHighWater = 64 * 1024
+    /// Plaintext gathered before one call into the transform: a full TLS record, so many
+    /// small frames share one record (and its header, MAC and encryption call).
+    static let transformBatchBytes = 16 * 1024
 
     init(index: Int, siblings: [LoopInbox], listenFDs: [Int32]) throws(LoopError) {
         self.index = index
@@ -82,6 +87,7 @@ public final class EventLoop {
         timers = TimerWheel(now: now)
         readBuffer = .allocate(byteCount: Self.readBufferBytes, alignment: 16)
         iovecs = .allocate(capacity: Self.maxIovecs)
+        transformBatch = .allocate(byteCount: Self.transformBatchBytes, alignment: 16)
         events = .allocate(capacity: Int(Self.maxEvents))
         let inboxSlot = allocateSlot(.inbox)
         try add(fd: inbox.wakeFD, events: UInt32(WPS_EPOLLIN), slot: inboxSlot)
@@ -95,6 +101,7 @@ public final class EventLoop {
     deinit {
         readBuffer.deallocate()
         iovecs.deallocate()
+        transformBatch.deallocate()
         events.deallocate()
         _ = wps_close(epollFD)
     }
