@@ -6,14 +6,15 @@ import WPSLoop
 /// loop, waits on shared counters with deadlines, and collects the loops' stats.
 final class BenchHarness: Sendable {
     let config: BenchConfig
-    let shared = BenchShared()
+    let shared: BenchShared
     let group: EventLoopGroup
     let threads: Int
 
     init(config: BenchConfig, threads: Int) throws(LoopError) {
         self.config = config
         self.threads = max(1, threads)
-        let shared = shared
+        let shared = BenchShared(loops: self.threads)
+        self.shared = shared
         group = try EventLoopGroup(threads: self.threads) { loop in
             let context = LoopContext(loop: loop, shared: shared, config: config)
             loop.context = context

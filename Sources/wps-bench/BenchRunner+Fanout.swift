@@ -20,6 +20,7 @@ extension BenchRunner {
         let path = clientPath(groups: [group])
         harness.onEachLoop { context, index in
             let mine = subscribers / harness.threads + (index < subscribers % harness.threads ? 1 : 0)
+            context.tracksSlowest = true
             for _ in 0..<mine {
                 let subscriber = BenchSubscriber(context: context, group: group)
                 context.subscribers.append(subscriber)

@@ -83,7 +83,9 @@ final class GroupPublisher: BenchPeer, BenchTicker {
             let delivered = context.shared.delivered.load(ordering: .relaxed)
             let undelivered = sent * plan.subscribers - delivered
             let byDelivery = (plan.deliveryWindow * plan.subscribers - undelivered) / max(1, plan.subscribers)
-            budget = min(window - inFlight, byDelivery)
+            let slowest = context.shared.slowestDelivered
+            let bySlowest = slowest == Int.max ? byDelivery : plan.deliveryWindow - (sent - slowest)
+            budget = min(window - inFlight, byDelivery, bySlowest)
         }
         guard budget > 0 else { return }
         let limit = plan.maxCount > 0 ? min(budget, plan.maxCount - sent) : budget

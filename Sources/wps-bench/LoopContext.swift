@@ -22,6 +22,16 @@ struct BenchConfig: Sendable {
 
 /// Counters every thread reads or bumps; atomics only, no locks on the delivery path.
 final class BenchShared: Sendable {
+    /// Per bench loop: the fewest messages any of its fan-out subscribers has received.
+    let slowest: [LoopProgress]
+
+    init(loops: Int = 1) {
+        slowest = (0..<max(1, loops)).map { _ in LoopProgress() }
+    }
+
+    /// The fewest messages any fan-out subscriber has received, over all loops.
+    var slowestDelivered: Int { slowest.reduce(Int.max) { min($0, $1.received.load(ordering: .relaxed)) } }
+
     /// Connections that received `system/connected`.
     let opened = Atomic<Int>(0)
     /// Connection attempts that ended before `connected`.
@@ -42,6 +52,12 @@ final class BenchShared: Sendable {
     let lostConnections = Atomic<Int>(0)
 
     var isStopped: Bool { stop.load(ordering: .relaxed) }
+}
+
+/// One loop's slowest fan-out subscriber, published for the publisher's window.
+final class LoopProgress: Sendable {
+    /// Int.max while the loop has no fan-out subscribers.
+    let received = Atomic<Int>(Int.max)
 }
 
 /// A peer that wants a call about every millisecond (publishers, chat members).
@@ -108,8 +124,20 @@ final class LoopContext {
     /// Runs every millisecond: publishes deliveries to the shared counter and ticks peers.
     func tick() {
         reportDeliveries()
+        if tracksSlowest { reportSlowest() }
         let now = loop.now
         for ticker in tickers { ticker.tick(now: now) }
+    }
+
+    /// Fan-out: publish the slowest subscriber's count, so the publisher's delivery window
+    /// bounds every subscriber's lag, not only the average (a reliable client far behind
+    /// would otherwise fill its server-side buffer and be closed).
+    var tracksSlowest = false
+
+    func reportSlowest() {
+        var fewest = Int.max
+        for subscriber in subscribers where subscriber.uniqueReceived < fewest { fewest = subscriber.uniqueReceived }
+        shared.slowest[loop.index % shared.slowest.count].received.store(fewest, ordering: .relaxed)
     }
 
     func reportDeliveries() {
