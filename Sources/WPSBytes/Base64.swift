@@ -20,9 +20,20 @@ public enum Base64 {
     }
 
     /// The encoder both alphabets share (RFC 4648 §4 and §5); `padded` adds `=` to whole quanta.
+    ///
+    /// Generic callers in other modules are not specialized, so contiguous input (nearly all
+    /// of it) goes to a loop over raw bytes instead of a per-byte iterator call.
     static func encode<C: Collection>(
         _ input: C, alphabet: [UInt8], padded: Bool, into out: inout [UInt8]
     ) where C.Element == UInt8 {
+        let done: Void? = input.withContiguousStorageIfAvailable { buffer in
+            encode(bytes: UnsafeRawBufferPointer(buffer), alphabet: alphabet, padded: padded, into: &out)
+        }
+        if done != nil { return }
+        Array(input).withUnsafeBytes { encode(bytes: $0, alphabet: alphabet, padded: padded, into: &out) }
+    }
+
+    static func encode(bytes input: UnsafeRawBufferPointer, alphabet: [UInt8], padded: Bool, into out: inout [UInt8]) {
         var iterator = input.makeIterator()
         while let first = iterator.next() {
             let second = iterator.next()

@@ -28,6 +28,16 @@ public enum Base64URL {
     /// Rejecting non-canonical text keeps one byte string to exactly one encoding, so a
     /// token whose last character was altered can never decode to the same signature.
     public static func decode<C: Collection>(_ input: C) -> [UInt8]? where C.Element == UInt8 {
+        // Unspecialized across modules, a per-byte iterator call dominated token checks:
+        // contiguous input (nearly all of it) is decoded from raw bytes instead.
+        if let decoded = input.withContiguousStorageIfAvailable({ decode(bytes: UnsafeRawBufferPointer($0)) }) {
+            return decoded
+        }
+        return Array(input).withUnsafeBytes { decode(bytes: $0) }
+    }
+
+    /// Decodes unpadded base64url from raw bytes; see `decode(_:)`.
+    public static func decode(bytes input: UnsafeRawBufferPointer) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(input.count * 3 / 4)
         var accumulator: UInt32 = 0

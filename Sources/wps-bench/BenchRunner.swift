@@ -169,8 +169,11 @@ struct BenchRunner {
             ("pid", .int(Int(probe.pid))), ("cpuSeconds", .number(cpu)),
             ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0)), ("rssBytes", .int(end.rssBytes)),
         ]
+        let system = end.systemSeconds - start.systemSeconds
+        server.append(("systemCpuSeconds", .number(system)))
         if deliveries > 0 {
             server.append(("cpuSecondsPerMillionDeliveries", .number(cpu / Double(deliveries) * 1e6)))
+            server.append(("systemCpuSecondsPerMillionDeliveries", .number(system / Double(deliveries) * 1e6)))
         }
         result.set("server", .object(server))
     }

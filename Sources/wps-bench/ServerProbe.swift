@@ -7,25 +7,32 @@ struct ServerProbe: Sendable {
     /// A point-in-time reading.
     struct Sample: Sendable {
         var cpuSeconds: Double
+        /// The kernel's share of `cpuSeconds` (stime): on loopback it includes the TCP work
+        /// of delivering to the receiving socket.
+        var systemSeconds: Double
         var rssBytes: Int
         var wallNanos: UInt64
     }
 
     /// utime + stime and VmRSS now, or nil when the process is gone.
     func sample() -> Sample? {
-        guard let cpu = cpuSeconds(), let rss = rssBytes() else { return nil }
-        return Sample(cpuSeconds: cpu, rssBytes: rss, wallNanos: monotonicNow())
+        guard let (cpu, system) = cpuTimes(), let rss = rssBytes() else { return nil }
+        return Sample(cpuSeconds: cpu, systemSeconds: system, rssBytes: rss, wallNanos: monotonicNow())
     }
 
     /// User plus system CPU seconds the process has used (fields 14 and 15 of `stat`).
-    func cpuSeconds() -> Double? {
+    func cpuSeconds() -> Double? { cpuTimes()?.total }
+
+    /// User plus system CPU seconds, and system alone.
+    func cpuTimes() -> (total: Double, system: Double)? {
         guard let text = Self.read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
         // Fields after the command name, which may itself hold spaces or parentheses.
         let fields = text[text.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state); utime is field 14, stime field 15.
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return (user + system) / (ticks > 0 ? ticks : 100)
+        let perSecond = ticks > 0 ? ticks : 100
+        return ((user + system) / perSecond, system / perSecond)
     }
 
     /// Resident set size in bytes (`VmRSS` of `status`).
