@@ -42,13 +42,19 @@ extension WebSocketHandshakeError: Equatable {
 }
 
 /// ASCII helpers for header names and token lists (RFC 9110 §5.6.1); no Foundation.
+/// They work on UTF-8 bytes, never on Characters: every upgrade request runs them.
 enum HeaderText {
     /// Case-insensitive ASCII equality.
     static func equalsIgnoringCase(_ lhs: Substring, _ rhs: String) -> Bool {
         let left = lhs.utf8
         let right = rhs.utf8
         guard left.count == right.count else { return false }
-        return zip(left, right).allSatisfy { lower($0) == lower($1) }
+        var rightIndex = right.startIndex
+        for byte in left {
+            guard lower(byte) == lower(right[rightIndex]) else { return false }
+            right.formIndex(after: &rightIndex)
+        }
+        return true
     }
 
     static func equalsIgnoringCase(_ lhs: String, _ rhs: String) -> Bool {
@@ -57,28 +63,65 @@ enum HeaderText {
 
     /// The value without leading and trailing spaces and tabs.
     static func trimmed(_ value: Substring) -> Substring {
-        var result = value
-        while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
-        while let last = result.last, last == " " || last == "\t" { result.removeLast() }
-        return result
+        let bytes = value.utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, isSpace(bytes[start]) { bytes.formIndex(after: &start) }
+        while start < end {
+            let before = bytes.index(before: end)
+            guard isSpace(bytes[before]) else { break }
+            end = before
+        }
+        return value[start..<end]
     }
 
     /// The non-empty comma-separated elements of a list value, trimmed.
     static func tokens(_ value: String) -> [Substring] {
-        value.split(separator: ",", omittingEmptySubsequences: false)
-            .map(trimmed)
-            .filter { !$0.isEmpty }
+        var result: [Substring] = []
+        forEachToken(value) { result.append($0) }
+        return result
+    }
+
+    /// Calls `body` with each non-empty trimmed element of a list value, without allocating;
+    /// `body` returns true to stop.
+    @discardableResult
+    static func forEachToken(_ value: String, _ body: (Substring) -> Bool) -> Bool {
+        let whole = value[...]
+        let bytes = whole.utf8
+        var start = bytes.startIndex
+        var index = start
+        while true {
+            let atEnd = index == bytes.endIndex
+            if atEnd || bytes[index] == UInt8(ascii: ",") {
+                let token = trimmed(whole[start..<index])
+                if !token.isEmpty, body(token) { return true }
+                if atEnd { return false }
+                bytes.formIndex(after: &index)
+                start = index
+            } else {
+                bytes.formIndex(after: &index)
+            }
+        }
+    }
+
+    static func forEachToken(_ value: String, _ body: (Substring) -> Void) {
+        forEachToken(value) { (token: Substring) -> Bool in
+            body(token)
+            return false
+        }
     }
 
     /// Whether a list value contains `token`, ignoring case.
     static func listContains(_ value: String, _ token: String) -> Bool {
-        tokens(value).contains { equalsIgnoringCase($0, token) }
+        forEachToken(value) { (element: Substring) -> Bool in equalsIgnoringCase(element, token) }
     }
 
     /// All values of the header `name` (case-insensitive), in order.
     static func values(_ headers: [(name: String, value: String)], _ name: String) -> [String] {
         headers.compactMap { equalsIgnoringCase($0.name, name) ? $0.value : nil }
     }
+
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 }
 
     /// Appends `name: value\r\n`, dropping CR, LF and NUL so a value cannot inject headers.
     static func appendHeader(_ name: String, _ value: String, to out: inout [UInt8]) {

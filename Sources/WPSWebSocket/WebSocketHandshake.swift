@@ -31,33 +31,55 @@ public enum WebSocketHandshake {
         guard method == "GET" else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "WebSocket upgrade needs GET"))
         }
-        guard HeaderText.values(headers, "Upgrade").contains(where: { HeaderText.listContains($0, "websocket") })
-        else {
+        // One pass over the fields; the checks below keep their order, so each request gets
+        // the same answer as checking header by header.
+        var upgrade = false
+        var connection = false
+        var versionCount = 0
+        var versionIs13 = false
+        var keyCount = 0
+        var key = ""
+        var protocols: [String] = []
+        var extensions: [String] = []
+        for field in headers {
+            let name = field.name
+            switch name.utf8.count {
+            case 7 where HeaderText.equalsIgnoringCase(name, "Upgrade"):
+                if !upgrade { upgrade = HeaderText.listContains(field.value, "websocket") }
+            case 10 where HeaderText.equalsIgnoringCase(name, "Connection"):
+                if !connection { connection = HeaderText.listContains(field.value, "upgrade") }
+            case 21 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Version"):
+                versionCount += 1
+                versionIs13 = HeaderText.trimmed(field.value[...]) == "13"
+            case 17 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Key"):
+                keyCount += 1
+                key = String(HeaderText.trimmed(field.value[...]))
+            case 22 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Protocol"):
+                HeaderText.forEachToken(field.value) { protocols.append(String($0)) }
+            case 24 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Extensions"):
+                extensions.append(String(HeaderText.trimmed(field.value[...])))
+            default:
+                break
+            }
+        }
+        guard upgrade else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Missing Upgrade: websocket"))
         }
-        guard HeaderText.values(headers, "Connection").contains(where: { HeaderText.listContains($0, "upgrade") })
-        else {
+        guard connection else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Missing Connection: upgrade"))
         }
-        let versions = HeaderText.values(headers, "Sec-WebSocket-Version")
-        guard versions.count == 1, HeaderText.trimmed(versions[0][...]) == "13" else {
+        guard versionCount == 1, versionIs13 else {
             return .failure(
                 WebSocketHandshakeError(
                     status: 426, reason: "Unsupported WebSocket version",
                     headers: [("Sec-WebSocket-Version", "13")]))
         }
-        let keys = HeaderText.values(headers, "Sec-WebSocket-Key")
-        guard keys.count == 1 else {
+        guard keyCount == 1 else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Need exactly one Sec-WebSocket-Key"))
         }
-        let key = String(HeaderText.trimmed(keys[0][...]))
         guard let decoded = Base64.decode(key), decoded.count == 16 else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Sec-WebSocket-Key is not 16 bytes of base64"))
         }
-        let protocols = HeaderText.values(headers, "Sec-WebSocket-Protocol")
-            .flatMap { HeaderText.tokens($0).map(String.init) }
-        let extensions = HeaderText.values(headers, "Sec-WebSocket-Extensions")
-            .map { String(HeaderText.trimmed($0[...])) }
         return .success(WebSocketUpgradeRequest(key: key, offeredProtocols: protocols, extensionOffers: extensions))
     }
 
