@@ -46,15 +46,17 @@ extension WebSocketHandshakeError: Equatable {
 enum HeaderText {
     /// Case-insensitive ASCII equality.
     static func equalsIgnoringCase(_ lhs: Substring, _ rhs: String) -> Bool {
-        let left = lhs.utf8
-        let right = rhs.utf8
-        guard left.count == right.count else { return false }
-        var rightIndex = right.startIndex
-        for byte in left {
-            guard lower(byte) == lower(right[rightIndex]) else { return false }
-            right.formIndex(after: &rightIndex)
+        guard lhs.utf8.count == rhs.utf8.count else { return false }
+        var left = lhs
+        var right = rhs
+        return left.withUTF8 { leftBytes in
+            right.withUTF8 { rightBytes in
+                for index in 0..<leftBytes.count where lower(leftBytes[index]) != lower(rightBytes[index]) {
+                    return false
+                }
+                return true
+            }
         }
-        return true
     }
 
     static func equalsIgnoringCase(_ lhs: String, _ rhs: String) -> Bool {
@@ -125,10 +127,26 @@ enum HeaderText {
 
     /// Appends `name: value\r\n`, dropping CR, LF and NUL so a value cannot inject headers.
     static func appendHeader(_ name: String, _ value: String, to out: inout [UInt8]) {
-        for byte in name.utf8 where byte != 13 && byte != 10 && byte != 0 && byte != 58 { out.append(byte) }
+        appendFiltered(name, dropColon: true, to: &out)
         out.append(contentsOf: ": ".utf8)
-        for byte in value.utf8 where byte != 13 && byte != 10 && byte != 0 { out.append(byte) }
+        appendFiltered(value, dropColon: false, to: &out)
         out.append(contentsOf: "\r\n".utf8)
+    }
+
+    /// Appends `text` without CR, LF, NUL (and `:` when asked); clean text, the usual case,
+    /// goes in one copy.
+    private static func appendFiltered(_ text: String, dropColon: Bool, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes in
+            let clean = !bytes.contains { $0 == 13 || $0 == 10 || $0 == 0 || (dropColon && $0 == 58) }
+            if clean {
+                out.append(contentsOf: bytes)
+            } else {
+                for byte in bytes where byte != 13 && byte != 10 && byte != 0 && !(dropColon && byte == 58) {
+                    out.append(byte)
+                }
+            }
+        }
     }
 
     private static func lower(_ byte: UInt8) -> UInt8 {
