@@ -144,6 +144,39 @@ def run_rows(runs):
     return rows
 
 
+def kernel_rows(by_label):
+    """Server CPU split into kernel (stime) and user time for the CPU targets: on loopback
+    the kernel part includes delivering each write into the receiving socket."""
+    rows = []
+    for label, unit in (("fanout-json-sat", "CPU-s/M"), ("fanout-reliable-sat", "CPU-s/M"),
+                        ("fanout-json-rate100", "CPU-s/M"), ("churn-json", "µs/cycle")):
+        run = by_label.get(label)
+        if not run:
+            continue
+        info = run.get("server") or {}
+        total, system = info.get("cpuSeconds"), info.get("systemCpuSeconds")
+        if total is None or system is None or total <= 0:
+            continue
+        if unit == "µs/cycle":
+            cycles = run.get("cycles") or 0
+            if not cycles:
+                continue
+            scale = 1e6 / cycles
+        else:
+            delivered = run.get("delivered") or 0
+            if not delivered:
+                continue
+            scale = 1e6 / delivered
+        rows.append(f"| {label} | {fmt(total * scale)} {unit} | {fmt(system * scale)} {unit} | "
+                    f"{fmt((total - system) * scale)} {unit} | {system / total * 100:.0f} % |")
+    if not rows:
+        return []
+    return ["", "### Kernel and user time", "",
+            "Server CPU split into kernel time (stime: system calls, and on loopback the TCP work of "
+            "delivering into the bench's sockets) and the server's own user time.", "",
+            "| run | total | kernel | user | kernel share |", "| --- | ---: | ---: | ---: | ---: |"] + rows
+
+
 def render(results_path, report_path, chart_path):
     with open(results_path, encoding="utf-8") as handle:
         doc = json.load(handle)
@@ -156,8 +189,9 @@ def render(results_path, report_path, chart_path):
              f"- CPUs: {doc['machine']['nproc']} × {doc['machine']['cpuModel']}",
              f"- kernel: {doc['machine']['kernel']}",
              f"- load average at the end: {doc['machine']['loadAverage']}",
-             "- server and load generator share these cores (loopback); other builds ran on the machine "
-             "at the same time, so every number is noisy and CPU figures are upper bounds.", "",
+             "- server and load generator share these cores (loopback) on a virtual machine with "
+             "neighbours, so every number is noisy and CPU figures are upper bounds; compare runs "
+             "of one report with each other rather than across reports.", "",
              "## Method", "",
              "- `wps-bench` drives the server over loopback from its own epoll loops (2 threads), with the "
              "project's WebSocket codecs; payloads are 100-byte JSON objects carrying the send time "
@@ -193,6 +227,11 @@ def render(results_path, report_path, chart_path):
             continue
         met = value >= limit if kind == "min" else value < limit
         lines.append(f"| {text} | {value:.2f}× | {bound} | {value / limit:.2f} | {'yes' if met else 'no'} |")
+    lines += kernel_rows(by_label)
+    notes = os.path.join(os.path.dirname(report_path) or ".", "NOTES.md")
+    if os.path.exists(notes):
+        with open(notes, encoding="utf-8") as handle:
+            lines += ["", handle.read().strip()]
     lines += ["", "## Runs", ""] + run_rows(runs)
     paired = [(target, by_label.get(target[0]), by_label.get(target[1])) for target in PAIR_TARGETS]
     paired = [entry for entry in paired if entry[1] and entry[2]]
