@@ -8,15 +8,16 @@ public import WPSBytes
 public final class Connection {
     enum State { case connecting, open, closing, lingering, closed }
 
+    // What every delivery touches comes first, so it shares the object's first cache lines.
     public unowned let loop: EventLoop
+    var state = State.open
+    var isDirty = false
+    var outbound: OutboundQueue
     /// The handler that hears this connection's events; swapped on protocol upgrade.
     public var handler: ConnectionHandler?
     let fd: Int32
     let slot: Int32
     let generation: UInt32
-    var state = State.open
-    var outbound: OutboundQueue
-    var isDirty = false
     var wantsWritable = false
     var isReading = true
     /// Deadline the handler asked for (monotonic ns), 0 when none.

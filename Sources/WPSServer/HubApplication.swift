@@ -13,16 +13,17 @@ final class HubApplication: HubTransport, WebSocketApplication {
         case refuse(code: WebSocketCloseCode, reason: String)
     }
 
+    /// The session's connection, for deliveries: used as a guaranteed reference, so the
+    /// per-recipient call costs no retain or release. A closing connection refuses data,
+    /// which covers the session's close-sent check. Declared first: it is what a delivery
+    /// reads, and sits on the object's first cache line.
+    var deliveryConnection: Unmanaged<Connection>?
     let hub: LoopHub
     let start: Start
     /// Set in `opened`. Not retained (the session owns this application) and not weak
     /// either: a weak load per send showed up in profiles, and the session outlives every
     /// use — the hub drops this transport in `transportClosed`, called from `closed`.
     unowned(unsafe) var session: WebSocketSession?
-    /// The session's connection, for deliveries: used as a guaranteed reference, so the
-    /// per-recipient call costs no retain or release. A closing connection refuses data,
-    /// which covers the session's close-sent check.
-    var deliveryConnection: Unmanaged<Connection>?
     var hubSession: HubSession?
 
     init(hub: LoopHub, start: Start) {
