@@ -5,27 +5,29 @@ import WPSBytes
 /// One logical connection: identity, groups, permissions and, for reliable clients, the
 /// state that outlives a dropped socket (protocol-spec/reliability.md).
 public final class HubSession {
+    // What a delivery reads and writes comes first, next to the reference count, so one
+    // broadcast touches as few of this object's cache lines as possible.
+    public let kind: ClientKind
+    /// `transport` without ownership, for deliveries: `transport` keeps it alive, and the
+    /// hub calls it through a guaranteed reference, which costs no retain per recipient.
+    private(set) var deliveryTarget: Unmanaged<HubTransport>?
+    // Reliable state.
+    var nextSequenceId: UInt64 = 1
+    var unackedHead = 0
+    var unackedBytes = 0
+    var unacked: [(sequenceId: UInt64, prefix: SharedBytes, expiresAt: UInt64)] = []
+
     public let connectionId: String
     public let hub: String
     public let userId: String?
-    public let kind: ClientKind
     public internal(set) var permissions: Permissions
     /// The socket, nil while a reliable session waits to be resumed.
     public internal(set) var transport: HubTransport? {
         didSet { deliveryTarget = transport.map { Unmanaged.passUnretained($0) } }
     }
-    /// `transport` without ownership, for deliveries: `transport` keeps it alive, and the
-    /// hub calls it through a guaranteed reference, which costs no retain per recipient.
-    private(set) var deliveryTarget: Unmanaged<HubTransport>?
     /// Groups joined, with this session's position in each group's member list.
     var groupSlots: [String: Int] = [:]
     let reconnectionToken: String?
-
-    // Reliable state.
-    var nextSequenceId: UInt64 = 1
-    var unacked: [(sequenceId: UInt64, prefix: SharedBytes, expiresAt: UInt64)] = []
-    var unackedHead = 0
-    var unackedBytes = 0
     var ackHistory: AckHistory
     /// When the socket went away (monotonic ns), 0 while attached.
     var detachedAt: UInt64 = 0

@@ -37,7 +37,7 @@ final class LoopPeers: HubPeers {
 
     func publish(_ broadcast: Broadcast) {
         for inbox in others {
-            inbox.post { loop in LoopContext.of(loop).hub.deliver(broadcast) }
+            inbox.post { loop in LoopContext.of(loop).hub.deliver(broadcast.copyForAnotherLoop()) }
         }
     }
 }
