@@ -6,18 +6,23 @@ import WPSLoop
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wps-bench",
-        abstract: "Measures a running wps-server over loopback: fanout, chat, idle or churn.",
+        abstract: "Measures a running wps-server over loopback: fanout, chat, idle or churn; floor needs no server.",
         discussion: """
             Prints one JSON document per run on standard output (or appends it to --json-out) \
             and a human table on standard error. Every run stops by itself: the whole process \
             is ended by SIGALRM after --duration plus a fixed margin.
             """)
 
-    @Argument(help: "Workload: fanout, chat, idle or churn.")
+    @Argument(
+        help: """
+            Workload: fanout, chat, idle or churn; or floor: the fan-out write pattern from a plain \
+            writer thread to loopback sockets, with no server (the kernel's share alone).
+            """)
     var workload: String
 
-    @Option(help: "Server port on 127.0.0.1.") var port: Int
-    @Option(help: "The server's access key (signs client and REST tokens).") var accessKey: String
+    @Option(help: "Server port on 127.0.0.1 (not used by floor).") var port: Int?
+    @Option(help: "The server's access key (signs client and REST tokens; not used by floor).")
+    var accessKey: String?
     @Option(help: "Server process id, for CPU and memory from /proc.") var serverPid: Int32?
     @Option(help: "Hub name.") var hub = "bench"
     @Option(help: "Subprotocol: json or reliable.") var subprotocol = "json"
@@ -32,10 +37,12 @@ struct BenchCommand: ParsableCommand {
     var deflate = false
     @Option(help: "fanout: subscribers in the group.") var subscribers = 1000
     @Option(help: "fanout: publisher, ws (sendToGroup) or rest (POST …/groups/{g}/:send).") var publisher = "ws"
-    @Option(help: "fanout: publishes per second; 0 means saturation.") var rate = 0.0
+    @Option(help: "fanout: publishes per second; floor: rounds per second; 0 means saturation.") var rate = 0.0
     @Option(help: "fanout saturation: un-acked publishes in flight (REST: connections).") var window = 64
-    @Option(help: "fanout saturation: publishes not yet delivered everywhere.") var deliveryWindow = 256
-    @Option(help: "fanout: stop after this many publishes (0: run for --duration).") var count = 0
+    @Option(help: "fanout and floor saturation: publishes (frames) not yet delivered everywhere.")
+    var deliveryWindow = 256
+    @Option(help: "floor saturation: frames per write (per socket per round).") var batch = 16
+    @Option(help: "fanout: stop after this many publishes, floor: rounds (0: run for --duration).") var count = 0
     @Option(help: "chat: groups of 10 members.") var groups = 10
     @Option(help: "chat: publishes per second per member.") var memberRate = 10.0
     @Option(help: "idle: connections, each in its own group.") var connections = 10_000
@@ -48,9 +55,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Append the JSON document to this file instead of printing it.") var jsonOut: String?
 
     func validate() throws {
-        guard ["fanout", "chat", "idle", "churn"].contains(workload) else {
+        guard ["fanout", "chat", "idle", "churn", "floor"].contains(workload) else {
             throw ValidationError("unknown workload '\(workload)'")
         }
+        if workload != "floor" {
+            guard port != nil else { throw ValidationError("--port is required for \(workload)") }
+            guard accessKey != nil else { throw ValidationError("--access-key is required for \(workload)") }
+        }
+        guard batch >= 1, batch <= 1024 else { throw ValidationError("batch: 1…1024") }
         guard ["json", "reliable"].contains(subprotocol) else { throw ValidationError("subprotocol: json or reliable") }
         guard ["ws", "rest"].contains(publisher) else { throw ValidationError("publisher: ws or rest") }
         guard duration > 0, duration <= 600 else { throw ValidationError("duration: 0 < seconds <= 600") }
@@ -69,7 +81,9 @@ struct BenchCommand: ParsableCommand {
         let limit = ProcessControl.raiseOpenFileLimit(wanted)
         if limit < wanted { Self.writeError("wps-bench: open-file limit is \(limit), wanted \(wanted)\n") }
 
-        var options = BenchOptions(workload: workload, port: port, accessKey: accessKey, serverPID: serverPid)
+        var options = BenchOptions(
+            workload: workload, port: port ?? 0, accessKey: accessKey ?? "",
+            serverPID: workload == "floor" ? nil : serverPid)
         options.hub = hub
         options.reliable = subprotocol == "reliable"
         options.threads = threads
@@ -83,6 +97,7 @@ struct BenchCommand: ParsableCommand {
         options.rate = rate
         options.window = window
         options.deliveryWindow = deliveryWindow
+        options.batch = batch
         options.count = count
         options.groups = groups
         options.memberRate = memberRate
@@ -92,7 +107,7 @@ struct BenchCommand: ParsableCommand {
         options.label = label
         options.waitForFile = waitForFile
 
-        let runner = BenchRunner(options: options, probe: serverPid.map { ServerProbe(pid: $0) })
+        let runner = BenchRunner(options: options, probe: options.serverPID.map { ServerProbe(pid: $0) })
         let result = try runner.run()
         Self.writeError("wps-bench \(workload) (\(label.isEmpty ? subprotocol : label))\n\(result.table)\n")
         let line = result.json + "\n"

@@ -24,6 +24,8 @@ struct BenchOptions: Sendable {
     var rate = 0.0
     var window = 64
     var deliveryWindow = 256
+    /// Floor saturation: frames per write.
+    var batch = 16
     var count = 0
     var groups = 10
     var memberRate = 10.0
@@ -86,6 +88,7 @@ struct BenchRunner {
         case "chat": runChat(harness, into: &result)
         case "idle": runIdle(harness, into: &result)
         case "churn": runChurn(harness, into: &result)
+        case "floor": runFloor(harness, into: &result)
         default: result.set("error", "unknown workload \(options.workload)")
         }
         harness.shutdown()
