@@ -43,15 +43,55 @@ PAIR_TARGETS = [
 ]
 
 
-def pair_ratio(by_label, label, twin, read):
-    """run / twin for one pair target, or None when either run or value is missing."""
-    run, other = by_label.get(label), by_label.get(twin)
-    if not run or not other:
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
         return None
-    value, base = read(run), read(other)
-    if value is None or not base:
-        return None
-    return value / base
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def primary(run):
+    """The figure a repeated run is ranked by when one run must stand for its repeats."""
+    for value in (server(run, "cpuSecondsPerMillionDeliveries"), run.get("serverCpuMicrosPerCycle"),
+                  (run.get("memory") or {}).get("rssPerConnectionBytes"), run.get("deliveriesPerSecond")):
+        if value is not None:
+            return value
+    return 0
+
+
+def group_runs(runs):
+    """label -> its runs in order (targets are run several times: medians are quoted)."""
+    groups = {}
+    for run in runs:
+        groups.setdefault(run.get("label"), []).append(run)
+    return groups
+
+
+def median_runs(groups):
+    """label -> the run whose primary figure is the median of its repeats."""
+    chosen = {}
+    for label, members in groups.items():
+        ranked = sorted(members, key=primary)
+        chosen[label] = ranked[(len(ranked) - 1) // 2]
+    return chosen
+
+
+def pair_ratio(groups, label, twin, read):
+    """Median over repeats of run / twin (repeat i of one with repeat i of the other), or
+    None when no pair has both values."""
+    ratios = []
+    for run, other in zip(groups.get(label, []), groups.get(twin, [])):
+        value, base = read(run), read(other)
+        if value is not None and base:
+            ratios.append(value / base)
+    return median(ratios)
+
+
+def spread(values, digits=2):
+    """`a / b / c` for repeated measurements, empty for a single one."""
+    values = [v for v in values if v is not None]
+    return "" if len(values) < 2 else " (runs: " + " / ".join(f"{v:.{digits}f}" for v in values) + ")"
 
 
 def transport(run):
@@ -127,7 +167,15 @@ def run_rows(runs):
     rows = ["| run | protocol | size | deliveries/s (churn: cycles/s) | p50 ms | p99 ms | p99.9 ms | lost/dup/ooo "
             "| server CPU-s per M | server CPU % | bench CPU % | ok |",
             "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
+    totals = {}
     for run in runs:
+        totals[run.get("label")] = totals.get(run.get("label"), 0) + 1
+    seen = {}
+    for run in runs:
+        label = run.get("label", run.get("workload"))
+        seen[label] = seen.get(label, 0) + 1
+        if totals.get(label, 0) > 1:
+            label = f"{label} #{seen[label]}"
         size = run.get("subscribers") or run.get("connections") or run.get("churners")
         if run.get("workload") == "chat":
             size = f"{run.get('groups')}×{run.get('membersPerGroup')}"
@@ -137,7 +185,7 @@ def run_rows(runs):
         rate = run.get("deliveriesPerSecond") or run.get("cyclesPerSecond")
         protocol = transport(run)
         rows.append(
-            f"| {run.get('label', run.get('workload'))} | {protocol} | {size} | {fmt(rate)} | {fmt(ms('p50'))} "
+            f"| {label} | {protocol} | {size} | {fmt(rate)} | {fmt(ms('p50'))} "
             f"| {fmt(ms('p99'))} | {fmt(ms('p999'))} | {counts} | {fmt(server(run, 'cpuSecondsPerMillionDeliveries'))} "
             f"| {percent(server(run, 'cpuUtilisation'))} | {percent((run.get('bench') or {}).get('cpuUtilisation'))} "
             f"| {'yes' if run.get('ok') else 'NO'} |")
@@ -220,7 +268,10 @@ def render(results_path, report_path, chart_path):
     with open(results_path, encoding="utf-8") as handle:
         doc = json.load(handle)
     runs = doc["runs"]
-    by_label = {run.get("label"): run for run in runs}
+    groups = group_runs(runs)
+    by_label = median_runs(groups)
+    # One run per label (the median of its repeats), in the order the suite ran them.
+    unique = [by_label[label] for label in groups]
     lines = [f"# wps-server benchmarks", "",
              f"Run {doc['date']} at commit `{doc['commit']}` by `scripts/bench`; raw numbers in "
              f"`results/{os.path.basename(results_path)}`.", "",
@@ -246,20 +297,23 @@ def render(results_path, report_path, chart_path):
              "(first publish until every delivery arrived); RSS per connection is (RSS with C idle "
              "connections − RSS of a fresh server) / C.",
              "- Lost / duplicated / out-of-order are counted per subscriber and publisher from the "
-             "sequence numbers; every run must show 0/0/0.", "",
+             "sequence numbers; every run must show 0/0/0.",
+             "- The target workloads run several times; the targets table quotes the median (each "
+             "run's value in brackets), and the other tables show the median run.", "",
              "## Targets", "",
              "| target | measured | limit | measured / limit | met |",
              "| --- | ---: | ---: | ---: | --- |"]
     for label, text, read, limit, unit in TARGETS:
-        run = by_label.get(label)
-        value = read(run) if run else None
+        values = [read(run) for run in groups.get(label, [])]
+        value = median(values)
         if value is None:
             lines.append(f"| {text} | – | {limit} {unit} | – | not measured |")
             continue
         ratio = value / limit
-        lines.append(f"| {text} | {fmt(float(value))} {unit} | {limit} {unit} | {ratio:.2f} | {'yes' if ratio <= 1 else 'no'} |")
+        lines.append(f"| {text} | {fmt(float(value))} {unit}{spread(values)} | {limit} {unit} | {ratio:.2f} "
+                     f"| {'yes' if ratio <= 1 else 'no'} |")
     for label, twin, text, read, limit, kind in PAIR_TARGETS:
-        value = pair_ratio(by_label, label, twin, read)
+        value = pair_ratio(groups, label, twin, read)
         bound = f"≥ {limit:.2f}×" if kind == "min" else f"< {limit:.2f}×"
         if value is None:
             lines.append(f"| {text} | – | {bound} | – | not measured |")
@@ -287,14 +341,14 @@ def render(results_path, report_path, chart_path):
         for (label, twin, *_), run, other in paired:
             for entry in (other, run):
                 p99 = latency(entry, "p99")
-                rate_ratio = pair_ratio(by_label, entry.get("label"), twin, rate)
-                cpu_ratio = pair_ratio(by_label, entry.get("label"), twin, cpu)
+                rate_ratio = pair_ratio(groups, entry.get("label"), twin, rate)
+                cpu_ratio = pair_ratio(groups, entry.get("label"), twin, cpu)
                 lines.append(f"| {entry.get('label')} | {transport(entry)} | {fmt(rate(entry))} | {fmt(rate_ratio)} "
                              f"| {fmt(cpu(entry))} | {fmt(cpu_ratio)} "
                              f"| {percent(server(entry, 'cpuUtilisation'))} "
                              f"| {percent((entry.get('bench') or {}).get('cpuUtilisation'))} "
                              f"| {fmt(p99 / 1000 if p99 is not None else None)} | {'yes' if entry.get('ok') else 'NO'} |")
-    idle = [r for r in runs if r.get("workload") == "idle"]
+    idle = [r for r in unique if r.get("workload") == "idle"]
     if idle:
         lines += ["", "## Idle connections", "",
                   "| run | connections | connects/s | baseline RSS MiB | loaded RSS MiB | bytes per connection |",
@@ -305,7 +359,7 @@ def render(results_path, report_path, chart_path):
             lines.append(f"| {run.get('label')} | {run.get('connectionsOpened')} | {fmt(run.get('connectsPerSecond'))} "
                          f"| {fmt(mib('baselineRssBytes'))} | {fmt(mib('loadedRssBytes'))} "
                          f"| {fmt(memory.get('rssPerConnectionBytes'))} |")
-    churn = [r for r in runs if r.get("workload") == "churn"]
+    churn = [r for r in unique if r.get("workload") == "churn"]
     if churn:
         lines += ["", "## Churn", "", "| run | churners | cycles/s | server µs per cycle | cycle p50 ms | cycle p99 ms |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -330,7 +384,7 @@ def render(results_path, report_path, chart_path):
     with open(report_path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
     with open(chart_path, "w", encoding="utf-8") as handle:
-        handle.write(chart(runs))
+        handle.write(chart(unique))
 
 
 def axis_max(values):
