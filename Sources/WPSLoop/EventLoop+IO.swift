@@ -236,7 +236,9 @@ extension EventLoop {
     /// Moves plaintext through the transform, but only while little ciphertext waits: the
     /// backlog stays plaintext, where urgent frames can still be put ahead of it.
     func encode(_ connection: Connection, _ transform: StreamTransform) {
-        while !connection.outbound.isEmpty, connection.encoded.byteCount < Self.encodedHighWater {
+        while !connection.outbound.isEmpty, connection.encoded.byteCount < Self.encodedHighWater,
+            connection.state != .closed
+        {
             let count = connection.outbound.gather(into: iovecs, max: Self.maxIovecs)
             var taken = 0
             var batched = 0
@@ -276,13 +278,34 @@ extension EventLoop {
                 taken += batched
             }
             connection.outbound.consume(taken)
-            transform.takeOutput { connection.encoded.append($0) }
+            transform.takeOutput { emit(connection, $0) }
         }
         if connection.state == .closing, connection.outbound.isEmpty, !connection.transformFinished {
             connection.transformFinished = true
             transform.finish()
         }
-        if transform.pendingOutput > 0 { transform.takeOutput { connection.encoded.append($0) } }
+        if transform.pendingOutput > 0 { transform.takeOutput { emit(connection, $0) } }
+    }
+
+    /// Sends transform output (ciphertext) straight from the transform's buffer when nothing
+    /// waits before it; only what the kernel does not take is copied into `encoded`. Saves a
+    /// copy of every record, and an allocation for those larger than a block.
+    func emit(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        guard connection.encoded.isEmpty, connection.state != .closed, connection.state != .connecting else {
+            connection.encoded.append(bytes)
+            return
+        }
+        var region = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: bytes.count)
+        let written = wps_writev(connection.fd, &region, 1)
+        if written == bytes.count { return }
+        if written > 0 {
+            connection.encoded.append(UnsafeRawBufferPointer(rebasing: bytes[written...]))
+        } else if written == -EAGAIN {
+            connection.encoded.append(bytes)
+        } else {
+            scheduleClose(connection)
+        }
     }
 
     /// Writes `queue` until it is empty (true) or the socket is full or broken (false).
