@@ -20,6 +20,8 @@ public final class DeflateMemoryBudget: Sendable {
     /// Most bytes of per-connection inflate windows reserved at once.
     public let limitBytes: Int
     private let reserved = Atomic<Int>(0)
+    /// When the last "budget reached" report was allowed (seconds), for rate limiting.
+    private let lastReport = Atomic<Int64>(Int64.min)
 
     public init(limitBytes: Int) {
         self.limitBytes = max(0, limitBytes)
@@ -38,6 +40,14 @@ public final class DeflateMemoryBudget: Sendable {
             if exchanged { return DeflateReservation(budget: self, bytes: bytes) }
             current = original
         }
+    }
+
+    /// True at most once per `interval` seconds: whether a refused reservation at `now`
+    /// should be reported (logged), so a flood of clients does not flood the log.
+    public func shouldReportRefusal(now: Int64, interval: Int64 = 60) -> Bool {
+        let last = lastReport.load(ordering: .relaxed)
+        guard last == Int64.min || now - last >= interval else { return false }
+        return lastReport.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
     }
 
     fileprivate func release(_ bytes: Int) {

@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import WPSDeflate
 import WPSLoop
@@ -90,7 +91,14 @@ extension Router {
         if !parameters.clientNoContextTakeover {
             reservation = deflateBudget.reserve(
                 DeflateConfiguration.inflateStreamBytes(windowBits: parameters.clientMaxWindowBits))
-            if reservation == nil { parameters.clientNoContextTakeover = true }
+            if reservation == nil {
+                parameters.clientNoContextTakeover = true
+                if deflateBudget.shouldReportRefusal(now: Int64(time(nil))) {
+                    logger.notice(
+                        "deflate window budget reached (\(deflateBudget.reservedBytes) of \(deflateBudget.limitBytes) bytes reserved, zlib holds \(ZlibMemory.allocatedBytes) bytes): new clients are asked for client_no_context_takeover"
+                    )
+                }
+            }
         }
         return NegotiatedDeflate(parameters: parameters, reservation: reservation)
     }

@@ -276,6 +276,10 @@ def test_window_memory_limit_asks_later_clients_to_reset_context(limit, own_wind
             time.sleep(0.05)
         sockets.append(fresh)
         assert not asks_no_context(fresh)
+        # Running out is reported once (rate-limited), with what is reserved and held.
+        log = server.stderr_tail(200_000)
+        reports = log.count("deflate window budget reached")
+        assert reports == 1, log[-2000:]
     finally:
         for raw in sockets:
             raw.close()

@@ -33,6 +33,15 @@ import WPSDeflate
         #expect(budget.reserve(0) != nil)
     }
 
+    @Test func refusalsAreReportedAtMostOncePerInterval() {
+        let budget = DeflateMemoryBudget(limitBytes: 0)
+        #expect(budget.shouldReportRefusal(now: 1000, interval: 60))
+        #expect(!budget.shouldReportRefusal(now: 1000, interval: 60))
+        #expect(!budget.shouldReportRefusal(now: 1059, interval: 60))
+        #expect(budget.shouldReportRefusal(now: 1060, interval: 60))
+        #expect(!budget.shouldReportRefusal(now: 1061, interval: 60))
+    }
+
     @Test func processTotalCountsLiveStreams() throws {
         let deflater = try MessageDeflater(windowBits: 15, noContextTakeover: false)
         let inflater = try MessageInflater(windowBits: 15, noContextTakeover: false)
