@@ -128,6 +128,24 @@ struct OutboundQueue {
         endsFrame: Bool
     ) {
         let total = first.count + second.count + third.count
+        let destination = copyIntoTail(first, second, third)
+        if tailIsLastChunk, chunks.count - 1 >= urgentEnd {
+            chunks[chunks.count - 1].count += total
+            chunks[chunks.count - 1].endsFrame = endsFrame
+        } else {
+            chunks.append(
+                Chunk(owner: .owned(tail!), start: UnsafeRawPointer(destination), count: total, endsFrame: endsFrame))
+            tailIsLastChunk = true
+        }
+    }
+
+    /// Copies the parts one after another into the tail block (a new one when they do not
+    /// fit) and counts them as queued; returns where they start.
+    private mutating func copyIntoTail(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        _ third: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) -> UnsafeMutableRawPointer {
+        let total = first.count + second.count + third.count
         byteCount += total
         if tailCapacity - tailUsed < total { startBlock(minimum: total) }
         let destination = tailBase! + tailUsed
@@ -137,14 +155,7 @@ struct OutboundQueue {
             (destination + first.count + second.count).copyMemory(from: source, byteCount: third.count)
         }
         tailUsed += total
-        if tailIsLastChunk, chunks.count - 1 >= urgentEnd {
-            chunks[chunks.count - 1].count += total
-            chunks[chunks.count - 1].endsFrame = endsFrame
-        } else {
-            chunks.append(
-                Chunk(owner: .owned(tail!), start: UnsafeRawPointer(destination), count: total, endsFrame: endsFrame))
-            tailIsLastChunk = true
-        }
+        return destination
     }
 
     private mutating func startBlock(minimum: Int) {
@@ -179,12 +190,7 @@ struct OutboundQueue {
     mutating func appendUrgent(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
         let total = first.count + second.count
         guard total > 0 else { return }
-        byteCount += total
-        if tailCapacity - tailUsed < total { startBlock(minimum: total) }
-        let destination = tailBase! + tailUsed
-        if let source = first.baseAddress { destination.copyMemory(from: source, byteCount: first.count) }
-        if let source = second.baseAddress { (destination + first.count).copyMemory(from: source, byteCount: second.count) }
-        tailUsed += total
+        let destination = copyIntoTail(first, second)
         let block = tail!
         var index = max(head, urgentEnd)
         if index == head, frameStarted {
