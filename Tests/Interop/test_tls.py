@@ -839,3 +839,39 @@ def test_broadcast_to_many_tls_clients(tls_srv, pki, ca_env):
             await asyncio.gather(*[ws.close() for ws in conns], return_exceptions=True)
 
     run(go(), 60)
+
+
+def test_slow_tls_reader_gets_every_small_message_in_order(tls_srv, pki, ca_env):
+    """Many small frames to a client that stops reading: they are batched into records and
+    the ciphertext the kernel does not take at once is queued; after the reader resumes
+    every message arrives, whole and in order."""
+    hub = "TlsSlowReader"
+    svc = service(tls_srv.port, hub)
+    # About 12 MB: more than loopback's socket buffers hold, so the server must queue
+    # ciphertext (partial writes included), and less than its 16 MiB slow-consumer limit.
+    count, size = 30000, 400
+
+    async def go():
+        ctx = client_context(pki.ca_a.cert)
+        reader_url = svc.get_client_access_token(user_id="reader", groups=["g"])["url"]
+        writer_url = svc.get_client_access_token(
+            user_id="writer", roles=["webpubsub.sendToGroup.g"])["url"]
+        reader = await ws_connect(reader_url, ssl=ctx, subprotocols=[JSON_PROTOCOL], open_timeout=10,
+                                  max_size=None, max_queue=4)
+        writer = await ws_connect(writer_url, ssl=ctx, subprotocols=[JSON_PROTOCOL], open_timeout=10)
+        try:
+            assert json.loads(await asyncio.wait_for(reader.recv(), 5))["event"] == "connected"
+            assert json.loads(await asyncio.wait_for(writer.recv(), 5))["event"] == "connected"
+            for n in range(count):
+                text = f"{n:06d}" + "y" * (size - 6)
+                await writer.send(json.dumps({"type": "sendToGroup", "group": "g", "dataType": "text", "data": text}))
+            # The reader has not read yet: its queue filled and the server backed up.
+            await asyncio.sleep(0.5)
+            for n in range(count):
+                msg = json.loads(await asyncio.wait_for(reader.recv(), 10))
+                assert msg["type"] == "message" and msg["data"] == f"{n:06d}" + "y" * (size - 6), n
+        finally:
+            await asyncio.gather(reader.close(), writer.close(), return_exceptions=True)
+
+    run(go(), 90)
+    assert tls_srv.alive()
