@@ -104,3 +104,38 @@ def test_thousand_clients_receive_every_message(wps_factory):
         assert m["group"] == "big" and m["fromUserId"] == "pub" and "sequenceId" not in m
     assert srv.alive()
     assert elapsed < 60, f"fan-out took {elapsed:.1f}s (connect {connect_time:.1f}s)"
+
+
+@pytest.mark.parametrize("protocol", [JSON_PROTOCOL, "json.reliable.webpubsub.azure.v1"])
+def test_slow_reader_gets_every_small_message_in_order(wps_factory, protocol):
+    """A member that stops reading while 30,000 small messages (about 12 MB, more than the
+    socket buffers hold, less than the 16 MiB slow-consumer limit) are published: the
+    server queues them in its output blocks and, once the member reads again, every one
+    arrives whole and in order."""
+    srv = wps_factory("--reliable-max-messages", "40000", "--reliable-max-bytes", "67108864")
+    count, size = 30000, 400
+    reliable = "reliable" in protocol
+
+    async def go():
+        reader = await websockets.connect(client_url(srv.port, user_id="reader", groups=["g"]),
+                                          subprotocols=[protocol], max_size=None, max_queue=4,
+                                          compression=None, ping_interval=None)
+        writer = await websockets.connect(client_url(srv.port, user_id="writer", roles=ALL_ROLES),
+                                          subprotocols=[JSON_PROTOCOL], compression=None, ping_interval=None)
+        try:
+            assert json.loads(await asyncio.wait_for(reader.recv(), 5))["event"] == "connected"
+            assert json.loads(await asyncio.wait_for(writer.recv(), 5))["event"] == "connected"
+            for n in range(count):
+                text = f"{n:06d}" + "z" * (size - 6)
+                await writer.send(json.dumps({"type": "sendToGroup", "group": "g", "dataType": "text", "data": text}))
+            await asyncio.sleep(0.5)
+            for n in range(count):
+                msg = json.loads(await asyncio.wait_for(reader.recv(), 10))
+                assert msg["type"] == "message" and msg["data"] == f"{n:06d}" + "z" * (size - 6), n
+                if reliable:
+                    assert msg["sequenceId"] == n + 1
+        finally:
+            await asyncio.gather(reader.close(), writer.close(), return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(go(), 90))
+    assert srv.alive()
