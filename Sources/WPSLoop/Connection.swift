@@ -88,6 +88,14 @@ public final class Connection {
         head: UnsafeRawBufferPointer, _ shared: SharedBytes, range: Range<Int>? = nil, tail: UnsafeRawBufferPointer
     ) -> Int {
         guard state == .open || state == .connecting else { return queuedBytes }
+        if head.isEmpty, tail.isEmpty, range == nil, !wantsWritable, let staged = loop.arena.stage(shared) {
+            // A whole frame to a socket that is keeping up: borrow it from the turn arena.
+            // (Per-recipient frames, reliable ones, are copied: one iovec per message made
+            // the kernel's share grow more than the copy saved.)
+            if outbound.appendBorrowed(staged, count: shared.count) { loop.borrowers.append(self) }
+            markDirty()
+            return queuedBytes
+        }
         outbound.appendFrame(head: head, shared, range: range ?? 0..<shared.count, tail: tail)
         markDirty()
         return queuedBytes

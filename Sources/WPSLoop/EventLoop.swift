@@ -39,6 +39,12 @@ public final class EventLoop {
     var slots: [Slot] = []
     var freeSlots: [Int32] = []
     var dirty: [Connection] = []
+    /// The dirty list being flushed; swapped with `dirty` so neither is reallocated.
+    var flushing: [Connection] = []
+    /// Broadcast frames borrowed by queues during this turn.
+    let arena = TurnArena()
+    /// Connections whose queues borrowed from `arena` this turn.
+    var borrowers: [Connection] = []
     /// Owned output blocks drained connections gave back, for the next ones to use.
     let blockPool = OutboundQueue.BlockPool()
     var closing: [Connection] = []
@@ -187,12 +193,12 @@ public final class EventLoop {
     func finishTurn() {
         while !dirty.isEmpty || !closing.isEmpty {
             if !dirty.isEmpty {
-                let batch = dirty
-                dirty.removeAll(keepingCapacity: true)
-                for connection in batch {
+                swap(&dirty, &flushing)
+                for connection in flushing {
                     connection.isDirty = false
                     if !connection.wantsWritable { flush(connection) }
                 }
+                flushing.removeAll(keepingCapacity: true)
             }
             if !closing.isEmpty {
                 let batch = closing
@@ -200,6 +206,12 @@ public final class EventLoop {
                 for connection in batch { release(connection) }
             }
         }
+        if !borrowers.isEmpty {
+            // What the kernel did not take must not point into the arena after this turn.
+            for connection in borrowers { connection.outbound.settleBorrowed() }
+            borrowers.removeAll(keepingCapacity: true)
+        }
+        if !arena.isEmpty { arena.reset() }
     }
 
     // MARK: slots and epoll

@@ -9,6 +9,12 @@ import WPSBytes
 /// broadcast) are referenced, never copied. Copying a small frame is cheaper than the two
 /// atomic reference-count updates and the chunk a reference costs, and consecutive copies
 /// merge into one chunk, so a burst of small deliveries is one iovec.
+///
+/// A whole broadcast frame can instead be *borrowed*: the chunk points into the loop's turn
+/// arena and owns nothing. Consecutive broadcasts sit side by side there, so a recipient's
+/// borrowed chunks merge too, and a delivery costs neither a copy nor a reference count.
+/// Borrowed bytes live only until the end of the turn: whatever the kernel has not taken
+/// by then is copied into owned blocks (`settleBorrowed`).
 struct OutboundQueue {
     final class OwnedBlock {
         let base: UnsafeMutableRawPointer
@@ -27,6 +33,8 @@ struct OutboundQueue {
         case none
         case owned(OwnedBlock)
         case shared(SharedBytes)
+        /// Points into the loop's turn arena; valid until the turn ends.
+        case borrowed
     }
 
     struct Chunk {
@@ -84,6 +92,8 @@ struct OutboundQueue {
     private var urgentEnd = 0
     /// Bytes queued and not yet accepted by the kernel.
     private(set) var byteCount = 0
+    /// Some chunk may still point into the turn arena.
+    private(set) var hasBorrowed = false
 
     static let ownedBlockBytes = 4096
     /// Shared bytes shorter than this are copied rather than referenced.
@@ -116,6 +126,47 @@ struct OutboundQueue {
         chunks.append(Chunk(owner: .shared(shared), start: middle.baseAddress!, count: range.count, endsFrame: tail.isEmpty))
         tailIsLastChunk = false
         append(tail, endsFrame: true)
+    }
+
+    /// Queues a whole frame that lives in the turn arena, without copying it; merges with the
+    /// previous chunk when that one ends where this one starts. Returns true when this is
+    /// the queue's first borrowed chunk since it last settled, so the caller can register it
+    /// for `settleBorrowed` at the end of the turn.
+    mutating func appendBorrowed(_ start: UnsafeRawPointer, count: Int) -> Bool {
+        byteCount += count
+        if hasBorrowed, chunks.count - 1 >= urgentEnd, chunks.count > head {
+            let last = chunks.count - 1
+            if case .borrowed = chunks[last].owner, chunks[last].start + chunks[last].count == start {
+                chunks[last].count += count
+                return false
+            }
+        }
+        chunks.append(Chunk(owner: .borrowed, start: start, count: count))
+        tailIsLastChunk = false
+        defer { hasBorrowed = true }
+        return !hasBorrowed
+    }
+
+    /// Copies every borrowed chunk still queued into owned blocks, before the turn arena is
+    /// reused. Only sockets the kernel did not drain this turn have any left.
+    mutating func settleBorrowed() {
+        guard hasBorrowed else { return }
+        hasBorrowed = false
+        var index = head
+        while index < chunks.count {
+            if case .borrowed = chunks[index].owner {
+                let count = chunks[index].count
+                if tailCapacity - tailUsed < count { startBlock(minimum: count) }
+                let destination = tailBase! + tailUsed
+                destination.copyMemory(from: chunks[index].start, byteCount: count)
+                tailUsed += count
+                chunks[index].owner = .owned(tail!)
+                chunks[index].start = UnsafeRawPointer(destination)
+            }
+            index += 1
+        }
+        // The last chunk may no longer end where the next copy goes.
+        tailIsLastChunk = false
     }
 
     private static var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
@@ -225,7 +276,16 @@ struct OutboundQueue {
             if chunks[head].count <= remaining {
                 remaining -= chunks[head].count
                 frameStarted = !chunks[head].endsFrame
-                chunks[head].owner = .none
+                if case .owned(var block) = chunks[head].owner, block !== tail {
+                    // A full block this queue has moved past: back to the pool once no
+                    // other chunk points into it, instead of to malloc.
+                    chunks[head].owner = .none
+                    if let pool, block.capacity == Self.ownedBlockBytes, isKnownUniquelyReferenced(&block) {
+                        pool.give(block)
+                    }
+                } else {
+                    chunks[head].owner = .none
+                }
                 head += 1
             } else {
                 chunks[head].start += remaining
@@ -239,6 +299,7 @@ struct OutboundQueue {
             chunks.removeAll(keepingCapacity: chunks.capacity <= 16)
             head = 0
             urgentEnd = 0
+            hasBorrowed = false
             dropTail()
         } else if head > 32, head * 2 > chunks.count {
             chunks.removeFirst(head)
@@ -249,6 +310,7 @@ struct OutboundQueue {
 
     mutating func removeAll() {
         chunks.removeAll()
+        hasBorrowed = false
         head = 0
         urgentEnd = 0
         frameStarted = false

@@ -96,6 +96,27 @@ struct TestSocket {
         }
     }
 
+    /// A reader that stops reading gets many borrowed broadcast frames in one turn and more
+    /// in later turns: what the kernel did not take is copied out before the turn arena is
+    /// reused, so every byte arrives, in order.
+    @Test func borrowedFramesSurviveTheirTurnWhenTheReaderIsSlow() throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in BroadcastingHandler() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        socket.send("go")
+        // Let the loop fill the socket and go through several more turns before reading.
+        usleep(300_000)
+        let expected = BroadcastingHandler.expected()
+        let got = socket.read(expected.count)
+        #expect(got.count == expected.count)
+        // The first differing byte, rather than both arrays (12 MB) in the failure message.
+        let firstDifference = got.indices.first { $0 < expected.count && got[$0] != expected[$0] }
+        #expect(firstDifference == nil)
+    }
+
     @Test func timersFireOnTheConnection() throws {
         let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
             loop.acceptHandler = { _ in EchoHandler() }
@@ -320,4 +341,43 @@ final class PassThroughTransform: StreamTransform {
     }
 
     func finish() {}
+}
+
+/// On "go": sends `rounds` rounds of `perRound` distinct shared frames, each round in its
+/// own turn, so frames are borrowed from the turn arena many times over.
+final class BroadcastingHandler: ConnectionHandler {
+    static let rounds = 10
+    static let perRound = 4000
+    static let frameBytes = 300
+
+    static func frame(_ round: Int, _ index: Int) -> [UInt8] {
+        (0..<frameBytes).map { UInt8(truncatingIfNeeded: round &* 7 &+ index &* 13 &+ $0) }
+    }
+
+    static func expected() -> [UInt8] {
+        var out: [UInt8] = []
+        for round in 0..<rounds { for index in 0..<perRound { out += frame(round, index) } }
+        return out
+    }
+
+    var round = 0
+
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        sendRound(on: connection)
+    }
+
+    /// The next round comes from the timer, in a later turn.
+    func timerFired(on connection: Connection, now: UInt64) {
+        sendRound(on: connection)
+    }
+
+    func sendRound(on connection: Connection) {
+        guard round < Self.rounds else { return }
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        for index in 0..<Self.perRound {
+            connection.sendFrame(head: empty, SharedBytes(Self.frame(round, index)), tail: empty)
+        }
+        round += 1
+        connection.setTimer(at: connection.loop.now + 1_000_000)
+    }
 }

@@ -211,6 +211,91 @@ import WPSBytes
         queue.consume(big.count)
         #expect(queue.isEmpty)
     }
+
+    @Test func adjacentBorrowedFramesMergeAndOthersDoNot() {
+        var queue = OutboundQueue()
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 8)
+        defer { arena.deallocate() }
+        for index in 0..<16 { arena[index] = UInt8(index) }
+        let base = UnsafeRawPointer(arena.baseAddress!)
+        let first = queue.appendBorrowed(base, count: 3)
+        let adjacent = queue.appendBorrowed(base + 3, count: 2)
+        let apart = queue.appendBorrowed(base + 8, count: 2)
+        #expect(first)  // the first borrowed chunk: register for settling
+        #expect(!adjacent)  // merged into the first
+        #expect(!apart)  // a gap: a chunk of its own
+        let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
+        defer { iovecs.deallocate() }
+        #expect(queue.gather(into: iovecs, max: 8) == 2)
+        #expect(contents(queue) == [0, 1, 2, 3, 4, 8, 9])
+        #expect(queue.byteCount == 7)
+        queue.consume(7)
+        #expect(queue.isEmpty && !queue.hasBorrowed)
+        // Drained, so the next borrowed chunk registers again.
+        let again = queue.appendBorrowed(base, count: 1)
+        #expect(again)
+        queue.removeAll()
+    }
+
+    @Test(arguments: [0, 1, 2, 4, 6, 9]) func settlingCopiesWhatIsLeftOfBorrowedBytes(_ written: Int) {
+        let pool = OutboundQueue.BlockPool()
+        var queue = OutboundQueue(pool: pool)
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+        defer { arena.deallocate() }
+        for index in 0..<8 { arena[index] = 20 + UInt8(index) }
+        let base = UnsafeRawPointer(arena.baseAddress!)
+        ([1, 2] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        _ = queue.appendBorrowed(base, count: 4)
+        ([3] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        _ = queue.appendBorrowed(base + 4, count: 3)
+        let all: [UInt8] = [1, 2, 20, 21, 22, 23, 3, 24, 25, 26]
+        queue.consume(written)
+        queue.settleBorrowed()
+        #expect(!queue.hasBorrowed)
+        // The turn's arena is reused for something else: the queue must not notice.
+        for index in 0..<8 { arena[index] = 0xEE }
+        #expect(contents(queue) == Array(all[written...]))
+        // Owned bytes appended after settling still go last.
+        ([4] as [UInt8]).withUnsafeBytes { queue.append($0) }
+        #expect(contents(queue) == Array(all[written...]) + [4])
+        queue.consume(all.count - written + 1)
+        #expect(queue.isEmpty)
+    }
+
+    @Test func urgentFramesGoBetweenBorrowedFramesAndLaterOnesDoNotMergeAcross() {
+        var queue = OutboundQueue()
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+        defer { arena.deallocate() }
+        for index in 0..<8 { arena[index] = 10 + UInt8(index) }
+        let base = UnsafeRawPointer(arena.baseAddress!)
+        _ = queue.appendBorrowed(base, count: 2)
+        queue.consume(1)  // the first borrowed frame is half written
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        ([7] as [UInt8]).withUnsafeBytes { queue.appendUrgent($0, empty) }
+        _ = queue.appendBorrowed(base + 2, count: 2)  // adjacent in the arena, but after the urgent frame
+        #expect(contents(queue) == [11, 7, 12, 13])
+        queue.settleBorrowed()
+        for index in 0..<8 { arena[index] = 0 }
+        #expect(contents(queue) == [11, 7, 12, 13])
+        queue.consume(4)
+        #expect(queue.isEmpty)
+    }
+
+    @Test func blocksLeftBehindByTheTailGoBackToThePool() {
+        let pool = OutboundQueue.BlockPool()
+        var queue = OutboundQueue(pool: pool)
+        // Three frames, each most of a block: every one starts a block of its own.
+        let frame = [UInt8](repeating: 6, count: OutboundQueue.ownedBlockBytes - 100)
+        for _ in 0..<3 { frame.withUnsafeBytes { queue.append($0) } }
+        #expect(pool.count == 0)
+        queue.consume(frame.count)
+        #expect(pool.count == 1)  // the first block is behind the queue and nothing points into it
+        queue.consume(frame.count)
+        #expect(pool.count == 2)
+        queue.consume(frame.count)  // drained: the tail block goes back too
+        #expect(pool.count == 3)
+        #expect(queue.isEmpty)
+    }
 }
 
 @Suite struct TimerWheelTests {
