@@ -7,7 +7,7 @@ import WPSWebSocket
 ///
 /// JSON clients get `jsonFrame` whole. Reliable clients get `reliablePrefix` between a small
 /// per-recipient frame header and a `,"sequenceId":N}` suffix. Raw clients get `rawFrame`.
-public final class Broadcast: Sendable {
+public final class Broadcast: @unchecked Sendable {
     public let hub: String
     public let selector: ConnectionSelector
     public let jsonFrame: SharedBytes
@@ -15,6 +15,11 @@ public final class Broadcast: Sendable {
     public let rawFrame: SharedBytes
     /// Monotonic time (ns) after which a copy not yet on the wire is dropped; 0: never.
     public let expiresAt: UInt64
+    /// Reliable sessions that buffered this message for replay and have not acknowledged
+    /// it. While above zero the broadcast holds one reference to itself. Only the loop that
+    /// delivers this instance touches it (other loops deliver their own copy), so a plain
+    /// integer does what one atomic reference count per recipient did before.
+    private var replayHolders = 0
 
     init(
         selector: ConnectionSelector, prefix: OutputBuffer, raw: (isText: Bool, payload: [UInt8]), expiresAt: UInt64 = 0
@@ -36,10 +41,23 @@ public final class Broadcast: Sendable {
         rawFrame = SharedBytes(other.rawFrame.pointer)
     }
 
-    /// The same message in buffers of its own, for another loop. Every reliable recipient
-    /// retains the bytes it may have to replay; on buffers shared by two loops those
-    /// reference counts bounced between cores and took a quarter of the server's time.
-    /// One copy per loop and message costs far less.
+    func addReplayHolder() {
+        replayHolders += 1
+        if replayHolders == 1 { _ = Unmanaged.passUnretained(self).retain() }
+    }
+
+    static func removeReplayHolder(_ broadcast: Unmanaged<Broadcast>) {
+        let last = broadcast._withUnsafeGuaranteedRef { broadcast in
+            broadcast.replayHolders -= 1
+            return broadcast.replayHolders == 0
+        }
+        if last { broadcast.release() }
+    }
+
+    /// The same message in buffers of its own, for another loop. Each loop then touches
+    /// only its own instance (`replayHolders` is not atomic), and reference counts of
+    /// bytes shared by two loops no longer bounce between cores (that once took a quarter
+    /// of the server's time); one copy per loop and message costs far less.
     public func copyForAnotherLoop() -> Broadcast {
         Broadcast(copying: self)
     }

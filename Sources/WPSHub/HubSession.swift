@@ -13,9 +13,11 @@ public final class HubSession {
     private(set) var deliveryTarget: Unmanaged<HubTransport>?
     // Reliable state.
     var nextSequenceId: UInt64 = 1
-    var unackedHead = 0
     var unackedBytes = 0
-    var unacked: [(sequenceId: UInt64, prefix: SharedBytes, expiresAt: UInt64)] = []
+    /// Sent and not yet acknowledged, oldest first. Entries hold no reference count of
+    /// their own (see `Broadcast.replayHolders`), and the ring's bookkeeping lives in this
+    /// object, so buffering a message is one store into memory nothing else shares.
+    private(set) var unacked = ReplayRing()
 
     public let connectionId: String
     public let hub: String
@@ -47,41 +49,106 @@ public final class HubSession {
     /// Groups this session belongs to.
     public var groups: Dictionary<String, Int>.Keys { groupSlots.keys }
     /// Messages sent and not yet acknowledged by the client.
-    public var unackedCount: Int { unacked.count - unackedHead }
+    public var unackedCount: Int { unacked.count }
 
-    func buffer(sequenceId: UInt64, prefix: SharedBytes, expiresAt: UInt64) {
-        unacked.append((sequenceId, prefix, expiresAt))
-        unackedBytes += prefix.count
+    func buffer(sequenceId: UInt64, _ broadcast: Broadcast) {
+        broadcast.addReplayHolder()
+        unacked.append(BufferedMessage(sequenceId: sequenceId, broadcast: Unmanaged.passUnretained(broadcast)))
+        unackedBytes += broadcast.reliablePrefix.count
     }
 
     /// Drops every buffered message up to `sequenceId` (cumulative; stale values do nothing).
     func acknowledge(upTo sequenceId: UInt64) {
-        // Acked entries are only stepped over; their bytes are released together when the
-        // buffer empties or is compacted below, which saves a retain and a release each.
-        while unackedHead < unacked.count, unacked[unackedHead].sequenceId <= sequenceId {
-            unackedBytes -= unacked[unackedHead].prefix.count
-            unackedHead += 1
+        while let oldest = unacked.first, oldest.sequenceId <= sequenceId {
+            unackedBytes -= oldest.broadcast._withUnsafeGuaranteedRef { $0.reliablePrefix.count }
+            Broadcast.removeReplayHolder(oldest.broadcast)
+            unacked.removeFirst()
         }
-        if unackedHead == unacked.count {
-            // A busy session keeps its storage: regrowing it after every ack showed up in
-            // profiles. Above 256 entries (a client far behind) it is given back.
-            unacked.removeAll(keepingCapacity: unacked.capacity <= 256)
-            unackedHead = 0
-        } else if unackedHead > 64, unackedHead * 2 > unacked.count {
-            unacked.removeFirst(unackedHead)
-            unackedHead = 0
-        }
+        // A client far behind grew the ring; once it caught up, the memory goes back.
+        if unacked.count == 0, unacked.capacity > 256 { unacked.release() }
     }
 
     func dropBuffer() {
-        unacked.removeAll()
-        unackedHead = 0
+        unacked.forEach { Broadcast.removeReplayHolder($0.broadcast) }
+        unacked.release()
         unackedBytes = 0
     }
+
+    deinit { dropBuffer() }
+}
+
+/// One message a reliable session may have to replay: its sequence id for this session and
+/// the broadcast, kept alive by the broadcast's own holder count.
+struct BufferedMessage {
+    let sequenceId: UInt64
+    let broadcast: Unmanaged<Broadcast>
+
+    var prefix: SharedBytes { broadcast._withUnsafeGuaranteedRef { $0.reliablePrefix } }
+    var expiresAt: UInt64 { broadcast._withUnsafeGuaranteedRef { $0.expiresAt } }
 }
 
 /// REST filters evaluate directly against a session, without copying its groups.
 extension HubSession: ODataFilterSubject {
     public var groupCount: Int { groupSlots.count }
     public func isInGroup(_ group: String) -> Bool { groupSlots[group] != nil }
+}
+
+/// A growable ring of buffered messages, manually allocated: appending needs no uniqueness
+/// check and no array header, only this struct (inside the session) and the slot.
+struct ReplayRing {
+    private var storage: UnsafeMutablePointer<BufferedMessage>?
+    private(set) var capacity = 0
+    private var start = 0
+    private(set) var count = 0
+
+    var first: BufferedMessage? { count > 0 ? storage![start] : nil }
+
+    mutating func append(_ message: BufferedMessage) {
+        if count == capacity { grow() }
+        var slot = start + count
+        if slot >= capacity { slot -= capacity }
+        (storage! + slot).initialize(to: message)
+        count += 1
+    }
+
+    mutating func removeFirst() {
+        start += 1
+        if start == capacity { start = 0 }
+        count -= 1
+        if count == 0 { start = 0 }
+    }
+
+    /// Visits the messages oldest first.
+    func forEach(_ body: (BufferedMessage) -> Void) {
+        var slot = start
+        for _ in 0..<count {
+            body(storage![slot])
+            slot += 1
+            if slot == capacity { slot = 0 }
+        }
+    }
+
+    /// Frees the storage; the messages' holders must already have been dropped.
+    mutating func release() {
+        storage?.deallocate()
+        storage = nil
+        capacity = 0
+        start = 0
+        count = 0
+    }
+
+    private mutating func grow() {
+        let newCapacity = max(16, capacity * 2)
+        let newStorage = UnsafeMutablePointer<BufferedMessage>.allocate(capacity: newCapacity)
+        var slot = start
+        for index in 0..<count {
+            (newStorage + index).initialize(to: storage![slot])
+            slot += 1
+            if slot == capacity { slot = 0 }
+        }
+        storage?.deallocate()
+        storage = newStorage
+        capacity = newCapacity
+        start = 0
+    }
 }

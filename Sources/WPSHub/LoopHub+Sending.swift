@@ -42,7 +42,7 @@ extension LoopHub {
     func bufferReliable(_ broadcast: Broadcast, for session: HubSession) -> UInt64? {
         let sequenceId = session.nextSequenceId
         session.nextSequenceId += 1
-        session.buffer(sequenceId: sequenceId, prefix: broadcast.reliablePrefix, expiresAt: broadcast.expiresAt)
+        session.buffer(sequenceId: sequenceId, broadcast)
         if session.unackedCount > configuration.reliableMaxMessages
             || session.unackedBytes > configuration.reliableMaxBytes
         {

@@ -72,9 +72,8 @@ public final class LoopHub {
         sendConnected(session)
         // Everything not yet acknowledged, in order, with its original sequence id; copies
         // whose `messageTtlSeconds` ran out are skipped (the client's cumulative ack covers them).
-        for index in session.unackedHead..<session.unacked.count {
-            let entry = session.unacked[index]
-            if entry.expiresAt != 0, entry.expiresAt <= self.now { continue }
+        session.unacked.forEach { entry in
+            if entry.expiresAt != 0, entry.expiresAt <= self.now { return }
             sendSequenced(entry.prefix, sequenceId: entry.sequenceId, to: Unmanaged.passUnretained(transport))
         }
         return session

@@ -95,6 +95,54 @@ import WPSHub
         #expect(back.take().map { $0.json["sequenceId"] as? Int } == [4])
     }
 
+    /// The replay buffer is a ring: acknowledged messages free slots at its front, later
+    /// ones wrap around into them, and it grows past its first size, all without changing
+    /// what a resume replays.
+    @Test(arguments: [(16, 10, 8), (16, 10, 30), (40, 39, 100), (5, 5, 0)])
+    func replayAfterTheRingWrapsAndGrows(before: Int, acked: Int, after: Int) {
+        let hub = makeHub()
+        let (member, wire, publisher) = setUp(hub)
+        for n in 1...before { publish(hub, publisher, "m\(n)") }
+        hub.receive(#"{"type":"sequenceAck","sequenceId":\#(acked)}"#, on: member)
+        if after > 0 { for n in before + 1...before + after { publish(hub, publisher, "m\(n)") } }
+        _ = wire.take()
+        #expect(member.unackedCount == before + after - acked)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: Self.second)
+        let back = FakeTransport()
+        _ = hub.resume(connectionId: Fixtures.id(1), transport: back)
+        let data = back.take().filter { $0.type == "message" }
+        let expected = Array(acked + 1..<before + after + 1)
+        #expect(data.map { $0.json["sequenceId"] as? Int } == expected.map { Optional($0) })
+        #expect(data.map { $0.json["data"] as? String } == expected.map { Optional("m\($0)") })
+    }
+
+    /// A buffered broadcast lives exactly as long as some reliable session may replay it:
+    /// until the last holder acknowledges it or ends.
+    @Test func bufferedBroadcastsAreFreedByTheLastAckOrEnd() {
+        let hub = makeHub()
+        let (first, firstWire, _) = setUp(hub)
+        let secondWire = FakeTransport()
+        let second = hub.open(
+            connectionId: Fixtures.id(3), identity: Fixtures.identity(.jsonReliable, groups: ["room"]),
+            reconnectionToken: "u", transport: secondWire)
+        weak var watched: Broadcast?
+        do {
+            let value = Array("\"kept\"".utf8)
+            let broadcast = value.withUnsafeBytes {
+                Broadcast(selector: ConnectionSelector(hub: "chat", target: .group("room")), dataType: .text, data: $0)
+            }!
+            watched = broadcast
+            hub.deliver(broadcast)
+        }
+        _ = firstWire.take()
+        #expect(secondWire.take().contains { $0.type == "message" })
+        #expect(watched != nil, "both sessions may still replay it")
+        hub.receive(#"{"type":"sequenceAck","sequenceId":1}"#, on: first)
+        #expect(watched != nil, "the second session has not acknowledged it")
+        hub.end(second, code: nil, reason: nil)
+        #expect(watched == nil, "the last holder ended")
+    }
+
     @Test func duplicateAckIdsAreRememberedAcrossRecovery() {
         let hub = makeHub()
         let (member, wire, _) = setUp(hub)
