@@ -42,6 +42,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "fanout and floor saturation: publishes (frames) not yet delivered everywhere.")
     var deliveryWindow = 256
     @Option(help: "floor saturation: frames per write (per socket per round).") var batch = 16
+    @Option(
+        help:
+            "Reliable subscribers send sequenceAck when the id moved this far (Azure's JS client acks at 300 or after 1 s, the Python and .NET clients once a second)."
+    ) var sequenceAckEvery = 300
     @Option(help: "fanout: stop after this many publishes, floor: rounds (0: run for --duration).") var count = 0
     @Option(help: "chat: groups of 10 members.") var groups = 10
     @Option(help: "chat: publishes per second per member.") var memberRate = 10.0
@@ -98,6 +102,7 @@ struct BenchCommand: ParsableCommand {
         options.window = window
         options.deliveryWindow = deliveryWindow
         options.batch = batch
+        options.sequenceAckEvery = max(1, sequenceAckEvery)
         options.count = count
         options.groups = groups
         options.memberRate = memberRate

@@ -15,6 +15,7 @@ extension BenchRunner {
         result.set("subscribers", subscribers)
         result.set("payloadBytes", options.payloadBytes)
         if options.rate > 0 { result.set("ratePerSecond", options.rate) } else { result.set("window", options.window) }
+        if options.reliable { result.set("sequenceAckEvery", options.sequenceAckEvery) }
         if options.count > 0 { result.set("count", options.count) }
 
         let path = clientPath(groups: [group])

@@ -26,6 +26,7 @@ struct BenchOptions: Sendable {
     var deliveryWindow = 256
     /// Floor saturation: frames per write.
     var batch = 16
+    var sequenceAckEvery = 300
     var count = 0
     var groups = 10
     var memberRate = 10.0
@@ -53,6 +54,7 @@ struct BenchRunner {
             port: options.port, hub: options.hub, subprotocol: subprotocol, reliable: options.reliable)
         config.payloadBytes = options.payloadBytes
         config.payloadStyle = options.payloadStyle
+        config.sequenceAckEvery = UInt64(options.sequenceAckEvery)
         // Loopback against a self-signed certificate: nothing to verify against.
         config.transport.tls = options.tls ? try ClientTLS(insecure: true) : nil
         config.transport.deflate = options.deflate

@@ -15,7 +15,7 @@ struct BenchConfig: Sendable {
     /// Local addresses to connect from, used in turn; empty means the kernel's choice.
     var sourceHosts: [String] = []
     /// A reliable subscriber acks after this many messages (the server buffers 1000).
-    var sequenceAckEvery: UInt64 = 100
+    var sequenceAckEvery: UInt64 = 300
     /// Connection attempts in flight per loop, so the listen backlog never overflows.
     var maxHandshakesPerLoop = 64
 }
