@@ -179,6 +179,8 @@ def run_rows(runs):
         size = run.get("subscribers") or run.get("connections") or run.get("churners")
         if run.get("workload") == "chat":
             size = f"{run.get('groups')}×{run.get('membersPerGroup')}"
+        elif run.get("workload") == "fanout" and run.get("window") is not None:
+            size = f"{size}, window {run.get('window')}"
         lat = run.get("latencyMicros") or run.get("cycleLatencyMicros") or {}
         ms = lambda key: (lat.get(key) / 1000) if lat.get(key) is not None else None
         counts = "/".join(str(run.get(key, "–")) for key in ("lost", "duplicated", "outOfOrder"))
@@ -196,7 +198,8 @@ def kernel_rows(by_label):
     """Server CPU split into kernel (stime) and user time for the CPU targets: on loopback
     the kernel part includes delivering each write into the receiving socket."""
     rows = []
-    for label, unit in (("fanout-json-sat", "CPU-s/M"), ("fanout-reliable-sat", "CPU-s/M"),
+    for label, unit in (("fanout-json-sat", "CPU-s/M"), ("fanout-json-sat-w64", "CPU-s/M"),
+                        ("fanout-reliable-sat", "CPU-s/M"), ("fanout-reliable-sat-w64", "CPU-s/M"),
                         ("fanout-json-rate100", "CPU-s/M"), ("churn-json", "µs/cycle")):
         run = by_label.get(label)
         if not run:
@@ -216,13 +219,15 @@ def kernel_rows(by_label):
                 continue
             scale = 1e6 / delivered
         rows.append(f"| {label} | {fmt(total * scale)} {unit} | {fmt(system * scale)} {unit} | "
-                    f"{fmt((total - system) * scale)} {unit} | {system / total * 100:.0f} % |")
+                    f"{fmt((total - system) * scale)} {unit} | {system / total * 100:.0f} % "
+                    f"| {fmt(info.get('deliveriesPerWrite'))} |")
     if not rows:
         return []
     return ["", "### Kernel and user time", "",
             "Server CPU split into kernel time (stime: system calls, and on loopback the TCP work of "
             "delivering into the bench's sockets) and the server's own user time.", "",
-            "| run | total | kernel | user | kernel share |", "| --- | ---: | ---: | ---: | ---: |"] + rows
+            "| run | total | kernel | user | kernel share | deliveries per write |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"] + rows
 
 
 def per_million(run, key):
@@ -253,7 +258,7 @@ def floor_rows(by_label):
         return []
     return ["", "### Kernel floor", "",
             "The floor runs send the server's fan-out frames (same size, one `writev` per socket per "
-            "round: one frame at 100 rounds/s, 16 frames per write at saturation) from a plain writer "
+            "round: one frame at 100 rounds/s, 128 frames per write at saturation, about what the server's saturated writes carry) from a plain writer "
             "thread in the bench straight to 1,000 loopback sockets, with no server at all; their CPU "
             "is the writer thread's own (getrusage RUSAGE_THREAD). **The floor is the cost of the writes "
             "alone on this machine**: what a server run spends above it is its own work. At saturation the "

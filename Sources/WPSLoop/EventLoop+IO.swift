@@ -339,8 +339,10 @@ extension EventLoop {
     }
 
     func release(_ connection: Connection) {
-        _ = wps_epoll_del(epollFD, connection.fd)
         if let handoff = connection.handoff {
+            // The socket lives on in another loop: it must leave this epoll set. A closed one
+            // leaves by itself when `close` drops its last reference, so that costs no call.
+            _ = wps_epoll_del(epollFD, connection.fd)
             freeSlot(connection.slot)
             connectionCount -= 1
             connection.handler = nil

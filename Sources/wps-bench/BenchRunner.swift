@@ -179,6 +179,11 @@ struct BenchRunner {
         if deliveries > 0 {
             server.append(("cpuSecondsPerMillionDeliveries", .number(cpu / Double(deliveries) * 1e6)))
             server.append(("systemCpuSecondsPerMillionDeliveries", .number(system / Double(deliveries) * 1e6)))
+            // How many deliveries share one write: the kernel's cost per delivery falls with it.
+            if let first = start.writeCalls, let last = end.writeCalls, last > first {
+                server.append(("writeCalls", .int(last - first)))
+                server.append(("deliveriesPerWrite", .number(Double(deliveries) / Double(last - first))))
+            }
         }
         result.set("server", .object(server))
     }
