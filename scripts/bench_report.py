@@ -262,8 +262,9 @@ def floor_rows(by_label):
             "thread in the bench straight to 1,000 loopback sockets, with no server at all; their CPU "
             "is the writer thread's own (getrusage RUSAGE_THREAD). **The floor is the cost of the writes "
             "alone on this machine**: what a server run spends above it is its own work. At saturation the "
-            "kernel cost per delivery falls with the frames that share one write, so a server that "
-            "coalesces more than 16 can show less kernel time than this floor. Latency at saturation is "
+            "kernel cost per delivery falls with the frames that share one write (the *deliveries per "
+            "write* column above), so compare the server's kernel share with the floor's at a similar "
+            "count. Latency at saturation is "
             "queueing by design, so only the paced pair shows it.", "",
             "| run | CPU of | CPU-s/M total | kernel | user | × floor | p50 ms | p99 ms | p99.9 ms |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"] + rows
@@ -296,8 +297,10 @@ def render(results_path, report_path, chart_path):
              "offer permessage-deflate and inflate every compressed delivery; their publisher sends "
              "uncompressed frames (RFC 7692 lets each message choose).",
              "- Latency is receive time minus send time in the same process, so it includes the bench's "
-             "own scheduling; at saturation the publisher keeps 64 un-acked sends and at most 256 "
-             "undelivered publishes in flight, so latency there is queueing by design.",
+             "own scheduling; at saturation the publisher keeps a window of un-acked sends (256 for the "
+             "saturation targets, 64 for the runs labelled `-w64` and the sweeps) and at most 384 (256) "
+             "publishes not yet delivered to every subscriber, so latency there is queueing by design. "
+             "Reliable subscribers acknowledge every 300 messages, as Azure's JavaScript client does.",
              "- Server CPU is utime+stime of the server process from /proc over the measured interval "
              "(first publish until every delivery arrived); RSS per connection is (RSS with C idle "
              "connections − RSS of a fresh server) / C.",

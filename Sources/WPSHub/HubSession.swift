@@ -14,6 +14,10 @@ public final class HubSession {
     // Reliable state.
     var nextSequenceId: UInt64 = 1
     var unackedBytes = 0
+    /// The newest `unsent` buffered messages still wait for their frames to be built (at
+    /// the end of the turn, by a transport that defers them); about `unsentBytes` long.
+    public internal(set) var unsent = 0
+    var unsentBytes = 0
     /// Sent and not yet acknowledged, oldest first. Entries hold no reference count of
     /// their own (see `Broadcast.replayHolders`), and the ring's bookkeeping lives in this
     /// object, so buffering a message is one store into memory nothing else shares.
@@ -25,7 +29,12 @@ public final class HubSession {
     public internal(set) var permissions: Permissions
     /// The socket, nil while a reliable session waits to be resumed.
     public internal(set) var transport: HubTransport? {
-        didSet { deliveryTarget = transport.map { Unmanaged.passUnretained($0) } }
+        didSet {
+            deliveryTarget = transport.map { Unmanaged.passUnretained($0) }
+            // Unsent messages stay buffered: a resume replays every unacknowledged one.
+            unsent = 0
+            unsentBytes = 0
+        }
     }
     /// Groups joined, with this session's position in each group's member list.
     var groupSlots: [String: Int] = [:]
@@ -59,6 +68,8 @@ public final class HubSession {
 
     /// Drops every buffered message up to `sequenceId` (cumulative; stale values do nothing).
     func acknowledge(upTo sequenceId: UInt64) {
+        // Nothing can be acknowledged that was not sent yet.
+        let sequenceId = min(sequenceId, nextSequenceId &- 1 &- UInt64(unsent))
         while let oldest = unacked.first, oldest.sequenceId <= sequenceId {
             unackedBytes -= oldest.broadcast._withUnsafeGuaranteedRef { $0.reliablePrefix.count }
             Broadcast.removeReplayHolder(oldest.broadcast)
@@ -116,6 +127,17 @@ struct ReplayRing {
         if start == capacity { start = 0 }
         count -= 1
         if count == 0 { start = 0 }
+    }
+
+    /// Visits the newest `last` messages, oldest of them first.
+    func forEach(last: Int, _ body: (BufferedMessage) -> Void) {
+        var slot = start + count - last
+        if slot >= capacity { slot -= capacity }
+        for _ in 0..<last {
+            body(storage![slot])
+            slot += 1
+            if slot == capacity { slot = 0 }
+        }
     }
 
     /// Visits the messages oldest first.

@@ -9,6 +9,11 @@ public import WPSBytes
 open class HubTransport {
     public init() {}
 
+    /// Set by transports that build reliable frames at the end of the loop turn: the hub
+    /// then only buffers each message and calls `sequencedFramesPending`, and the transport
+    /// calls `LoopHub.writeUnsent` before its flush.
+    public final var defersSequencedFrames = false
+
     /// Bytes waiting to be written to this client.
     open var queuedBytes: Int { 0 }
     /// Queues shared bytes (whole frames or parts of one), without copying. `endsFrame` is
@@ -26,6 +31,20 @@ open class HubTransport {
     /// Queues one data frame: `head` copied, the whole of `shared`, then `tail` copied
     /// (either may be empty); returns the bytes now queued for this client. A broadcast
     /// makes exactly this one call per recipient.
+    /// Reliable messages were buffered for this client and await `LoopHub.writeUnsent`;
+    /// returns the bytes already queued. Only called when `defersSequencedFrames` is set.
+    open func sequencedFramesPending() -> Int { queuedBytes }
+
+    /// Queues whole frames of `byteCount` bytes that `write` builds in place; returns the
+    /// bytes now queued.
+    open func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
+        withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 8) { buffer in
+            write(buffer.baseAddress!)
+            send(UnsafeRawBufferPointer(buffer), endsFrame: true)
+        }
+        return queuedBytes
+    }
+
     open func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
         if !head.isEmpty { send(head, endsFrame: false) }
         send(shared, endsFrame: tail.isEmpty)

@@ -29,8 +29,17 @@ extension LoopHub {
             let frame = broadcast.rawFrame
             queued = target._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, shared: frame, tail: Self.nothing) }
         case .jsonReliable:
-            guard let sequenceId = bufferReliable(broadcast, for: session) else { return }
-            queued = sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: target)
+            let prefixCount = broadcast.reliablePrefix.count
+            let defers = prefixCount < Self.builtAtTurnEndBelow && target._withUnsafeGuaranteedRef { $0.defersSequencedFrames }
+            guard let sequenceId = bufferReliable(broadcast, for: session, deferred: defers) else { return }
+            if defers {
+                // Only buffered now; the frame is built with this client's others of the turn.
+                session.unsent += 1
+                session.unsentBytes += prefixCount + 32
+                queued = target._withUnsafeGuaranteedRef { $0.sequencedFramesPending() } + session.unsentBytes
+            } else {
+                queued = sendSequenced(broadcast.reliablePrefix, sequenceId: sequenceId, to: target)
+            }
         }
         if queued > configuration.maxOutboundBytes { cutSlowConsumer(session) }
     }
@@ -39,7 +48,9 @@ extension LoopHub {
 
     /// Numbers and buffers the message for a reliable session; nil when that overflowed the
     /// buffer and ended the session.
-    func bufferReliable(_ broadcast: Broadcast, for session: HubSession) -> UInt64? {
+    func bufferReliable(_ broadcast: Broadcast, for session: HubSession, deferred: Bool = false) -> UInt64? {
+        // Frames go out in sequence order: deferred ones are built before any sent now.
+        if !deferred, session.unsent > 0 { writeUnsent(session) }
         let sequenceId = session.nextSequenceId
         session.nextSequenceId += 1
         session.buffer(sequenceId: sequenceId, broadcast)
@@ -119,6 +130,91 @@ extension LoopHub {
                     tail: UnsafeRawBufferPointer(start: cursor, count: suffix))
             }
         }
+    }
+
+    /// Reliable messages with a prefix shorter than this are built at the end of the turn;
+    /// longer ones are sent at once and reference the shared prefix.
+    static let builtAtTurnEndBelow = 1024
+
+    /// Builds the frames of the session's unsent reliable messages, oldest first, in one
+    /// contiguous region of its transport's queue: header, the shared prefix, then
+    /// `,"sequenceId":N}`. Called by the transport before its flush, and before anything
+    /// else is sent to the session, so frames keep their order.
+    public func writeUnsent(_ session: HubSession) {
+        let count = session.unsent
+        guard count > 0 else { return }
+        session.unsent = 0
+        session.unsentBytes = 0
+        guard let target = session.deliveryTarget else { return }
+        var total = 0
+        session.unacked.forEach(last: count) { message in
+            total += Self.sequencedFrameSize(message.prefix.count, message.sequenceId)
+        }
+        let queued = target._withUnsafeGuaranteedRef { transport in
+            transport.sendBuilt(byteCount: total) { out in
+                var cursor = out
+                session.unacked.forEach(last: count) { message in
+                    cursor += Self.writeSequencedFrame(message.prefix, message.sequenceId, at: cursor)
+                }
+            }
+        }
+        if queued > configuration.maxOutboundBytes { cutSlowConsumer(session) }
+    }
+
+    /// Bytes of a reliable frame whose prefix is `prefixCount` long.
+    @inline(__always)
+    static func sequencedFrameSize(_ prefixCount: Int, _ sequenceId: UInt64) -> Int {
+        let length = prefixCount + 15 + decimalDigits(sequenceId)
+        return length + (length < 126 ? 2 : length < 65_536 ? 4 : 10)
+    }
+
+    /// Writes one reliable frame at `out`; returns its size.
+    @inline(__always)
+    static func writeSequencedFrame(_ prefix: SharedBytes, _ sequenceId: UInt64, at out: UnsafeMutableRawPointer) -> Int {
+        let digits = decimalDigits(sequenceId)
+        let length = prefix.count + 15 + digits
+        let header: Int
+        if length < 126 {
+            out.storeBytes(of: 0x81, as: UInt8.self)
+            (out + 1).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+            header = 2
+        } else if length < 65_536 {
+            out.storeBytes(of: 0x81, as: UInt8.self)
+            (out + 1).storeBytes(of: 126, as: UInt8.self)
+            (out + 2).storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), as: UInt8.self)
+            (out + 3).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+            header = 4
+        } else {
+            header = WebSocketFrameEncoder.writeHeader(
+                into: UnsafeMutableRawBufferPointer(start: out, count: 14), opcode: .text, payloadLength: length)
+        }
+        if let source = prefix.pointer.baseAddress { (out + header).copyMemory(from: source, byteCount: prefix.count) }
+        let key = out + header + prefix.count
+        // `,"sequenceId":` in three little-endian stores, then the digits backwards and `}`.
+        key.storeBytes(of: UInt64(0x6e65_7571_6573_222c).littleEndian, as: UInt64.self)
+        (key + 8).storeBytes(of: UInt32(0x6449_6563).littleEndian, as: UInt32.self)
+        (key + 12).storeBytes(of: UInt16(0x3a22).littleEndian, as: UInt16.self)
+        var cursor = key + 14 + digits
+        cursor.storeBytes(of: UInt8(ascii: "}"), as: UInt8.self)
+        var value = sequenceId
+        repeat {
+            cursor -= 1
+            cursor.storeBytes(of: UInt8(truncatingIfNeeded: value % 10) &+ 48, as: UInt8.self)
+            value /= 10
+        } while value > 0
+        return header + length
+    }
+
+    /// How many decimal digits `value` has.
+    @inline(__always)
+    static func decimalDigits(_ value: UInt64) -> Int {
+        var digits = 1
+        var bound: UInt64 = 10
+        while digits < 20, value >= bound {
+            digits += 1
+            bound &*= 10
+        }
+        return digits
     }
 
     /// `,"sequenceId":` as bytes that live for the whole process.

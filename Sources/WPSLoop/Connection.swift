@@ -101,6 +101,22 @@ public final class Connection {
         return queuedBytes
     }
 
+    /// Queues whole frames, `byteCount` bytes that `write` builds in place: in the turn
+    /// arena when the socket keeps up (borrowed, like a broadcast), else in the queue's own
+    /// block. Returns the bytes now queued.
+    @discardableResult
+    public func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
+        guard state == .open || state == .connecting, byteCount > 0 else { return queuedBytes }
+        if !wantsWritable, let destination = loop.arena.reserve(byteCount) {
+            write(destination)
+            if outbound.appendBorrowed(destination, count: byteCount) { loop.borrowers.append(self) }
+        } else {
+            outbound.appendWritten(byteCount, write)
+        }
+        markDirty()
+        return queuedBytes
+    }
+
     /// Closes after everything queued is written: the write side is shut, input is drained
     /// until the peer closes or the linger timeout passes, then the socket is closed.
     public func close() {

@@ -45,6 +45,9 @@ public final class EventLoop {
     let arena = TurnArena()
     /// Connections whose queues borrowed from `arena` this turn.
     var borrowers: [Connection] = []
+    /// Asked to queue what they deferred, before this turn's flush.
+    var producers: [TurnProducer] = []
+    var producing: [TurnProducer] = []
     /// Owned output blocks drained connections gave back, for the next ones to use.
     let blockPool = OutboundQueue.BlockPool()
     var closing: [Connection] = []
@@ -165,7 +168,7 @@ public final class EventLoop {
     }
 
     func waitTimeout() -> Int32 {
-        if !dirty.isEmpty || !closing.isEmpty || !retryInput.isEmpty { return 0 }
+        if !dirty.isEmpty || !closing.isEmpty || !retryInput.isEmpty || !producers.isEmpty { return 0 }
         var timeout = timers.timeoutMillis(now: now)
         if shutdownDeadline != 0 || listenerPausedUntil != 0 {
             timeout = timeout < 0 ? 100 : min(timeout, 100)
@@ -190,8 +193,18 @@ public final class EventLoop {
     }
 
     /// Flushes dirty connections, then frees the ones closed during this turn.
+    /// Calls `producer.produce()` once before this turn's flush.
+    public func produceBeforeFlush(_ producer: TurnProducer) {
+        producers.append(producer)
+    }
+
     func finishTurn() {
-        while !dirty.isEmpty || !closing.isEmpty {
+        while !dirty.isEmpty || !closing.isEmpty || !producers.isEmpty {
+            if !producers.isEmpty {
+                swap(&producers, &producing)
+                for producer in producing { producer.produce() }
+                producing.removeAll(keepingCapacity: true)
+            }
             if !dirty.isEmpty {
                 swap(&dirty, &flushing)
                 for connection in flushing {
@@ -288,4 +301,11 @@ public final class EventLoop {
             connection.setTimer(at: deadline)
         }
     }
+}
+
+/// Something that defers building output until the end of a turn, so frames for one
+/// connection from many events of the turn are built together (see
+/// `EventLoop.produceBeforeFlush`).
+public protocol TurnProducer: AnyObject {
+    func produce()
 }

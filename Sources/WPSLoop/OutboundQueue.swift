@@ -180,6 +180,22 @@ struct OutboundQueue {
     ) {
         let total = first.count + second.count + third.count
         let destination = copyIntoTail(first, second, third)
+        recordOwned(destination, total, endsFrame: endsFrame)
+    }
+
+    /// Queues `count` bytes that `write` puts straight into the tail block.
+    mutating func appendWritten(_ count: Int, _ write: (UnsafeMutableRawPointer) -> Void) {
+        byteCount += count
+        if tailCapacity - tailUsed < count { startBlock(minimum: count) }
+        let destination = tailBase! + tailUsed
+        write(destination)
+        tailUsed += count
+        recordOwned(destination, count, endsFrame: true)
+    }
+
+    /// Extends the last chunk over bytes just placed at `destination` in the tail block, or
+    /// starts a chunk for them.
+    private mutating func recordOwned(_ destination: UnsafeMutableRawPointer, _ total: Int, endsFrame: Bool) {
         if tailIsLastChunk, chunks.count - 1 >= urgentEnd {
             chunks[chunks.count - 1].count += total
             chunks[chunks.count - 1].endsFrame = endsFrame

@@ -32,14 +32,16 @@ final class TurnArena {
     private func stageNew(_ shared: SharedBytes) -> UnsafeRawPointer? {
         let count = shared.count
         guard count <= Self.largestStaged, let source = shared.pointer.baseAddress else { return nil }
-        let destination = reserve(count)
+        let destination = reserve(count)!
         destination.copyMemory(from: source, byteCount: count)
         lastSource = shared
         lastStaged = UnsafeRawPointer(destination)
         return lastStaged
     }
 
-    private func reserve(_ count: Int) -> UnsafeMutableRawPointer {
+    /// `count` bytes of this turn's arena for the caller to fill; nil when larger than a block.
+    func reserve(_ count: Int) -> UnsafeMutableRawPointer? {
+        guard count <= Self.blockBytes else { return nil }
         if blocks.isEmpty {
             blocks.append(.allocate(byteCount: Self.blockBytes, alignment: 16))
         } else if Self.blockBytes - used < count {

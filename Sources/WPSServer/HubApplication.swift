@@ -5,7 +5,7 @@ import WPSWebSocket
 
 /// Connects one upgraded WebSocket to the loop's hub: it is the hub's transport for that
 /// connection and feeds the hub the client's messages.
-final class HubApplication: HubTransport, WebSocketApplication {
+final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
     enum Start: Sendable {
         case open(connectionId: String, identity: ClientIdentity, reconnectionToken: String?)
         case resume(connectionId: String)
@@ -18,6 +18,8 @@ final class HubApplication: HubTransport, WebSocketApplication {
     /// which covers the session's close-sent check. Declared first: it is what a delivery
     /// reads, and sits on the object's first cache line.
     var deliveryConnection: Unmanaged<Connection>?
+    /// Registered to build this session's deferred reliable frames before the turn's flush.
+    var producing = false
     let hub: LoopHub
     let start: Start
     /// Set in `opened`. Not retained (the session owns this application) and not weak
@@ -30,6 +32,20 @@ final class HubApplication: HubTransport, WebSocketApplication {
         self.hub = hub
         self.start = start
         super.init()
+        defersSequencedFrames = true
+    }
+
+    /// Builds the reliable frames the hub deferred during this turn, before the flush.
+    func produce() {
+        producing = false
+        guard let hubSession, hubSession.transport === self else { return }
+        hub.writeUnsent(hubSession)
+    }
+
+    /// Anything sent now goes after the deferred frames already due. `producing` is checked
+    /// first: it is on this object's hot line, and false for every non-reliable client.
+    @inline(__always) func writeUnsentFirst() {
+        if producing, let hubSession, hubSession.unsent > 0 { hub.writeUnsent(hubSession) }
     }
 
     func opened(_ session: WebSocketSession) {
@@ -79,18 +95,37 @@ final class HubApplication: HubTransport, WebSocketApplication {
 
     override var deflateWindowBits: Int? { session?.deflate?.serverMaxWindowBits }
 
+    override func sequencedFramesPending() -> Int {
+        guard let deliveryConnection else { return 0 }
+        return deliveryConnection._withUnsafeGuaranteedRef { connection in
+            if !producing {
+                producing = true
+                connection.loop.produceBeforeFlush(self)
+            }
+            return connection.queuedBytes
+        }
+    }
+
+    override func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
+        guard let deliveryConnection else { return 0 }
+        return deliveryConnection._withUnsafeGuaranteedRef { $0.sendBuilt(byteCount: byteCount, write) }
+    }
+
     override func send(_ shared: SharedBytes, endsFrame: Bool) {
+        writeUnsentFirst()
         guard let session, !session.closeSent else { return }
         session.connection.send(shared, endsFrame: endsFrame)
     }
 
     override func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {
+        writeUnsentFirst()
         guard let session, !session.closeSent else { return }
         session.connection.send(bytes, endsFrame: endsFrame)
     }
 
     override func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
         guard let deliveryConnection else { return 0 }
+        writeUnsentFirst()
         return deliveryConnection._withUnsafeGuaranteedRef { $0.sendFrame(head: head, shared, tail: tail) }
     }
 
@@ -100,6 +135,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
     }
 
     override func close(code: UInt16, reason: String) {
+        writeUnsentFirst()
         session?.close(WebSocketCloseCode(rawValue: code), reason: reason)
     }
 }

@@ -143,6 +143,46 @@ import WPSHub
         #expect(watched == nil, "the last holder ended")
     }
 
+    /// A transport that defers reliable frames gets nothing until `writeUnsent`, then every
+    /// frame in order in one piece; anything else sent meanwhile comes after them, and an
+    /// acknowledgement cannot cover frames not yet sent.
+    @Test func deferredFramesAreBuiltInOrderAndBeforeAnythingElse() {
+        let hub = makeHub()
+        let (member, wire, publisher) = setUp(hub)
+        wire.defersSequencedFrames = true
+        for n in 1...3 { publish(hub, publisher, "m\(n)") }
+        #expect(wire.wire.isEmpty)
+        #expect(wire.pendingCalls == 3)
+        #expect(member.unsent == 3)
+        // A premature ack is limited to what was sent: nothing yet.
+        hub.receive(#"{"type":"sequenceAck","sequenceId":3}"#, on: member)
+        #expect(member.unackedCount == 3)
+        hub.writeUnsent(member)
+        #expect(member.unsent == 0)
+        let first = wire.take()
+        #expect(first.map { $0.json["sequenceId"] as? Int } == [1, 2, 3])
+        #expect(first.map { $0.json["data"] as? String } == ["m1", "m2", "m3"])
+        hub.receive(#"{"type":"sequenceAck","sequenceId":2}"#, on: member)
+        #expect(member.unackedCount == 1)
+        // Two more deferred, then a sequenced frame that is not deferred (a large one): the
+        // deferred ones are built first.
+        for n in 4...5 { publish(hub, publisher, "m\(n)") }
+        publish(hub, publisher, String(repeating: "L", count: 2000))
+        let second = wire.take()
+        #expect(second.map { $0.json["sequenceId"] as? Int } == [4, 5, 6])
+        #expect(member.unsent == 0)
+        // A system message waits for deferred frames too (the server's transport writes them
+        // first); here the hub's own end of the session keeps them buffered for replay.
+        publish(hub, publisher, "m7")
+        #expect(member.unackedCount == 5)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: Self.second)
+        #expect(member.unsent == 0)
+        let back = FakeTransport()
+        _ = hub.resume(connectionId: Fixtures.id(1), transport: back)
+        let replayed = back.take().filter { $0.type == "message" }
+        #expect(replayed.map { $0.json["sequenceId"] as? Int } == [3, 4, 5, 6, 7])
+    }
+
     @Test func duplicateAckIdsAreRememberedAcrossRecovery() {
         let hub = makeHub()
         let (member, wire, _) = setUp(hub)

@@ -18,6 +18,13 @@ final class FakeTransport: HubTransport {
 
     var wire: [UInt8] = []
     var queued = 0
+    /// With `defersSequencedFrames` set: how often the hub said frames are pending.
+    var pendingCalls = 0
+
+    override func sequencedFramesPending() -> Int {
+        pendingCalls += 1
+        return queued
+    }
     var window: Int?
     override var queuedBytes: Int { queued }
     override var deflateWindowBits: Int? { window }

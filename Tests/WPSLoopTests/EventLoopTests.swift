@@ -117,6 +117,25 @@ struct TestSocket {
         #expect(firstDifference == nil)
     }
 
+    /// Frames built at the end of the turn (`produceBeforeFlush`, `sendBuilt`) arrive whole
+    /// and in order, whether they went into the turn arena or, once the reader stopped
+    /// keeping up, into the connection's own blocks.
+    @Test func framesBuiltBeforeTheFlushArriveInOrder() throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in BroadcastingHandler(buildAtTurnEnd: true) }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        socket.send("go")
+        usleep(300_000)
+        let expected = BroadcastingHandler.expected()
+        let got = socket.read(expected.count)
+        #expect(got.count == expected.count)
+        let firstDifference = got.indices.first { $0 < expected.count && got[$0] != expected[$0] }
+        #expect(firstDifference == nil)
+    }
+
     @Test func timersFireOnTheConnection() throws {
         let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
             loop.acceptHandler = { _ in EchoHandler() }
@@ -345,7 +364,7 @@ final class PassThroughTransform: StreamTransform {
 
 /// On "go": sends `rounds` rounds of `perRound` distinct shared frames, each round in its
 /// own turn, so frames are borrowed from the turn arena many times over.
-final class BroadcastingHandler: ConnectionHandler {
+final class BroadcastingHandler: ConnectionHandler, TurnProducer {
     static let rounds = 10
     static let perRound = 4000
     static let frameBytes = 300
@@ -361,6 +380,25 @@ final class BroadcastingHandler: ConnectionHandler {
     }
 
     var round = 0
+    /// Build each round's frames in `produce`, at the end of the turn, with `sendBuilt`.
+    let buildAtTurnEnd: Bool
+    weak var connection: Connection?
+
+    init(buildAtTurnEnd: Bool = false) {
+        self.buildAtTurnEnd = buildAtTurnEnd
+    }
+
+    func produce() {
+        guard let connection else { return }
+        for index in 0..<Self.perRound {
+            let frame = Self.frame(round, index)
+            connection.sendBuilt(byteCount: frame.count) { out in
+                frame.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+        }
+        round += 1
+        connection.setTimer(at: connection.loop.now + 1_000_000)
+    }
 
     func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
         sendRound(on: connection)
@@ -373,6 +411,11 @@ final class BroadcastingHandler: ConnectionHandler {
 
     func sendRound(on connection: Connection) {
         guard round < Self.rounds else { return }
+        if buildAtTurnEnd {
+            self.connection = connection
+            connection.loop.produceBeforeFlush(self)
+            return
+        }
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         for index in 0..<Self.perRound {
             connection.sendFrame(head: empty, SharedBytes(Self.frame(round, index)), tail: empty)
