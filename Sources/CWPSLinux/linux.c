@@ -75,6 +75,9 @@ int wps_listen_tcp(const char *host, int port, int backlog, int reuse_port) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    /* Accepted sockets inherit TCP_NODELAY from the listener on Linux: one call here
+       instead of one per connection. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
         int e = errno;
         close(fd);
@@ -88,8 +91,6 @@ int wps_listen_tcp(const char *host, int port, int backlog, int reuse_port) {
 int wps_accept(int listen_fd) {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
 }
 

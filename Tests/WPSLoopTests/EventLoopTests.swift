@@ -2,7 +2,7 @@ import Glibc
 import Synchronization
 import Testing
 import WPSBytes
-import WPSLoop
+@testable import WPSLoop
 
 /// Echoes every byte back; closes when it reads "bye"; answers timers with "tick".
 final class EchoHandler: ConnectionHandler {
@@ -134,6 +134,19 @@ struct TestSocket {
         #expect(got.count == expected.count)
         let firstDifference = got.indices.first { $0 < expected.count && got[$0] != expected[$0] }
         #expect(firstDifference == nil)
+    }
+
+    /// Accepted sockets have Nagle's algorithm off (inherited from the listener), so a
+    /// small frame is not held back waiting for an ACK.
+    @Test func acceptedSocketsHaveNoDelay() throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in NoDelayReporter() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        socket.send("?")
+        #expect(socket.read(1) == [UInt8(ascii: "1")])
     }
 
     @Test func timersFireOnTheConnection() throws {
@@ -422,5 +435,15 @@ final class BroadcastingHandler: ConnectionHandler, TurnProducer {
         }
         round += 1
         connection.setTimer(at: connection.loop.now + 1_000_000)
+    }
+}
+
+/// Answers any input with "1" when its socket has TCP_NODELAY set, "0" otherwise.
+final class NoDelayReporter: ConnectionHandler {
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(connection.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &length)
+        connection.send([value != 0 ? UInt8(ascii: "1") : UInt8(ascii: "0")])
     }
 }
