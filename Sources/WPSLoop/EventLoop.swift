@@ -224,7 +224,8 @@ public final class EventLoop {
             for connection in borrowers { connection.outbound.settleBorrowed() }
             borrowers.removeAll(keepingCapacity: true)
         }
-        if !arena.isEmpty { arena.reset() }
+        // Also on quiet turns, so blocks a busy spell kept are given back.
+        if !arena.isEmpty || arena.blockCount > 2 { arena.reset() }
     }
 
     // MARK: slots and epoll

@@ -20,6 +20,9 @@ final class TurnArena {
     private var lastSource: SharedBytes?
     private var lastStaged: UnsafeRawPointer?
 
+    /// Blocks held, used or kept for later turns.
+    var blockCount: Int { blocks.count }
+
     var isEmpty: Bool { lastSource == nil && used == 0 && current == 0 }
 
     /// Where `shared` lives for the rest of this turn; nil when it is too large to stage.
@@ -54,18 +57,29 @@ final class TurnArena {
         return destination
     }
 
-    /// Forgets everything staged; only after no queue borrows from it any more. Keeps two
-    /// blocks for the next turns.
+    /// Blocks kept across turns at most (32 MiB per loop).
+    static let mostKeptBlocks = 512
+
+    /// Forgets everything staged; only after no queue borrows from it any more.
+    ///
+    /// Keeps as many blocks as this turn used (or half of those held, whichever is more),
+    /// so a busy loop does not allocate and fault in fresh memory every turn (reliable
+    /// frames take tens of blocks per turn at saturation), while quiet turns give the
+    /// memory back, halving it each time.
     func reset() {
+        let usedBlocks = blocks.isEmpty ? 0 : current + 1
+        let keep = min(Self.mostKeptBlocks, max(2, usedBlocks, blocks.count / 2))
         #if DEBUG
             // Scribble over the turn's bytes so a queue that still points here shows up in tests.
-            for block in blocks { block.initializeMemory(as: UInt8.self, repeating: 0xDB, count: Self.blockBytes) }
+            for block in blocks.prefix(usedBlocks) {
+                block.initializeMemory(as: UInt8.self, repeating: 0xDB, count: Self.blockBytes)
+            }
         #endif
         lastSource = nil
         lastStaged = nil
         used = 0
         current = 0
-        while blocks.count > 2 { blocks.removeLast().deallocate() }
+        while blocks.count > keep { blocks.removeLast().deallocate() }
     }
 
     deinit {

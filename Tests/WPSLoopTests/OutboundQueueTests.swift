@@ -326,3 +326,30 @@ import WPSBytes
         #expect(fired.first?.generation == 9)
     }
 }
+
+@Suite struct TurnArenaTests {
+    /// A busy turn's blocks are kept for the next turn; quiet turns give back half each.
+    @Test func keepsWhatABusyTurnUsedAndHalvesWhenQuiet() {
+        let arena = TurnArena()
+        let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: TurnArena.largestStaged, alignment: 8)
+        defer { frame.deallocate() }
+        // 40 blocks' worth: four largest frames fill one block.
+        for _ in 0..<160 { _ = arena.reserve(TurnArena.largestStaged) }
+        #expect(arena.blockCount == 40)
+        arena.reset()
+        #expect(arena.blockCount == 40)
+        // The next busy turn reuses them without allocating more.
+        for _ in 0..<160 { _ = arena.reserve(TurnArena.largestStaged) }
+        #expect(arena.blockCount == 40)
+        arena.reset()
+        var counts: [Int] = []
+        for _ in 0..<6 {
+            _ = arena.reserve(1)
+            arena.reset()
+            counts.append(arena.blockCount)
+        }
+        #expect(counts == [20, 10, 5, 2, 2, 2])
+        // Nothing larger than a block is handed out.
+        #expect(arena.reserve(TurnArena.blockBytes + 1) == nil)
+    }
+}
