@@ -89,41 +89,13 @@ extension LoopHub {
     /// per recipient (ARCHITECTURE rule 4).
     @discardableResult
     func sendSequenced(_ prefix: SharedBytes, sequenceId: UInt64, to target: Unmanaged<HubTransport>) -> Int {
-        // Scratch: the frame header at the start; `,"sequenceId":N}` written backwards so it
-        // ends at the scratch's end (one pass over the digits, raw stores, no bounds checks:
-        // this runs once per recipient).
         withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { scratch in
+            // Scratch: the frame header at the start, `,"sequenceId":N}` from byte 16.
             let base = scratch.baseAddress!
-            var cursor = base + 64
-            cursor -= 1
-            cursor.storeBytes(of: UInt8(ascii: "}"), as: UInt8.self)
-            var value = sequenceId
-            repeat {
-                cursor -= 1
-                cursor.storeBytes(of: UInt8(truncatingIfNeeded: value % 10) &+ 48, as: UInt8.self)
-                value /= 10
-            } while value > 0
-            cursor -= 14
-            cursor.copyMemory(from: Self.sequenceKey.baseAddress!, byteCount: 14)
-            let suffix = base + 64 - cursor
+            let cursor = base + 16
+            let suffix = Self.writeSequenceSuffix(sequenceId, at: cursor)
             let length = prefix.count + suffix
-            // An unmasked, final text frame: the 2- or 4-byte header covers every message
-            // under 64 KiB; longer ones take the general encoder.
-            let header: Int
-            if length < 126 {
-                base.storeBytes(of: 0x81, as: UInt8.self)
-                (base + 1).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
-                header = 2
-            } else if length < 65_536 {
-                base.storeBytes(of: 0x81, as: UInt8.self)
-                (base + 1).storeBytes(of: 126, as: UInt8.self)
-                (base + 2).storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), as: UInt8.self)
-                (base + 3).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
-                header = 4
-            } else {
-                header = WebSocketFrameEncoder.writeHeader(
-                    into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text, payloadLength: length)
-            }
+            let header = Self.writeTextFrameHeader(payloadLength: length, at: base)
             return target._withUnsafeGuaranteedRef {
                 $0.sendFrame(
                     head: UnsafeRawBufferPointer(start: base, count: header), shared: prefix,
@@ -171,30 +143,22 @@ extension LoopHub {
     /// Writes one reliable frame at `out`; returns its size.
     @inline(__always)
     static func writeSequencedFrame(_ prefix: SharedBytes, _ sequenceId: UInt64, at out: UnsafeMutableRawPointer) -> Int {
-        let digits = decimalDigits(sequenceId)
-        let length = prefix.count + 15 + digits
-        let header: Int
-        if length < 126 {
-            out.storeBytes(of: 0x81, as: UInt8.self)
-            (out + 1).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
-            header = 2
-        } else if length < 65_536 {
-            out.storeBytes(of: 0x81, as: UInt8.self)
-            (out + 1).storeBytes(of: 126, as: UInt8.self)
-            (out + 2).storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), as: UInt8.self)
-            (out + 3).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
-            header = 4
-        } else {
-            header = WebSocketFrameEncoder.writeHeader(
-                into: UnsafeMutableRawBufferPointer(start: out, count: 14), opcode: .text, payloadLength: length)
-        }
+        let length = prefix.count + 15 + decimalDigits(sequenceId)
+        let header = writeTextFrameHeader(payloadLength: length, at: out)
         if let source = prefix.pointer.baseAddress { (out + header).copyMemory(from: source, byteCount: prefix.count) }
-        let key = out + header + prefix.count
+        _ = writeSequenceSuffix(sequenceId, at: out + header + prefix.count)
+        return header + length
+    }
+
+    /// Writes `,"sequenceId":N}` at `out` (at most 35 bytes); returns its length.
+    @inline(__always)
+    static func writeSequenceSuffix(_ sequenceId: UInt64, at out: UnsafeMutableRawPointer) -> Int {
+        let digits = decimalDigits(sequenceId)
         // `,"sequenceId":` in three little-endian stores, then the digits backwards and `}`.
-        key.storeBytes(of: UInt64(0x6e65_7571_6573_222c).littleEndian, as: UInt64.self)
-        (key + 8).storeBytes(of: UInt32(0x6449_6563).littleEndian, as: UInt32.self)
-        (key + 12).storeBytes(of: UInt16(0x3a22).littleEndian, as: UInt16.self)
-        var cursor = key + 14 + digits
+        out.storeBytes(of: UInt64(0x6e65_7571_6573_222c).littleEndian, as: UInt64.self)
+        (out + 8).storeBytes(of: UInt32(0x6449_6563).littleEndian, as: UInt32.self)
+        (out + 12).storeBytes(of: UInt16(0x3a22).littleEndian, as: UInt16.self)
+        var cursor = out + 14 + digits
         cursor.storeBytes(of: UInt8(ascii: "}"), as: UInt8.self)
         var value = sequenceId
         repeat {
@@ -202,7 +166,28 @@ extension LoopHub {
             cursor.storeBytes(of: UInt8(truncatingIfNeeded: value % 10) &+ 48, as: UInt8.self)
             value /= 10
         } while value > 0
-        return header + length
+        return 15 + digits
+    }
+
+    /// Writes the header of an unmasked, final text frame at `out`; returns its size. The 2-
+    /// and 4-byte forms cover every message under 64 KiB with raw stores; longer ones take
+    /// the general encoder.
+    @inline(__always)
+    static func writeTextFrameHeader(payloadLength length: Int, at out: UnsafeMutableRawPointer) -> Int {
+        if length < 126 {
+            out.storeBytes(of: 0x81, as: UInt8.self)
+            (out + 1).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+            return 2
+        }
+        if length < 65_536 {
+            out.storeBytes(of: 0x81, as: UInt8.self)
+            (out + 1).storeBytes(of: 126, as: UInt8.self)
+            (out + 2).storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), as: UInt8.self)
+            (out + 3).storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+            return 4
+        }
+        return WebSocketFrameEncoder.writeHeader(
+            into: UnsafeMutableRawBufferPointer(start: out, count: 14), opcode: .text, payloadLength: length)
     }
 
     /// How many decimal digits `value` has.
@@ -216,14 +201,6 @@ extension LoopHub {
         }
         return digits
     }
-
-    /// `,"sequenceId":` as bytes that live for the whole process.
-    nonisolated(unsafe) static let sequenceKey: UnsafeRawBufferPointer = {
-        let key = Array(",\"sequenceId\":".utf8)
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: key.count, alignment: 1)
-        storage.copyBytes(from: key)
-        return UnsafeRawBufferPointer(storage)
-    }()
 
     /// A client that does not read is cut: a reliable one keeps its session so it can
     /// resume; any other ends (protocol-spec/reliability.md, slow consumers).

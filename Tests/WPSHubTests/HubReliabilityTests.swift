@@ -183,6 +183,22 @@ import WPSHub
         #expect(replayed.map { $0.json["sequenceId"] as? Int } == [3, 4, 5, 6, 7])
     }
 
+    /// Frames built at the end of the turn have the right header on both sides of the
+    /// 126-byte boundary, up to the largest prefix that is deferred.
+    @Test(arguments: Array(1...60) + [500, 900])
+    func deferredFramesOfEveryHeaderSize(size: Int) {
+        let hub = makeHub()
+        let (member, wire, publisher) = setUp(hub)
+        wire.defersSequencedFrames = true
+        let text = String(repeating: "d", count: size)
+        publish(hub, publisher, text)
+        publish(hub, publisher, text + "!")
+        hub.writeUnsent(member)
+        let messages = wire.take()
+        #expect(messages.map { $0.json["data"] as? String } == [text, text + "!"])
+        #expect(messages.map { $0.json["sequenceId"] as? Int } == [1, 2])
+    }
+
     @Test func duplicateAckIdsAreRememberedAcrossRecovery() {
         let hub = makeHub()
         let (member, wire, _) = setUp(hub)
