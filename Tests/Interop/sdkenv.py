@@ -6,6 +6,7 @@ started through serverproc.ServerProcess and stopped by PID in fixture finalizer
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -458,3 +459,23 @@ def raw_clients():
     yield _make
     for c in made:
         c.close()
+
+
+async def flood_then_drain(reader, writer, count: int, size: int, *, pad: str = "z", reliable: bool = False) -> None:
+    """Publishes `count` messages of `size` characters to group "g" through `writer` while
+    `reader` (a member of "g") does not read, so the server must queue what the socket
+    buffers cannot hold; then reads them all and checks each arrives whole and in order
+    (numbered from 1 when `reliable`). Both sockets are websockets clients that have just
+    connected."""
+    assert json.loads(await asyncio.wait_for(reader.recv(), 5))["event"] == "connected"
+    assert json.loads(await asyncio.wait_for(writer.recv(), 5))["event"] == "connected"
+    for n in range(count):
+        text = f"{n:06d}" + pad * (size - 6)
+        await writer.send(json.dumps({"type": "sendToGroup", "group": "g", "dataType": "text", "data": text}))
+    # The reader has not read yet: its queue filled and the server backed up.
+    await asyncio.sleep(0.5)
+    for n in range(count):
+        msg = json.loads(await asyncio.wait_for(reader.recv(), 10))
+        assert msg["type"] == "message" and msg["data"] == f"{n:06d}" + pad * (size - 6), n
+        if reliable:
+            assert msg["sequenceId"] == n + 1

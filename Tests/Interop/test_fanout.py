@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 import schemas
-from sdkenv import ALL_ROLES, JSON_PROTOCOL, client_url, wps_factory  # noqa: F401
+from sdkenv import ALL_ROLES, JSON_PROTOCOL, client_url, flood_then_drain, wps_factory  # noqa: F401
 
 CLIENTS = 1000
 MESSAGES = 20
@@ -123,17 +123,7 @@ def test_slow_reader_gets_every_small_message_in_order(wps_factory, protocol):
         writer = await websockets.connect(client_url(srv.port, user_id="writer", roles=ALL_ROLES),
                                           subprotocols=[JSON_PROTOCOL], compression=None, ping_interval=None)
         try:
-            assert json.loads(await asyncio.wait_for(reader.recv(), 5))["event"] == "connected"
-            assert json.loads(await asyncio.wait_for(writer.recv(), 5))["event"] == "connected"
-            for n in range(count):
-                text = f"{n:06d}" + "z" * (size - 6)
-                await writer.send(json.dumps({"type": "sendToGroup", "group": "g", "dataType": "text", "data": text}))
-            await asyncio.sleep(0.5)
-            for n in range(count):
-                msg = json.loads(await asyncio.wait_for(reader.recv(), 10))
-                assert msg["type"] == "message" and msg["data"] == f"{n:06d}" + "z" * (size - 6), n
-                if reliable:
-                    assert msg["sequenceId"] == n + 1
+            await flood_then_drain(reader, writer, count, size, pad="z", reliable=reliable)
         finally:
             await asyncio.gather(reader.close(), writer.close(), return_exceptions=True)
 

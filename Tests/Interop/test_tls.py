@@ -24,7 +24,7 @@ from azure.messaging.webpubsubclient.models import WebPubSubDataType, WebPubSubP
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 
 import wire
-from sdkenv import SdkClient
+from sdkenv import SdkClient, flood_then_drain
 from tcpproxy import TcpProxy
 from tlsenv import (ACCESS_KEY, HUB, Pki, TlsServer, client_context, https_get, install, parse_http,
                     recv_until_close, run_until_exit, tls_connect)
@@ -860,16 +860,7 @@ def test_slow_tls_reader_gets_every_small_message_in_order(tls_srv, pki, ca_env)
                                   max_size=None, max_queue=4)
         writer = await ws_connect(writer_url, ssl=ctx, subprotocols=[JSON_PROTOCOL], open_timeout=10)
         try:
-            assert json.loads(await asyncio.wait_for(reader.recv(), 5))["event"] == "connected"
-            assert json.loads(await asyncio.wait_for(writer.recv(), 5))["event"] == "connected"
-            for n in range(count):
-                text = f"{n:06d}" + "y" * (size - 6)
-                await writer.send(json.dumps({"type": "sendToGroup", "group": "g", "dataType": "text", "data": text}))
-            # The reader has not read yet: its queue filled and the server backed up.
-            await asyncio.sleep(0.5)
-            for n in range(count):
-                msg = json.loads(await asyncio.wait_for(reader.recv(), 10))
-                assert msg["type"] == "message" and msg["data"] == f"{n:06d}" + "y" * (size - 6), n
+            await flood_then_drain(reader, writer, count, size, pad="y")
         finally:
             await asyncio.gather(reader.close(), writer.close(), return_exceptions=True)
 
