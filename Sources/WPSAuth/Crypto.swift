@@ -25,12 +25,33 @@ enum Crypto {
         return out
     }
 
+    /// HMAC-SHA256 of `data` under a prepared key.
+    static func hmacSHA256(key: HMACKey, data: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: macBytes) { out, count in
+            wps_hmac_sha256_keyed(key.state, data.baseAddress, data.count, out.baseAddress)
+            count = macBytes
+        }
+    }
+
+    /// HMAC-SHA256 of contiguous `data` under a prepared key.
+    static func hmacSHA256(key: AccessKey, data: some Collection<UInt8>) -> [UInt8] {
+        if let mac = data.withContiguousStorageIfAvailable({ hmacSHA256(key: key.mac, data: UnsafeRawBufferPointer($0)) }) {
+            return mac
+        }
+        return Array(data).withUnsafeBytes { hmacSHA256(key: key.mac, data: $0) }
+    }
+
     /// `count` bytes from the OpenSSL CSPRNG; a failing CSPRNG must never yield guessable ids.
     static func randomBytes(_ count: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        let status = out.withUnsafeMutableBufferPointer { wps_random_bytes($0.baseAddress, $0.count) }
-        precondition(status == 0, "random bytes unavailable")
+        out.withUnsafeMutableBytes { fillRandom($0) }
         return out
+    }
+
+    /// Fills `buffer` from the OpenSSL CSPRNG.
+    static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
+        let status = wps_random_bytes(buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), buffer.count)
+        precondition(status == 0, "random bytes unavailable")
     }
 
     /// Constant-time equality, so a forged tag learns nothing from the comparison's timing.
@@ -47,13 +68,36 @@ enum Crypto {
 
     /// Lowercase hex of `bytes`.
     static func hex(_ bytes: [UInt8]) -> String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        bytes.withUnsafeBytes { hex($0) }
     }
+
+    /// Lowercase hex of raw bytes, written straight into the string's storage.
+    static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = hexDigit(byte >> 4)
+                out[2 * index + 1] = hexDigit(byte & 0xF)
+            }
+            return bytes.count * 2
+        }
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+}
+
+/// An access key's HMAC state, prepared once and only read afterwards, so sharing it across
+/// threads is safe.
+final class HMACKey: @unchecked Sendable {
+    let state: OpaquePointer
+
+    init(_ secret: [UInt8]) {
+        guard let state = secret.withUnsafeBytes({ wps_hmac_key_new($0.baseAddress, $0.count) }) else {
+            preconditionFailure("out of memory preparing an HMAC key")
+        }
+        self.state = state
+    }
+
+    deinit { wps_hmac_key_free(state) }
 }

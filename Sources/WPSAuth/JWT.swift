@@ -13,7 +13,7 @@ public enum JWT {
         var out = encodedHeader
         out.append(UInt8(ascii: "."))
         Base64URL.encode(payload, into: &out)
-        let mac = Crypto.hmacSHA256(key: key.secret, data: out)
+        let mac = Crypto.hmacSHA256(key: key, data: out)
         out.append(UInt8(ascii: "."))
         Base64URL.encode(mac, into: &out)
         return String(decoding: out, as: UTF8.self)
@@ -45,7 +45,7 @@ public enum JWT {
         let signed = bytes[..<secondDot]
         // Every key is tried without stopping early, so timing does not tell which one matched.
         var authentic = false
-        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key.secret, data: signed), signature) {
+        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key, data: signed), signature) {
             authentic = true
         }
         guard authentic else { return .failure(.badSignature) }

@@ -26,8 +26,24 @@ public struct JWTClaims: Sendable, Hashable {
     public internal(set) var roles: [String] = []
     /// `webpubsub.group` values: groups joined on connect.
     public internal(set) var groups: [String] = []
+    /// The decoded payload, already validated; `all` is built from it only when asked for,
+    /// since connecting needs just the registered claims above.
+    let payload: [UInt8]
+
+    init(payload: [UInt8]) {
+        self.payload = payload
+    }
+
     /// Every claim, in token order, for upstream `connect` events and custom claims.
-    public internal(set) var all: [JWTClaim] = []
+    public var all: [JWTClaim] {
+        payload.withUnsafeBytes { raw in
+            var claims: [JWTClaim] = []
+            try? JSON.scanObject(raw) { (key, value) throws(JSONError) in
+                claims.append(JWTClaim(name: JSON.string(raw, key) ?? "", values: Self.stringified(raw, value)))
+            }
+            return claims
+        }
+    }
 
     /// The first value of claim `name`, or nil when it is absent or has no value.
     public func string(_ name: String) -> String? {
@@ -44,11 +60,11 @@ public struct JWTClaims: Sendable, Hashable {
     /// picking different copies is a classic way to smuggle claims.
     static func parse(_ payload: [UInt8]) -> Result<JWTClaims, JWTError> {
         payload.withUnsafeBytes { raw -> Result<JWTClaims, JWTError> in
-            var claims = JWTClaims()
-            var seen: Set<String> = []
+            var claims = JWTClaims(payload: payload)
+            var names = ClaimNames()
             do throws(JSONError) {
                 try JSON.scanObject(raw) { (key, value) throws(JSONError) in
-                    guard let name = JSON.string(raw, key), seen.insert(name).inserted else {
+                    guard let name = JSON.string(raw, key), names.insert(name) else {
                         throw JSONError(offset: key.range.lowerBound, message: "duplicate claim name")
                     }
                     try claims.absorb(name: name, value: value, raw: raw)
@@ -86,7 +102,6 @@ public struct JWTClaims: Sendable, Hashable {
         default:
             break
         }
-        all.append(JWTClaim(name: name, values: Self.stringified(raw, value)))
     }
 
     /// A string or an array of strings.
@@ -142,5 +157,22 @@ public struct JWTClaims: Sendable, Hashable {
         case .null: []
         default: [String(decoding: raw[value.range], as: UTF8.self)]
         }
+    }
+}
+
+/// Claim names seen so far. A token carries a handful, so a list is cheaper than hashing;
+/// past `listLimit` names a set keeps a token full of custom claims from costing n² compares.
+struct ClaimNames {
+    static let listLimit = 16
+    private var list: [String] = []
+    private var set: Set<String>?
+
+    /// False when `name` was already seen.
+    mutating func insert(_ name: String) -> Bool {
+        if set != nil { return set!.insert(name).inserted }
+        if list.contains(name) { return false }
+        list.append(name)
+        if list.count > Self.listLimit { set = Set(list) }
+        return true
     }
 }

@@ -21,7 +21,7 @@ public enum ReconnectionToken {
         Base64URL.encode(body, into: &out)
         let signed = out
         out.append(UInt8(ascii: "."))
-        Base64URL.encode(Crypto.hmacSHA256(key: key.secret, data: label + signed), into: &out)
+        Base64URL.encode(Crypto.hmacSHA256(key: key, data: label + signed), into: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -36,7 +36,7 @@ public enum ReconnectionToken {
         let signed = label + bytes[..<dot]
         // Check every key without stopping early, so timing does not reveal which key matched.
         var authentic = false
-        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key.secret, data: signed), mac) {
+        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key, data: signed), mac) {
             authentic = true
         }
         guard authentic, let colon = body.firstIndex(of: UInt8(ascii: ":")),

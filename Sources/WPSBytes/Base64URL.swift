@@ -38,39 +38,54 @@ public enum Base64URL {
 
     /// Decodes unpadded base64url from raw bytes; see `decode(_:)`.
     public static func decode(bytes input: UnsafeRawBufferPointer) -> [UInt8]? {
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count * 3 / 4)
-        var accumulator: UInt32 = 0
-        var pending = 0
-        for symbol in input {
-            let value = decodeTable[Int(symbol)]
-            guard value != 0xFF else { return nil }
-            accumulator = accumulator << 6 | UInt32(value)
-            pending += 1
-            if pending == 4 {
-                out.append(UInt8(accumulator >> 16 & 0xFF))
-                out.append(UInt8(accumulator >> 8 & 0xFF))
-                out.append(UInt8(accumulator & 0xFF))
-                accumulator = 0
-                pending = 0
+        // Four symbols make three bytes; a tail of 2 or 3 symbols makes 1 or 2.
+        let capacity = input.count / 4 * 3 + max(0, input.count % 4 - 1)
+        var valid = true
+        let out = decodeTable.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: capacity) { out, count in
+                var accumulator: UInt32 = 0
+                var pending = 0
+                var written = 0
+                for symbol in input {
+                    let value = table[Int(symbol)]
+                    guard value != 0xFF else {
+                        valid = false
+                        break
+                    }
+                    accumulator = accumulator << 6 | UInt32(value)
+                    pending += 1
+                    if pending == 4 {
+                        out[written] = UInt8(truncatingIfNeeded: accumulator >> 16)
+                        out[written + 1] = UInt8(truncatingIfNeeded: accumulator >> 8)
+                        out[written + 2] = UInt8(truncatingIfNeeded: accumulator)
+                        written += 3
+                        accumulator = 0
+                        pending = 0
+                    }
+                }
+                if valid {
+                    switch pending {
+                    case 0:
+                        break
+                    case 2:
+                        // 12 bits carry one byte; the low 4 must be zero.
+                        valid = accumulator & 0xF == 0
+                        out[written] = UInt8(truncatingIfNeeded: accumulator >> 4)
+                        written += 1
+                    case 3:
+                        // 18 bits carry two bytes; the low 2 must be zero.
+                        valid = accumulator & 0x3 == 0
+                        out[written] = UInt8(truncatingIfNeeded: accumulator >> 10)
+                        out[written + 1] = UInt8(truncatingIfNeeded: accumulator >> 2)
+                        written += 2
+                    default:
+                        valid = false
+                    }
+                }
+                count = valid ? written : 0
             }
         }
-        switch pending {
-        case 0:
-            break
-        case 2:
-            // 12 bits carry one byte; the low 4 must be zero.
-            guard accumulator & 0xF == 0 else { return nil }
-            out.append(UInt8(accumulator >> 4 & 0xFF))
-        case 3:
-            // 18 bits carry two bytes; the low 2 must be zero.
-            guard accumulator & 0x3 == 0 else { return nil }
-            out.append(UInt8(accumulator >> 10 & 0xFF))
-            out.append(UInt8(accumulator >> 2 & 0xFF))
-        default:
-            return nil
-        }
-        return out
+        return valid ? out : nil
     }
 
     /// Decodes the UTF-8 bytes of `text`; see `decode(_:)` for the collection form.

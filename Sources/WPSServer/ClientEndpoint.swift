@@ -158,16 +158,11 @@ enum HubName {
 /// recovering client can be handed to the loop that holds its session.
 enum ConnectionIDs {
     static func make(loop: Int) -> String {
-        String(ConnectionID.generate().dropLast(2)) + hex2(loop)
+        ConnectionID.generate(tag: UInt8(truncatingIfNeeded: loop))
     }
 
     static func loopIndex(of id: String) -> Int? {
         guard id.utf8.count == 32 else { return nil }
         return Int(id.suffix(2), radix: 16)
-    }
-
-    private static func hex2(_ value: Int) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[(value >> 4) & 15], digits[value & 15]])
     }
 }

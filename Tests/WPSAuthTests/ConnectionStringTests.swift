@@ -83,4 +83,18 @@ import WPSAuth
         #expect(id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
         #expect(id != ConnectionID.generate())
     }
+
+    @Test(arguments: [UInt8(0), 1, 0x0f, 0xa5, 0xff])
+    func taggedConnectionIdsEndInTheirTag(tag: UInt8) {
+        let ids = (0..<64).map { _ in ConnectionID.generate(tag: tag) }
+        let suffix = String(tag, radix: 16)
+        for id in ids {
+            #expect(id.utf8.count == 32)
+            #expect(id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
+            #expect(id.hasSuffix(suffix.count == 1 ? "0" + suffix : suffix))
+        }
+        // The other 30 digits are random: 64 draws do not repeat and do not share a prefix.
+        #expect(Set(ids).count == ids.count)
+        #expect(Set(ids.map { $0.prefix(8) }).count > 1)
+    }
 }

@@ -33,6 +33,16 @@ import Testing
         #expect(Crypto.hex(Crypto.hmacSHA256(key: key, data: data)) == mac)
     }
 
+    @Test(arguments: 0..<cases.count)
+    func preparedKeysGiveTheSameAnswers(index: Int) {
+        let (key, data, mac) = Self.cases[index]
+        let prepared = HMACKey(key)
+        // Twice, so a prepared state that the first MAC altered would show.
+        for _ in 0..<2 {
+            #expect(Crypto.hex(data.withUnsafeBytes { Crypto.hmacSHA256(key: prepared, data: $0) }) == mac)
+        }
+    }
+
     @Test func concurrentCallersGetTheirOwnAnswers() async {
         await withTaskGroup(of: Bool.self) { group in
             for index in 0..<64 {

@@ -1,5 +1,5 @@
 import Testing
-import WPSAuth
+@testable import WPSAuth
 import WPSBytes
 
 /// Vectors made with Python's standard library (hmac, hashlib, base64, json), signing exactly
@@ -188,6 +188,24 @@ enum PythonVectors {
         let token = JWT.sign(payload: Array(payload.utf8), key: V.key)
         guard case .failure(.malformed) = verify(token) else {
             Issue.record("expected malformed for \(payload)")
+            return
+        }
+    }
+
+    /// Past the short list of claim names the duplicate check switches to a set; a repeat is
+    /// caught on both sides of that edge, and names that differ only by escapes still match.
+    @Test(arguments: [ClaimNames.listLimit - 1, ClaimNames.listLimit, ClaimNames.listLimit + 1, 200])
+    func duplicateClaimNamesAreRefusedAtAnyCount(customClaims: Int) {
+        let custom = (0..<customClaims).map { #""c\#($0)":\#($0)"# }.joined(separator: ",")
+        let unique = #"{"exp":1700000100,"# + custom + "}"
+        guard case .success(let claims) = verify(JWT.sign(payload: Array(unique.utf8), key: V.key)) else {
+            Issue.record("expected \(customClaims) distinct custom claims to verify")
+            return
+        }
+        #expect(claims.all.count == customClaims + 1)
+        let repeated = #"{"exp":1700000100,"# + custom + #","\u0063\#(customClaims - 1)":0}"#
+        guard case .failure(.malformed) = verify(JWT.sign(payload: Array(repeated.utf8), key: V.key)) else {
+            Issue.record("expected a repeated claim name among \(customClaims) to be refused")
             return
         }
     }

@@ -22,6 +22,7 @@ import WPSBytes
         "Zm9",  // non-zero unused bits
         "Zm+v", "Zm/v",  // standard alphabet
         "Zm 9v", "Zm9v\n",
+        "Zm9vYmFy.", "Zm9vYmFyZm9vYmFy=Zm9v",  // a bad symbol after whole groups
     ])
     func rejectsMalformed(_ text: String) {
         #expect(Base64URL.decode(text) == nil)

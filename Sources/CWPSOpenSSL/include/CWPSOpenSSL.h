@@ -9,6 +9,12 @@ void wps_sha1(const void *data, size_t len, uint8_t *out);
 void wps_sha256(const void *data, size_t len, uint8_t *out);
 /* HMAC-SHA256 into out[32]; returns 0 on success. */
 int wps_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t *out);
+/* A key prepared for repeated HMAC-SHA256: NULL only when memory is exhausted. */
+typedef struct wps_hmac_key wps_hmac_key;
+wps_hmac_key *wps_hmac_key_new(const void *key, size_t key_len);
+void wps_hmac_key_free(wps_hmac_key *key);
+/* HMAC-SHA256 of data under a prepared key, into out[32]. */
+void wps_hmac_sha256_keyed(const wps_hmac_key *key, const void *data, size_t len, uint8_t *out);
 /* Cryptographically secure random bytes; returns 0 on success. */
 int wps_random_bytes(uint8_t *out, size_t len);
 /* Constant-time comparison; returns 0 when equal. */
