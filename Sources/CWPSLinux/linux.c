@@ -195,6 +195,18 @@ ssize_t wps_writev(int fd, const struct iovec *iov, int count) {
 }
 
 int wps_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+ssize_t wps_writev_last(int fd, const struct iovec *iov, int count) {
+    struct msghdr message = {0};
+    message.msg_iov = (struct iovec *)iov;
+    message.msg_iovlen = (size_t)count;
+    for (;;) {
+        ssize_t n = sendmsg(fd, &message, MSG_MORE | MSG_NOSIGNAL);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
 int wps_shutdown_write(int fd) { return shutdown(fd, SHUT_WR) < 0 ? -errno : 0; }
 int wps_errno_eagain(void) { return EAGAIN; }
 

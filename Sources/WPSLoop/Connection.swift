@@ -20,6 +20,8 @@ public final class Connection {
     let generation: UInt32
     var wantsWritable = false
     var isReading = true
+    /// Whether a close waits for the peer's end of stream; see `close(peerFinished:)`.
+    var lingers = true
     /// Deadline the handler asked for (monotonic ns), 0 when none.
     var timerDeadline: UInt64 = 0
     /// Deadline of the wheel entry already scheduled for this connection, 0 when none.
@@ -119,10 +121,22 @@ public final class Connection {
 
     /// Closes after everything queued is written: the write side is shut, input is drained
     /// until the peer closes or the linger timeout passes, then the socket is closed.
-    public func close() {
+    ///
+    /// `peerFinished` says the peer has promised to send nothing more (it sent a WebSocket
+    /// close frame): then nothing is drained, and the socket is closed as soon as the queue
+    /// is written, its FIN going with the last bytes. Waiting for the peer's end of stream
+    /// only protects output from a reset caused by input still arriving.
+    public func close(peerFinished: Bool = false) {
         if state == .connecting {
             abort()
             return
+        }
+        if peerFinished {
+            lingers = false
+            if state == .lingering {
+                loop.scheduleClose(self)
+                return
+            }
         }
         guard state == .open else { return }
         state = .closing

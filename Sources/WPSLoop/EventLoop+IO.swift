@@ -224,6 +224,10 @@ extension EventLoop {
         }
         if connection.wantsWritable { setWritableInterest(connection, false) }
         if connection.state == .closing {
+            if !connection.lingers {
+                scheduleClose(connection)
+                return
+            }
             _ = wps_shutdown_write(connection.fd)
             if !connection.isReading {
                 scheduleClose(connection)
@@ -314,7 +318,11 @@ extension EventLoop {
             let count = queue.gather(into: iovecs, max: Self.maxIovecs)
             var offered = 0
             for position in 0..<count { offered += iovecs[position].iov_len }
-            let written = wps_writev(connection.fd, iovecs, Int32(count))
+            // Before a close that does not linger, the FIN can share the last segment.
+            let written =
+                connection.lingers
+                ? wps_writev(connection.fd, iovecs, Int32(count))
+                : wps_writev_last(connection.fd, iovecs, Int32(count))
             if written > 0 {
                 queue.consume(written)
                 if written < offered {

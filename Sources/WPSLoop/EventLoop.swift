@@ -51,6 +51,8 @@ public final class EventLoop {
     /// Owned output blocks drained connections gave back, for the next ones to use.
     let blockPool = OutboundQueue.BlockPool()
     var closing: [Connection] = []
+    /// The closing list being released, swapped like `flushing`.
+    var releasing: [Connection] = []
     var timers: TimerWheel
     let readBuffer: UnsafeMutableRawBufferPointer
     let iovecs: UnsafeMutablePointer<iovec>
@@ -214,9 +216,9 @@ public final class EventLoop {
                 flushing.removeAll(keepingCapacity: true)
             }
             if !closing.isEmpty {
-                let batch = closing
-                closing.removeAll(keepingCapacity: true)
-                for connection in batch { release(connection) }
+                swap(&closing, &releasing)
+                for connection in releasing { release(connection) }
+                releasing.removeAll(keepingCapacity: true)
             }
         }
         if !borrowers.isEmpty {

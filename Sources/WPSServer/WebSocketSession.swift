@@ -106,13 +106,15 @@ final class WebSocketSession: ConnectionHandler {
         enforceOutboundLimit()
     }
 
-    /// Sends a close frame (once) and closes the connection after it is written.
+    /// Sends a close frame (once) and closes the connection after it is written. Once the
+    /// peer's close frame is in, the socket closes right after ours is written, as RFC 6455
+    /// §7.1.1 asks of servers; before that, the peer's remaining input is drained first.
     func close(_ code: WebSocketCloseCode?, reason: String) {
         if !closeSent {
             connection.send(WebSocketFrameEncoder.closeFrame(code: code, reason: reason))
             closeSent = true
         }
-        connection.close()
+        connection.close(peerFinished: peerSentClose)
     }
 
     private func enforceOutboundLimit() {

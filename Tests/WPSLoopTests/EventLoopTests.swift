@@ -24,6 +24,15 @@ final class EchoHandler: ConnectionHandler {
     }
 }
 
+/// Answers "fin" with "ciao" and a close that does not wait for the peer's end of stream,
+/// and "bye" with "ciao" and the default, lingering close.
+final class FinishingHandler: ConnectionHandler {
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        connection.send(Array("ciao".utf8))
+        connection.close(peerFinished: bytes.first == UInt8(ascii: "f"))
+    }
+}
+
 /// A blocking loopback client with receive timeouts, for driving a loop from a test.
 struct TestSocket {
     let fd: Int32
@@ -66,6 +75,14 @@ struct TestSocket {
         return recv(fd, &byte, 1, 0) == 0
     }
 
+    /// The socket's pending error (SO_ERROR), 0 when none.
+    func pendingError() -> Int32 {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        return error
+    }
+
     func close() { _ = Glibc.close(fd) }
 }
 
@@ -93,6 +110,30 @@ struct TestSocket {
             #expect(socket.read(4) == Array("ciao".utf8))
             #expect(socket.readsEOF())
             socket.close()
+        }
+    }
+
+    /// A close after the peer's last word (`peerFinished`) closes the socket as soon as the
+    /// queue is written: bytes the peer sends afterwards meet a closed socket and a reset.
+    /// The default close stays half-open and drains them, so the peer sees no error.
+    @Test(arguments: [true, false])
+    func closingAfterThePeersLastWordDoesNotLinger(peerFinished: Bool) throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in FinishingHandler() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        socket.send(peerFinished ? "fin" : "bye")
+        #expect(socket.read(4) == Array("ciao".utf8))
+        #expect(socket.readsEOF())
+        socket.send("late")
+        usleep(200_000)
+        let error = socket.pendingError()
+        if peerFinished {
+            #expect(error == ECONNRESET || error == EPIPE)
+        } else {
+            #expect(error == 0)
         }
     }
 
