@@ -84,7 +84,7 @@ let package = Package(
             name: "wps-bench",
             dependencies: [
                 "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSAuth", "WPSLoop", "WPSDeflate",
-                "WPSClient",
+                "WPSClient", "CWPSLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

@@ -270,6 +270,33 @@ def floor_rows(by_label):
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"] + rows
 
 
+def churn_rows(churn, floor):
+    """Churn runs with their kernel/user split, next to the churn floor: the same cycles
+    answered by a plain responder thread with the server's bytes and system calls."""
+    base = (floor or {}).get("serverCpuMicrosPerCycle")
+    lines = ["", "## Churn", "",
+             "Server CPU per connect, join, leave and close cycle (token checked on connect). "
+             "`churn-floor` answers the same churners from a plain responder thread in the bench: "
+             "the same accept, registration, reads, writes and close per cycle and the same bytes, "
+             "with no token check, parsing or hub, so **its CPU is the cost of a cycle's system "
+             "calls and TCP work alone on this machine**; its CPU is that thread's own.", "",
+             "| run | CPU of | churners | cycles/s | µs per cycle | kernel µs | user µs | × floor "
+             "| cycle p50 ms | cycle p99 ms |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for run in churn:
+        lat = run.get("cycleLatencyMicros") or {}
+        info = run.get("server") or {}
+        cycles = run.get("cycles") or 0
+        total = run.get("serverCpuMicrosPerCycle")
+        kernel = info.get("systemCpuSeconds") / cycles * 1e6 if cycles and info.get("systemCpuSeconds") is not None else None
+        user = total - kernel if total is not None and kernel is not None else None
+        ratio = total / base if total is not None and base else None
+        lines.append(f"| {run.get('label')} | {run.get('serverIs', 'server process')} | {run.get('churners')} "
+                     f"| {fmt(run.get('cyclesPerSecond'))} | {fmt(total)} | {fmt(kernel)} | {fmt(user)} "
+                     f"| {fmt(ratio)} | {fmt((lat.get('p50') or 0) / 1000)} | {fmt((lat.get('p99') or 0) / 1000)} |")
+    return lines
+
+
 def render(results_path, report_path, chart_path):
     with open(results_path, encoding="utf-8") as handle:
         doc = json.load(handle)
@@ -367,15 +394,9 @@ def render(results_path, report_path, chart_path):
             lines.append(f"| {run.get('label')} | {run.get('connectionsOpened')} | {fmt(run.get('connectsPerSecond'))} "
                          f"| {fmt(mib('baselineRssBytes'))} | {fmt(mib('loadedRssBytes'))} "
                          f"| {fmt(memory.get('rssPerConnectionBytes'))} |")
-    churn = [r for r in unique if r.get("workload") == "churn"]
+    churn = [r for r in unique if r.get("workload") in ("churn", "churn-floor")]
     if churn:
-        lines += ["", "## Churn", "", "| run | churners | cycles/s | server µs per cycle | cycle p50 ms | cycle p99 ms |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
-        for run in churn:
-            lat = run.get("cycleLatencyMicros") or {}
-            lines.append(f"| {run.get('label')} | {run.get('churners')} | {fmt(run.get('cyclesPerSecond'))} "
-                         f"| {fmt(run.get('serverCpuMicrosPerCycle'))} | {fmt((lat.get('p50') or 0) / 1000)} "
-                         f"| {fmt((lat.get('p99') or 0) / 1000)} |")
+        lines += churn_rows(churn, by_label.get("churn-floor"))
     callgrind = doc.get("callgrind")
     if callgrind:
         lines += ["", "## Instructions per delivery (callgrind)", "",

@@ -6,7 +6,8 @@ import WPSLoop
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wps-bench",
-        abstract: "Measures a running wps-server over loopback: fanout, chat, idle or churn; floor needs no server.",
+        abstract:
+            "Measures a running wps-server over loopback: fanout, chat, idle or churn; floor and churn-floor need no server.",
         discussion: """
             Prints one JSON document per run on standard output (or appends it to --json-out) \
             and a human table on standard error. Every run stops by itself: the whole process \
@@ -16,12 +17,14 @@ struct BenchCommand: ParsableCommand {
     @Argument(
         help: """
             Workload: fanout, chat, idle or churn; or floor: the fan-out write pattern from a plain \
-            writer thread to loopback sockets, with no server (the kernel's share alone).
+            writer thread to loopback sockets, with no server (the kernel's share alone); or \
+            churn-floor: the churn cycle answered by a plain responder thread with the server's \
+            bytes and system calls and no server logic.
             """)
     var workload: String
 
-    @Option(help: "Server port on 127.0.0.1 (not used by floor).") var port: Int?
-    @Option(help: "The server's access key (signs client and REST tokens; not used by floor).")
+    @Option(help: "Server port on 127.0.0.1 (not used by the floors).") var port: Int?
+    @Option(help: "The server's access key (signs client and REST tokens; not used by the floors).")
     var accessKey: String?
     @Option(help: "Server process id, for CPU and memory from /proc.") var serverPid: Int32?
     @Option(help: "Hub name.") var hub = "bench"
@@ -59,10 +62,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Append the JSON document to this file instead of printing it.") var jsonOut: String?
 
     func validate() throws {
-        guard ["fanout", "chat", "idle", "churn", "floor"].contains(workload) else {
+        guard ["fanout", "chat", "idle", "churn", "floor", "churn-floor"].contains(workload) else {
             throw ValidationError("unknown workload '\(workload)'")
         }
-        if workload != "floor" {
+        if workload != "floor", workload != "churn-floor" {
             guard port != nil else { throw ValidationError("--port is required for \(workload)") }
             guard accessKey != nil else { throw ValidationError("--access-key is required for \(workload)") }
         }
@@ -87,7 +90,7 @@ struct BenchCommand: ParsableCommand {
 
         var options = BenchOptions(
             workload: workload, port: port ?? 0, accessKey: accessKey ?? "",
-            serverPID: workload == "floor" ? nil : serverPid)
+            serverPID: workload.hasSuffix("floor") ? nil : serverPid)
         options.hub = hub
         options.reliable = subprotocol == "reliable"
         options.threads = threads

@@ -46,6 +46,42 @@ extension BenchRunner {
     }
 
     /// K churners, each running connect → joinGroup → leaveGroup → close in a loop.
+    /// The churn floor: the churn workload against a `ChurnResponder` thread in this process
+    /// instead of a server; the responder thread's CPU is reported under `server`.
+    func runChurnFloor() throws -> BenchResult {
+        var result = BenchResult()
+        result.set("workload", options.workload)
+        if !options.label.isEmpty { result.set("label", options.label) }
+        result.set("subprotocol", subprotocol)
+        guard !options.reliable, !options.tls, !options.deflate else {
+            result.set("error", "churn-floor plays json.webpubsub.azure.v1 over plain TCP only")
+            return result
+        }
+        guard let responder = ChurnResponder(subprotocol: subprotocol) else {
+            result.set("error", "cannot listen on 127.0.0.1")
+            return result
+        }
+        responder.start()
+        var runner = self
+        runner.options.port = responder.port
+        if runner.options.accessKey.isEmpty { runner.options.accessKey = "churn-floor" }
+        runner.probe = responder.runningThreadID().map { ServerProbe(pid: getpid(), thread: $0) }
+        let harness = try BenchHarness(config: runner.makeConfig(), threads: options.threads)
+        result.set("benchThreads", harness.threads)
+        runner.runChurn(harness, into: &result)
+        harness.shutdown()
+        let report = responder.finish()
+        result.set("serverIs", "churn floor responder thread")
+        result.set(
+            "responder",
+            .object([
+                ("accepted", .int(report.accepted)), ("closedAfterEcho", .int(report.closedAfterEcho)),
+                ("unexpected", .int(report.unexpected)),
+            ]))
+        if report.unexpected > 0 { result.set("ok", false) }
+        return result
+    }
+
     func runChurn(_ harness: BenchHarness, into result: inout BenchResult) {
         let churners = options.churners
         result.set("churners", churners)

@@ -40,8 +40,8 @@ struct BenchOptions: Sendable {
 
 /// Runs one workload against a running server and measures it (protocol per `options`).
 struct BenchRunner {
-    let options: BenchOptions
-    let probe: ServerProbe?
+    var options: BenchOptions
+    var probe: ServerProbe?
 
     var subprotocol: String {
         options.reliable ? "json.reliable.webpubsub.azure.v1" : "json.webpubsub.azure.v1"
@@ -76,6 +76,7 @@ struct BenchRunner {
 
     /// Runs the chosen workload and returns its result.
     func run() throws -> BenchResult {
+        if options.workload == "churn-floor" { return try runChurnFloor() }
         let harness = try BenchHarness(config: makeConfig(), threads: options.threads)
         var result = BenchResult()
         result.set("workload", options.workload)

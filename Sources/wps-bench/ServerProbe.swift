@@ -3,6 +3,9 @@ import Glibc
 /// Reads the server's CPU time and memory from `/proc/<pid>`.
 struct ServerProbe: Sendable {
     let pid: Int32
+    /// One thread of `pid` whose CPU time alone counts (the churn floor's responder); nil
+    /// for the whole process.
+    var thread: Int32?
 
     /// A point-in-time reading.
     struct Sample: Sendable {
@@ -37,7 +40,8 @@ struct ServerProbe: Sendable {
 
     /// User plus system CPU seconds, and system alone.
     func cpuTimes() -> (total: Double, system: Double)? {
-        guard let text = Self.read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        let path = thread.map { "/proc/\(pid)/task/\($0)/stat" } ?? "/proc/\(pid)/stat"
+        guard let text = Self.read(path), let close = text.lastIndex(of: ")") else { return nil }
         // Fields after the command name, which may itself hold spaces or parentheses.
         let fields = text[text.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state); utime is field 14, stime field 15.

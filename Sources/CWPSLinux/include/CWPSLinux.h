@@ -61,4 +61,6 @@ int wps_wait_signal(void);
 long wps_raise_nofile(long wanted);
 int wps_cpu_count(void);
 uint64_t wps_monotonic_ns(void);
+/* The calling thread's kernel id, for /proc/<pid>/task/<tid>. */
+int wps_thread_id(void);
 #endif
