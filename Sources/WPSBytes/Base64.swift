@@ -56,34 +56,59 @@ public enum Base64 {
 
     /// Decodes padded base64; returns nil on any character outside the alphabet or bad padding.
     public static func decode<C: Collection>(_ input: C) -> [UInt8]? where C.Element == UInt8 {
-        let symbols = Array(input)
-        guard symbols.count % 4 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(symbols.count / 4 * 3)
-        var index = 0
-        while index < symbols.count {
-            let isLast = index + 4 == symbols.count
-            var values: [UInt32] = [0, 0, 0, 0]
-            var padding = 0
-            for offset in 0..<4 {
-                let symbol = symbols[index + offset]
-                if symbol == UInt8(ascii: "=") {
-                    guard isLast, offset >= 2 else { return nil }
-                    padding += 1
-                    continue
-                }
-                guard padding == 0 else { return nil }
-                let decoded = decodeTable[Int(symbol)]
-                guard decoded != 0xFF else { return nil }
-                values[offset] = UInt32(decoded)
-            }
-            let value = values[0] << 18 | values[1] << 12 | values[2] << 6 | values[3]
-            out.append(UInt8(value >> 16 & 0xFF))
-            if padding < 2 { out.append(UInt8(value >> 8 & 0xFF)) }
-            if padding < 1 { out.append(UInt8(value & 0xFF)) }
-            index += 4
+        if let decoded = input.withContiguousStorageIfAvailable({ decode(bytes: UnsafeRawBufferPointer($0)) }) {
+            return decoded
         }
-        return out
+        return Array(input).withUnsafeBytes { decode(bytes: $0) }
+    }
+
+    /// Decodes padded base64 from raw bytes; see `decode(_:)`.
+    public static func decode(bytes symbols: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard isValid(symbols) else { return nil }
+        let count = decodedCount(symbols)
+        return decodeTable.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: count) { out, written in
+                // Padding decodes as zero bits; `isValid` placed it, `count` drops its bytes.
+                func value(_ symbol: UInt8) -> UInt32 { symbol == UInt8(ascii: "=") ? 0 : UInt32(table[Int(symbol)]) }
+                var position = 0
+                var index = 0
+                while index < symbols.count {
+                    let quantum =
+                        value(symbols[index]) << 18 | value(symbols[index + 1]) << 12
+                        | value(symbols[index + 2]) << 6 | value(symbols[index + 3])
+                    out[position] = UInt8(truncatingIfNeeded: quantum >> 16)
+                    if position + 1 < count { out[position + 1] = UInt8(truncatingIfNeeded: quantum >> 8) }
+                    if position + 2 < count { out[position + 2] = UInt8(truncatingIfNeeded: quantum) }
+                    position += 3
+                    index += 4
+                }
+                written = count
+            }
+        }
+    }
+
+    /// Base64 of raw bytes as a String, written straight into the string's storage.
+    public static func encodedString(_ input: UnsafeRawBufferPointer) -> String {
+        let length = (input.count + 2) / 3 * 4
+        return alphabet.withUnsafeBufferPointer { symbols in
+            String(unsafeUninitializedCapacity: length) { out in
+                var position = 0
+                var index = 0
+                while index < input.count {
+                    let remaining = input.count - index
+                    let value =
+                        UInt32(input[index]) << 16 | (remaining > 1 ? UInt32(input[index + 1]) << 8 : 0)
+                        | (remaining > 2 ? UInt32(input[index + 2]) : 0)
+                    out[position] = symbols[Int(value >> 18 & 63)]
+                    out[position + 1] = symbols[Int(value >> 12 & 63)]
+                    out[position + 2] = remaining > 1 ? symbols[Int(value >> 6 & 63)] : UInt8(ascii: "=")
+                    out[position + 3] = remaining > 2 ? symbols[Int(value & 63)] : UInt8(ascii: "=")
+                    position += 4
+                    index += 3
+                }
+                return length
+            }
+        }
     }
 
     public static func decode(_ text: String) -> [UInt8]? { decode(Array(text.utf8)) }

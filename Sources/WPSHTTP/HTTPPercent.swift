@@ -11,12 +11,24 @@ public enum HTTPPercent {
     public static func decode(bytes: UnsafeRawBufferPointer, plusAsSpace: Bool) -> String? {
         let percent = UInt8(ascii: "%")
         let plus = UInt8(ascii: "+")
+        // One pass decides the common case: printable ASCII without escapes is its own
+        // decoding and valid UTF-8, so it is copied without a second pass or validation.
         var needsDecoding = false
-        for byte in bytes where byte == percent || (plusAsSpace && byte == plus) {
-            needsDecoding = true
-            break
+        var plainASCII = true
+        for byte in bytes {
+            if byte == percent || (plusAsSpace && byte == plus) {
+                needsDecoding = true
+                break
+            }
+            if byte == 0 || byte >= 0x80 { plainASCII = false }
         }
         guard needsDecoding else {
+            if plainASCII {
+                return String(unsafeUninitializedCapacity: bytes.count) { out in
+                    _ = out.initialize(from: bytes)
+                    return bytes.count
+                }
+            }
             if bytes.contains(0) { return nil }
             return String(validating: bytes, as: UTF8.self)
         }

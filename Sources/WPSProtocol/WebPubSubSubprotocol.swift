@@ -24,12 +24,18 @@ public struct WebPubSubSubprotocol: Hashable, Sendable, CustomStringConvertible 
     /// Recognises a subprotocol name, ignoring ASCII case (SDKs send lower case, the
     /// emulator compares case-insensitively) and surrounding spaces of a header list item.
     public static func parse(_ name: String) -> WebPubSubSubprotocol? {
-        let trimmed = name.utf8.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }
-        let candidate = Array(trimmed.reversed())
-        for known in all where asciiCaseInsensitiveEquals(candidate, known.name.utf8) {
-            return known
+        var name = name
+        return name.withUTF8 { bytes in
+            var start = 0
+            var end = bytes.count
+            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+            let candidate = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            for known in all where asciiCaseInsensitiveEquals(candidate, known.name.utf8) {
+                return known
+            }
+            return nil
         }
-        return nil
     }
 
     /// The first recognised subprotocol among those a client offered, in the client's order.
@@ -46,7 +52,7 @@ public struct WebPubSubSubprotocol: Hashable, Sendable, CustomStringConvertible 
     /// The canonical name.
     public var description: String { name }
 
-    private static func asciiCaseInsensitiveEquals(_ left: [UInt8], _ right: String.UTF8View) -> Bool {
+    private static func asciiCaseInsensitiveEquals(_ left: UnsafeBufferPointer<UInt8>, _ right: String.UTF8View) -> Bool {
         guard left.count == right.count else { return false }
         for (a, b) in zip(left, right) where lower(a) != lower(b) { return false }
         return true

@@ -135,7 +135,7 @@ enum HeaderText {
 
     /// Appends `text` without CR, LF, NUL (and `:` when asked); clean text, the usual case,
     /// goes in one copy.
-    private static func appendFiltered(_ text: String, dropColon: Bool, to out: inout [UInt8]) {
+    static func appendFiltered(_ text: String, dropColon: Bool, to out: inout [UInt8]) {
         var text = text
         text.withUTF8 { bytes in
             let clean = !bytes.contains { $0 == 13 || $0 == 10 || $0 == 0 || (dropColon && $0 == 58) }

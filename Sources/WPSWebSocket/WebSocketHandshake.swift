@@ -8,15 +8,22 @@ public enum WebSocketHandshake {
 
     /// `Sec-WebSocket-Accept` for a key: base64(SHA-1(key + GUID)).
     public static func acceptValue(forKey key: String) -> String {
-        var input = Array(key.utf8)
-        input.append(contentsOf: acceptGUID.utf8)
-        var digest = [UInt8](repeating: 0, count: 20)
-        input.withUnsafeBytes { source in
-            digest.withUnsafeMutableBufferPointer { out in
-                wps_sha1(source.baseAddress, source.count, out.baseAddress)
+        let guid = acceptGUID.utf8
+        let length = key.utf8.count + guid.count
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length + 20) { scratch in
+            var position = 0
+            for byte in key.utf8 {
+                scratch[position] = byte
+                position += 1
             }
+            for byte in guid {
+                scratch[position] = byte
+                position += 1
+            }
+            let digest = scratch.baseAddress! + length
+            wps_sha1(scratch.baseAddress, length, digest)
+            return Base64.encodedString(UnsafeRawBufferPointer(start: digest, count: 20))
         }
-        return Base64.encode(digest)
     }
 
     /// Checks a client's upgrade request; on failure gives the status and headers to answer with.
@@ -77,7 +84,11 @@ public enum WebSocketHandshake {
         guard keyCount == 1 else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Need exactly one Sec-WebSocket-Key"))
         }
-        guard let decoded = Base64.decode(key), decoded.count == 16 else {
+        var keyText = key
+        let keyIs16Bytes = keyText.withUTF8 { text in
+            Base64.isValid(UnsafeRawBufferPointer(text)) && Base64.decodedCount(UnsafeRawBufferPointer(text)) == 16
+        }
+        guard keyIs16Bytes else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Sec-WebSocket-Key is not 16 bytes of base64"))
         }
         return .success(WebSocketUpgradeRequest(key: key, offeredProtocols: protocols, extensionOffers: extensions))
@@ -91,16 +102,19 @@ public enum WebSocketHandshake {
         }
     }
 
+    /// Every 101 response starts the same, up to the accept value.
+    static let responseHeadStart = Array(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ".utf8)
+
     /// The complete `101 Switching Protocols` response head, ending with the blank line.
     public static func responseHead(
         accept: String, protocol selected: String?, extraHeaders: [(String, String)] = []
     ) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(160)
-        out.append(contentsOf: "HTTP/1.1 101 Switching Protocols\r\n".utf8)
-        HeaderText.appendHeader("Upgrade", "websocket", to: &out)
-        HeaderText.appendHeader("Connection", "Upgrade", to: &out)
-        HeaderText.appendHeader("Sec-WebSocket-Accept", accept, to: &out)
+        out.reserveCapacity(192)
+        out.append(contentsOf: responseHeadStart)
+        HeaderText.appendFiltered(accept, dropColon: false, to: &out)
+        out.append(contentsOf: "\r\n".utf8)
         if let selected { HeaderText.appendHeader("Sec-WebSocket-Protocol", selected, to: &out) }
         for (name, value) in extraHeaders { HeaderText.appendHeader(name, value, to: &out) }
         out.append(contentsOf: "\r\n".utf8)

@@ -11,6 +11,16 @@ import WPSBytes
     @Test(arguments: vectors) func encodes(plain: String, encoded: String) {
         #expect(Base64.encode(Array(plain.utf8)) == encoded)
         #expect(Base64.decode(encoded) == Array(plain.utf8))
+        #expect(Array(plain.utf8).withUnsafeBytes { Base64.encodedString($0) } == encoded)
+    }
+
+    @Test func everyLengthAndByteRoundTrips() {
+        for length in 0..<70 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 53 &+ 7) }
+            let text = bytes.withUnsafeBytes { Base64.encodedString($0) }
+            #expect(text == Base64.encode(bytes))
+            #expect(Base64.decode(text) == bytes)
+        }
     }
 
     @Test(arguments: ["Zg=", "Z===", "Zm9v!A==", "Zg==Zg==", "Zm=v"])

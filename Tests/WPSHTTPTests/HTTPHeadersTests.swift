@@ -57,7 +57,8 @@ import WPSHTTP
         arguments: [
             ("abc", false, "abc"), ("a%20b", false, "a b"), ("a+b", false, "a+b"), ("a+b", true, "a b"),
             ("%E2%82%AC", false, "€"), ("%e2%82%ac", false, "€"), ("%2B", true, "+"), ("", false, ""),
-            ("%41%42", false, "AB"), ("caf%C3%A9", true, "café"),
+            ("%41%42", false, "AB"), ("caf%C3%A9", true, "café"), ("café", false, "café"),
+            (String(repeating: "token.", count: 60), true, String(repeating: "token.", count: 60)),
         ] as [(String, Bool, String)])
     func percentDecodes(input: String, plusAsSpace: Bool, output: String) {
         #expect(HTTPPercent.decode(input, plusAsSpace: plusAsSpace) == output)
