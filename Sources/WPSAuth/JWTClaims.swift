@@ -171,6 +171,7 @@ struct ClaimNames {
     mutating func insert(_ name: String) -> Bool {
         if set != nil { return set!.insert(name).inserted }
         if list.contains(name) { return false }
+        if list.isEmpty { list.reserveCapacity(8) }
         list.append(name)
         if list.count > Self.listLimit { set = Set(list) }
         return true

@@ -22,6 +22,7 @@ struct AckHistory {
     mutating func insert(_ ackId: UInt64) {
         guard !contains(ackId) else { return }
         if order.count < capacity {
+            if order.isEmpty { order.reserveCapacity(min(capacity, 4)) }
             order.append(ackId)
         } else {
             members?.remove(order[oldest])
