@@ -257,7 +257,7 @@ def floor_rows(by_label):
     if not rows:
         return []
     return ["", "### Kernel floor", "",
-            "The floor runs send the server's fan-out frames (same size, one `writev` per socket per "
+            "The floor runs send the server's fan-out frames (same size, one write per socket per "
             "round: one frame at 100 rounds/s, 128 frames per write at saturation, about what the server's saturated writes carry) from a plain writer "
             "thread in the bench straight to 1,000 loopback sockets, with no server at all; their CPU "
             "is the writer thread's own (getrusage RUSAGE_THREAD). **The floor is the cost of the writes "

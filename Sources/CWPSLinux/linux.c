@@ -196,6 +196,15 @@ ssize_t wps_writev(int fd, const struct iovec *iov, int count) {
 }
 
 int wps_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+ssize_t wps_send(int fd, const void *buf, size_t len) {
+    for (;;) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
 ssize_t wps_writev_last(int fd, const struct iovec *iov, int count) {
     struct msghdr message = {0};
     message.msg_iov = (struct iovec *)iov;

@@ -300,8 +300,7 @@ extension EventLoop {
             connection.encoded.append(bytes)
             return
         }
-        var region = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: bytes.count)
-        let written = wps_writev(connection.fd, &region, 1)
+        let written = wps_send(connection.fd, base, bytes.count)
         if written == bytes.count { return }
         if written > 0 {
             connection.encoded.append(UnsafeRawBufferPointer(rebasing: bytes[written...]))
@@ -320,9 +319,11 @@ extension EventLoop {
             for position in 0..<count { offered += iovecs[position].iov_len }
             // Before a close that does not linger, the FIN can share the last segment.
             let written =
-                connection.lingers
-                ? wps_writev(connection.fd, iovecs, Int32(count))
-                : wps_writev_last(connection.fd, iovecs, Int32(count))
+                !connection.lingers
+                ? wps_writev_last(connection.fd, iovecs, Int32(count))
+                : count == 1
+                    ? wps_send(connection.fd, iovecs[0].iov_base, iovecs[0].iov_len)
+                    : wps_writev(connection.fd, iovecs, Int32(count))
             if written > 0 {
                 queue.consume(written)
                 if written < offered {

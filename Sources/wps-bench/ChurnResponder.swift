@@ -181,8 +181,12 @@ final class ChurnResponder: Sendable {
 
     private func send(_ fd: Int32, _ bytes: [UInt8], last: Bool) {
         bytes.withUnsafeBytes { raw in
-            var vector = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count)
-            _ = last ? wps_writev_last(fd, &vector, 1) : wps_writev(fd, &vector, 1)
+            if last {
+                var vector = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count)
+                _ = wps_writev_last(fd, &vector, 1)
+            } else {
+                _ = wps_send(fd, raw.baseAddress, raw.count)
+            }
         }
     }
 

@@ -46,6 +46,9 @@ int wps_socket_error(int fd);
 /* read/writev that return -errno instead of -1. */
 ssize_t wps_read(int fd, void *buf, size_t len);
 ssize_t wps_writev(int fd, const struct iovec *iov, int count);
+/* One buffer to a socket: send(2) skips writev's file-layer work (position lock, permission
+   and notification hooks), a measurable share of a small write's cost. */
+ssize_t wps_send(int fd, const void *buf, size_t len);
 /* writev for a socket's last bytes before close: held back (MSG_MORE) so that the FIN of
    the close that follows leaves in the same segment. */
 ssize_t wps_writev_last(int fd, const struct iovec *iov, int count);
