@@ -177,9 +177,9 @@ int wps_socket_error(int fd) {
     return err;
 }
 
-ssize_t wps_read(int fd, void *buf, size_t len) {
+ssize_t wps_recv(int fd, void *buf, size_t len) {
     for (;;) {
-        ssize_t n = read(fd, buf, len);
+        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
         if (n >= 0) return n;
         if (errno == EINTR) continue;
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;

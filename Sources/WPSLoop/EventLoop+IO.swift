@@ -116,7 +116,7 @@ extension EventLoop {
         // A few reads per wakeup keeps one busy peer from starving the rest of the loop.
         for _ in 0..<4 {
             guard connection.state != .closed else { return }
-            let count = wps_read(connection.fd, readBuffer.baseAddress, readBuffer.count)
+            let count = wps_recv(connection.fd, readBuffer.baseAddress, readBuffer.count)
             if count > 0 {
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: readBuffer[0..<count])
                 if let transform = connection.transform {

@@ -118,7 +118,7 @@ final class ChurnResponder: Sendable {
                 }
                 let fd = Int32(truncatingIfNeeded: token)
                 guard var peer = peers[fd] else { continue }
-                let read = wps_read(fd, buffer.baseAddress, buffer.count)
+                let read = wps_recv(fd, buffer.baseAddress, buffer.count)
                 if read == -Int(EAGAIN) { continue }
                 guard read > 0 else {
                     peers[fd] = nil

@@ -43,8 +43,9 @@ int wps_set_nodelay(int fd);
 /* Returns SO_ERROR of a socket (0 when fine). */
 int wps_socket_error(int fd);
 
-/* read/writev that return -errno instead of -1. */
-ssize_t wps_read(int fd, void *buf, size_t len);
+/* recv/writev that return -errno instead of -1. Sockets are read with recv(2) rather than
+   read(2), which skips the file layer's per-call work, as wps_send does for writes. */
+ssize_t wps_recv(int fd, void *buf, size_t len);
 ssize_t wps_writev(int fd, const struct iovec *iov, int count);
 /* One buffer to a socket: send(2) skips writev's file-layer work (position lock, permission
    and notification hooks), a measurable share of a small write's cost. */
