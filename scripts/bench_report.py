@@ -270,6 +270,31 @@ def floor_rows(by_label):
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"] + rows
 
 
+def round_bound_rows(groups, cores):
+    """The earliest time a paced round can finish: every delivery needs the server's write and
+    the bench's read, both measured, and only `cores` CPUs run them."""
+    rows = []
+    for run in groups.get("fanout-json-rate100", []):
+        rounds = run.get("published") or 0
+        server_cpu = (run.get("server") or {}).get("cpuSeconds")
+        bench_cpu = (run.get("bench") or {}).get("cpuSeconds")
+        p99 = latency(run, "p99")
+        if not rounds or server_cpu is None or bench_cpu is None or p99 is None:
+            continue
+        server_ms, bench_ms = server_cpu / rounds * 1e3, bench_cpu / rounds * 1e3
+        rows.append(f"| {fmt(server_ms)} | {fmt(bench_ms)} | {fmt((server_ms + bench_ms) / cores)} "
+                    f"| {fmt(p99 / 1000)} |")
+    if not rows or not cores:
+        return []
+    return ["", "### What one paced round needs", "",
+            "At 100 publishes/s each publish is a round of 1,000 deliveries, and each delivery is a "
+            "write in the server and a read in the bench, on the same "
+            f"{cores} cores. The CPU one round takes, divided by the cores, is the earliest its last "
+            "deliveries can arrive even with perfect parallelism; p99 is among those last ones.", "",
+            "| server CPU ms per round | bench CPU ms per round | earliest end of a round ms | p99 ms |",
+            "| ---: | ---: | ---: | ---: |"] + rows
+
+
 def churn_rows(churn, floor):
     """Churn runs with their kernel/user split, next to the churn floor: the same cycles
     answered by a plain responder thread with the server's bytes and system calls."""
@@ -357,6 +382,7 @@ def render(results_path, report_path, chart_path):
         lines.append(f"| {text} | {value:.2f}× | {bound} | {value / limit:.2f} | {'yes' if met else 'no'} |")
     lines += kernel_rows(by_label)
     lines += floor_rows(by_label)
+    lines += round_bound_rows(groups, doc["machine"].get("nproc") or 0)
     notes = os.path.join(os.path.dirname(report_path) or ".", "NOTES.md")
     if os.path.exists(notes):
         with open(notes, encoding="utf-8") as handle:
