@@ -220,13 +220,13 @@ def kernel_rows(by_label):
             scale = 1e6 / delivered
         rows.append(f"| {label} | {fmt(total * scale)} {unit} | {fmt(system * scale)} {unit} | "
                     f"{fmt((total - system) * scale)} {unit} | {system / total * 100:.0f} % "
-                    f"| {fmt(info.get('deliveriesPerWrite'))} |")
+                    f"| {fmt(info.get('deliveriesPerSegment'))} |")
     if not rows:
         return []
     return ["", "### Kernel and user time", "",
             "Server CPU split into kernel time (stime: system calls, and on loopback the TCP work of "
             "delivering into the bench's sockets) and the server's own user time.", "",
-            "| run | total | kernel | user | kernel share | deliveries per write |",
+            "| run | total | kernel | user | kernel share | deliveries per segment |",
             "| --- | ---: | ---: | ---: | ---: | ---: |"] + rows
 
 
@@ -258,12 +258,12 @@ def floor_rows(by_label):
         return []
     return ["", "### Kernel floor", "",
             "The floor runs send the server's fan-out frames (same size, one write per socket per "
-            "round: one frame at 100 rounds/s, 128 frames per write at saturation, about what the server's saturated writes carry) from a plain writer "
+            "round: one frame at 100 rounds/s, 96 frames per write at saturation, about what the server's saturated writes carry) from a plain writer "
             "thread in the bench straight to 1,000 loopback sockets, with no server at all; their CPU "
             "is the writer thread's own (getrusage RUSAGE_THREAD). **The floor is the cost of the writes "
             "alone on this machine**: what a server run spends above it is its own work. At saturation the "
             "kernel cost per delivery falls with the frames that share one write (the *deliveries per "
-            "write* column above), so compare the server's kernel share with the floor's at a similar "
+            "segment* column above: TCP segments the subscribers' sockets received, one per server write of small frames), so compare the server's kernel share with the floor's at a similar "
             "count. Latency at saturation is "
             "queueing by design, so only the paced pair shows it.", "",
             "| run | CPU of | CPU-s/M total | kernel | user | × floor | p50 ms | p99 ms | p99.9 ms |",

@@ -52,6 +52,12 @@ public final class Connection {
     /// Bytes queued for this socket that the kernel has not taken yet.
     public var queuedBytes: Int { outbound.byteCount + encoded.byteCount }
     public var isOpen: Bool { state == .open }
+    /// TCP segments with data this socket has received so far (TCP_INFO); nil where the
+    /// kernel does not say. For measurements: how many writes the peer's data came in.
+    public var dataSegmentsReceived: Int? {
+        let count = wps_tcp_data_segments_in(fd)
+        return count >= 0 ? Int(count) : nil
+    }
     /// A stable identity for logs: loop index, slot and generation.
     public var debugID: String { "\(loop.index).\(slot).\(generation)" }
 

@@ -72,6 +72,20 @@ final class BenchHarness: Sendable {
         return total
     }
 
+    /// TCP segments with data all subscribers have received, over every loop (bounded wait);
+    /// nil when any loop could not say.
+    func dataSegmentsReceived() -> Int? {
+        let box = SegmentsBox()
+        onEachLoop { context, _ in
+            let count = context.dataSegmentsReceived()
+            box.parts.withLock { $0.append(count) }
+        }
+        wait(seconds: 5) { box.parts.withLock { $0.count } == threads }
+        let parts = box.parts.withLock { $0 }
+        guard parts.count == threads, !parts.contains(where: { $0 == nil }) else { return nil }
+        return parts.reduce(0) { $0 + ($1 ?? 0) }
+    }
+
     /// Closes every subscriber cleanly, then stops the loops (bounded by their grace time).
     func shutdown(closeSeconds: Double = 2) {
         shared.stop.store(true, ordering: .relaxed)
@@ -95,6 +109,11 @@ final class BenchHarness: Sendable {
 /// Where loops drop their end-of-run snapshots.
 final class SnapshotBox: Sendable {
     let parts = Mutex<[StatsSnapshot]>([])
+}
+
+/// Per-loop segment counts, gathered like `SnapshotBox`.
+final class SegmentsBox: Sendable {
+    let parts = Mutex<[Int?]>([])
 }
 
 /// A counter loops bump when a posted task is done.

@@ -63,7 +63,7 @@ extension BenchRunner {
         usleep(200_000)
         waitForGoSignal(harness)
 
-        let before = measure()
+        let before = measure(harness)
         let start = ProcessControl.monotonicNanos
         harness.onLoop(0) { context in
             for object in context.keep {
@@ -84,7 +84,7 @@ extension BenchRunner {
         harness.wait(seconds: 5) { shared.acked.load(ordering: .relaxed) >= shared.published.load(ordering: .relaxed) }
         let published = shared.published.load(ordering: .relaxed)
         harness.wait(seconds: 5) { shared.delivered.load(ordering: .relaxed) >= published * subscribers }
-        let after = measure()
+        let after = measure(harness)
         let seconds = Double(ProcessControl.monotonicNanos - start) / 1e9
 
         let stats = harness.collect(fanoutPublished: published)

@@ -148,11 +148,16 @@ struct BenchRunner {
     struct Measurement {
         var server: ServerProbe.Sample?
         var bench: ServerProbe.Sample?
+        /// TCP segments with data the fan-out subscribers have received so far.
+        var subscriberSegments: Int?
     }
 
-    /// Reads the server's and the bench's own CPU time and memory now.
-    func measure() -> Measurement {
-        Measurement(server: probe?.sample(), bench: ServerProbe(pid: getpid()).sample())
+    /// Reads the server's and the bench's own CPU time and memory now, and with `harness`
+    /// the segments the subscribers have received.
+    func measure(_ harness: BenchHarness? = nil) -> Measurement {
+        let segments = harness?.dataSegmentsReceived()
+        return Measurement(
+            server: probe?.sample(), bench: ServerProbe(pid: getpid()).sample(), subscriberSegments: segments)
     }
 
     /// Server CPU and memory between two measurements, and the bench's own CPU use (to show
@@ -165,6 +170,7 @@ struct BenchRunner {
                 "bench",
                 .object([("cpuSeconds", .number(cpu)), ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0))]))
         }
+        let segments = (first: start.subscriberSegments, last: end.subscriberSegments)
         guard let probe, let start = start.server, let end = end.server else {
             result.set("server", .null)
             return
@@ -180,10 +186,12 @@ struct BenchRunner {
         if deliveries > 0 {
             server.append(("cpuSecondsPerMillionDeliveries", .number(cpu / Double(deliveries) * 1e6)))
             server.append(("systemCpuSecondsPerMillionDeliveries", .number(system / Double(deliveries) * 1e6)))
-            // How many deliveries share one write: the kernel's cost per delivery falls with it.
-            if let first = start.writeCalls, let last = end.writeCalls, last > first {
-                server.append(("writeCalls", .int(last - first)))
-                server.append(("deliveriesPerWrite", .number(Double(deliveries) / Double(last - first))))
+            // How many deliveries share one TCP segment, as the subscribers' sockets counted
+            // them: each server write of small frames is one segment, and the kernel's cost
+            // per delivery falls as more deliveries share one.
+            if let first = segments.first, let last = segments.last, last > first {
+                server.append(("segmentsToSubscribers", .int(last - first)))
+                server.append(("deliveriesPerSegment", .number(Double(deliveries) / Double(last - first))))
             }
         }
         result.set("server", .object(server))

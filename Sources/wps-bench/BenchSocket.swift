@@ -36,6 +36,8 @@ final class BenchSocket: ConnectionHandler {
     private var inflated: [UInt8] = []
     /// Messages that arrived compressed and were inflated.
     private(set) var inflatedMessages = 0
+    /// TCP segments with data received on this socket; nil when unknown or not connected.
+    var dataSegmentsReceived: Int? { connection?.dataSegmentsReceived }
 
     init(peer: BenchPeer, transport: BenchTransport = BenchTransport()) {
         self.peer = peer

@@ -12,6 +12,8 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
     /// Publishes per second for a chat member; 0 for a pure subscriber.
     let ratePerSecond: Double
     private(set) var isConnected = false
+    /// TCP segments with data this subscriber's socket has received.
+    var dataSegmentsReceived: Int? { socket?.dataSegmentsReceived }
     private var closing = false
     private var order = DeliveryOrder()
     private var lastSequenceId: UInt64 = 0

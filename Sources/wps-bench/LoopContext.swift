@@ -170,6 +170,17 @@ final class LoopContext {
     }
 
     /// Closes every bench connection on this loop cleanly.
+    /// TCP segments with data all of this loop's subscribers have received; nil when the
+    /// kernel does not report them.
+    func dataSegmentsReceived() -> Int? {
+        var total = 0
+        for subscriber in subscribers {
+            guard let count = subscriber.dataSegmentsReceived else { return nil }
+            total += count
+        }
+        return total
+    }
+
     func closeAll() {
         for subscriber in subscribers { subscriber.close() }
     }

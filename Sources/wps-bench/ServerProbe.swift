@@ -15,24 +15,13 @@ struct ServerProbe: Sendable {
         var systemSeconds: Double
         var rssBytes: Int
         var wallNanos: UInt64
-        /// Write system calls so far (`syscw` of `io`); nil where that file is not readable.
-        var writeCalls: Int?
     }
 
     /// utime + stime and VmRSS now, or nil when the process is gone.
     func sample() -> Sample? {
         guard let (cpu, system) = cpuTimes(), let rss = rssBytes() else { return nil }
         return Sample(
-            cpuSeconds: cpu, systemSeconds: system, rssBytes: rss, wallNanos: monotonicNow(), writeCalls: writeCalls())
-    }
-
-    /// Write-type system calls (write, writev, sendmsg…) the process has made.
-    func writeCalls() -> Int? {
-        guard let text = Self.read("/proc/\(pid)/io") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("syscw:") {
-            return Int(line.dropFirst("syscw:".count).filter { $0.isNumber })
-        }
-        return nil
+            cpuSeconds: cpu, systemSeconds: system, rssBytes: rss, wallNanos: monotonicNow())
     }
 
     /// User plus system CPU seconds the process has used (fields 14 and 15 of `stat`).

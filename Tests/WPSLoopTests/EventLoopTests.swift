@@ -33,6 +33,14 @@ final class FinishingHandler: ConnectionHandler {
     }
 }
 
+/// Answers "?" with the number of data segments its socket has received so far.
+final class SegmentReporter: ConnectionHandler {
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        guard bytes.contains(UInt8(ascii: "?")) else { return }
+        connection.send(Array("\(connection.dataSegmentsReceived ?? -1)\n".utf8))
+    }
+}
+
 /// A blocking loopback client with receive timeouts, for driving a loop from a test.
 struct TestSocket {
     let fd: Int32
@@ -171,6 +179,21 @@ struct TestSocket {
         defer { socket.close() }
         socket.send("?")
         #expect(socket.read(1) == [UInt8(ascii: "1")])
+    }
+
+    /// Three writes spaced apart arrive as three data segments, as TCP_INFO counts them.
+    @Test func dataSegmentsAreCounted() throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in SegmentReporter() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        for text in ["a", "b", "?"] {
+            socket.send(text)
+            usleep(100_000)
+        }
+        #expect(socket.read(2) == Array("3\n".utf8))
     }
 
     @Test func timersFireOnTheConnection() throws {

@@ -40,6 +40,8 @@ int wps_connect_tcp_from(const char *host, int port, const char *source_host);
 /* Bound port of a socket (for port 0 listeners), or -errno. */
 int wps_local_port(int fd);
 int wps_set_nodelay(int fd);
+/* TCP segments with data this socket has received (TCP_INFO), or -1 where unknown. */
+long long wps_tcp_data_segments_in(int fd);
 /* Returns SO_ERROR of a socket (0 when fine). */
 int wps_socket_error(int fd);
 
