@@ -32,7 +32,7 @@ final class ChurnResponder: Sendable {
     let subprotocol: String
     private let stop = Atomic<Bool>(false)
     private let threadID = Atomic<Int32>(0)
-    private let handle = Mutex<pthread_t?>(nil)
+    private let thread = BenchThread()
     private let outcome = Mutex<Report?>(nil)
 
     /// Listens on 127.0.0.1 (a kernel-chosen port); nil when that fails.
@@ -50,19 +50,11 @@ final class ChurnResponder: Sendable {
     }
 
     func start() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                let responder = Unmanaged<ChurnResponder>.fromOpaque(raw!).takeRetainedValue()
-                responder.threadID.store(wps_thread_id(), ordering: .releasing)
-                let report = responder.run()
-                responder.outcome.withLock { $0 = report }
-                return nil
-            }, context)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        handle.withLock { $0 = thread }
+        thread.start { [self] in
+            threadID.store(wps_thread_id(), ordering: .releasing)
+            let report = run()
+            outcome.withLock { $0 = report }
+        }
     }
 
     /// The thread's kernel id once it runs (waits up to a second), for its CPU time.
@@ -78,7 +70,7 @@ final class ChurnResponder: Sendable {
     /// Stops the thread (within its 50 ms wait), closes every socket and returns the report.
     func finish() -> Report {
         stop.store(true, ordering: .relaxed)
-        if let thread = handle.withLock({ $0 }) { pthread_join(thread, nil) }
+        thread.join()
         _ = wps_close(listenFD)
         return outcome.withLock { $0 } ?? Report()
     }

@@ -42,7 +42,7 @@ final class FloorWriter: Sendable {
     let fds: [Int32]
     let plan: Plan
     let shared: BenchShared
-    private let handle = Mutex<pthread_t?>(nil)
+    private let thread = BenchThread()
     private let outcome = Mutex<Report?>(nil)
 
     init(fds: [Int32], plan: Plan, shared: BenchShared) {
@@ -53,23 +53,15 @@ final class FloorWriter: Sendable {
 
     /// Starts the writer thread.
     func start() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                let writer = Unmanaged<FloorWriter>.fromOpaque(raw!).takeRetainedValue()
-                let report = writer.run()
-                writer.outcome.withLock { $0 = report }
-                return nil
-            }, context)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        handle.withLock { $0 = thread }
+        thread.start { [self] in
+            let report = run()
+            outcome.withLock { $0 = report }
+        }
     }
 
     /// Waits for the thread (after the stop flag is set or the round limit is reached).
     func join() -> Report {
-        if let thread = handle.withLock({ $0 }) { pthread_join(thread, nil) }
+        thread.join()
         return outcome.withLock { $0 } ?? Report()
     }
 
