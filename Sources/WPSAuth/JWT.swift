@@ -29,29 +29,37 @@ public enum JWT {
         requireExpiry: Bool = true
     ) -> Result<JWTClaims, JWTError> {
         let bytes = Array(token.utf8)
-        guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
-            let secondDot = bytes[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
-            !bytes[(secondDot + 1)...].contains(UInt8(ascii: "."))
-        else { return .failure(.malformed("expected three dot-separated parts")) }
+        let parsed = bytes.withUnsafeBytes { raw -> Result<[UInt8], JWTError> in
+            let dot = UInt8(ascii: ".")
+            guard let firstDot = ByteScan.firstIndex(of: dot, in: raw),
+                let secondDot = ByteScan.firstIndex(of: dot, in: raw, from: firstDot + 1),
+                ByteScan.firstIndex(of: dot, in: raw, from: secondDot + 1) == nil
+            else { return .failure(.malformed("expected three dot-separated parts")) }
 
-        guard let header = Base64URL.decode(bytes[..<firstDot]) else {
-            return .failure(.malformed("the header is not base64url"))
-        }
-        if let failure = checkHeader(header) { return .failure(failure) }
+            guard let header = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[..<firstDot])) else {
+                return .failure(.malformed("the header is not base64url"))
+            }
+            if let failure = checkHeader(header) { return .failure(failure) }
 
-        guard let signature = Base64URL.decode(bytes[(secondDot + 1)...]), signature.count == Crypto.macBytes else {
-            return .failure(.badSignature)
-        }
-        let signed = bytes[..<secondDot]
-        // Every key is tried without stopping early, so timing does not tell which one matched.
-        var authentic = false
-        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key, data: signed), signature) {
-            authentic = true
-        }
-        guard authentic else { return .failure(.badSignature) }
+            guard let signature = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[(secondDot + 1)...])),
+                signature.count == Crypto.macBytes
+            else { return .failure(.badSignature) }
+            let signed = UnsafeRawBufferPointer(rebasing: raw[..<secondDot])
+            // Every key is tried without stopping early, so timing does not tell which one matched.
+            var authentic = false
+            for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key.mac, data: signed), signature) {
+                authentic = true
+            }
+            guard authentic else { return .failure(.badSignature) }
 
-        guard let payload = Base64URL.decode(bytes[(firstDot + 1)..<secondDot]) else {
-            return .failure(.malformed("the payload is not base64url"))
+            guard let payload = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[(firstDot + 1)..<secondDot]))
+            else { return .failure(.malformed("the payload is not base64url")) }
+            return .success(payload)
+        }
+        let payload: [UInt8]
+        switch parsed {
+        case .success(let decoded): payload = decoded
+        case .failure(let error): return .failure(error)
         }
         let claims: JWTClaims
         switch JWTClaims.parse(payload) {

@@ -1,3 +1,5 @@
+internal import WPSBytes
+
 /// Percent-decoding (RFC 3986 §2.1) of request-target parts into UTF-8 strings.
 public enum HTTPPercent {
     /// Decodes `%XX` escapes (and "+" as space when `plusAsSpace`); nil if an escape is
@@ -11,24 +13,18 @@ public enum HTTPPercent {
     public static func decode(bytes: UnsafeRawBufferPointer, plusAsSpace: Bool) -> String? {
         let percent = UInt8(ascii: "%")
         let plus = UInt8(ascii: "+")
-        // One pass decides the common case: printable ASCII without escapes is its own
-        // decoding and valid UTF-8, so it is copied without a second pass or validation.
-        var needsDecoding = false
-        var plainASCII = true
-        for byte in bytes {
-            if byte == percent || (plusAsSpace && byte == plus) {
-                needsDecoding = true
-                break
+        // The common case, ASCII without escapes, is its own decoding and valid UTF-8: one
+        // scan finds it, and it is copied without validation.
+        guard let special = ByteScan.firstSpecial(percent, plusAsSpace ? plus : percent, in: bytes) else {
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                _ = out.initialize(from: bytes)
+                return bytes.count
             }
-            if byte == 0 || byte >= 0x80 { plainASCII = false }
         }
+        let needsDecoding =
+            ByteScan.firstIndex(of: percent, in: bytes, from: special) != nil
+            || (plusAsSpace && ByteScan.firstIndex(of: plus, in: bytes, from: special) != nil)
         guard needsDecoding else {
-            if plainASCII {
-                return String(unsafeUninitializedCapacity: bytes.count) { out in
-                    _ = out.initialize(from: bytes)
-                    return bytes.count
-                }
-            }
             if bytes.contains(0) { return nil }
             return String(validating: bytes, as: UTF8.self)
         }

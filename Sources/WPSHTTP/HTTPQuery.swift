@@ -1,3 +1,5 @@
+internal import WPSBytes
+
 /// Decoding of `application/x-www-form-urlencoded` style query strings.
 public enum HTTPQuery {
     /// Splits `query` (without the "?") on "&", each part on its first "=", and percent-decodes
@@ -12,16 +14,13 @@ public enum HTTPQuery {
     public static func decode(bytes: UnsafeRawBufferPointer) -> [(name: String, value: String)]? {
         var result: [(name: String, value: String)] = []
         var start = 0
-        var index = 0
-        while index <= bytes.count {
-            if index == bytes.count || bytes[index] == UInt8(ascii: "&") {
-                if index > start {
-                    guard let pair = decodePair(bytes.slice(start..<index)) else { return nil }
-                    result.append(pair)
-                }
-                start = index + 1
+        while start <= bytes.count {
+            let end = ByteScan.firstIndex(of: UInt8(ascii: "&"), in: bytes, from: start) ?? bytes.count
+            if end > start {
+                guard let pair = decodePair(bytes.slice(start..<end)) else { return nil }
+                result.append(pair)
             }
-            index += 1
+            start = end + 1
         }
         return result
     }

@@ -1,0 +1,53 @@
+/// Scans raw bytes eight at a time (SWAR), for the long plain runs of a request — a token in
+/// a query string is hundreds of bytes without one byte of interest.
+public enum ByteScan {
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether any byte of `word` is zero.
+    @inline(__always)
+    static func hasZeroByte(_ word: UInt64) -> Bool {
+        (word &- ones) & ~word & highs != 0
+    }
+
+    /// Whether any byte of `word` equals `byte`.
+    @inline(__always)
+    static func hasByte(_ word: UInt64, _ byte: UInt8) -> Bool {
+        hasZeroByte(word ^ (ones &* UInt64(byte)))
+    }
+
+    @inline(__always)
+    static func word(_ bytes: UnsafeRawBufferPointer, at index: Int) -> UInt64 {
+        bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+    }
+
+    /// The index of the first `byte` at or after `start`, or nil.
+    public static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
+        var index = start
+        while index + 8 <= bytes.count, !hasByte(word(bytes, at: index), byte) { index += 8 }
+        while index < bytes.count {
+            if bytes[index] == byte { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The index of the first byte that is `first`, `second`, NUL or not ASCII, at or after
+    /// `start`; nil when every byte is plain ASCII other than those two.
+    public static func firstSpecial(
+        _ first: UInt8, _ second: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int = 0
+    ) -> Int? {
+        var index = start
+        while index + 8 <= bytes.count {
+            let value = word(bytes, at: index)
+            if value & highs != 0 || hasZeroByte(value) || hasByte(value, first) || hasByte(value, second) { break }
+            index += 8
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == first || byte == second || byte == 0 || byte >= 0x80 { return index }
+            index += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,43 @@
+import Testing
+import WPSBytes
+
+/// The eight-at-a-time scans agree with a plain byte loop at every length, start and position,
+/// including bytes that differ from the target only in the high bit.
+@Suite struct ByteScanTests {
+    static func naiveSpecial(_ bytes: [UInt8], _ first: UInt8, _ second: UInt8, from start: Int) -> Int? {
+        bytes.indices.first { $0 >= start && [first, second, 0].contains(bytes[$0]) || $0 >= start && bytes[$0] >= 0x80 }
+    }
+
+    @Test func firstIndexAgreesWithAPlainLoop() {
+        for length in 0..<40 {
+            for position in -1..<length {
+                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x61 + $0 % 20) }
+                if position >= 0 { bytes[position] = UInt8(ascii: "&") }
+                // Neighbours that share every bit of "&" but the high one must not match.
+                if position + 1 < length, position >= 0 { bytes[position + 1] = UInt8(ascii: "&") | 0x80 }
+                for start in 0...length {
+                    let expected = bytes.indices.first { $0 >= start && bytes[$0] == UInt8(ascii: "&") }
+                    let found = bytes.withUnsafeBytes { ByteScan.firstIndex(of: UInt8(ascii: "&"), in: $0, from: start) }
+                    #expect(found == expected, "length \(length) position \(position) start \(start)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [UInt8(ascii: "%"), UInt8(ascii: "+"), 0, 0x80, 0xFF, 0x7F])
+    func firstSpecialAgreesWithAPlainLoop(special: UInt8) {
+        for length in 0..<40 {
+            for position in -1..<length {
+                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x41 + $0 % 26) }
+                if position >= 0 { bytes[position] = special }
+                for start in [0, 1, 7, 8, 9] where start <= length {
+                    let expected = Self.naiveSpecial(bytes, UInt8(ascii: "%"), UInt8(ascii: "+"), from: start)
+                    let found = bytes.withUnsafeBytes {
+                        ByteScan.firstSpecial(UInt8(ascii: "%"), UInt8(ascii: "+"), in: $0, from: start)
+                    }
+                    #expect(found == expected, "length \(length) position \(position) start \(start)")
+                }
+            }
+        }
+    }
+}
