@@ -50,4 +50,26 @@ public enum ByteScan {
         }
         return nil
     }
+
+    /// The index of the first byte in `start..<end` that is not visible ASCII (0x21–0x7E) or
+    /// is `excluded`; nil when there is none.
+    public static func firstNotVisible(
+        except excluded: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int
+    ) -> Int? {
+        var index = start
+        while index + 8 <= end {
+            let value = word(bytes, at: index)
+            // Bytes below 0x21, or from 0x7F up (adding one sets their high bit), or `excluded`.
+            let low = (value &- ones &* 0x21) & ~value & highs
+            let high = (value | (value &+ ones)) & highs
+            if low | high != 0 || hasByte(value, excluded) { break }
+            index += 8
+        }
+        while index < end {
+            let byte = bytes[index]
+            if byte <= 0x20 || byte >= 0x7F || byte == excluded { return index }
+            index += 1
+        }
+        return nil
+    }
 }

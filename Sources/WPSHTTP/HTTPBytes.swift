@@ -28,12 +28,6 @@ enum HTTPBytes {
         byte == ht || (byte >= 0x20 && byte != 0x7F)
     }
 
-    /// Visible ASCII allowed in a request-target (no controls, SP, DEL, non-ASCII or "#").
-    @inline(__always)
-    static func isTargetByte(_ byte: UInt8) -> Bool {
-        byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "#")
-    }
-
     @inline(__always)
     static func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")

@@ -1,3 +1,5 @@
+import WPSBytes
+
 /// Framing checks on a complete head and the step from byte ranges to a `HTTPRequestHead`.
 extension HTTPHeadParser {
     /// Validates Host, Content-Length and Transfer-Encoding, then materializes the head
@@ -88,11 +90,7 @@ extension HTTPHeadParser {
             }
             query = decoded
         }
-        var fields: [(name: String, value: String)] = []
-        fields.reserveCapacity(layout.fields.count)
-        for field in layout.fields {
-            fields.append((name: buffer.string(field.name), value: buffer.string(field.value)))
-        }
+        let fields = rawFields(buffer)
         let head = HTTPRequestHead(
             method: buffer.string(layout.method),
             target: buffer.string(layout.target),
@@ -100,12 +98,30 @@ extension HTTPHeadParser {
             rawPath: pathRange.isEmpty ? "/" : buffer.string(pathRange),
             query: query,
             version: HTTPVersion(major: 1, minor: layout.minorVersion),
-            headers: HTTPHeaders(fields),
+            headers: HTTPHeaders(raw: fields),
             contentLength: contentLength,
             isChunked: isChunked,
             keepAlive: keepAlive
         )
         return .complete(head, headLength: headLength)
+    }
+
+    /// The field lines' bytes in one copy, with each name and value placed in it.
+    func rawFields(_ buffer: UnsafeRawBufferPointer) -> RawHeaderFields {
+        guard let first = layout.fields.first, let last = layout.fields.last else {
+            return RawHeaderFields(bytes: [], bounds: [])
+        }
+        let base = first.name.lowerBound
+        let bytes = Array(buffer.slice(base..<last.value.upperBound))
+        var bounds: [Int32] = []
+        bounds.reserveCapacity(layout.fields.count * 4)
+        for field in layout.fields {
+            bounds.append(Int32(field.name.lowerBound - base))
+            bounds.append(Int32(field.name.upperBound - base))
+            bounds.append(Int32(field.value.lowerBound - base))
+            bounds.append(Int32(field.value.upperBound - base))
+        }
+        return RawHeaderFields(bytes: bytes, bounds: bounds)
     }
 
     /// Splits a target into its path and query ranges: origin-form ("/p?q"), absolute-form

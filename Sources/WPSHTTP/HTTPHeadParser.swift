@@ -1,3 +1,5 @@
+internal import WPSBytes
+
 /// Incremental HTTP/1.1 request-head parser over a caller-owned, growing buffer.
 ///
 /// The scan works on byte ranges into the buffer and keeps its position between calls, so a
@@ -72,12 +74,14 @@ public struct HTTPHeadParser: Sendable {
     mutating func scan(_ buffer: UnsafeRawBufferPointer) -> HTTPHeadParseResult {
         // The LF ending the head must lie inside the first maxHeadBytes bytes.
         let searchEnd = min(buffer.count, max(limits.maxHeadBytes, 0))
+        let searched = UnsafeRawBufferPointer(rebasing: buffer[..<searchEnd])
         var index = scanOffset
         while index < searchEnd {
-            if buffer[index] != HTTPBytes.lf {
-                index += 1
-                continue
+            guard let lf = ByteScan.firstIndex(of: HTTPBytes.lf, in: searched, from: index) else {
+                index = searchEnd
+                break
             }
+            index = lf
             var contentEnd = index
             if contentEnd > lineStart && buffer[contentEnd - 1] == HTTPBytes.cr { contentEnd -= 1 }
             let line = lineStart..<contentEnd
@@ -118,7 +122,9 @@ public struct HTTPHeadParser: Sendable {
         // Length first, so the answer matches the early check on an incomplete line.
         if target.count > limits.maxURIBytes { return .uriTooLong }
         guard !target.isEmpty else { return .badRequest("empty request-target") }
-        for position in target where !HTTPBytes.isTargetByte(buffer[position]) {
+        if ByteScan.firstNotVisible(
+            except: UInt8(ascii: "#"), in: buffer, from: target.lowerBound, to: target.upperBound) != nil
+        {
             return .badRequest("invalid byte in request-target")
         }
         guard index < end else {

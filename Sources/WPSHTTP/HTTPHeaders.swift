@@ -1,20 +1,45 @@
+public import WPSBytes
+
 /// Ordered header fields of a request or response; duplicates are kept in arrival order.
+///
+/// A parsed request keeps its fields as raw bytes (`RawHeaderFields`) and makes strings only
+/// for the fields that are asked for; headers built in code hold strings.
 public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
+    private var list: [(name: String, value: String)]
+    private var raw: RawHeaderFields?
+
     /// The fields in order; names as received, values trimmed of optional whitespace.
-    public var fields: [(name: String, value: String)]
+    public var fields: [(name: String, value: String)] {
+        get { raw?.materialize() ?? list }
+        set {
+            list = newValue
+            raw = nil
+        }
+    }
+
+    /// The fields as bytes; made from the strings when the headers were built in code.
+    public var rawFields: RawHeaderFields { raw ?? RawHeaderFields(list) }
 
     /// Creates headers from ordered fields.
     public init(_ fields: [(name: String, value: String)] = []) {
-        self.fields = fields
+        self.list = fields
+        self.raw = nil
+    }
+
+    /// Creates headers over fields still held as bytes.
+    public init(raw: RawHeaderFields) {
+        self.list = []
+        self.raw = raw
     }
 
     /// Creates headers from a literal; order is preserved.
     public init(dictionaryLiteral elements: (String, String)...) {
-        self.fields = elements.map { (name: $0.0, value: $0.1) }
+        self.list = elements.map { (name: $0.0, value: $0.1) }
+        self.raw = nil
     }
 
     /// Number of fields, duplicates included.
-    public var count: Int { fields.count }
+    public var count: Int { raw?.count ?? list.count }
 
     /// Iterates the fields in order.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
@@ -23,7 +48,10 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// The first value of the field `name` (case-insensitive), or nil.
     public subscript(name: String) -> String? {
-        for field in fields where HTTPHeaders.namesEqual(field.name, name) {
+        if let raw {
+            return raw.firstIndex(named: name).map { raw.string(raw.value($0)) }
+        }
+        for field in list where HTTPHeaders.namesEqual(field.name, name) {
             return field.value
         }
         return nil
@@ -59,7 +87,11 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// Appends a field at the end.
     public mutating func add(name: String, value: String) {
-        fields.append((name: name, value: value))
+        if let raw {
+            list = raw.materialize()
+            self.raw = nil
+        }
+        list.append((name: name, value: value))
     }
 
     /// Compares two header names ignoring ASCII case.

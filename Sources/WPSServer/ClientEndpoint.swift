@@ -34,7 +34,7 @@ extension Router {
         // Hub names are case-insensitive (reference §1.1): one spelling inside the server.
         let hub = hubName.lowercased()
         let upgrade: WebSocketUpgradeRequest
-        switch WebSocketHandshake.validateUpgrade(method: head.method, headers: head.headers.fields) {
+        switch WebSocketHandshake.validateUpgrade(method: head.method, fields: head.headers.rawFields) {
         case .failure(let error):
             return .respond(HTTPStatus(code: error.status), body: error.reason + "\n", headers: HTTPHeaders(error.headers))
         case .success(let request):

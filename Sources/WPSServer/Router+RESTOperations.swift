@@ -97,7 +97,7 @@ extension Router {
             let granted = r.method == "PUT"
             return gather(r, { $0.grant(hub: hub, connectionId: id, kind, group: target, granted: granted) }) { results in
                 let found = results.contains { $0 != nil }
-                if granted, !found { return restError(.notFound, "NotFound", "Connection \(id) is not found.") }
+                if granted, !found { return self.restError(.notFound, "NotFound", "Connection \(id) is not found.") }
                 return HTTPAnswer(granted ? .ok : .noContent)
             }
         case "HEAD":
@@ -169,7 +169,7 @@ extension Router {
     private func addToGroup(_ r: RESTRequest, _ target: ConnectionSelector.Target, group: String, missing: String) -> RouteDecision {
         let selector = ConnectionSelector(hub: r.hub, target: target)
         return gather(r, { $0.addToGroups(selector, groups: [group]) }) { counts in
-            counts.reduce(0, +) > 0 ? HTTPAnswer(.ok) : restError(.notFound, "NotFound", missing)
+            counts.reduce(0, +) > 0 ? HTTPAnswer(.ok) : self.restError(.notFound, "NotFound", missing)
         }
     }
 

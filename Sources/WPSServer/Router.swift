@@ -18,8 +18,9 @@ enum RouteDecision {
     case moveAndUpgrade(toLoop: Int, response: [UInt8], start: HubApplication.Start, deflate: NegotiatedDeflate?)
 }
 
-/// Maps requests to routes. Immutable and shared by every loop.
-struct Router: Sendable {
+/// Maps requests to routes. Immutable and shared by every loop; a class, so a session holds
+/// one reference rather than a copy of the configuration.
+final class Router: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
     /// Bounds the inflate windows clients with context takeover hold (protocol-spec/deflate.md §6).
@@ -61,7 +62,7 @@ struct Router: Sendable {
     private func upgrade(
         _ head: HTTPRequestHead, protocols: [String]?, make: () -> WebSocketApplication
     ) -> RouteDecision {
-        switch WebSocketHandshake.validateUpgrade(method: head.method, headers: head.headers.fields) {
+        switch WebSocketHandshake.validateUpgrade(method: head.method, fields: head.headers.rawFields) {
         case .failure(let error):
             return .respond(HTTPStatus(code: error.status), body: error.reason + "\n", headers: HTTPHeaders(error.headers))
         case .success(let request):

@@ -1,5 +1,5 @@
 internal import CWPSOpenSSL
-import WPSBytes
+public import WPSBytes
 
 /// The opening handshake (RFC 6455 §4) for both roles; see protocol-spec/websocket.md ("Handshake").
 public enum WebSocketHandshake {
@@ -35,6 +35,14 @@ public enum WebSocketHandshake {
     public static func validateUpgrade(
         method: String, headers: [(name: String, value: String)]
     ) -> Result<WebSocketUpgradeRequest, WebSocketHandshakeError> {
+        validateUpgrade(method: method, fields: RawHeaderFields(headers))
+    }
+
+    /// The same checks over fields still held as bytes: only the key and the offered
+    /// subprotocols and extensions become strings.
+    public static func validateUpgrade(
+        method: String, fields: RawHeaderFields
+    ) -> Result<WebSocketUpgradeRequest, WebSocketHandshakeError> {
         guard method == "GET" else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "WebSocket upgrade needs GET"))
         }
@@ -45,28 +53,36 @@ public enum WebSocketHandshake {
         var versionCount = 0
         var versionIs13 = false
         var keyCount = 0
-        var key = ""
+        var keyRange = 0..<0
         var protocols: [String] = []
         var extensions: [String] = []
-        for field in headers {
-            let name = field.name
-            switch name.utf8.count {
-            case 7 where HeaderText.equalsIgnoringCase(name, "Upgrade"):
-                if !upgrade { upgrade = HeaderText.listContains(field.value, "websocket") }
-            case 10 where HeaderText.equalsIgnoringCase(name, "Connection"):
-                if !connection { connection = HeaderText.listContains(field.value, "upgrade") }
-            case 21 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Version"):
-                versionCount += 1
-                versionIs13 = HeaderText.trimmed(field.value[...]) == "13"
-            case 17 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Key"):
-                keyCount += 1
-                key = String(HeaderText.trimmed(field.value[...]))
-            case 22 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Protocol"):
-                HeaderText.forEachToken(field.value) { protocols.append(String($0)) }
-            case 24 where HeaderText.equalsIgnoringCase(name, "Sec-WebSocket-Extensions"):
-                extensions.append(String(HeaderText.trimmed(field.value[...])))
-            default:
-                break
+        fields.bytes.withUnsafeBufferPointer { buffer in
+            for index in 0..<fields.count {
+                let name = fields.name(index)
+                let value = fields.value(index)
+                switch name.count {
+                case 7 where RawHeaderFields.equalsIgnoringCase(buffer, name, "upgrade"):
+                    if !upgrade { upgrade = listContains(buffer, value, "websocket") }
+                case 10 where RawHeaderFields.equalsIgnoringCase(buffer, name, "connection"):
+                    if !connection { connection = listContains(buffer, value, "upgrade") }
+                case 21 where RawHeaderFields.equalsIgnoringCase(buffer, name, "sec-websocket-version"):
+                    versionCount += 1
+                    let version = RawHeaderFields.trimmed(buffer, value)
+                    versionIs13 = version.count == 2 && buffer[version.lowerBound] == UInt8(ascii: "1")
+                        && buffer[version.lowerBound + 1] == UInt8(ascii: "3")
+                case 17 where RawHeaderFields.equalsIgnoringCase(buffer, name, "sec-websocket-key"):
+                    keyCount += 1
+                    keyRange = RawHeaderFields.trimmed(buffer, value)
+                case 22 where RawHeaderFields.equalsIgnoringCase(buffer, name, "sec-websocket-protocol"):
+                    RawHeaderFields.forEachElement(buffer, value) { element in
+                        protocols.append(fields.string(element))
+                        return false
+                    }
+                case 24 where RawHeaderFields.equalsIgnoringCase(buffer, name, "sec-websocket-extensions"):
+                    extensions.append(fields.string(RawHeaderFields.trimmed(buffer, value)))
+                default:
+                    break
+                }
             }
         }
         guard upgrade else {
@@ -84,14 +100,23 @@ public enum WebSocketHandshake {
         guard keyCount == 1 else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Need exactly one Sec-WebSocket-Key"))
         }
-        var keyText = key
-        let keyIs16Bytes = keyText.withUTF8 { text in
-            Base64.isValid(UnsafeRawBufferPointer(text)) && Base64.decodedCount(UnsafeRawBufferPointer(text)) == 16
+        let keyIs16Bytes = fields.bytes.withUnsafeBytes { bytes in
+            let key = UnsafeRawBufferPointer(rebasing: bytes[keyRange])
+            return Base64.isValid(key) && Base64.decodedCount(key) == 16
         }
         guard keyIs16Bytes else {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Sec-WebSocket-Key is not 16 bytes of base64"))
         }
-        return .success(WebSocketUpgradeRequest(key: key, offeredProtocols: protocols, extensionOffers: extensions))
+        return .success(
+            WebSocketUpgradeRequest(key: fields.string(keyRange), offeredProtocols: protocols, extensionOffers: extensions))
+    }
+
+    /// Whether a list value contains `token` (lowercase), ignoring case.
+    private static func listContains(_ buffer: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ token: StaticString) -> Bool {
+        let wanted = UnsafeBufferPointer(start: token.utf8Start, count: token.utf8CodeUnitCount)
+        return RawHeaderFields.forEachElement(buffer, value) { element in
+            RawHeaderFields.equalsIgnoringCase(buffer, element, wanted)
+        }
     }
 
     /// The first offered subprotocol matching a supported one (ASCII case-insensitive), spelled

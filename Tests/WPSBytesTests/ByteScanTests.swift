@@ -40,4 +40,26 @@ import WPSBytes
             }
         }
     }
+
+    /// Every byte value at every position, with the end short of the buffer so bytes past it
+    /// never count: 0x20 and 0x7F are the edges, "#" the excluded byte.
+    @Test(arguments: [UInt8(0x20), 0x21, 0x7E, 0x7F, 0x80, 0xFF, 0x00, 0x09, UInt8(ascii: "#"), UInt8(ascii: "a")])
+    func firstNotVisibleAgreesWithAPlainLoop(odd: UInt8) {
+        for length in 0..<40 {
+            for position in -1..<length {
+                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x21 + $0 % 90) }.map { $0 == 0x23 ? 0x24 : $0 }
+                if position >= 0 { bytes[position] = odd }
+                bytes.append(0x00)  // past `end`
+                for start in [0, 1, 7, 8, 9] where start <= length {
+                    let expected = bytes[..<length].indices.first {
+                        $0 >= start && (bytes[$0] <= 0x20 || bytes[$0] >= 0x7F || bytes[$0] == UInt8(ascii: "#"))
+                    }
+                    let found = bytes.withUnsafeBytes {
+                        ByteScan.firstNotVisible(except: UInt8(ascii: "#"), in: $0, from: start, to: length)
+                    }
+                    #expect(found == expected, "length \(length) position \(position) start \(start)")
+                }
+            }
+        }
+    }
 }

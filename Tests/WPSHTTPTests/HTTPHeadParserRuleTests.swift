@@ -138,6 +138,29 @@ import WPSHTTP
         if byte != 0x0A && byte != 0x0D { #expect(Outcome(parseWhole(method)).code == expected) }
     }
 
+    /// Every byte value inside a long target, at positions that fall in and out of the
+    /// eight-byte scan: only visible ASCII other than "#" is accepted (SP ends the target).
+    /// Checked to fail with the scan's upper edge moved from 0x7F to 0x80.
+    @Test(arguments: 0...255)
+    func targetBytesAreVisibleASCII(byte: Int) {
+        let visible = byte > 0x20 && byte < 0x7F && byte != 0x23
+        for position in [1, 7, 8, 15, 16, 40] {
+            var target = Array("/client/hubs/chat?access_token=abcdefghijklmnop".utf8)
+            target[position] = UInt8(byte)
+            let request = Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+            let code = Outcome(parseWhole(request)).code
+            if byte == 0x25 {
+                // A "%" without two hex digits after it is bad percent-encoding.
+                #expect(code == 400, "byte \(byte) at \(position)")
+            } else if visible {
+                #expect(code == 200, "byte \(byte) at \(position)")
+            } else {
+                // SP and line ends reshape the line; whatever they make of it is refused.
+                #expect(code != 200, "byte \(byte) at \(position)")
+            }
+        }
+    }
+
     @Test func parsesAllParts() throws {
         let text =
             "POST /api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v HTTP/1.1\r\n"

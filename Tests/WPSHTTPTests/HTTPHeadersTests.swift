@@ -1,4 +1,5 @@
 import Testing
+import WPSBytes
 import WPSHTTP
 
 /// Header lookup and token helpers, percent and query decoding.
@@ -12,13 +13,17 @@ import WPSHTTP
         "X-Empty": "",
     ]
 
+    /// The same fields as a parsed request holds them: bytes with offsets, no strings yet.
+    static let rawHeaders = HTTPHeaders(raw: RawHeaderFields(headers.fields))
+    static let both = [headers, rawHeaders]
+
     @Test(
         arguments: [
             ("host", "a"), ("HOST", "a"), ("Upgrade", "WebSocket"), ("x-empty", ""), ("missing", nil),
             ("Sec-WebSocket-Protocol", "json.webpubsub.azure.v1,  ,protobuf.webpubsub.azure.v1"),
         ] as [(String, String?)])
     func firstValueIgnoringCase(name: String, value: String?) {
-        #expect(Self.headers[name] == value)
+        for headers in Self.both { #expect(headers[name] == value) }
     }
 
     @Test(arguments: [
@@ -31,7 +36,7 @@ import WPSHTTP
         ("Missing", []),
     ])
     func tokensAcrossFields(name: String, tokens: [String]) {
-        #expect(Self.headers.tokens(name) == tokens)
+        for headers in Self.both { #expect(headers.tokens(name) == tokens) }
     }
 
     @Test(arguments: [
@@ -41,16 +46,48 @@ import WPSHTTP
         ("X-Empty", "", false),
     ])
     func containsTokenIgnoringCase(name: String, token: String, expected: Bool) {
-        #expect(Self.headers.containsToken(name, token) == expected)
+        for headers in Self.both { #expect(headers.containsToken(name, token) == expected) }
     }
 
-    @Test func valuesKeepOrderAndDuplicates() {
-        #expect(Self.headers.values("SEC-WEBSOCKET-PROTOCOL").count == 2)
-        #expect(Self.headers.map(\.name).first == "Host")
-        var copy = Self.headers
+    @Test(arguments: [0, 1])
+    func valuesKeepOrderAndDuplicates(form: Int) {
+        let headers = Self.both[form]
+        #expect(headers.values("SEC-WEBSOCKET-PROTOCOL").count == 2)
+        #expect(headers.map(\.name).first == "Host")
+        #expect(headers.count == 6)
+        var copy = headers
         copy.add(name: "Host", value: "b")
         #expect(copy.values("host") == ["a", "b"])
         #expect(copy["host"] == "a")
+        #expect(copy.count == 7)
+        #expect(copy.fields.map(\.name) == Self.headers.fields.map(\.name) + ["Host"])
+    }
+
+    /// A parsed head keeps its fields as bytes; what callers read back is what the strings
+    /// would have been, invalid UTF-8 repaired the same way, and the upgrade checks see the
+    /// same bytes.
+    @Test func parsedFieldsReadBackAsStrings() throws {
+        var request = Array("GET /p HTTP/1.1\r\nHost: h:1\r\nX-A:  one , two \r\nx-a:three\r\nX-Bin: ".utf8)
+        request += [0xC3, 0x28, 0x41]
+        request += Array("\r\nX-Empty:\r\n\r\n".utf8)
+        guard case .complete(let head, _) = parseWhole(request) else {
+            Issue.record("head did not parse")
+            return
+        }
+        let expected: [(String, String)] = [
+            ("Host", "h:1"), ("X-A", "one , two"), ("x-a", "three"), ("X-Bin", "\u{FFFD}(A"), ("X-Empty", ""),
+        ]
+        #expect(head.headers.count == expected.count)
+        #expect(head.headers.fields.map(\.name) == expected.map(\.0))
+        #expect(head.headers.fields.map(\.value) == expected.map(\.1))
+        #expect(head.headers["X-BIN"] == "\u{FFFD}(A")
+        #expect(head.headers.tokens("x-a") == ["one", "two", "three"])
+        #expect(head.headers["x-empty"] == "")
+        let raw = head.headers.rawFields
+        #expect(raw.count == expected.count)
+        #expect(raw.string(raw.name(1)) == "X-A")
+        #expect(raw.firstIndex(named: "X-A", from: 2) == 2)
+        #expect(raw.firstIndex(named: "missing") == nil)
     }
 
     @Test(
