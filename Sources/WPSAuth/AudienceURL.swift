@@ -1,8 +1,8 @@
 /// An `aud` URL split into the parts the lenient audience rules compare
 /// (protocol-spec/auth.md §3.3). Bytes, not Strings, so malformed input costs nothing.
 struct AudienceURL {
-    /// Lower-cased host, without brackets for IPv6 literals.
-    var host: [UInt8]
+    /// Host as written (compared ignoring case), without brackets for IPv6 literals.
+    var host: ArraySlice<UInt8>
     /// Explicit port, or nil when the URL omits it.
     var port: Int?
     /// Path as written, starting with "/" (or empty when the URL has none).
@@ -20,7 +20,7 @@ struct AudienceURL {
         let bytes = Array(text.utf8)
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
             Self.schemes.contains(where: { ASCII.equalsIgnoringCase(bytes[..<colon], $0) }),
-            bytes[colon...].starts(with: Array("://".utf8))
+            bytes.count - colon >= 3, bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
         else { return nil }
         guard !bytes.contains(UInt8(ascii: "#")) else { return nil }
         let authorityStart = colon + 3
@@ -41,7 +41,7 @@ struct AudienceURL {
 
     /// Splits `host[:port]` or `[v6]:port`; nil on user info, an empty host, or a port that is
     /// not 1–65535 in plain digits.
-    static func parseAuthority(_ authority: ArraySlice<UInt8>) -> (host: [UInt8], port: Int?)? {
+    static func parseAuthority(_ authority: ArraySlice<UInt8>) -> (host: ArraySlice<UInt8>, port: Int?)? {
         guard !authority.contains(UInt8(ascii: "@")) else { return nil }
         var hostPart = authority
         var portPart: ArraySlice<UInt8>?
@@ -63,7 +63,7 @@ struct AudienceURL {
             guard let value = ASCII.port(portPart) else { return nil }
             port = value
         }
-        return (ASCII.lowercased(hostPart), port)
+        return (hostPart, port)
     }
 
     /// Host equal ignoring case; ports equal, where an omitted port on either side stands for
@@ -71,9 +71,11 @@ struct AudienceURL {
     ///
     /// The request's own scheme is deliberately not consulted: behind a TLS-terminating proxy
     /// the server sees plain HTTP for an `https` audience.
-    static func sameOrigin(host: [UInt8], port: Int?, requestHost: String) -> Bool {
+    static func sameOrigin(host: ArraySlice<UInt8>, port: Int?, requestHost: String) -> Bool {
         let trimmed = ASCII.trimmed(Array(requestHost.utf8))
-        guard let (otherHost, otherPort) = parseAuthority(trimmed), otherHost == host else { return false }
+        guard let (otherHost, otherPort) = parseAuthority(trimmed), ASCII.equalsIgnoringCase(otherHost, host) else {
+            return false
+        }
         switch (port, otherPort) {
         case (nil, nil): return true
         case (let explicit?, nil), (nil, let explicit?): return explicit == 80 || explicit == 443

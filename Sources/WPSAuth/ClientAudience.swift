@@ -20,6 +20,6 @@ public enum ClientAudience {
         else { return false }
         let audienceHub = path.dropFirst(hubsPath.count)
         guard !audienceHub.contains(UInt8(ascii: "/")) else { return false }
-        return ASCII.equalsLeniently(audienceHub, Array(hub.utf8))
+        return ASCII.equalsLeniently(audienceHub, hub.utf8)
     }
 }

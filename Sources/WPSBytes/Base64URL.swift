@@ -43,25 +43,38 @@ public enum Base64URL {
         var valid = true
         let out = decodeTable.withUnsafeBufferPointer { table in
             [UInt8](unsafeUninitializedCapacity: capacity) { out, count in
+                var written = 0
+                var index = 0
+                // Whole quanta first: four lookups, one validity test (every symbol's value
+                // is below 64, the 0xFF marker is not), three stores.
+                let whole = input.count & ~3
+                while index < whole {
+                    let a = table[Int(input[index])]
+                    let b = table[Int(input[index + 1])]
+                    let c = table[Int(input[index + 2])]
+                    let d = table[Int(input[index + 3])]
+                    guard (a | b | c | d) & 0xC0 == 0 else {
+                        valid = false
+                        break
+                    }
+                    let quantum = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    out[written] = UInt8(truncatingIfNeeded: quantum >> 16)
+                    out[written + 1] = UInt8(truncatingIfNeeded: quantum >> 8)
+                    out[written + 2] = UInt8(truncatingIfNeeded: quantum)
+                    written += 3
+                    index += 4
+                }
                 var accumulator: UInt32 = 0
                 var pending = 0
-                var written = 0
-                for symbol in input {
-                    let value = table[Int(symbol)]
+                while valid, index < input.count {
+                    let value = table[Int(input[index])]
                     guard value != 0xFF else {
                         valid = false
                         break
                     }
                     accumulator = accumulator << 6 | UInt32(value)
                     pending += 1
-                    if pending == 4 {
-                        out[written] = UInt8(truncatingIfNeeded: accumulator >> 16)
-                        out[written + 1] = UInt8(truncatingIfNeeded: accumulator >> 8)
-                        out[written + 2] = UInt8(truncatingIfNeeded: accumulator)
-                        written += 3
-                        accumulator = 0
-                        pending = 0
-                    }
+                    index += 1
                 }
                 if valid {
                     switch pending {

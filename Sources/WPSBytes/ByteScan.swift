@@ -72,4 +72,21 @@ public enum ByteScan {
         }
         return nil
     }
+
+    /// The index of the first control byte (below 0x20, tab included) or DEL in
+    /// `start..<end`; nil when there is none.
+    public static func firstControl(in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
+        var index = start
+        while index + 8 <= end {
+            let value = word(bytes, at: index)
+            if (value &- ones &* 0x20) & ~value & highs != 0 || hasByte(value, 0x7F) { break }
+            index += 8
+        }
+        while index < end {
+            let byte = bytes[index]
+            if byte < 0x20 || byte == 0x7F { return index }
+            index += 1
+        }
+        return nil
+    }
 }

@@ -27,18 +27,39 @@ public struct OutputBuffer: Sendable {
 
     /// Appends a non-negative or negative integer in decimal without going through String.
     public mutating func appendDecimal<I: BinaryInteger>(_ value: I) {
-        if value == 0 {
-            bytes.append(UInt8(ascii: "0"))
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        if let small = UInt64(exactly: value.magnitude) {
+            appendDecimal(small)
             return
         }
         var magnitude = value.magnitude
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
         let start = bytes.count
         while magnitude > 0 {
             bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
             magnitude /= 10
         }
         bytes[start...].reverse()
+    }
+
+    /// The common case, concrete: a generic call from another module would go through the
+    /// integer protocols for every digit.
+    public mutating func appendDecimal(_ value: Int) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDecimal(UInt64(value.magnitude))
+    }
+
+    /// Digits are written backwards into a stack buffer, then appended in one copy.
+    public mutating func appendDecimal(_ value: UInt64) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var rest = value
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            } while rest > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        }
     }
 
     public mutating func removeAll(keepingCapacity: Bool = true) {

@@ -117,7 +117,7 @@ public struct HTTPHeadParser: Sendable {
         let method = line.lowerBound..<index
         index += 1
         let targetStart = index
-        while index < end, buffer[index] != HTTPBytes.sp { index += 1 }
+        index = ByteScan.firstIndex(of: HTTPBytes.sp, in: UnsafeRawBufferPointer(rebasing: buffer[..<end]), from: index) ?? end
         let target = targetStart..<index
         // Length first, so the answer matches the early check on an incomplete line.
         if target.count > limits.maxURIBytes { return .uriTooLong }
@@ -160,8 +160,13 @@ public struct HTTPHeadParser: Sendable {
         }
         let name = start..<index
         let value = buffer.trimmingOWS(index + 1..<end)
-        for position in value where !HTTPBytes.isFieldValueByte(buffer[position]) {
-            return .badRequest("control character in header field value")
+        var position = value.lowerBound
+        while let control = ByteScan.firstControl(in: buffer, from: position, to: value.upperBound) {
+            // HTAB is the one control a value may hold.
+            guard buffer[control] == HTTPBytes.ht else {
+                return .badRequest("control character in header field value")
+            }
+            position = control + 1
         }
         if layout.fields.count >= limits.maxHeaderCount { return .tooManyHeaders }
         layout.fields.append(FieldLayout(name: name, value: value))

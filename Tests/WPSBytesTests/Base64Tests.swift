@@ -38,6 +38,26 @@ import WPSBytes
         #expect(String(decoding: buffer.bytes, as: UTF8.self) == "0,1234567,-42")
     }
 
+    /// Each integer form, at its edges, reads back as Swift prints it.
+    @Test func decimalAppendAtTheEdges() {
+        var buffer = OutputBuffer()
+        buffer.appendDecimal(UInt64.max)
+        buffer.append(",")
+        buffer.appendDecimal(UInt64(9))
+        buffer.append(",")
+        buffer.appendDecimal(UInt64(10))
+        buffer.append(",")
+        buffer.appendDecimal(Int.min)
+        buffer.append(",")
+        buffer.appendDecimal(Int.max)
+        buffer.append(",")
+        buffer.appendDecimal(Int32.min)
+        buffer.append(",")
+        buffer.appendDecimal(UInt8(255))
+        let expected = "\(UInt64.max),9,10,\(Int.min),\(Int.max),\(Int32.min),255"
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == expected)
+    }
+
     @Test func sharedBytesKeepContents() {
         let shared = SharedBytes([1, 2, 3])
         #expect(shared.array == [1, 2, 3])

@@ -62,4 +62,20 @@ import WPSBytes
             }
         }
     }
+
+    @Test(arguments: [UInt8(0x1F), 0x20, 0x09, 0x00, 0x7F, 0x7E, 0x80, 0xFF])
+    func firstControlAgreesWithAPlainLoop(odd: UInt8) {
+        for length in 0..<40 {
+            for position in -1..<length {
+                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x20 + $0 % 95) }
+                if position >= 0 { bytes[position] = odd }
+                bytes.append(0x00)  // past `end`
+                for start in [0, 1, 7, 8, 9] where start <= length {
+                    let expected = bytes[..<length].indices.first { $0 >= start && (bytes[$0] < 0x20 || bytes[$0] == 0x7F) }
+                    let found = bytes.withUnsafeBytes { ByteScan.firstControl(in: $0, from: start, to: length) }
+                    #expect(found == expected, "length \(length) position \(position) start \(start)")
+                }
+            }
+        }
+    }
 }

@@ -161,6 +161,24 @@ import WPSHTTP
         }
     }
 
+    /// Every byte value inside a long header value, in and out of the eight-byte scan: only
+    /// controls other than HTAB, and DEL, are refused (CR and LF end the line instead).
+    @Test(arguments: 0...255)
+    func fieldValueBytesRefuseControls(byte: Int) {
+        let allowed = byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+        for position in [1, 7, 8, 15, 16, 30] {
+            var value = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
+            value[position] = UInt8(byte)
+            let request = Array("GET / HTTP/1.1\r\nHost: a\r\nX-Long: ".utf8) + value + Array("\r\n\r\n".utf8)
+            let code = Outcome(parseWhole(request)).code
+            if byte == 0x0A || byte == 0x0D {
+                #expect(code != 200, "byte \(byte) at \(position)")  // the rest is a malformed line
+            } else {
+                #expect(code == (allowed ? 200 : 400), "byte \(byte) at \(position)")
+            }
+        }
+    }
+
     @Test func parsesAllParts() throws {
         let text =
             "POST /api/hubs/chat%20room/send?user=a+b&x=%41&flag&&=v HTTP/1.1\r\n"
