@@ -295,19 +295,23 @@ def round_bound_rows(groups, cores):
             "| ---: | ---: | ---: | ---: |"] + rows
 
 
-def churn_rows(churn, floor):
-    """Churn runs with their kernel/user split, next to the churn floor: the same cycles
-    answered by a plain responder thread with the server's bytes and system calls."""
-    base = (floor or {}).get("serverCpuMicrosPerCycle")
+def churn_rows(churn, floors):
+    """Churn runs with their kernel/user split, next to the churn floors: the same cycles
+    answered by plain responder threads with the server's bytes and system calls, one thread
+    or two (one listener each on a shared port, as the server's two loops)."""
+    bases = {label: (run or {}).get("serverCpuMicrosPerCycle") for label, run in floors.items()}
     lines = ["", "## Churn", "",
              "Server CPU per connect, join, leave and close cycle (token checked on connect). "
              "`churn-floor` answers the same churners from a plain responder thread in the bench: "
              "the same accept, registration, reads, writes and close per cycle and the same bytes, "
              "with no token check, parsing or hub, so **its CPU is the cost of a cycle's system "
-             "calls and TCP work alone on this machine**; its CPU is that thread's own.", "",
+             "calls and TCP work alone on this machine**; its CPU is that thread's own. "
+             "`churn-floor-2` runs two such threads, each with its own listener on one shared port "
+             "as the server's two loops have, so it also pays for two threads that sleep and are "
+             "woken.", "",
              "| run | CPU of | churners | cycles/s | µs per cycle | kernel µs | user µs | × floor "
-             "| cycle p50 ms | cycle p99 ms |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| × floor-2 | cycle p50 ms | cycle p99 ms |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for run in churn:
         lat = run.get("cycleLatencyMicros") or {}
         info = run.get("server") or {}
@@ -315,10 +319,14 @@ def churn_rows(churn, floor):
         total = run.get("serverCpuMicrosPerCycle")
         kernel = info.get("systemCpuSeconds") / cycles * 1e6 if cycles and info.get("systemCpuSeconds") is not None else None
         user = total - kernel if total is not None and kernel is not None else None
-        ratio = total / base if total is not None and base else None
+        ratios = []
+        for label in ("churn-floor", "churn-floor-2"):
+            base = bases.get(label)
+            ratios.append(total / base if total is not None and base else None)
         lines.append(f"| {run.get('label')} | {run.get('serverIs', 'server process')} | {run.get('churners')} "
                      f"| {fmt(run.get('cyclesPerSecond'))} | {fmt(total)} | {fmt(kernel)} | {fmt(user)} "
-                     f"| {fmt(ratio)} | {fmt((lat.get('p50') or 0) / 1000)} | {fmt((lat.get('p99') or 0) / 1000)} |")
+                     f"| {fmt(ratios[0])} | {fmt(ratios[1])} "
+                     f"| {fmt((lat.get('p50') or 0) / 1000)} | {fmt((lat.get('p99') or 0) / 1000)} |")
     return lines
 
 
@@ -422,7 +430,7 @@ def render(results_path, report_path, chart_path):
                          f"| {fmt(memory.get('rssPerConnectionBytes'))} |")
     churn = [r for r in unique if r.get("workload") in ("churn", "churn-floor")]
     if churn:
-        lines += churn_rows(churn, by_label.get("churn-floor"))
+        lines += churn_rows(churn, {label: by_label.get(label) for label in ("churn-floor", "churn-floor-2")})
     callgrind = doc.get("callgrind")
     if callgrind:
         lines += ["", "## Instructions per delivery (callgrind)", "",

@@ -14,8 +14,10 @@ extension Router {
 
     /// The hub named by a client path, or nil when the path is not the client endpoint.
     func clientHub(_ head: HTTPRequestHead) -> String?? {
-        if head.path.hasPrefix(Self.hubPrefix) {
-            let name = String(head.path.dropFirst(Self.hubPrefix.count))
+        // Compared as bytes: the prefix is ASCII, and Character steps cost a grapheme walk.
+        let path = head.path.utf8
+        if path.starts(with: Self.hubPrefix.utf8) {
+            let name = String(decoding: path.dropFirst(Self.hubPrefix.utf8.count), as: UTF8.self)
             return .some(name.isEmpty ? nil : name)
         }
         if head.path == "/client" || head.path == "/client/" {

@@ -55,6 +55,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "idle: connections, each in its own group.") var connections = 10_000
     @Option(help: "churn: concurrent connect/join/leave/close loops.") var churners = 16
     @Option(help: "Local source addresses 127.0.0.1…N to spread connections over.") var sources = 1
+    @Option(
+        help: "churn-floor: responder threads, each with its own listener on the shared port, as the server's loops have."
+    ) var responders = 1
     @Option(help: "A label copied into the JSON document.") var label = ""
     @Option(
         help: "fanout: once connected, create <path>.ready and wait (up to 60 s) for <path> before publishing.")
@@ -75,6 +78,7 @@ struct BenchCommand: ParsableCommand {
         guard duration > 0, duration <= 600 else { throw ValidationError("duration: 0 < seconds <= 600") }
         guard payloadBytes >= 64, payloadBytes <= 65_536 else { throw ValidationError("payload-bytes: 64…65536") }
         guard sources >= 1, sources <= 250 else { throw ValidationError("sources: 1…250") }
+        guard responders >= 1, responders <= 64 else { throw ValidationError("responders: 1…64") }
         guard BenchPayload.PayloadStyle(rawValue: payloadStyle) != nil else {
             throw ValidationError("payload-style: x or text")
         }
@@ -112,6 +116,7 @@ struct BenchCommand: ParsableCommand {
         options.connections = connections
         options.churners = churners
         options.sources = sources
+        options.responders = responders
         options.label = label
         options.waitForFile = waitForFile
 

@@ -46,8 +46,8 @@ extension BenchRunner {
     }
 
     /// K churners, each running connect → joinGroup → leaveGroup → close in a loop.
-    /// The churn floor: the churn workload against a `ChurnResponder` thread in this process
-    /// instead of a server; the responder thread's CPU is reported under `server`.
+    /// The churn floor: the churn workload against `ChurnResponder` threads in this process
+    /// instead of a server; the responder threads' CPU is reported under `server`.
     func runChurnFloor() throws -> BenchResult {
         var result = BenchResult()
         result.set("workload", options.workload)
@@ -57,26 +57,45 @@ extension BenchRunner {
             result.set("error", "churn-floor plays json.webpubsub.azure.v1 over plain TCP only")
             return result
         }
-        guard let responder = ChurnResponder(subprotocol: subprotocol) else {
-            result.set("error", "cannot listen on 127.0.0.1")
-            return result
+        var responders: [ChurnResponder] = []
+        for index in 0..<options.responders {
+            let port = responders.first?.port ?? 0
+            guard let responder = ChurnResponder(subprotocol: subprotocol, port: port, sharesPort: options.responders > 1)
+            else {
+                responders.forEach { _ = $0.finish() }
+                result.set("error", "cannot listen on 127.0.0.1 (responder \(index))")
+                return result
+            }
+            responder.start()
+            responders.append(responder)
         }
-        responder.start()
         var runner = self
-        runner.options.port = responder.port
+        runner.options.port = responders[0].port
         if runner.options.accessKey.isEmpty { runner.options.accessKey = "churn-floor" }
-        runner.probe = responder.runningThreadID().map { ServerProbe(pid: getpid(), thread: $0) }
+        let threads = responders.compactMap { $0.runningThreadID() }
+        runner.probe = threads.count == responders.count ? ServerProbe(pid: getpid(), threads: threads) : nil
         let harness = try BenchHarness(config: runner.makeConfig(), threads: options.threads)
         result.set("benchThreads", harness.threads)
         runner.runChurn(harness, into: &result)
         harness.shutdown()
-        let report = responder.finish()
-        result.set("serverIs", "churn floor responder thread")
+        var report = ChurnResponder.Report()
+        var leastAccepted = Int.max
+        for responder in responders {
+            let part = responder.finish()
+            report.accepted += part.accepted
+            report.closedAfterEcho += part.closedAfterEcho
+            report.unexpected += part.unexpected
+            leastAccepted = min(leastAccepted, part.accepted)
+        }
+        result.set("serverIs", responders.count == 1 ? "churn floor responder thread" : "\(responders.count) churn floor responder threads")
+        result.set("responders", responders.count)
         result.set(
             "responder",
             .object([
                 ("accepted", .int(report.accepted)), ("closedAfterEcho", .int(report.closedAfterEcho)),
                 ("unexpected", .int(report.unexpected)),
+                // How evenly the kernel spread connections: the fewest any one thread took.
+                ("leastAcceptedByOneThread", .int(leastAccepted)),
             ]))
         if report.unexpected > 0 { result.set("ok", false) }
         return result

@@ -33,6 +33,7 @@ struct BenchOptions: Sendable {
     var connections = 10_000
     var churners = 16
     var sources = 1
+    var responders = 1
     var label = ""
     /// A file whose appearance starts publishing (lets a profiler zero its counters first).
     var waitForFile: String?

@@ -4,7 +4,7 @@ import Glibc
 import Synchronization
 import WPSWebSocket
 
-/// Plays the server in the churn floor: one plain thread with its own epoll loop that answers
+/// Plays the server in the churn floor: a plain thread with its own epoll loop that answers
 /// each churn cycle with the bytes and system calls the server uses (accept, register, one
 /// read and one write per step, the close frame's FIN in its last segment) and nothing else:
 /// no token check, no JSON, no hub. Its CPU time is what one cycle costs before any server
@@ -35,9 +35,11 @@ final class ChurnResponder: Sendable {
     private let thread = BenchThread()
     private let outcome = Mutex<Report?>(nil)
 
-    /// Listens on 127.0.0.1 (a kernel-chosen port); nil when that fails.
-    init?(subprotocol: String) {
-        let fd = wps_listen_tcp("127.0.0.1", 0, 1024, 0)
+    /// Listens on 127.0.0.1, on `port` (0: a kernel-chosen one); with `sharesPort`, several
+    /// responders listen on one port and the kernel spreads connections over them, as it
+    /// does over the server's loops. Nil when that fails.
+    init?(subprotocol: String, port: Int = 0, sharesPort: Bool = false) {
+        let fd = wps_listen_tcp("127.0.0.1", Int32(port), 1024, sharesPort ? 1 : 0)
         guard fd >= 0 else { return nil }
         let port = wps_local_port(fd)
         guard port > 0 else {

@@ -3,9 +3,9 @@ import Glibc
 /// Reads the server's CPU time and memory from `/proc/<pid>`.
 struct ServerProbe: Sendable {
     let pid: Int32
-    /// One thread of `pid` whose CPU time alone counts (the churn floor's responder); nil
+    /// Threads of `pid` whose CPU time alone counts (the churn floor's responders); empty
     /// for the whole process.
-    var thread: Int32?
+    var threads: [Int32] = []
 
     /// A point-in-time reading.
     struct Sample: Sendable {
@@ -29,8 +29,19 @@ struct ServerProbe: Sendable {
 
     /// User plus system CPU seconds, and system alone.
     func cpuTimes() -> (total: Double, system: Double)? {
-        let path = thread.map { "/proc/\(pid)/task/\($0)/stat" } ?? "/proc/\(pid)/stat"
-        guard let text = Self.read(path), let close = text.lastIndex(of: ")") else { return nil }
+        guard !threads.isEmpty else { return Self.cpuTimes(path: "/proc/\(pid)/stat") }
+        var total = 0.0
+        var system = 0.0
+        for thread in threads {
+            guard let times = Self.cpuTimes(path: "/proc/\(pid)/task/\(thread)/stat") else { return nil }
+            total += times.total
+            system += times.system
+        }
+        return (total, system)
+    }
+
+    private static func cpuTimes(path: String) -> (total: Double, system: Double)? {
+        guard let text = read(path), let close = text.lastIndex(of: ")") else { return nil }
         // Fields after the command name, which may itself hold spaces or parentheses.
         let fields = text[text.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state); utime is field 14, stime field 15.

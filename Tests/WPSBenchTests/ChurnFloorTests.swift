@@ -39,4 +39,36 @@ import Testing
         }
         #expect(micros >= 0)
     }
+
+    /// Two responders on one shared port, as the server's two loops: the kernel spreads the
+    /// churners' connections over both, every cycle completes, and both threads' CPU counts.
+    @Test func twoRespondersShareOnePort() throws {
+        var options = BenchOptions(workload: "churn-floor", port: 0, accessKey: "", serverPID: nil)
+        options.threads = 1
+        options.churners = 4
+        options.responders = 2
+        options.durationSeconds = 1
+        let result = try BenchRunner(options: options, probe: nil).run()
+        guard case .int(let cycles)? = result["cycles"], case .flag(let ok)? = result["ok"],
+            case .int(let responders)? = result["responders"], case .object(let responder)? = result["responder"]
+        else {
+            Issue.record("missing fields in \(result.json)")
+            return
+        }
+        #expect(ok)
+        #expect(responders == 2)
+        #expect(cycles > 10)
+        let least = responder.first { $0.0 == "leastAcceptedByOneThread" }?.1
+        guard case .int(let fewest)? = least else {
+            Issue.record("no per-thread count in \(result.json)")
+            return
+        }
+        // Each new connection has a new source port, so each listener gets a share.
+        #expect(fewest > 0)
+        guard case .number(let micros)? = result["serverCpuMicrosPerCycle"] else {
+            Issue.record("no responder CPU in \(result.json)")
+            return
+        }
+        #expect(micros >= 0)
+    }
 }
