@@ -9,7 +9,7 @@ public enum GroupName {
         var allWhitespace = true
         for scalar in name.unicodeScalars {
             count += 1
-            if allWhitespace, !scalar.properties.isWhitespace { allWhitespace = false }
+            if allWhitespace, !Self.isWhitespace(scalar) { allWhitespace = false }
             if count > maxScalars { break }
         }
         guard count >= 1, count <= maxScalars else { return "group must be 1 to \(maxScalars) characters" }
@@ -18,4 +18,11 @@ public enum GroupName {
     }
 
     public static func isValid(_ name: String) -> Bool { problem(name) == nil }
+
+    /// Unicode's White_Space property, answered for ASCII without the property tables: a
+    /// lookup there costs more than the rest of a join.
+    static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value < 0x80 { return scalar.value == 0x20 || (0x09...0x0D).contains(scalar.value) }
+        return scalar.properties.isWhitespace
+    }
 }
