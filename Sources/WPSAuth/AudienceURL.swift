@@ -1,26 +1,34 @@
 /// An `aud` URL split into the parts the lenient audience rules compare
-/// (protocol-spec/auth.md §3.3). Bytes, not Strings, so malformed input costs nothing.
+/// (protocol-spec/auth.md §3.3). Slices of the text's own UTF-8 bytes, not Strings or
+/// copies: every client connection runs this, and malformed input costs nothing.
 struct AudienceURL {
+    typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
+
     /// Host as written (compared ignoring case), without brackets for IPv6 literals.
-    var host: ArraySlice<UInt8>
+    var host: Bytes
     /// Explicit port, or nil when the URL omits it.
     var port: Int?
     /// Path as written, starting with "/" (or empty when the URL has none).
-    var path: ArraySlice<UInt8>
+    var path: Bytes
     /// Query after "?", or nil when there is none.
-    var query: ArraySlice<UInt8>?
+    var query: Bytes?
 
     /// Schemes treated as one: SDKs sign the http(s) endpoint while clients dial ws(s), and a
     /// TLS-terminating proxy changes what the server itself sees.
     static let schemes: [[UInt8]] = ["http", "https", "ws", "wss"].map { Array($0.utf8) }
 
-    /// Parses `scheme://authority[path][?query]`; nil for other schemes, user info, a
-    /// fragment, a bad port or an empty host.
-    init?(_ text: String) {
-        let bytes = Array(text.utf8)
+    /// Calls `body` with `text` parsed, or with nil for other schemes, user info, a fragment,
+    /// a bad port or an empty host. The parts are valid only inside `body`.
+    static func parse<Result>(_ text: String, _ body: (AudienceURL?) -> Result) -> Result {
+        var text = text
+        return text.withUTF8 { body(AudienceURL($0[...])) }
+    }
+
+    /// Parses `scheme://authority[path][?query]`.
+    init?(_ bytes: Bytes) {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
             Self.schemes.contains(where: { ASCII.equalsIgnoringCase(bytes[..<colon], $0) }),
-            bytes.count - colon >= 3, bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
+            bytes.endIndex - colon >= 3, bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
         else { return nil }
         guard !bytes.contains(UInt8(ascii: "#")) else { return nil }
         let authorityStart = colon + 3
@@ -41,21 +49,21 @@ struct AudienceURL {
 
     /// Splits `host[:port]` or `[v6]:port`; nil on user info, an empty host, or a port that is
     /// not 1–65535 in plain digits.
-    static func parseAuthority(_ authority: ArraySlice<UInt8>) -> (host: ArraySlice<UInt8>, port: Int?)? {
+    static func parseAuthority<Part: RandomAccessCollection<UInt8>>(_ authority: Part) -> (host: Part.SubSequence, port: Int?)? {
         guard !authority.contains(UInt8(ascii: "@")) else { return nil }
-        var hostPart = authority
-        var portPart: ArraySlice<UInt8>?
+        var hostPart = authority[...]
+        var portPart: Part.SubSequence?
         if authority.first == UInt8(ascii: "[") {
             guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return nil }
-            hostPart = authority[(authority.startIndex + 1)..<close]
-            let after = authority[(close + 1)...]
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
             if !after.isEmpty {
                 guard after.first == UInt8(ascii: ":") else { return nil }
                 portPart = after.dropFirst()
             }
         } else if let colon = authority.firstIndex(of: UInt8(ascii: ":")) {
             hostPart = authority[..<colon]
-            portPart = authority[(colon + 1)...]
+            portPart = authority[authority.index(after: colon)...]
         }
         guard !hostPart.isEmpty else { return nil }
         var port: Int?
@@ -71,15 +79,20 @@ struct AudienceURL {
     ///
     /// The request's own scheme is deliberately not consulted: behind a TLS-terminating proxy
     /// the server sees plain HTTP for an `https` audience.
-    static func sameOrigin(host: ArraySlice<UInt8>, port: Int?, requestHost: String) -> Bool {
-        let trimmed = ASCII.trimmed(Array(requestHost.utf8))
-        guard let (otherHost, otherPort) = parseAuthority(trimmed), ASCII.equalsIgnoringCase(otherHost, host) else {
-            return false
-        }
-        switch (port, otherPort) {
-        case (nil, nil): return true
-        case (let explicit?, nil), (nil, let explicit?): return explicit == 80 || explicit == 443
-        case (let left?, let right?): return left == right
+    func sameOrigin(requestHost: String) -> Bool {
+        var requestHost = requestHost
+        return requestHost.withUTF8 { raw in
+            let bytes = raw[...]
+            guard let first = bytes.firstIndex(where: { !ASCII.isSpace($0) }),
+                let last = bytes.lastIndex(where: { !ASCII.isSpace($0) }),
+                let (otherHost, otherPort) = Self.parseAuthority(bytes[first...last]),
+                ASCII.equalsIgnoringCase(otherHost, host)
+            else { return false }
+            switch (port, otherPort) {
+            case (nil, nil): return true
+            case (let explicit?, nil), (nil, let explicit?): return explicit == 80 || explicit == 443
+            case (let left?, let right?): return left == right
+            }
         }
     }
 }

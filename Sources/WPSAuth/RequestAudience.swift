@@ -8,16 +8,22 @@ public enum RequestAudience {
     /// SDKs escape differently; an `aud` without a query matches any query. `rawTarget` is
     /// the request-target as sent (origin form, `path?query`).
     public static func matches(audience: String, requestHost: String, isTLS: Bool, rawTarget: String) -> Bool {
-        guard let url = AudienceURL(audience),
-            AudienceURL.sameOrigin(host: url.host, port: url.port, requestHost: requestHost)
-        else { return false }
+        AudienceURL.parse(audience) { url in
+            guard let url, url.sameOrigin(requestHost: requestHost) else { return false }
+            return matches(url, rawTarget: rawTarget)
+        }
+    }
+
+    private static func matches(_ url: AudienceURL, rawTarget: String) -> Bool {
         let target = Array(rawTarget.utf8)
         guard target.first == UInt8(ascii: "/") else { return false }
         let question = target.firstIndex(of: UInt8(ascii: "?"))
         let requestPath = target[..<(question ?? target.endIndex)]
         let requestQuery = question.map { target[($0 + 1)...] } ?? []
-        let audiencePath = url.path.isEmpty ? [UInt8(ascii: "/")][...] : url.path
-        guard ASCII.equalsLeniently(audiencePath, requestPath) else { return false }
+        let pathMatches =
+            url.path.isEmpty
+            ? ASCII.equalsLeniently([UInt8(ascii: "/")], requestPath) : ASCII.equalsLeniently(url.path, requestPath)
+        guard pathMatches else { return false }
         guard let audienceQuery = url.query else { return true }
         return ASCII.equalsLeniently(audienceQuery, requestQuery)
     }
