@@ -89,4 +89,22 @@ public enum ByteScan {
         }
         return nil
     }
+
+    /// The index of the first byte in `start..<end` that ends a plain run inside a JSON
+    /// string: a quote, a backslash, a control byte or a non-ASCII byte; nil when none.
+    public static func firstStringBreak(in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
+        var index = start
+        while index + 8 <= end {
+            let value = word(bytes, at: index)
+            let control = (value &- ones &* 0x20) & ~value & highs
+            if control | (value & highs) != 0 || hasByte(value, 0x22) || hasByte(value, 0x5C) { break }
+            index += 8
+        }
+        while index < end {
+            let byte = bytes[index]
+            if byte < 0x20 || byte >= 0x80 || byte == 0x22 || byte == 0x5C { return index }
+            index += 1
+        }
+        return nil
+    }
 }

@@ -7,6 +7,13 @@ extension JSON {
         // Escapes only shrink when decoded (`\u00e9` is 6 bytes for 2), so the raw length bounds
         // the decoded length and one allocation, the String itself, suffices.
         let capacity = token.range.count - 2
+        if let contents = unescapedContents(bytes, token) {
+            // Nearly every string: its bytes are the text.
+            return String(unsafeUninitializedCapacity: max(capacity, 1)) { buffer in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: contents)
+                return capacity
+            }
+        }
         var ok = true
         let text = String(unsafeUninitializedCapacity: max(capacity, 1)) { buffer in
             var count = 0
@@ -47,7 +54,7 @@ extension JSON {
         guard isQuoted(bytes, token) else { return nil }
         let contents = UnsafeRawBufferPointer(
             rebasing: bytes[(token.range.lowerBound + 1)..<(token.range.upperBound - 1)])
-        return contents.contains(UInt8(ascii: "\\")) ? nil : contents
+        return ByteScan.firstIndex(of: UInt8(ascii: "\\"), in: contents) == nil ? contents : nil
     }
 
     /// Whether a string token decodes to exactly `literal` (ASCII case folding when asked).
@@ -61,6 +68,33 @@ extension JSON {
     ) -> Bool {
         guard isQuoted(bytes, token) else { return false }
         return literal.withUTF8Buffer { expected in
+            // Escapes only shrink when decoded: text as long as the literal matches byte for
+            // byte unless it holds an escape, shorter text never matches, and longer text only
+            // when it holds one.
+            let start = token.range.lowerBound + 1
+            let count = token.range.count - 2
+            if count < expected.count { return false }
+            if count == expected.count {
+                var plain = true
+                for offset in 0..<count {
+                    var left = bytes[start + offset]
+                    if left == UInt8(ascii: "\\") {
+                        plain = false
+                        break
+                    }
+                    var right = expected[offset]
+                    if caseInsensitive {
+                        left = asciiLowercased(left)
+                        right = asciiLowercased(right)
+                    }
+                    if left != right { return false }
+                }
+                if plain { return true }
+            } else if ByteScan.firstIndex(
+                of: UInt8(ascii: "\\"), in: UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])) == nil
+            {
+                return false
+            }
             var index = 0
             let matched = forEachDecodedByte(bytes, token) { byte in
                 guard index < expected.count else { return false }

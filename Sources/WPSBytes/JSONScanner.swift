@@ -144,6 +144,8 @@ struct JSONScanner {
     mutating func scanString() throws(JSONError) {
         position += 1  // opening quote
         while true {
+            // Plain ASCII runs are skipped eight bytes at a time.
+            position = ByteScan.firstStringBreak(in: bytes, from: position, to: end) ?? end
             guard position < end else { throw failure("unterminated string") }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {

@@ -9,7 +9,16 @@ public final class Connection {
     enum State { case connecting, open, closing, lingering, closed }
 
     // What every delivery touches comes first, so it shares the object's first cache lines.
+    //
+    // A loop outlives the connections it registered: its slots hold them until it releases
+    // them, and only its own thread uses them. A checked unowned reference would cost two
+    // atomic operations on each use, several per delivery, so release builds skip the check;
+    // debug builds, which the tests run, keep it and trap on any use after the loop is gone.
+    #if DEBUG
     public unowned let loop: EventLoop
+    #else
+    public unowned(unsafe) let loop: EventLoop
+    #endif
     var state = State.open
     var isDirty = false
     var outbound: OutboundQueue

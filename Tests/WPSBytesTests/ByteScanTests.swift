@@ -78,4 +78,22 @@ import WPSBytes
             }
         }
     }
+
+    @Test(arguments: [UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x1F, 0x00, 0x80, 0xFF, 0x20, 0x7F, 0x21, 0x5B])
+    func firstStringBreakAgreesWithAPlainLoop(odd: UInt8) {
+        for length in 0..<40 {
+            for position in -1..<length {
+                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x23 + $0 % 57) }
+                if position >= 0 { bytes[position] = odd }
+                bytes.append(0x22)  // past `end`
+                for start in [0, 1, 7, 8, 9] where start <= length {
+                    let expected = bytes[..<length].indices.first {
+                        $0 >= start && (bytes[$0] < 0x20 || bytes[$0] >= 0x80 || bytes[$0] == 0x22 || bytes[$0] == 0x5C)
+                    }
+                    let found = bytes.withUnsafeBytes { ByteScan.firstStringBreak(in: $0, from: start, to: length) }
+                    #expect(found == expected, "length \(length) position \(position) start \(start)")
+                }
+            }
+        }
+    }
 }

@@ -19,6 +19,36 @@ func readJSON<T>(_ text: String, _ read: (UnsafeRawBufferPointer, JSONToken) -> 
         ("\"é日😀\"", "é日😀"), ("\"x\\ny\\tz\"", "x\ny\tz"), ("\"\\uFFFF\"", "\u{FFFF}"),
     ]
 
+    /// Strings long enough for the eight-byte scan, with the byte that matters at each
+    /// position: escapes decode, raw controls are refused, non-ASCII passes or is refused by
+    /// its UTF-8 validity.
+    @Test func longStringsAtEveryPosition() {
+        for length in 1..<24 {
+            for position in 0..<length {
+                var plain = Array(repeating: UInt8(ascii: "a"), count: length)
+                plain[position] = UInt8(ascii: "b")
+                let text = String(decoding: plain, as: UTF8.self)
+                #expect(readJSON("\"\(text)\"") { JSON.string($0, $1) } == text)
+                var escaped = plain
+                escaped.replaceSubrange(position...position, with: Array("\\n".utf8))
+                let expected = String(decoding: plain, as: UTF8.self).replacingCharacters(position, with: "\n")
+                #expect(readJSON("\"" + String(decoding: escaped, as: UTF8.self) + "\"") { JSON.string($0, $1) } == expected)
+                var control = plain
+                control[position] = 0x1F
+                #expect(readJSON("\"" + String(decoding: control, as: UTF8.self) + "\"") { JSON.string($0, $1) } == nil)
+                var accented = plain
+                accented.replaceSubrange(position...position, with: Array("é".utf8))
+                let withAccent = String(decoding: accented, as: UTF8.self)
+                #expect(readJSON("\"\(withAccent)\"") { JSON.string($0, $1) } == withAccent)
+                var broken = plain
+                broken[position] = 0xC3  // a lead byte with no continuation
+                let invalid = [UInt8(ascii: "\"")] + broken + [UInt8(ascii: "\"")]
+                let scanned = invalid.withUnsafeBytes { try? JSON.validate($0) }
+                #expect(scanned == nil, "length \(length) position \(position)")
+            }
+        }
+    }
+
     @Test(arguments: strings) func decodesStrings(json: String, expected: String) {
         #expect(readJSON(json) { JSON.string($0, $1) } == expected)
     }
@@ -39,6 +69,14 @@ func readJSON<T>(_ text: String, _ read: (UnsafeRawBufferPointer, JSONToken) -> 
         ("\"T\\u0065xt\"", "TEXT", true, true),
         ("\"é\"", "\u{E9}", false, true),
         ("\"É\"", "é", true, false),  // folding is ASCII only
+        // As long as the literal but holding an escape: decodes shorter, never equal.
+        ("\"ab\\ncd\"", "abxncd", false, false),
+        ("\"\\u0041\"", "\\u0041", false, false),
+        // Longer than the literal with no escape: never equal; with one: decided by decoding.
+        ("\"groupX\"", "group", false, false),
+        ("\"gr\\u006Fup\"", "group", false, true),
+        ("\"gr\\u006Fup\"", "GROUP", true, true),
+        ("\"g\\\\\"", "g\\", false, true),
     ]
 
     @Test(arguments: equality) func stringEquals(json: String, literal: StaticString, folding: Bool, expected: Bool) {
@@ -140,5 +178,14 @@ func readJSON<T>(_ text: String, _ read: (UnsafeRawBufferPointer, JSONToken) -> 
             let json = String(decoding: out.bytes, as: UTF8.self)
             #expect(readJSON(json) { JSON.string($0, $1) } == expected)
         }
+    }
+}
+
+private extension String {
+    /// This ASCII string with the character at `offset` replaced.
+    func replacingCharacters(_ offset: Int, with replacement: String) -> String {
+        var characters = Array(self)
+        characters.replaceSubrange(offset...offset, with: Array(replacement))
+        return String(characters)
     }
 }
