@@ -105,7 +105,10 @@ public final class Connection {
         head: UnsafeRawBufferPointer, _ shared: SharedBytes, range: Range<Int>? = nil, tail: UnsafeRawBufferPointer
     ) -> Int {
         guard state == .open || state == .connecting else { return queuedBytes }
-        if head.isEmpty, tail.isEmpty, range == nil, !wantsWritable, let staged = loop.arena.stage(shared) {
+        // The arena lives as long as the loop: used unretained, so the call costs no atomics.
+        if head.isEmpty, tail.isEmpty, range == nil, !wantsWritable,
+            let staged = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.stage(shared) })
+        {
             // A whole frame to a socket that is keeping up: borrow it from the turn arena.
             // (Per-recipient frames, reliable ones, are copied: one iovec per message made
             // the kernel's share grow more than the copy saved.)
@@ -124,7 +127,9 @@ public final class Connection {
     @discardableResult
     public func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
         guard state == .open || state == .connecting, byteCount > 0 else { return queuedBytes }
-        if !wantsWritable, let destination = loop.arena.reserve(byteCount) {
+        if !wantsWritable,
+            let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(byteCount) })
+        {
             write(destination)
             if outbound.appendBorrowed(destination, count: byteCount) { loop.borrowers.append(self) }
         } else {

@@ -16,8 +16,10 @@ final class TurnArena {
     private var current = 0
     private var used = 0
     /// The shared bytes staged last and where: consecutive recipients of one broadcast find
-    /// it here with one identity check. Retained, so its address cannot be reused meanwhile.
+    /// it here with one identity check. Retained, so its address cannot be reused meanwhile;
+    /// the check reads only the identity, which costs no retain and release per recipient.
     private var lastSource: SharedBytes?
+    private var lastSourceID: ObjectIdentifier?
     private var lastStaged: UnsafeRawPointer?
 
     /// Blocks held, used or kept for later turns.
@@ -28,7 +30,7 @@ final class TurnArena {
     /// Where `shared` lives for the rest of this turn; nil when it is too large to stage.
     @inline(__always)
     func stage(_ shared: SharedBytes) -> UnsafeRawPointer? {
-        if lastSource === shared { return lastStaged }
+        if lastSourceID == ObjectIdentifier(shared) { return lastStaged }
         return stageNew(shared)
     }
 
@@ -38,6 +40,7 @@ final class TurnArena {
         let destination = reserve(count)!
         destination.copyMemory(from: source, byteCount: count)
         lastSource = shared
+        lastSourceID = ObjectIdentifier(shared)
         lastStaged = UnsafeRawPointer(destination)
         return lastStaged
     }
@@ -76,6 +79,7 @@ final class TurnArena {
             }
         #endif
         lastSource = nil
+        lastSourceID = nil
         lastStaged = nil
         used = 0
         current = 0
