@@ -21,15 +21,39 @@ public enum ByteScan {
         bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
     }
 
-    /// The index of the first `byte` at or after `start`, or nil.
-    public static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
+    /// Whether any byte of `word` is below `limit` (at most 0x80).
+    @inline(__always)
+    static func hasByteBelow(_ word: UInt64, _ limit: UInt8) -> Bool {
+        (word &- ones &* UInt64(limit)) & ~word & highs != 0
+    }
+
+    /// Whether any byte of `word` is 0x7F or above (adding one sets its high bit; a carry
+    /// only starts at 0xFF, which is flagged anyway).
+    @inline(__always)
+    static func hasByteFrom7F(_ word: UInt64) -> Bool {
+        (word | (word &+ ones)) & highs != 0
+    }
+
+    /// The first index in `start..<end` whose byte `stops`: whole words that `wordMayStop`
+    /// rules out are skipped eight bytes at a time. `wordMayStop` must be true for any word
+    /// holding a byte that stops.
+    @inline(__always)
+    static func firstIndex(
+        in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int,
+        wordMayStop: (UInt64) -> Bool, stops: (UInt8) -> Bool
+    ) -> Int? {
         var index = start
-        while index + 8 <= bytes.count, !hasByte(word(bytes, at: index), byte) { index += 8 }
-        while index < bytes.count {
-            if bytes[index] == byte { return index }
+        while index + 8 <= end, !wordMayStop(word(bytes, at: index)) { index += 8 }
+        while index < end {
+            if stops(bytes[index]) { return index }
             index += 1
         }
         return nil
+    }
+
+    /// The index of the first `byte` at or after `start`, or nil.
+    public static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
+        firstIndex(in: bytes, from: start, to: bytes.count, wordMayStop: { hasByte($0, byte) }, stops: { $0 == byte })
     }
 
     /// The index of the first byte that is `first`, `second`, NUL or not ASCII, at or after
@@ -37,18 +61,10 @@ public enum ByteScan {
     public static func firstSpecial(
         _ first: UInt8, _ second: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int = 0
     ) -> Int? {
-        var index = start
-        while index + 8 <= bytes.count {
-            let value = word(bytes, at: index)
-            if value & highs != 0 || hasZeroByte(value) || hasByte(value, first) || hasByte(value, second) { break }
-            index += 8
-        }
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == first || byte == second || byte == 0 || byte >= 0x80 { return index }
-            index += 1
-        }
-        return nil
+        firstIndex(
+            in: bytes, from: start, to: bytes.count,
+            wordMayStop: { $0 & highs != 0 || hasZeroByte($0) || hasByte($0, first) || hasByte($0, second) },
+            stops: { $0 == first || $0 == second || $0 == 0 || $0 >= 0x80 })
     }
 
     /// The index of the first byte in `start..<end` that is not visible ASCII (0x21–0x7E) or
@@ -56,55 +72,27 @@ public enum ByteScan {
     public static func firstNotVisible(
         except excluded: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int
     ) -> Int? {
-        var index = start
-        while index + 8 <= end {
-            let value = word(bytes, at: index)
-            // Bytes below 0x21, or from 0x7F up (adding one sets their high bit), or `excluded`.
-            let low = (value &- ones &* 0x21) & ~value & highs
-            let high = (value | (value &+ ones)) & highs
-            if low | high != 0 || hasByte(value, excluded) { break }
-            index += 8
-        }
-        while index < end {
-            let byte = bytes[index]
-            if byte <= 0x20 || byte >= 0x7F || byte == excluded { return index }
-            index += 1
-        }
-        return nil
+        firstIndex(
+            in: bytes, from: start, to: end,
+            wordMayStop: { hasByteBelow($0, 0x21) || hasByteFrom7F($0) || hasByte($0, excluded) },
+            stops: { $0 <= 0x20 || $0 >= 0x7F || $0 == excluded })
     }
 
     /// The index of the first control byte (below 0x20, tab included) or DEL in
     /// `start..<end`; nil when there is none.
     public static func firstControl(in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
-        var index = start
-        while index + 8 <= end {
-            let value = word(bytes, at: index)
-            if (value &- ones &* 0x20) & ~value & highs != 0 || hasByte(value, 0x7F) { break }
-            index += 8
-        }
-        while index < end {
-            let byte = bytes[index]
-            if byte < 0x20 || byte == 0x7F { return index }
-            index += 1
-        }
-        return nil
+        firstIndex(
+            in: bytes, from: start, to: end,
+            wordMayStop: { hasByteBelow($0, 0x20) || hasByte($0, 0x7F) },
+            stops: { $0 < 0x20 || $0 == 0x7F })
     }
 
     /// The index of the first byte in `start..<end` that ends a plain run inside a JSON
     /// string: a quote, a backslash, a control byte or a non-ASCII byte; nil when none.
     public static func firstStringBreak(in bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
-        var index = start
-        while index + 8 <= end {
-            let value = word(bytes, at: index)
-            let control = (value &- ones &* 0x20) & ~value & highs
-            if control | (value & highs) != 0 || hasByte(value, 0x22) || hasByte(value, 0x5C) { break }
-            index += 8
-        }
-        while index < end {
-            let byte = bytes[index]
-            if byte < 0x20 || byte >= 0x80 || byte == 0x22 || byte == 0x5C { return index }
-            index += 1
-        }
-        return nil
+        firstIndex(
+            in: bytes, from: start, to: end,
+            wordMayStop: { hasByteBelow($0, 0x20) || $0 & highs != 0 || hasByte($0, 0x22) || hasByte($0, 0x5C) },
+            stops: { $0 < 0x20 || $0 >= 0x80 || $0 == 0x22 || $0 == 0x5C })
     }
 }

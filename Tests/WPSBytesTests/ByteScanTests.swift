@@ -41,59 +41,49 @@ import WPSBytes
         }
     }
 
-    /// Every byte value at every position, with the end short of the buffer so bytes past it
-    /// never count: 0x20 and 0x7F are the edges, "#" the excluded byte.
-    @Test(arguments: [UInt8(0x20), 0x21, 0x7E, 0x7F, 0x80, 0xFF, 0x00, 0x09, UInt8(ascii: "#"), UInt8(ascii: "a")])
-    func firstNotVisibleAgreesWithAPlainLoop(odd: UInt8) {
+    /// Plants `odd` at every position of every length below 40 in a run of `filler` bytes
+    /// that never stop, puts a stopping byte just past `end` (it must never count), and
+    /// compares `scan` with a plain loop over `stops` from several starts.
+    static func agreesWithAPlainLoop(
+        filler: (Int) -> UInt8, odd: UInt8, past: UInt8,
+        stops: (UInt8) -> Bool, scan: (UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int?
+    ) {
         for length in 0..<40 {
             for position in -1..<length {
-                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x21 + $0 % 90) }.map { $0 == 0x23 ? 0x24 : $0 }
+                var bytes = (0..<length).map(filler)
                 if position >= 0 { bytes[position] = odd }
-                bytes.append(0x00)  // past `end`
+                bytes.append(past)
                 for start in [0, 1, 7, 8, 9] where start <= length {
-                    let expected = bytes[..<length].indices.first {
-                        $0 >= start && (bytes[$0] <= 0x20 || bytes[$0] >= 0x7F || bytes[$0] == UInt8(ascii: "#"))
-                    }
-                    let found = bytes.withUnsafeBytes {
-                        ByteScan.firstNotVisible(except: UInt8(ascii: "#"), in: $0, from: start, to: length)
-                    }
+                    let expected = bytes[..<length].indices.first { $0 >= start && stops(bytes[$0]) }
+                    let found = bytes.withUnsafeBytes { scan($0, start, length) }
                     #expect(found == expected, "length \(length) position \(position) start \(start)")
                 }
             }
         }
+    }
+
+    /// 0x20 and 0x7F are the edges, "#" the excluded byte.
+    @Test(arguments: [UInt8(0x20), 0x21, 0x7E, 0x7F, 0x80, 0xFF, 0x00, 0x09, UInt8(ascii: "#"), UInt8(ascii: "a")])
+    func firstNotVisibleAgreesWithAPlainLoop(odd: UInt8) {
+        Self.agreesWithAPlainLoop(
+            filler: { UInt8(truncatingIfNeeded: 0x24 + $0 % 90) }, odd: odd, past: 0x00,
+            stops: { $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "#") },
+            scan: { ByteScan.firstNotVisible(except: UInt8(ascii: "#"), in: $0, from: $1, to: $2) })
     }
 
     @Test(arguments: [UInt8(0x1F), 0x20, 0x09, 0x00, 0x7F, 0x7E, 0x80, 0xFF])
     func firstControlAgreesWithAPlainLoop(odd: UInt8) {
-        for length in 0..<40 {
-            for position in -1..<length {
-                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x20 + $0 % 95) }
-                if position >= 0 { bytes[position] = odd }
-                bytes.append(0x00)  // past `end`
-                for start in [0, 1, 7, 8, 9] where start <= length {
-                    let expected = bytes[..<length].indices.first { $0 >= start && (bytes[$0] < 0x20 || bytes[$0] == 0x7F) }
-                    let found = bytes.withUnsafeBytes { ByteScan.firstControl(in: $0, from: start, to: length) }
-                    #expect(found == expected, "length \(length) position \(position) start \(start)")
-                }
-            }
-        }
+        Self.agreesWithAPlainLoop(
+            filler: { UInt8(truncatingIfNeeded: 0x20 + $0 % 95) }, odd: odd, past: 0x00,
+            stops: { $0 < 0x20 || $0 == 0x7F },
+            scan: { ByteScan.firstControl(in: $0, from: $1, to: $2) })
     }
 
     @Test(arguments: [UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x1F, 0x00, 0x80, 0xFF, 0x20, 0x7F, 0x21, 0x5B])
     func firstStringBreakAgreesWithAPlainLoop(odd: UInt8) {
-        for length in 0..<40 {
-            for position in -1..<length {
-                var bytes = (0..<length).map { UInt8(truncatingIfNeeded: 0x23 + $0 % 57) }
-                if position >= 0 { bytes[position] = odd }
-                bytes.append(0x22)  // past `end`
-                for start in [0, 1, 7, 8, 9] where start <= length {
-                    let expected = bytes[..<length].indices.first {
-                        $0 >= start && (bytes[$0] < 0x20 || bytes[$0] >= 0x80 || bytes[$0] == 0x22 || bytes[$0] == 0x5C)
-                    }
-                    let found = bytes.withUnsafeBytes { ByteScan.firstStringBreak(in: $0, from: start, to: length) }
-                    #expect(found == expected, "length \(length) position \(position) start \(start)")
-                }
-            }
-        }
+        Self.agreesWithAPlainLoop(
+            filler: { UInt8(truncatingIfNeeded: 0x23 + $0 % 57) }, odd: odd, past: 0x22,
+            stops: { $0 < 0x20 || $0 >= 0x80 || $0 == 0x22 || $0 == 0x5C },
+            scan: { ByteScan.firstStringBreak(in: $0, from: $1, to: $2) })
     }
 }
