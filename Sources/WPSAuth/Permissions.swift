@@ -30,11 +30,11 @@ public struct Permissions: Sendable, Hashable {
 
     /// Role prefixes; matched ASCII case-insensitively because the service's role names are
     /// not case-significant in practice, while the group part stays case-sensitive.
-    static let roleForms: [(prefix: String, kind: Kind, plural: Bool)] = [
-        ("webpubsub.joinLeaveGroup", .joinLeaveGroup, false),
-        ("webpubsub.sendToGroup", .sendToGroup, false),
-        ("webpubsub.joinLeaveGroups", .joinLeaveGroup, true),
-        ("webpubsub.sendToGroups", .sendToGroup, true),
+    static let roleForms: [(prefix: [UInt8], kind: Kind, plural: Bool)] = [
+        (Array("webpubsub.joinLeaveGroup".utf8), .joinLeaveGroup, false),
+        (Array("webpubsub.sendToGroup".utf8), .sendToGroup, false),
+        (Array("webpubsub.joinLeaveGroups".utf8), .joinLeaveGroup, true),
+        (Array("webpubsub.sendToGroups".utf8), .sendToGroup, true),
     ]
 
     /// Builds permissions from `role` claim values; unknown roles, empty group names and
@@ -49,7 +49,7 @@ public struct Permissions: Sendable, Hashable {
     private mutating func apply(role: String) {
         let utf8 = Array(role.utf8)
         for form in Self.roleForms {
-            let prefix = Array(form.prefix.utf8)
+            let prefix = form.prefix
             guard utf8.count >= prefix.count, Self.asciiCaseInsensitiveEqual(utf8[..<prefix.count], prefix)
             else { continue }
             let rest = utf8[prefix.count...]

@@ -177,21 +177,26 @@ public final class LoopHub {
 
     func join(_ session: HubSession, _ group: String) {
         guard session.groupSlots[group] == nil else { return }
-        let key = GroupKey(hub: session.hub, group: group)
-        session.groupSlots[group] = groups[key, default: []].count
-        groups[key, default: []].append(session)
+        // One lookup of the group: its member list is appended to in place.
+        session.groupSlots[group] = Self.append(session, to: &groups[GroupKey(hub: session.hub, group: group), default: []])
+    }
+
+    /// Appends `session` to `members` and returns its slot there.
+    private static func append(_ session: HubSession, to members: inout [HubSession]) -> Int {
+        members.append(session)
+        return members.count - 1
     }
 
     func leave(_ session: HubSession, _ group: String) {
         guard let slot = session.groupSlots.removeValue(forKey: group) else { return }
-        let key = GroupKey(hub: session.hub, group: group)
-        guard var members = groups.removeValue(forKey: key) else { return }
-        let last = members.removeLast()
+        // One lookup of the group; its member list is changed in place through the index.
+        guard let index = groups.index(forKey: GroupKey(hub: session.hub, group: group)) else { return }
+        let last = groups.values[index].removeLast()
         if last !== session {
-            members[slot] = last
+            groups.values[index][slot] = last
             last.groupSlots[group] = slot
         }
-        if !members.isEmpty { groups[key] = members }
+        if groups.values[index].isEmpty { groups.remove(at: index) }
     }
 
     /// Local members of a group (for tests and REST queries).

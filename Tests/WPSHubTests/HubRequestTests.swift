@@ -65,6 +65,30 @@ import WPSHub
         #expect(hub.members(hub: "chat", group: "room").isEmpty)
     }
 
+    /// Members leave in an order that moves the last member into each freed place, then
+    /// rejoin: after every step the group holds exactly who is in it, and each member's
+    /// own record of its place stays right for the next leave.
+    @Test func leavingInAnyOrderKeepsTheMemberListExact() {
+        let sessions = (1...6).map { open($0).0 }
+        for session in sessions { hub.receive(#"{"type":"joinGroup","group":"room"}"#, on: session) }
+        var expected = Set(sessions.map(\.connectionId))
+        func members() -> Set<String> { Set(hub.members(hub: "chat", group: "room").map(\.connectionId)) }
+        #expect(members() == expected)
+        for index in [1, 0, 4, 2, 5, 3] {
+            hub.receive(#"{"type":"leaveGroup","group":"room"}"#, on: sessions[index])
+            expected.remove(sessions[index].connectionId)
+            #expect(members() == expected)
+            #expect(!sessions[index].isInGroup("room"))
+            // Leaving twice changes nothing.
+            hub.receive(#"{"type":"leaveGroup","group":"room"}"#, on: sessions[index])
+            #expect(members() == expected)
+        }
+        for session in sessions.reversed() { hub.receive(#"{"type":"joinGroup","group":"room"}"#, on: session) }
+        #expect(members() == Set(sessions.map(\.connectionId)))
+        for session in sessions.dropFirst(3) { hub.receive(#"{"type":"leaveGroup","group":"room"}"#, on: session) }
+        #expect(members() == Set(sessions.prefix(3).map(\.connectionId)))
+    }
+
     @Test func groupMessagesCarryTheRawDataAndSequenceIds() {
         let (alice, aliceWire) = open(1)
         let (_, bobWire) = open(2, .json, groups: ["room"], user: "bob")
