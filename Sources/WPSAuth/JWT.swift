@@ -28,34 +28,10 @@ public enum JWT {
         _ token: some StringProtocol, keys: [AccessKey], now: Int64, clockSkew: Int64 = defaultClockSkew,
         requireExpiry: Bool = true
     ) -> Result<JWTClaims, JWTError> {
-        let bytes = Array(token.utf8)
-        let parsed = bytes.withUnsafeBytes { raw -> Result<[UInt8], JWTError> in
-            let dot = UInt8(ascii: ".")
-            guard let firstDot = ByteScan.firstIndex(of: dot, in: raw),
-                let secondDot = ByteScan.firstIndex(of: dot, in: raw, from: firstDot + 1),
-                ByteScan.firstIndex(of: dot, in: raw, from: secondDot + 1) == nil
-            else { return .failure(.malformed("expected three dot-separated parts")) }
-
-            guard let header = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[..<firstDot])) else {
-                return .failure(.malformed("the header is not base64url"))
-            }
-            if let failure = checkHeader(header) { return .failure(failure) }
-
-            guard let signature = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[(secondDot + 1)...])),
-                signature.count == Crypto.macBytes
-            else { return .failure(.badSignature) }
-            let signed = UnsafeRawBufferPointer(rebasing: raw[..<secondDot])
-            // Every key is tried without stopping early, so timing does not tell which one matched.
-            var authentic = false
-            for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key.mac, data: signed), signature) {
-                authentic = true
-            }
-            guard authentic else { return .failure(.badSignature) }
-
-            guard let payload = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[(firstDot + 1)..<secondDot]))
-            else { return .failure(.malformed("the payload is not base64url")) }
-            return .success(payload)
-        }
+        // A native String lends its bytes; anything else is copied once.
+        let parsed =
+            token.utf8.withContiguousStorageIfAvailable { splitAndCheck(UnsafeRawBufferPointer($0), keys: keys) }
+            ?? Array(token.utf8).withUnsafeBytes { splitAndCheck($0, keys: keys) }
         let payload: [UInt8]
         switch parsed {
         case .success(let decoded): payload = decoded
@@ -77,6 +53,39 @@ public enum JWT {
             return .failure(.notYetValid)
         }
         return .success(claims)
+    }
+
+    /// The token's shape, header and signature; the decoded payload when all three hold.
+    private static func splitAndCheck(_ raw: UnsafeRawBufferPointer, keys: [AccessKey]) -> Result<[UInt8], JWTError> {
+        let dot = UInt8(ascii: ".")
+        guard let firstDot = ByteScan.firstIndex(of: dot, in: raw),
+            let secondDot = ByteScan.firstIndex(of: dot, in: raw, from: firstDot + 1),
+            ByteScan.firstIndex(of: dot, in: raw, from: secondDot + 1) == nil
+        else { return .failure(.malformed("expected three dot-separated parts")) }
+
+        let encoded = UnsafeRawBufferPointer(rebasing: raw[..<firstDot])
+        // The header every SDK writes is known to pass; any other is decoded and checked.
+        if encoded.count != encodedHeader.count || !encoded.elementsEqual(encodedHeader) {
+            guard let header = Base64URL.decode(bytes: encoded) else {
+                return .failure(.malformed("the header is not base64url"))
+            }
+            if let failure = checkHeader(header) { return .failure(failure) }
+        }
+
+        guard let signature = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[(secondDot + 1)...])),
+            signature.count == Crypto.macBytes
+        else { return .failure(.badSignature) }
+        let signed = UnsafeRawBufferPointer(rebasing: raw[..<secondDot])
+        // Every key is tried without stopping early, so timing does not tell which one matched.
+        var authentic = false
+        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key.mac, data: signed), signature) {
+            authentic = true
+        }
+        guard authentic else { return .failure(.badSignature) }
+
+        guard let payload = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[(firstDot + 1)..<secondDot]))
+        else { return .failure(.malformed("the payload is not base64url")) }
+        return .success(payload)
     }
 
     /// Checks the decoded header; nil when acceptable.

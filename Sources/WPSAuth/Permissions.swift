@@ -47,10 +47,15 @@ public struct Permissions: Sendable, Hashable {
     public init() {}
 
     private mutating func apply(role: String) {
-        let utf8 = Array(role.utf8)
+        var role = role
+        role.withUTF8 { apply(role: $0) }
+    }
+
+    private mutating func apply(role utf8: UnsafeBufferPointer<UInt8>) {
         for form in Self.roleForms {
             let prefix = form.prefix
-            guard utf8.count >= prefix.count, Self.asciiCaseInsensitiveEqual(utf8[..<prefix.count], prefix)
+            guard utf8.count >= prefix.count,
+                Self.asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: utf8[..<prefix.count]), prefix)
             else { continue }
             let rest = utf8[prefix.count...]
             if rest.isEmpty {
@@ -72,9 +77,11 @@ public struct Permissions: Sendable, Hashable {
         }
     }
 
-    static func asciiCaseInsensitiveEqual(_ a: ArraySlice<UInt8>, _ b: [UInt8]) -> Bool {
+    static func asciiCaseInsensitiveEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
-        for (x, y) in zip(a, b) where x != y {
+        for index in 0..<a.count where a[index] != b[index] {
+            let x = a[index]
+            let y = b[index]
             let lowerX = x >= 65 && x <= 90 ? x + 32 : x
             let lowerY = y >= 65 && y <= 90 ? y + 32 : y
             if lowerX != lowerY { return false }
@@ -89,18 +96,19 @@ public struct Permissions: Sendable, Hashable {
         }
     }
 
-    private func grants(_ kind: Kind) -> Grants {
+    /// Reads the grants of `kind` in place: returning them would copy three collections.
+    private func withGrants<T>(_ kind: Kind, _ body: (borrowing Grants) -> T) -> T {
         switch kind {
-        case .joinLeaveGroup: joinLeave
-        case .sendToGroup: send
+        case .joinLeaveGroup: body(joinLeave)
+        case .sendToGroup: body(send)
         }
     }
 
     /// Whether the connection may join or leave `group`.
-    public func canJoinLeave(group: String) -> Bool { has(.joinLeaveGroup, group: group) }
+    public func canJoinLeave(group: String) -> Bool { joinLeave.allows(group) }
 
     /// Whether the connection may publish to `group`.
-    public func canSend(toGroup group: String) -> Bool { has(.sendToGroup, group: group) }
+    public func canSend(toGroup group: String) -> Bool { send.allows(group) }
 
     /// Grants `kind` for `group`, or for every group when `group` is nil (which also lifts
     /// earlier specific revokes).
@@ -132,8 +140,9 @@ public struct Permissions: Sendable, Hashable {
     /// Whether `kind` is allowed for `group`; with a nil group, whether it is allowed for every
     /// group (an "any group" grant with no specific revokes).
     public func has(_ kind: Kind, group: String?) -> Bool {
-        let grants = grants(kind)
-        guard let group else { return grants.anyGroup && grants.exceptions.isEmpty }
-        return grants.allows(group)
+        withGrants(kind) { grants in
+            guard let group else { return grants.anyGroup && grants.exceptions.isEmpty }
+            return grants.allows(group)
+        }
     }
 }

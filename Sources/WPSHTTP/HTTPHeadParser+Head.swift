@@ -72,11 +72,11 @@ extension HTTPHeadParser {
         guard let (pathRange, queryRange) = splitTarget(buffer, layout.target) else {
             return .failure(.badRequest("unsupported request-target form"))
         }
+        let rawPath = pathRange.isEmpty ? "/" : buffer.string(pathRange)
         let path: String
-        if pathRange.isEmpty {
-            path = "/"
-        } else if buffer.equalsExactly(pathRange, "*") {
-            path = "*"
+        if pathRange.isEmpty || ByteScan.firstIndex(of: UInt8(ascii: "%"), in: buffer.slice(pathRange)) == nil {
+            // Nothing to decode (the target is visible ASCII): both share one string.
+            path = rawPath
         } else {
             guard let decoded = HTTPPercent.decode(bytes: buffer.slice(pathRange), plusAsSpace: false) else {
                 return .failure(.badRequest("invalid percent-encoding in path"))
@@ -95,7 +95,7 @@ extension HTTPHeadParser {
             method: buffer.string(layout.method),
             target: buffer.string(layout.target),
             path: path,
-            rawPath: pathRange.isEmpty ? "/" : buffer.string(pathRange),
+            rawPath: rawPath,
             query: query,
             version: HTTPVersion(major: 1, minor: layout.minorVersion),
             headers: HTTPHeaders(raw: fields),

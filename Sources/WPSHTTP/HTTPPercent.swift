@@ -17,7 +17,7 @@ public enum HTTPPercent {
         // scan finds it, and it is copied without validation.
         guard let special = ByteScan.firstSpecial(percent, plusAsSpace ? plus : percent, in: bytes) else {
             return String(unsafeUninitializedCapacity: bytes.count) { out in
-                _ = out.initialize(from: bytes)
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: bytes)
                 return bytes.count
             }
         }

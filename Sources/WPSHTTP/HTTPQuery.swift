@@ -31,7 +31,7 @@ public enum HTTPQuery {
     }
 
     private static func decodePair(_ part: UnsafeRawBufferPointer) -> (name: String, value: String)? {
-        let equals = part.firstIndex(of: UInt8(ascii: "=")) ?? part.count
+        let equals = ByteScan.firstIndex(of: UInt8(ascii: "="), in: part, from: 0) ?? part.count
         guard let name = HTTPPercent.decode(bytes: part.slice(0..<equals), plusAsSpace: true) else { return nil }
         guard equals < part.count else { return (name: name, value: "") }
         guard let value = HTTPPercent.decode(bytes: part.slice(equals + 1..<part.count), plusAsSpace: true) else {

@@ -147,7 +147,7 @@ final class HTTPSession: ConnectionHandler {
             phase = .finished
             connection.send(response)
             let session = WebSocketSession(
-                connection: connection, configuration: router.configuration, application: application, deflate: deflate)
+                connection: connection, configuration: router.webSocketLimits, application: application, deflate: deflate)
             connection.handler = session
             session.start()
             // Frames that came with the upgrade request: unmask them in place, no copy.
@@ -156,7 +156,7 @@ final class HTTPSession: ConnectionHandler {
         case .moveAndUpgrade(let target, let response, let start, let deflate):
             phase = .finished
             let leftover = Array(rest)
-            let configuration = router.configuration
+            let configuration = router.webSocketLimits
             let inbox = connection.loop.siblings[target]
             let moved = connection.detach { socket in
                 inbox.post { loop in
@@ -184,7 +184,7 @@ final class HTTPSession: ConnectionHandler {
     /// Answers the upgrade on `connection` and hands it to a WebSocket session.
     static func upgrade(
         _ connection: Connection, response: [UInt8], application: WebSocketApplication,
-        configuration: ServerConfiguration, deflate: NegotiatedDeflate?, leftover: [UInt8]
+        configuration: WebSocketSession.Limits, deflate: NegotiatedDeflate?, leftover: [UInt8]
     ) {
         connection.send(response)
         let session = WebSocketSession(

@@ -25,10 +25,13 @@ final class Router: Sendable {
     let logger: Logger
     /// Bounds the inflate windows clients with context takeover hold (protocol-spec/deflate.md §6).
     let deflateBudget: DeflateMemoryBudget
+    /// What every WebSocket session reads from the configuration.
+    let webSocketLimits: WebSocketSession.Limits
 
     init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        webSocketLimits = WebSocketSession.Limits(configuration)
         deflateBudget = DeflateMemoryBudget(limitBytes: configuration.deflate.maxWindowMemoryBytes)
     }
 

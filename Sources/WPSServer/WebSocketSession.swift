@@ -46,8 +46,24 @@ final class WebSocketSession: ConnectionHandler {
     var inflated: [UInt8] = []
     let maxMessageBytes: Int
 
+    /// The configuration a session reads, as plain values: the router keeps one, so opening
+    /// a session copies no configuration strings or collections.
+    struct Limits {
+        let maxMessageBytes: Int
+        let pingInterval: Duration
+        let idleTimeout: Duration
+        let maxOutboundBytes: Int
+
+        init(_ configuration: ServerConfiguration) {
+            maxMessageBytes = configuration.maxMessageBytes
+            pingInterval = configuration.pingInterval
+            idleTimeout = configuration.idleTimeout
+            maxOutboundBytes = configuration.maxOutboundBytes
+        }
+    }
+
     init(
-        connection: Connection, configuration: ServerConfiguration, application: WebSocketApplication,
+        connection: Connection, configuration: Limits, application: WebSocketApplication,
         deflate negotiated: NegotiatedDeflate? = nil
     ) {
         self.connection = connection
@@ -111,7 +127,10 @@ final class WebSocketSession: ConnectionHandler {
     /// §7.1.1 asks of servers; before that, the peer's remaining input is drained first.
     func close(_ code: WebSocketCloseCode?, reason: String) {
         if !closeSent {
-            connection.send(WebSocketFrameEncoder.closeFrame(code: code, reason: reason))
+            withUnsafeTemporaryAllocation(byteCount: WebSocketFrameEncoder.maxCloseFrameBytes, alignment: 1) { frame in
+                let length = WebSocketFrameEncoder.writeCloseFrame(into: frame, code: code, reason: reason)
+                connection.send(UnsafeRawBufferPointer(rebasing: frame[0..<length]))
+            }
             closeSent = true
         }
         connection.close(peerFinished: peerSentClose)

@@ -103,18 +103,42 @@ public enum WebSocketFrameEncoder {
     public static func closeFrame(
         code: WebSocketCloseCode?, reason: String, maskKey: UInt32? = nil
     ) -> [UInt8] {
-        var payload: [UInt8] = []
-        if let code {
-            let utf8 = Array(reason.utf8)
+        [UInt8](unsafeUninitializedCapacity: maxCloseFrameBytes) { buffer, initialized in
+            initialized = writeCloseFrame(
+                into: UnsafeMutableRawBufferPointer(buffer), code: code, reason: reason, maskKey: maskKey)
+        }
+    }
+
+    /// Bytes a close frame can take: a two-byte header, a mask key, 125 bytes of payload.
+    public static let maxCloseFrameBytes = 2 + 4 + maxControlPayloadBytes
+
+    /// Writes the frame `closeFrame(code:reason:maskKey:)` returns into `buffer`, which must
+    /// hold `maxCloseFrameBytes`; returns the bytes written. Nothing is allocated, so a
+    /// server's close echo costs no heap traffic.
+    public static func writeCloseFrame(
+        into buffer: UnsafeMutableRawBufferPointer, code: WebSocketCloseCode?, reason: String, maskKey: UInt32? = nil
+    ) -> Int {
+        precondition(buffer.count >= maxCloseFrameBytes, "close frame buffer too small")
+        guard let code else {
+            return writeHeader(into: buffer, opcode: .close, payloadLength: 0, maskKey: maskKey)
+        }
+        var reason = reason
+        return reason.withUTF8 { utf8 in
             var cut = min(utf8.count, maxControlPayloadBytes - 2)
             // Back off over continuation bytes so no code point is split.
             while cut < utf8.count, cut > 0, utf8[cut] & 0xC0 == 0x80 { cut -= 1 }
-            payload.reserveCapacity(2 + cut)
-            payload.append(UInt8(truncatingIfNeeded: code.rawValue >> 8))
-            payload.append(UInt8(truncatingIfNeeded: code.rawValue))
-            payload.append(contentsOf: utf8[..<cut])
+            let header = writeHeader(into: buffer, opcode: .close, payloadLength: 2 + cut, maskKey: maskKey)
+            buffer[header] = UInt8(truncatingIfNeeded: code.rawValue >> 8)
+            buffer[header + 1] = UInt8(truncatingIfNeeded: code.rawValue)
+            if cut > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[(header + 2)..<(header + 2 + cut)])
+                    .copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[0..<cut])))
+            }
+            if let key = maskKey {
+                mask(UnsafeMutableRawBufferPointer(rebasing: buffer[header..<(header + 2 + cut)]), key: key)
+            }
+            return header + 2 + cut
         }
-        return frame(opcode: .close, payload: payload, maskKey: maskKey)
     }
 
     /// XORs `bytes` with the mask key in place; `offset` is their position in the frame payload.

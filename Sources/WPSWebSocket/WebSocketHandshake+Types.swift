@@ -1,3 +1,5 @@
+internal import WPSBytes
+
 /// A client's valid upgrade request, reduced to what the server needs to answer it.
 public struct WebSocketUpgradeRequest: Sendable, Equatable {
     /// The `Sec-WebSocket-Key` value, trimmed; input to `WebSocketHandshake.acceptValue(forKey:)`.
@@ -138,7 +140,11 @@ enum HeaderText {
     static func appendFiltered(_ text: String, dropColon: Bool, to out: inout [UInt8]) {
         var text = text
         text.withUTF8 { bytes in
-            let clean = !bytes.contains { $0 == 13 || $0 == 10 || $0 == 0 || (dropColon && $0 == 58) }
+            // Eight bytes at a time: any control byte sends the text the careful way.
+            let raw = UnsafeRawBufferPointer(bytes)
+            let clean =
+                ByteScan.firstControl(in: raw, from: 0, to: raw.count) == nil
+                && !(dropColon && ByteScan.firstIndex(of: 58, in: raw) != nil)
             if clean {
                 out.append(contentsOf: bytes)
             } else {

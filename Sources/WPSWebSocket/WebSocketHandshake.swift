@@ -4,25 +4,23 @@ public import WPSBytes
 /// The opening handshake (RFC 6455 §4) for both roles; see protocol-spec/websocket.md ("Handshake").
 public enum WebSocketHandshake {
     /// The GUID appended to the key before hashing (RFC 6455 §1.3).
-    public static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    public static let acceptGUID: StaticString = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
     /// `Sec-WebSocket-Accept` for a key: base64(SHA-1(key + GUID)).
     public static func acceptValue(forKey key: String) -> String {
-        let guid = acceptGUID.utf8
-        let length = key.utf8.count + guid.count
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length + 20) { scratch in
-            var position = 0
-            for byte in key.utf8 {
-                scratch[position] = byte
-                position += 1
+        var key = key
+        return key.withUTF8 { keyBytes in
+            let guid = acceptGUID
+            let length = keyBytes.count + guid.utf8CodeUnitCount
+            return withUnsafeTemporaryAllocation(byteCount: length + 20, alignment: 1) { scratch in
+                // Copied whole: iterating a String's bytes one by one cost more than the hash.
+                let base = scratch.baseAddress!
+                if let source = keyBytes.baseAddress { base.copyMemory(from: source, byteCount: keyBytes.count) }
+                (base + keyBytes.count).copyMemory(from: guid.utf8Start, byteCount: guid.utf8CodeUnitCount)
+                let digest = base + length
+                wps_sha1(base, length, digest)
+                return Base64.encodedString(UnsafeRawBufferPointer(start: digest, count: 20))
             }
-            for byte in guid {
-                scratch[position] = byte
-                position += 1
-            }
-            let digest = scratch.baseAddress! + length
-            wps_sha1(scratch.baseAddress, length, digest)
-            return Base64.encodedString(UnsafeRawBufferPointer(start: digest, count: 20))
         }
     }
 

@@ -140,6 +140,25 @@ enum PythonVectors {
         #expect(throws: JWTError.badSignature) { try verify(token, keys: [AccessKey("other")]).get() }
     }
 
+    /// The usual header is recognised by its bytes; one of the same length that names another
+    /// algorithm, correctly signed, is still decoded and refused.
+    @Test func aHeaderTheLengthOfTheUsualOneIsStillChecked() {
+        let header = Base64URL.encode(Array(#"{"alg":"HS384","typ":"JWT"}"#.utf8))
+        #expect(header.utf8.count == Self.header.utf8.count && header != Self.header)
+        let signed = header + "." + Base64URL.encode(Array(#"{"exp":1700000100}"#.utf8))
+        let mac = Crypto.hmacSHA256(key: V.key, data: Array(signed.utf8))
+        #expect(throws: JWTError.unsupportedAlgorithm("HS384")) {
+            try verify(signed + "." + Base64URL.encode(mac)).get()
+        }
+    }
+
+    @Test func aTokenInsideALargerStringVerifiesAlike() throws {
+        let text = "access_token=" + V.sdkClient + "&x=1"
+        let token = text.dropFirst("access_token=".count).prefix(V.sdkClient.utf8.count)
+        let claims = try JWT.verify(token, keys: [V.key], now: V.now).get()
+        #expect(claims == (try verify(V.sdkClient).get()))
+    }
+
     @Test func tamperedPayloadOrSignatureIsRefused() {
         let parts = V.sdkClient.split(separator: ".").map(String.init)
         let forgedPayload = Base64URL.encode(

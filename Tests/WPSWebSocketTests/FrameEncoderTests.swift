@@ -104,6 +104,20 @@ import WPSWebSocket
         #expect(bytes.count <= 127)
         let events = read(bytes, role: .client)
         #expect(events == [.close(1000, Array(reason.utf8.prefix(expectedBytes)))])
+        // Masked (a client's close): the same cut, the mask over code and reason alike.
+        let masked = WebSocketFrameEncoder.closeFrame(code: .normal, reason: reason, maskKey: 0x9A3C_51E7)
+        #expect(masked.count == bytes.count + 4 && masked.count <= WebSocketFrameEncoder.maxCloseFrameBytes)
+        #expect(read(masked, role: .server) == [.close(1000, Array(reason.utf8.prefix(expectedBytes)))])
+    }
+
+    @Test func closeFrameWrittenInPlaceLeavesTheRestOfTheBufferAlone() {
+        let size = WebSocketFrameEncoder.maxCloseFrameBytes + 8
+        var buffer = [UInt8](repeating: 0xEE, count: size)
+        let length = buffer.withUnsafeMutableBytes {
+            WebSocketFrameEncoder.writeCloseFrame(into: $0, code: .goingAway, reason: "bye")
+        }
+        #expect(Array(buffer[0..<length]) == [0x88, 0x05, 0x03, 0xE9] + Array("bye".utf8))
+        #expect(buffer[length...].allSatisfy { $0 == 0xEE })
     }
 
     @Test func closeWithoutCode() {

@@ -40,6 +40,11 @@ let upgradeCases: [(String, String, Headers, Int?)] = [
 @Suite struct HandshakeTests {
     @Test func rfcAcceptExample() {
         #expect(WebSocketHandshake.acceptValue(forKey: "dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        // Values from Python's hashlib and base64; the second key is a slice of a longer string.
+        #expect(WebSocketHandshake.acceptValue(forKey: "x3JJHMbDL1EzLkh9GBhXDw==") == "HSmrc0sMlYUkAGmm5OPpG2HaGWk=")
+        let line = "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"
+        let key = String(line.dropFirst(19).dropLast())  // "\r\n" is one Character
+        #expect(WebSocketHandshake.acceptValue(forKey: key) == "C/0nmHhBztSRGR1CwL6Tf4ZjwpY=")
     }
 
     @Test(arguments: upgradeCases)
@@ -86,6 +91,14 @@ let upgradeCases: [(String, String, Headers, Int?)] = [
                 + "X-Id: 1Evil: 1\r\n\r\n")
         let plain = String(decoding: WebSocketHandshake.responseHead(accept: "abc", protocol: nil), as: UTF8.self)
         #expect(!plain.contains("Sec-WebSocket-Protocol") && plain.hasSuffix("abc\r\n\r\n"))
+        // A colon leaves names only; a tab stays; NUL, CR and LF go, wherever they sit in a
+        // text longer than one eight-byte step.
+        let extra = WebSocketHandshake.responseHead(
+            accept: "a", protocol: nil,
+            extraHeaders: [("X-Long:Name-Here", "tab\there:and-more-text"), ("X-Nul", "0123456789\u{0}abc\n")])
+        #expect(
+            String(decoding: extra, as: UTF8.self).hasSuffix(
+                "X-LongName-Here: tab\there:and-more-text\r\nX-Nul: 0123456789abc\r\n\r\n"))
     }
 
     @Test func randomValues() {
