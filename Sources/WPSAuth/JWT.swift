@@ -65,7 +65,7 @@ public enum JWT {
 
         let encoded = UnsafeRawBufferPointer(rebasing: raw[..<firstDot])
         // The header every SDK writes is known to pass; any other is decoded and checked.
-        if encoded.count != encodedHeader.count || !encoded.elementsEqual(encodedHeader) {
+        if !encodedHeader.withUnsafeBytes({ ByteScan.equal(encoded, $0) }) {
             guard let header = Base64URL.decode(bytes: encoded) else {
                 return .failure(.malformed("the header is not base64url"))
             }

@@ -51,6 +51,27 @@ public enum ByteScan {
         return nil
     }
 
+    /// Whether `bytes` begins with `prefix`, compared eight bytes at a time (Sequence's
+    /// `starts(with:)` steps through a String's view one byte at a time).
+    public static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= prefix.count else { return false }
+        var index = 0
+        while index + 8 <= prefix.count {
+            if word(bytes, at: index) != word(prefix, at: index) { return false }
+            index += 8
+        }
+        while index < prefix.count {
+            if bytes[index] != prefix[index] { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// Whether `left` and `right` hold the same bytes.
+    public static func equal(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
+        left.count == right.count && hasPrefix(left, right)
+    }
+
     /// The index of the first `byte` at or after `start`, or nil.
     public static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
         firstIndex(in: bytes, from: start, to: bytes.count, wordMayStop: { hasByte($0, byte) }, stops: { $0 == byte })

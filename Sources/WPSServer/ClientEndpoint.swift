@@ -1,5 +1,6 @@
 import Glibc
 import WPSAuth
+import WPSBytes
 import WPSDeflate
 import WPSHTTP
 import WPSHub
@@ -14,12 +15,17 @@ extension Router {
 
     /// The hub named by a client path, or nil when the path is not the client endpoint.
     func clientHub(_ head: HTTPRequestHead) -> String?? {
-        // Compared as bytes: the prefix is ASCII, and Character steps cost a grapheme walk.
-        let path = head.path.utf8
-        if path.starts(with: Self.hubPrefix.utf8) {
-            let name = String(decoding: path.dropFirst(Self.hubPrefix.utf8.count), as: UTF8.self)
-            return .some(name.isEmpty ? nil : name)
+        // Compared as contiguous bytes: the prefix is ASCII, and stepping through a String
+        // (by Character or by its UTF-8 view) costs far more.
+        var path = head.path
+        var prefix = Self.hubPrefix
+        let name = path.withUTF8 { path in
+            prefix.withUTF8 { prefix -> String? in
+                guard ByteScan.hasPrefix(UnsafeRawBufferPointer(path), UnsafeRawBufferPointer(prefix)) else { return nil }
+                return String(decoding: path[prefix.count...], as: UTF8.self)
+            }
         }
+        if let name { return .some(name.isEmpty ? nil : name) }
         if head.path == "/client" || head.path == "/client/" {
             return .some(head.queryValue("hub"))
         }

@@ -86,4 +86,25 @@ import WPSBytes
             stops: { $0 < 0x20 || $0 >= 0x80 || $0 == 0x22 || $0 == 0x5C },
             scan: { ByteScan.firstStringBreak(in: $0, from: $1, to: $2) })
     }
+
+    /// Every length up to three words, with one byte changed at every position: a prefix
+    /// holds exactly when the plain comparison says so.
+    @Test func prefixAndEqualityAgreeWithThePlainComparison() {
+        let text: [UInt8] = (0..<30).map { UInt8(truncatingIfNeeded: 0x41 + $0) }
+        text.withUnsafeBytes { whole in
+            for length in 0...24 {
+                for changed in -1..<length {
+                    var prefix = Array(text[0..<length])
+                    if changed >= 0 { prefix[changed] ^= 0x20 }
+                    prefix.withUnsafeBytes { candidate in
+                        #expect(ByteScan.hasPrefix(whole, candidate) == text.starts(with: prefix))
+                        let same = UnsafeRawBufferPointer(rebasing: whole[0..<length])
+                        #expect(ByteScan.equal(same, candidate) == (changed < 0))
+                        #expect(!ByteScan.equal(whole, candidate))
+                        #expect(ByteScan.hasPrefix(candidate, whole) == false)
+                    }
+                }
+            }
+        }
+    }
 }
