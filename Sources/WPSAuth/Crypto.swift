@@ -33,6 +33,11 @@ enum Crypto {
         }
     }
 
+    /// HMAC-SHA256 of `data` under a prepared key, written to `out` (`macBytes` bytes).
+    static func hmacSHA256(key: HMACKey, data: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer) {
+        wps_hmac_sha256_keyed(key.state, data.baseAddress, data.count, out.assumingMemoryBound(to: UInt8.self))
+    }
+
     /// HMAC-SHA256 of contiguous `data` under a prepared key.
     static func hmacSHA256(key: AccessKey, data: some Collection<UInt8>) -> [UInt8] {
         if let mac = data.withContiguousStorageIfAvailable({ hmacSHA256(key: key.mac, data: UnsafeRawBufferPointer($0)) }) {
@@ -64,6 +69,11 @@ enum Crypto {
                 wps_memcmp_consttime(left.baseAddress, right.baseAddress, left.count) == 0
             }
         }
+    }
+
+    /// `constantTimeEquals` over raw bytes of equal, public length.
+    static func constantTimeEquals(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
+        wps_memcmp_consttime(a, b, count) == 0
     }
 
     /// Lowercase hex of `bytes`.

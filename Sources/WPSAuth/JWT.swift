@@ -8,6 +8,9 @@ public enum JWT {
     /// base64url of `{"alg":"HS256","typ":"JWT"}`, the header every official SDK writes.
     static let encodedHeader: [UInt8] = Array(Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8)).utf8)
 
+    /// Symbols of an HS256 signature: 32 bytes, unpadded base64url.
+    static let encodedSignatureLength = 43
+
     /// Signs `payload` (the bytes of a JSON object, written by the caller) with HS256.
     public static func sign(payload: [UInt8], key: AccessKey) -> String {
         var out = encodedHeader
@@ -72,14 +75,23 @@ public enum JWT {
             if let failure = checkHeader(header) { return .failure(failure) }
         }
 
-        guard let signature = Base64URL.decode(bytes: UnsafeRawBufferPointer(rebasing: raw[(secondDot + 1)...])),
-            signature.count == Crypto.macBytes
-        else { return .failure(.badSignature) }
+        // Unpadded base64url of a 32-byte tag is exactly 43 symbols; no other length decodes
+        // to 32 bytes, so the length is checked before any decoding.
+        let encodedSignature = UnsafeRawBufferPointer(rebasing: raw[(secondDot + 1)...])
+        guard encodedSignature.count == Self.encodedSignatureLength else { return .failure(.badSignature) }
         let signed = UnsafeRawBufferPointer(rebasing: raw[..<secondDot])
-        // Every key is tried without stopping early, so timing does not tell which one matched.
-        var authentic = false
-        for key in keys where Crypto.constantTimeEquals(Crypto.hmacSHA256(key: key.mac, data: signed), signature) {
-            authentic = true
+        // Tag and signature sit on the stack: verifying a token allocates only its payload.
+        let authentic = withUnsafeTemporaryAllocation(byteCount: 2 * Crypto.macBytes, alignment: 8) { scratch in
+            let signature = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<Crypto.macBytes])
+            let tag = scratch.baseAddress! + Crypto.macBytes
+            guard Base64URL.decode(bytes: encodedSignature, into: signature) == Crypto.macBytes else { return false }
+            // Every key is tried without stopping early, so timing does not tell which one matched.
+            var authentic = false
+            for key in keys {
+                Crypto.hmacSHA256(key: key.mac, data: signed, into: tag)
+                if Crypto.constantTimeEquals(tag, signature.baseAddress!, count: Crypto.macBytes) { authentic = true }
+            }
+            return authentic
         }
         guard authentic else { return .failure(.badSignature) }
 

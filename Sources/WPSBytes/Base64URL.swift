@@ -38,67 +38,71 @@ public enum Base64URL {
 
     /// Decodes unpadded base64url from raw bytes; see `decode(_:)`.
     public static func decode(bytes input: UnsafeRawBufferPointer) -> [UInt8]? {
-        // Four symbols make three bytes; a tail of 2 or 3 symbols makes 1 or 2.
-        let capacity = input.count / 4 * 3 + max(0, input.count % 4 - 1)
         var valid = true
-        let out = decodeTable.withUnsafeBufferPointer { table in
-            [UInt8](unsafeUninitializedCapacity: capacity) { out, count in
-                var written = 0
-                var index = 0
-                // Whole quanta first: four lookups, one validity test (every symbol's value
-                // is below 64, the 0xFF marker is not), three stores.
-                let whole = input.count & ~3
-                while index < whole {
-                    let a = table[Int(input[index])]
-                    let b = table[Int(input[index + 1])]
-                    let c = table[Int(input[index + 2])]
-                    let d = table[Int(input[index + 3])]
-                    guard (a | b | c | d) & 0xC0 == 0 else {
-                        valid = false
-                        break
-                    }
-                    let quantum = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                    out[written] = UInt8(truncatingIfNeeded: quantum >> 16)
-                    out[written + 1] = UInt8(truncatingIfNeeded: quantum >> 8)
-                    out[written + 2] = UInt8(truncatingIfNeeded: quantum)
-                    written += 3
-                    index += 4
-                }
-                var accumulator: UInt32 = 0
-                var pending = 0
-                while valid, index < input.count {
-                    let value = table[Int(input[index])]
-                    guard value != 0xFF else {
-                        valid = false
-                        break
-                    }
-                    accumulator = accumulator << 6 | UInt32(value)
-                    pending += 1
-                    index += 1
-                }
-                if valid {
-                    switch pending {
-                    case 0:
-                        break
-                    case 2:
-                        // 12 bits carry one byte; the low 4 must be zero.
-                        valid = accumulator & 0xF == 0
-                        out[written] = UInt8(truncatingIfNeeded: accumulator >> 4)
-                        written += 1
-                    case 3:
-                        // 18 bits carry two bytes; the low 2 must be zero.
-                        valid = accumulator & 0x3 == 0
-                        out[written] = UInt8(truncatingIfNeeded: accumulator >> 10)
-                        out[written + 1] = UInt8(truncatingIfNeeded: accumulator >> 2)
-                        written += 2
-                    default:
-                        valid = false
-                    }
-                }
-                count = valid ? written : 0
-            }
+        let out = [UInt8](unsafeUninitializedCapacity: decodedCapacity(input.count)) { out, count in
+            let written = decode(bytes: input, into: UnsafeMutableRawBufferPointer(out))
+            valid = written != nil
+            count = written ?? 0
         }
         return valid ? out : nil
+    }
+
+    /// Bytes that decoding `symbols` base64url symbols can produce.
+    public static func decodedCapacity(_ symbols: Int) -> Int {
+        // Four symbols make three bytes; a tail of 2 or 3 symbols makes 1 or 2.
+        symbols / 4 * 3 + max(0, symbols % 4 - 1)
+    }
+
+    /// Decodes into `out`, which must hold `decodedCapacity(input.count)` bytes; returns the
+    /// bytes written, or nil when `input` is not canonical unpadded base64url.
+    public static func decode(bytes input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        precondition(out.count >= decodedCapacity(input.count), "base64url output buffer too small")
+        return decodeTable.withUnsafeBufferPointer { table -> Int? in
+            var written = 0
+            var index = 0
+            // Whole quanta first: four lookups, one validity test (every symbol's value
+            // is below 64, the 0xFF marker is not), three stores.
+            let whole = input.count & ~3
+            while index < whole {
+                let a = table[Int(input[index])]
+                let b = table[Int(input[index + 1])]
+                let c = table[Int(input[index + 2])]
+                let d = table[Int(input[index + 3])]
+                guard (a | b | c | d) & 0xC0 == 0 else { return nil }
+                let quantum = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                out[written] = UInt8(truncatingIfNeeded: quantum >> 16)
+                out[written + 1] = UInt8(truncatingIfNeeded: quantum >> 8)
+                out[written + 2] = UInt8(truncatingIfNeeded: quantum)
+                written += 3
+                index += 4
+            }
+            var accumulator: UInt32 = 0
+            var pending = 0
+            while index < input.count {
+                let value = table[Int(input[index])]
+                guard value != 0xFF else { return nil }
+                accumulator = accumulator << 6 | UInt32(value)
+                pending += 1
+                index += 1
+            }
+            switch pending {
+            case 0:
+                return written
+            case 2:
+                // 12 bits carry one byte; the low 4 must be zero.
+                guard accumulator & 0xF == 0 else { return nil }
+                out[written] = UInt8(truncatingIfNeeded: accumulator >> 4)
+                return written + 1
+            case 3:
+                // 18 bits carry two bytes; the low 2 must be zero.
+                guard accumulator & 0x3 == 0 else { return nil }
+                out[written] = UInt8(truncatingIfNeeded: accumulator >> 10)
+                out[written + 1] = UInt8(truncatingIfNeeded: accumulator >> 2)
+                return written + 2
+            default:
+                return nil
+            }
+        }
     }
 
     /// Decodes the UTF-8 bytes of `text`; see `decode(_:)` for the collection form.

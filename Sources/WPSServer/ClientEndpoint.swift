@@ -152,9 +152,19 @@ extension String {
 /// backtick, comma, dot, brackets (reference §1.1).
 enum HubName {
     static func isValid(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard let first = bytes.first, bytes.count <= 128, isLetter(first) else { return false }
-        return bytes.dropFirst().allSatisfy { isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) || "_`,.[]".utf8.contains($0) }
+        var name = name
+        return name.withUTF8 { bytes in
+            guard let first = bytes.first, bytes.count <= 128, isLetter(first) else { return false }
+            return bytes.dropFirst().allSatisfy { byte in
+                switch byte {
+                case 0x30...0x39, UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: ","), UInt8(ascii: "."),
+                    UInt8(ascii: "["), UInt8(ascii: "]"):
+                    true
+                default:
+                    isLetter(byte)
+                }
+            }
+        }
     }
 
     private static func isLetter(_ byte: UInt8) -> Bool {

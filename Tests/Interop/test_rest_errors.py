@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 
 import pytest
 
@@ -252,6 +253,21 @@ def test_longest_group_name_accepted(port):
 def test_invalid_hub_name_400(port):
     r = rest(port, "POST", "/api/hubs/1bad/:send", body="x", content_type="text/plain")
     assert_error(r, 400)
+
+
+# A letter, then up to 127 letters, digits and _ ` , . [ ] (reference §1.1).
+@pytest.mark.parametrize("hub,valid", [
+    ("Z", True), ("a" * 128, True), ("a9_`,.[]", True), ("q" + "]" * 127, True),
+    ("a" * 129, False), ("_a", False), ("9a", False), ("a-b", False), ("a b", False), ("a:b", False),
+    ("a@", False), ("a{", False), ("a/b", False), ("a\u00e9", False),
+])
+def test_hub_name_characters(port, hub, valid):
+    path = "/api/hubs/" + urllib.parse.quote(hub, safe="") + "/:send"
+    r = rest(port, "POST", path, body="x", content_type="text/plain")
+    if valid:
+        assert r.status == 202, r
+    else:
+        assert_error(r, 400)
 
 
 def test_add_unknown_connection_to_group_404(port):

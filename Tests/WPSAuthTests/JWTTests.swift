@@ -152,6 +152,15 @@ enum PythonVectors {
         }
     }
 
+    /// A signature one symbol short or long, or padded, is refused before anything is decoded.
+    @Test func signatureLengthIsExact() {
+        let token = V.sdkClient
+        for variant in [String(token.dropLast()), token + "A", token + "=", String(token.dropLast()) + "="] {
+            #expect(throws: JWTError.badSignature) { try verify(variant).get() }
+        }
+        #expect((try? verify(token).get()) != nil)
+    }
+
     @Test func aTokenInsideALargerStringVerifiesAlike() throws {
         let text = "access_token=" + V.sdkClient + "&x=1"
         let token = text.dropFirst("access_token=".count).prefix(V.sdkClient.utf8.count)
