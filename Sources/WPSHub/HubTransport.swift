@@ -21,6 +21,11 @@ open class HubTransport {
     open func send(_ shared: SharedBytes, endsFrame: Bool) {}
     /// Queues a copy of `bytes`.
     open func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {}
+    /// Queues a copy of one whole frame given in two parts, after everything queued.
+    open func send(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+        send(header, endsFrame: false)
+        send(payload, endsFrame: true)
+    }
     /// Queues one small whole frame (`header` then `payload`) ahead of queued data: acks and
     /// pongs never wait behind a backlog.
     open func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {}

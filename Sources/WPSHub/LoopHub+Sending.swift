@@ -241,8 +241,7 @@ extension LoopHub {
                 if urgent {
                     transport.sendUrgent(head, payload)
                 } else {
-                    transport.send(head, endsFrame: false)
-                    transport.send(payload, endsFrame: true)
+                    transport.send(head, payload)
                 }
             }
         }

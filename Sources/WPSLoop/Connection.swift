@@ -74,7 +74,17 @@ public final class Connection {
     /// frame follow, so urgent frames must not be put after these.
     public func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool = true) {
         guard state == .open || state == .connecting else { return }
+        if endsFrame, !wantsWritable, sendThroughArena(bytes, Self.noBytes, urgent: false) { return }
         outbound.append(bytes, endsFrame: endsFrame)
+        markDirty()
+    }
+
+    /// Queues a copy of one whole frame given in two parts (a header and its payload).
+    public func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
+        guard state == .open || state == .connecting else { return }
+        if !wantsWritable, sendThroughArena(first, second, urgent: false) { return }
+        outbound.append(first, endsFrame: false)
+        outbound.append(second, endsFrame: true)
         markDirty()
     }
 
@@ -82,8 +92,30 @@ public final class Connection {
     /// frame being written: for pongs and acks, which must not wait behind a backlog.
     public func sendUrgent(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
         guard state == .open || state == .connecting else { return }
+        if outbound.isIdle, !wantsWritable, sendThroughArena(first, second, urgent: true) { return }
         outbound.appendUrgent(first, second)
         markDirty()
+    }
+
+    private static var noBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+
+    /// Bytes for a socket that keeps up (the usual request and answer) are copied into the
+    /// turn arena and borrowed, like a broadcast: the queue takes no block from its pool and
+    /// gives none back, and replies of one turn merge into one write. An urgent frame takes
+    /// this way only into an idle queue, where it cannot overtake anything. False when the
+    /// arena cannot take the bytes.
+    private func sendThroughArena(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, urgent: Bool) -> Bool {
+        let count = first.count + second.count
+        guard count > 0,
+            let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(count) })
+        else { return false }
+        if let base = first.baseAddress, first.count > 0 { destination.copyMemory(from: base, byteCount: first.count) }
+        if let base = second.baseAddress, second.count > 0 {
+            (destination + first.count).copyMemory(from: base, byteCount: second.count)
+        }
+        if outbound.appendBorrowed(destination, count: count, urgent: urgent) { loop.borrowers.append(self) }
+        markDirty()
+        return true
     }
 
     public func send(_ bytes: [UInt8]) {

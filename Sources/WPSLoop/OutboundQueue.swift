@@ -100,6 +100,9 @@ struct OutboundQueue {
     static let copyBelowBytes = 1024
 
     var isEmpty: Bool { byteCount == 0 }
+    /// Nothing queued and no frame half written: a new frame can neither overtake nor split
+    /// anything, so it may be queued in whichever way is cheapest.
+    var isIdle: Bool { byteCount == 0 && !frameStarted }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool = true) {
         guard bytes.count > 0 else { return }
@@ -145,6 +148,14 @@ struct OutboundQueue {
         tailIsLastChunk = false
         defer { hasBorrowed = true }
         return !hasBorrowed
+    }
+
+    /// `appendBorrowed` for a frame queued while the queue is idle; an urgent one also closes
+    /// the urgent region behind it, so a later urgent frame still queues after it.
+    mutating func appendBorrowed(_ start: UnsafeRawPointer, count: Int, urgent: Bool) -> Bool {
+        let first = appendBorrowed(start, count: count)
+        if urgent { urgentEnd = chunks.count }
+        return first
     }
 
     /// Copies every borrowed chunk still queued into owned blocks, before the turn arena is

@@ -129,6 +129,12 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
         return deliveryConnection._withUnsafeGuaranteedRef { $0.sendFrame(head: head, shared, tail: tail) }
     }
 
+    override func send(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
+        writeUnsentFirst()
+        guard let session, !session.closeSent else { return }
+        session.connection.send(header, payload)
+    }
+
     override func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
         guard let session, !session.closeSent else { return }
         session.connection.sendUrgent(header, payload)

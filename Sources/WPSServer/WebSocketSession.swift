@@ -91,6 +91,10 @@ final class WebSocketSession: ConnectionHandler {
 
     // MARK: sending
 
+    /// Frames up to this size are built in one piece; larger payloads are queued after their
+    /// header without being copied twice.
+    static let builtFrameBytes = 16 * 1024
+
     /// Sends one unfragmented frame built from a header and the payload; control frames go
     /// ahead of queued data (a pong never waits behind a backlog). Data worth compressing is
     /// compressed when permessage-deflate was negotiated.
@@ -114,6 +118,16 @@ final class WebSocketSession: ConnectionHandler {
             let head = UnsafeRawBufferPointer(rebasing: header[0..<length])
             if opcode.isControl {
                 connection.sendUrgent(head, payload)
+            } else if payload.count <= Self.builtFrameBytes {
+                // One piece: borrowed from the turn arena when the socket keeps up, so it
+                // merges with what precedes it there (a 101 and the first message go out in
+                // one write).
+                connection.sendBuilt(byteCount: head.count + payload.count) { destination in
+                    destination.copyMemory(from: head.baseAddress!, byteCount: head.count)
+                    if let base = payload.baseAddress, payload.count > 0 {
+                        (destination + head.count).copyMemory(from: base, byteCount: payload.count)
+                    }
+                }
             } else {
                 connection.send(head, endsFrame: false)
                 connection.send(payload, endsFrame: true)

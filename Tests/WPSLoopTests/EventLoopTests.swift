@@ -168,6 +168,25 @@ struct TestSocket {
         #expect(firstDifference == nil)
     }
 
+    /// Replies of one turn, whichever queue path each takes (the turn arena for a socket that
+    /// keeps up, an urgent frame into an idle queue), leave in order: urgent frames first,
+    /// in the order they were sent, then the rest.
+    @Test(arguments: ["UUAB", "AUUB", "UAUB", "UBAU", "BAUU"])
+    func repliesOfOneTurnKeepTheirOrder(script: String) throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in ScriptedReplies() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let socket = try TestSocket(port: group.port)
+        defer { socket.close() }
+        let others = script.compactMap { $0 == "A" ? "A1" : $0 == "B" ? "B1B2" : nil }.joined()
+        for _ in 0..<3 {
+            socket.send(script)
+            let expected = "u1u2" + others
+            #expect(socket.read(expected.utf8.count) == Array(expected.utf8))
+        }
+    }
+
     /// Accepted sockets have Nagle's algorithm off (inherited from the listener), so a
     /// small frame is not held back waiting for an ACK.
     @Test func acceptedSocketsHaveNoDelay() throws {
@@ -492,5 +511,30 @@ final class NoDelayReporter: ConnectionHandler {
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(connection.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &length)
         connection.send([value != 0 ? UInt8(ascii: "1") : UInt8(ascii: "0")])
+    }
+}
+
+/// Replies to each byte of a script in one turn: "A" a frame, "U" the next urgent frame,
+/// "B" a frame in two parts. Urgent frames go ahead of the turn's other replies, in order.
+final class ScriptedReplies: ConnectionHandler {
+    func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+        var urgent = 0
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "A"):
+                connection.send(Array("A1".utf8))
+            case UInt8(ascii: "U"):
+                urgent += 1
+                Array("u".utf8).withUnsafeBytes { first in
+                    Array("\(urgent)".utf8).withUnsafeBytes { connection.sendUrgent(first, $0) }
+                }
+            case UInt8(ascii: "B"):
+                Array("B1".utf8).withUnsafeBytes { first in
+                    Array("B2".utf8).withUnsafeBytes { connection.send(first, $0) }
+                }
+            default:
+                break
+            }
+        }
     }
 }

@@ -281,6 +281,38 @@ import WPSBytes
         #expect(queue.isEmpty)
     }
 
+    /// An urgent frame borrowed into an idle queue closes the urgent region: the next urgent
+    /// frame queues after it, and a later borrowed frame, though adjacent in the arena,
+    /// neither merges into it nor goes ahead of the second urgent one.
+    @Test func anUrgentBorrowedFrameKeepsItsPlaceAmongUrgentOnes() {
+        var queue = OutboundQueue()
+        let arena = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+        defer { arena.deallocate() }
+        for index in 0..<8 { arena[index] = 10 + UInt8(index) }
+        let base = UnsafeRawPointer(arena.baseAddress!)
+        #expect(queue.isIdle)
+        let registers = queue.appendBorrowed(base, count: 2, urgent: true)
+        #expect(registers)
+        _ = queue.appendBorrowed(base + 2, count: 2, urgent: false)
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        ([7] as [UInt8]).withUnsafeBytes { queue.appendUrgent($0, empty) }
+        #expect(contents(queue) == [10, 11, 7, 12, 13])
+        queue.consume(5)
+        #expect(queue.isEmpty && queue.isIdle)
+    }
+
+    /// Drained in the middle of a frame (its header written, its payload not yet queued),
+    /// the queue is empty but not idle.
+    @Test func aHalfWrittenFrameIsNotIdle() {
+        var queue = OutboundQueue()
+        ([1, 2] as [UInt8]).withUnsafeBytes { queue.append($0, endsFrame: false) }
+        queue.consume(2)
+        #expect(queue.isEmpty && !queue.isIdle)
+        ([3] as [UInt8]).withUnsafeBytes { queue.append($0, endsFrame: true) }
+        queue.consume(1)
+        #expect(queue.isIdle)
+    }
+
     @Test func blocksLeftBehindByTheTailGoBackToThePool() {
         let pool = OutboundQueue.BlockPool()
         var queue = OutboundQueue(pool: pool)
