@@ -61,45 +61,100 @@ public struct JWTClaims: Sendable, Hashable {
     static func parse(_ payload: [UInt8]) -> Result<JWTClaims, JWTError> {
         payload.withUnsafeBytes { raw -> Result<JWTClaims, JWTError> in
             var claims = JWTClaims(payload: payload)
-            var names = ClaimNames()
-            do throws(JSONError) {
-                try JSON.scanObject(raw) { (key, value) throws(JSONError) in
-                    guard let name = JSON.string(raw, key), names.insert(name) else {
-                        throw JSONError(offset: key.range.lowerBound, message: "duplicate claim name")
+            return withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: ClaimNames.listLimit) {
+                var names = ClaimNames(slots: $0)
+                do throws(JSONError) {
+                    try JSON.scanObject(raw) { (key, value) throws(JSONError) in
+                        // A name without escapes is its own bytes: checked and recognised in
+                        // place. One with escapes is decoded first.
+                        let claim: Registered
+                        let fresh: Bool
+                        if let plain = JSON.unescapedContents(raw, key) {
+                            fresh = names.insert(plain)
+                            claim = Registered(plain)
+                        } else if let name = JSON.string(raw, key) {
+                            fresh = names.insert(name)
+                            claim = Registered(name)
+                        } else {
+                            fresh = false
+                            claim = .other
+                        }
+                        guard fresh else {
+                            throw JSONError(offset: key.range.lowerBound, message: "duplicate claim name")
+                        }
+                        try claims.absorb(claim, value: value, raw: raw)
                     }
-                    try claims.absorb(name: name, value: value, raw: raw)
+                } catch {
+                    return .failure(.malformed("the payload is not a valid claims object (\(error.message))"))
                 }
-            } catch {
-                return .failure(.malformed("the payload is not a valid claims object (\(error.message))"))
+                return .success(claims)
             }
-            return .success(claims)
         }
     }
 
-    private mutating func absorb(name: String, value: JSONToken, raw: UnsafeRawBufferPointer) throws(JSONError) {
+    /// The registered claims a connection reads; every other name is kept only in `payload`.
+    enum Registered: String {
+        case aud, sub, exp, nbf, iat, role
+        case group = "webpubsub.group"
+        case other = ""
+
+        init(_ name: String) {
+            self = Registered(rawValue: name) ?? .other
+        }
+
+        /// Recognised by length, then bytes: no String is made for a name.
+        init(_ bytes: UnsafeRawBufferPointer) {
+            switch bytes.count {
+            case 3:
+                switch (bytes[0], bytes[1], bytes[2]) {
+                case (0x61, 0x75, 0x64): self = .aud
+                case (0x73, 0x75, 0x62): self = .sub
+                case (0x65, 0x78, 0x70): self = .exp
+                case (0x6E, 0x62, 0x66): self = .nbf
+                case (0x69, 0x61, 0x74): self = .iat
+                default: self = .other
+                }
+            case 4:
+                self = ByteScan.equal(bytes, Self.roleBytes) ? .role : .other
+            case 15:
+                self = ByteScan.equal(bytes, Self.groupBytes) ? .group : .other
+            default:
+                self = .other
+            }
+        }
+
+        private static var roleBytes: UnsafeRawBufferPointer { bytes("role") }
+        private static var groupBytes: UnsafeRawBufferPointer { bytes("webpubsub.group") }
+        private static func bytes(_ literal: StaticString) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        }
+    }
+
+    private mutating func absorb(_ claim: Registered, value: JSONToken, raw: UnsafeRawBufferPointer) throws(JSONError) {
         let offset = value.range.lowerBound
-        switch name {
-        case "aud":
+        let name = claim.rawValue
+        switch claim {
+        case .aud:
             audiences = try Self.strings(raw, value, claim: name)
-        case "sub":
+        case .sub:
             guard value.kind == .string, let text = JSON.string(raw, value) else {
                 throw JSONError(offset: offset, message: "'sub' is not a string")
             }
             subject = text.isEmpty ? nil : text
-        case "exp", "nbf", "iat":
+        case .exp, .nbf, .iat:
             guard let seconds = Self.numericDate(raw, value) else {
                 throw JSONError(offset: offset, message: "'\(name)' is not a NumericDate")
             }
-            switch name {
-            case "exp": expiresAt = seconds
-            case "nbf": notBefore = seconds
+            switch claim {
+            case .exp: expiresAt = seconds
+            case .nbf: notBefore = seconds
             default: issuedAt = seconds
             }
-        case "role":
+        case .role:
             roles = try Self.strings(raw, value, claim: name)
-        case "webpubsub.group":
+        case .group:
             groups = try Self.strings(raw, value, claim: name)
-        default:
+        case .other:
             break
         }
     }
@@ -160,20 +215,36 @@ public struct JWTClaims: Sendable, Hashable {
     }
 }
 
-/// Claim names seen so far. A token carries a handful, so a list is cheaper than hashing;
-/// past `listLimit` names a set keeps a token full of custom claims from costing n² compares.
+/// Claim names seen so far. A token carries a handful, so the escape-free ones are kept as
+/// their bytes in caller-provided slots and compared directly; past `listLimit` names, or at
+/// the first name with escapes, a set of decoded names takes over (a token full of custom
+/// claims then costs no n² compares).
 struct ClaimNames {
     static let listLimit = 16
-    private var list: [String] = []
+    private let slots: UnsafeMutableBufferPointer<UnsafeRawBufferPointer>
+    private var count = 0
     private var set: Set<String>?
 
-    /// False when `name` was already seen.
+    init(slots: UnsafeMutableBufferPointer<UnsafeRawBufferPointer>) {
+        self.slots = slots
+    }
+
+    /// False when the name, given as its bytes, was already seen.
+    mutating func insert(_ name: UnsafeRawBufferPointer) -> Bool {
+        if set == nil, count < slots.count {
+            for index in 0..<count where ByteScan.equal(slots[index], name) { return false }
+            slots[count] = name
+            count += 1
+            return true
+        }
+        return insert(String(decoding: name, as: UTF8.self))
+    }
+
+    /// False when the decoded name was already seen.
     mutating func insert(_ name: String) -> Bool {
-        if set != nil { return set!.insert(name).inserted }
-        if list.contains(name) { return false }
-        if list.isEmpty { list.reserveCapacity(8) }
-        list.append(name)
-        if list.count > Self.listLimit { set = Set(list) }
-        return true
+        if set == nil {
+            set = Set((0..<count).map { String(decoding: slots[$0], as: UTF8.self) })
+        }
+        return set!.insert(name).inserted
     }
 }

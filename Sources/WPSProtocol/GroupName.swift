@@ -5,6 +5,15 @@ public enum GroupName {
 
     /// Why `name` is not a valid group name, or nil when it is.
     public static func problem(_ name: String) -> String? {
+        // A name no longer in bytes than the limit is within it in scalars too; if it starts
+        // with a visible ASCII byte after any ASCII whitespace, it is valid without a walk
+        // through its scalars.
+        let bytes = name.utf8.count
+        if bytes >= 1, bytes <= maxScalars,
+            let visible = name.utf8.withContiguousStorageIfAvailable({ firstNonWhitespaceIsASCII($0) }), visible
+        {
+            return nil
+        }
         var count = 0
         var allWhitespace = true
         for scalar in name.unicodeScalars {
@@ -18,6 +27,15 @@ public enum GroupName {
     }
 
     public static func isValid(_ name: String) -> Bool { problem(name) == nil }
+
+    /// Whether the first byte that is not ASCII whitespace is ASCII; false when there is none.
+    private static func firstNonWhitespaceIsASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in bytes {
+            if byte >= 0x80 { return false }
+            if byte != 0x20, !(0x09...0x0D).contains(byte) { return true }
+        }
+        return false
+    }
 
     /// Unicode's White_Space property, answered for ASCII without the property tables: a
     /// lookup there costs more than the rest of a join.

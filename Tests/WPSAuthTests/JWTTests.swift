@@ -238,6 +238,29 @@ enum PythonVectors {
         }
     }
 
+    /// Registered names are recognised whether written plainly or with escapes; a repeat is
+    /// caught across the two spellings in either order; near misses are custom claims.
+    @Test func claimNamesWithAndWithoutEscapes() throws {
+        let escaped = #"{"\u0073ub":"u9","ex\u0070":1700000100,"rol\u0065":"webpubsub.joinLeaveGroup","#
+            + #""webpubsub.grou\u0070":["g"],"au\u0064":"a"}"#
+        let claims = try verify(JWT.sign(payload: Array(escaped.utf8), key: V.key)).get()
+        #expect(claims.subject == "u9" && claims.expiresAt == 1_700_000_100 && claims.audiences == ["a"])
+        #expect(claims.roles == ["webpubsub.joinLeaveGroup"] && claims.groups == ["g"])
+        for repeated in [
+            #"{"\u0065xp":1700000100,"exp":1}"#, #"{"exp":1700000100,"\u0065xp":1}"#,
+            #"{"exp":1700000100,"sub":"a","x":1,"y":2,"\u0078":3}"#,
+        ] {
+            guard case .failure(.malformed) = verify(JWT.sign(payload: Array(repeated.utf8), key: V.key)) else {
+                Issue.record("expected the repeat in \(repeated) to be refused")
+                continue
+            }
+        }
+        let nearMisses = #"{"exp":1700000100,"Sub":"x","rolE":5,"aud ":{},"webpubsub.groupX":1,"iat_":"y"}"#
+        let lenient = try verify(JWT.sign(payload: Array(nearMisses.utf8), key: V.key)).get()
+        #expect(lenient.subject == nil && lenient.roles.isEmpty && lenient.audiences.isEmpty && lenient.groups.isEmpty)
+        #expect(lenient.issuedAt == nil && lenient.all.count == 6)
+    }
+
     @Test func descriptionsAreReadable() {
         let errors: [JWTError] = [
             .malformed("x"), .unsupportedAlgorithm(String(repeating: "A", count: 100)), .badSignature, .expired,

@@ -17,6 +17,11 @@ import Testing
         ("g", true), (" g ", true), (" ", false), ("\t\n\u{0B}\u{0C}\r", false), ("\u{A0}\u{3000}", false),
         ("\u{200B}", true), ("", false), (String(repeating: "a", count: 1024), true),
         (String(repeating: "a", count: 1025), false),
+        // Past the byte shortcut: non-ASCII names are counted in scalars, not bytes.
+        (String(repeating: "é", count: 1024), true), (String(repeating: "é", count: 1025), false),
+        (String(repeating: " ", count: 1023) + "x", true), (String(repeating: " ", count: 1024), false),
+        ("\u{A0}g", true), (" \u{3000} g", true), ("a" + String(repeating: "é", count: 1023), true),
+        ("a" + String(repeating: "é", count: 1024), false), ("\u{1F600}", true),
     ])
     func validity(name: String, valid: Bool) {
         #expect(GroupName.isValid(name) == valid)
