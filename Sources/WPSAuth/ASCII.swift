@@ -13,6 +13,15 @@ enum ASCII {
         return zip(a, b).allSatisfy { lower($0) == lower($1) }
     }
 
+    /// `equalsIgnoringCase` over contiguous bytes: indexes instead of a zipped iterator.
+    static func equalsIgnoringCase(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for index in 0..<a.count where a[index] != b[index] {
+            if lower(a[index]) != lower(b[index]) { return false }
+        }
+        return true
+    }
+
     static func isSpace(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
             || byte == UInt8(ascii: "\n")

@@ -10,16 +10,22 @@ public enum ClientAudience {
     /// `requestHost` is the request's Host header (may carry a port). `isTLS` is accepted for
     /// symmetry with callers but not compared, so a TLS-terminating proxy may sit in front.
     public static func matches(audience: String, requestHost: String, isTLS: Bool, hub: String) -> Bool {
-        AudienceURL.parse(audience) { url in
-            guard let url, url.query == nil, url.sameOrigin(requestHost: requestHost) else { return false }
-            var path = url.path
-            if path.last == UInt8(ascii: "/") { path = path.dropLast() }
-            guard path.count > hubsPath.count,
-                ASCII.equalsIgnoringCase(path.prefix(hubsPath.count), hubsPath)
-            else { return false }
-            let audienceHub = path.dropFirst(hubsPath.count)
-            guard !audienceHub.contains(UInt8(ascii: "/")) else { return false }
-            return ASCII.equalsLeniently(audienceHub, hub.utf8)
+        var hub = hub
+        return hub.withUTF8 { hub in
+            AudienceURL.parse(audience) { url in
+                guard let url, url.query == nil, url.sameOrigin(requestHost: requestHost) else { return false }
+                var path = url.path
+                if path.last == UInt8(ascii: "/") { path = path.dropLast() }
+                guard path.count > hubsPath.count,
+                    hubsPath.withUnsafeBufferPointer({
+                        ASCII.equalsIgnoringCase(UnsafeBufferPointer(rebasing: path.prefix($0.count)), $0)
+                    })
+                else { return false }
+                let audienceHub = UnsafeBufferPointer(rebasing: path.dropFirst(hubsPath.count))
+                guard !audienceHub.contains(UInt8(ascii: "/")) else { return false }
+                // Contiguous bytes compared first; the percent-decoded forms only on a miss.
+                return ASCII.equalsIgnoringCase(audienceHub, hub) || ASCII.equalsLeniently(audienceHub, hub)
+            }
         }
     }
 }

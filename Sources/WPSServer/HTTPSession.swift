@@ -78,7 +78,13 @@ final class HTTPSession: ConnectionHandler {
                 case .complete(let head, let headLength):
                     offset += headLength
                     parser.reset()
-                    if head.isChunked {
+                    if !head.isChunked, head.contentLength == 0 {
+                        // No body (every upgrade, most GETs): routed straight away, without
+                        // passing the head through a body phase and back.
+                        if dispatch(head, rest: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])) {
+                            return buffer.count
+                        }
+                    } else if head.isChunked {
                         chunked.reset()
                         phase = .chunkedBody(head)
                     } else {
