@@ -53,6 +53,25 @@ enum RequestKind {
 
     init?(_ frame: UnsafeRawBufferPointer, _ token: JSONToken) {
         guard token.kind == .string else { return nil }
+        if let plain = JSON.unescapedContents(frame, token) {
+            // The usual case: one comparison, picked by length.
+            let kind: RequestKind
+            let name: StaticString
+            switch plain.count {
+            case 4: (kind, name) = (.ping, "ping")
+            case 5: (kind, name) = (.event, "event")
+            case 9: (kind, name) = (.joinGroup, "joinGroup")
+            case 10: (kind, name) = (.leaveGroup, "leaveGroup")
+            case 11:
+                // "seNdToGroup" and "seQuenceAck" part at their third letter.
+                (kind, name) =
+                    plain[2] | 0x20 == UInt8(ascii: "q") ? (.sequenceAck, "sequenceAck") : (.sendToGroup, "sendToGroup")
+            default: return nil
+            }
+            guard JSON.stringEquals(frame, token, name, caseInsensitive: true) else { return nil }
+            self = kind
+            return
+        }
         if JSON.stringEquals(frame, token, "sendToGroup", caseInsensitive: true) {
             self = .sendToGroup
         } else if JSON.stringEquals(frame, token, "sequenceAck", caseInsensitive: true) {

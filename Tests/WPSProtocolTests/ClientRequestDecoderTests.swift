@@ -74,6 +74,12 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
         (#"{"type":"event","event":"e","data":  12.5e3  }"#, "event e - json 12.5e3"),
         // Escapes in keys and values; last duplicate wins.
         (#"{"\u0074ype":"joinGroup","gr\u006fup":"g\u00e9\n"}"#, "join gé\n -"),
+        // Every type in other cases, and spelled with an escape (the slow path).
+        (#"{"type":"SEQUENCEACK","sequenceId":1}"#, "seqAck 1"), (#"{"type":"SeNdToGrOuP","group":"g","data":1}"#,
+            "send g - noEcho=false json 1"),
+        (#"{"type":"EVENT","event":"e","data":1}"#, "event e - json 1"), (#"{"type":"PING"}"#, "ping"),
+        (#"{"type":"LeaveGroup","group":"g"}"#, "leave g -"), (#"{"type":"\u006aoinGroup","group":"g"}"#, "join g -"),
+        (#"{"type":"se\u0071uenceAck","sequenceId":2}"#, "seqAck 2"), (#"{"type":"\u0050ing"}"#, "ping"),
         (#"{"type":"joinGroup","group":"a","group":"b"}"#, "join b -"),
         (
             #"{"type":"sendToGroup","group":"g","dataType":"binary","data":"AQ\/="}"#,
@@ -98,6 +104,11 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
         ("{}", .unknownType("")),
         (#"{"group":"g"}"#, .unknownType("")),
         (#"{"type":"subscribe"}"#, .unknownType("subscribe")),
+        // Near misses of every length a type has.
+        (#"{"type":"pong"}"#, .unknownType("pong")), (#"{"type":"evens"}"#, .unknownType("evens")),
+        (#"{"type":"joinGroop"}"#, .unknownType("joinGroop")), (#"{"type":"leaveGroop"}"#, .unknownType("leaveGroop")),
+        (#"{"type":"sendToGroop"}"#, .unknownType("sendToGroop")), (#"{"type":"sequenceAcc"}"#, .unknownType("sequenceAcc")),
+        (#"{"type":"seXuenceAck"}"#, .unknownType("seXuenceAck")), (#"{"type":"\u0070ong"}"#, .unknownType("pong")),
         (#"{"type":5}"#, .unknownType("5")),
         (#"{"type":null}"#, .unknownType("null")),
         (#"{"Type":"ping"}"#, .unknownType("")),
