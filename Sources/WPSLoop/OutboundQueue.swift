@@ -323,7 +323,13 @@ struct OutboundQueue {
         }
         if head == chunks.count {
             // Drained: idle connections keep no block and no chunk storage.
-            chunks.removeAll(keepingCapacity: chunks.capacity <= 16)
+            if chunks.capacity <= 16 {
+                // Popped rather than removeAll(keepingCapacity:), which cost more for the
+                // chunk or two a drained queue usually held.
+                while chunks.popLast() != nil {}
+            } else {
+                chunks = []
+            }
             head = 0
             urgentEnd = 0
             hasBorrowed = false
