@@ -20,8 +20,9 @@ public struct Permissions: Sendable, Hashable {
         var exceptions: Set<String> = []
 
         func allows(_ group: String) -> Bool {
-            if exceptions.contains(group) { return false }
-            return anyGroup || groups.contains(group) || patterns.contains { $0.matches(group) }
+            // Empty sets are skipped: a lookup hashes the name even when there is nothing to find.
+            if !exceptions.isEmpty, exceptions.contains(group) { return false }
+            return anyGroup || (!groups.isEmpty && groups.contains(group)) || patterns.contains { $0.matches(group) }
         }
     }
 

@@ -26,7 +26,14 @@ public final class HubSession {
     public let connectionId: String
     public let hub: String
     public let userId: String?
-    public internal(set) var permissions: Permissions
+    public internal(set) var permissions: Permissions {
+        didSet { noteBroadGrants() }
+    }
+    /// Whether the permissions allow joining and leaving, or sending to, every group: kept
+    /// beside them so the usual check reads a flag instead of copying the permissions out of
+    /// this object.
+    private(set) var joinsAnyGroup = false
+    private(set) var sendsToAnyGroup = false
     /// The socket, nil while a reliable session waits to be resumed.
     public internal(set) var transport: HubTransport? {
         didSet {
@@ -53,6 +60,22 @@ public final class HubSession {
         permissions = Permissions(roles: identity.roles)
         self.reconnectionToken = reconnectionToken
         ackHistory = AckHistory(capacity: ackHistoryCount)
+        noteBroadGrants()
+    }
+
+    private func noteBroadGrants() {
+        joinsAnyGroup = permissions.has(.joinLeaveGroup, group: nil)
+        sendsToAnyGroup = permissions.has(.sendToGroup, group: nil)
+    }
+
+    /// Whether this connection may join or leave `group`.
+    func mayJoinLeave(_ group: String) -> Bool {
+        joinsAnyGroup || permissions.canJoinLeave(group: group)
+    }
+
+    /// Whether this connection may publish to `group`.
+    func maySend(to group: String) -> Bool {
+        sendsToAnyGroup || permissions.canSend(toGroup: group)
     }
 
     /// Groups this session belongs to.

@@ -37,21 +37,21 @@ extension LoopHub {
             if session.kind.isReliable { session.acknowledge(upTo: sequenceId) }
         case .joinGroup(let group, let ackId):
             guard !isDuplicate(session, ackId) else { return }
-            guard session.permissions.canJoinLeave(group: group) else {
+            guard session.mayJoinLeave(group) else {
                 return forbidden(session, ackId, "The client has no permission to join or leave group '\(group)'.")
             }
             join(session, group)
             succeeded(session, ackId)
         case .leaveGroup(let group, let ackId):
             guard !isDuplicate(session, ackId) else { return }
-            guard session.permissions.canJoinLeave(group: group) else {
+            guard session.mayJoinLeave(group) else {
                 return forbidden(session, ackId, "The client has no permission to join or leave group '\(group)'.")
             }
             leave(session, group)
             succeeded(session, ackId)
         case .sendToGroup(let group, let ackId, let noEcho, let dataType, let data):
             guard !isDuplicate(session, ackId) else { return }
-            guard session.permissions.canSend(toGroup: group) else {
+            guard session.maySend(to: group) else {
                 return forbidden(session, ackId, "The client has no permission to send message to group '\(group)'.")
             }
             let value = UnsafeRawBufferPointer(rebasing: frame[data])
@@ -77,7 +77,7 @@ extension LoopHub {
     }
 
     func receivedRaw(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession, group: String?) {
-        guard let group, session.permissions.canSend(toGroup: group) else { return }
+        guard let group, session.maySend(to: group) else { return }
         publish(Broadcast(hub: session.hub, group: group, fromUserId: session.userId, isText: isText, payload: frame))
     }
 

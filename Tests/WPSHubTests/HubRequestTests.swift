@@ -140,6 +140,27 @@ import WPSHub
         #expect(errorName(sent[0]) == "Forbidden")
     }
 
+    /// A role for every group is honoured at once, and a later revoke for one group (or all)
+    /// takes effect on the next request: the session's every-group flag follows its
+    /// permissions.
+    @Test func broadGrantsFollowRevokesAndGrants() {
+        let (session, wire) = open(1, roles: ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"])
+        _ = wire.take()
+        func outcome(_ type: String, _ group: String, _ ackId: Int) -> String? {
+            let extra = type == "sendToGroup" ? #","dataType":"text","data":"x""# : ""
+            hub.receive(#"{"type":"\#(type)","group":"\#(group)","ackId":\#(ackId)\#(extra)}"#, on: session)
+            let ack = wire.take().first { $0.type == "ack" }
+            return ack.map { $0.json["success"] as? Bool == true ? "ok" : errorName($0) ?? "?" }
+        }
+        #expect(outcome("joinGroup", "a", 1) == "ok" && outcome("sendToGroup", "a", 2) == "ok")
+        #expect(hub.grant(hub: "chat", connectionId: Fixtures.id(1), .joinLeaveGroup, group: "b", granted: false) == true)
+        #expect(outcome("joinGroup", "b", 3) == "Forbidden" && outcome("joinGroup", "c", 4) == "ok")
+        #expect(hub.grant(hub: "chat", connectionId: Fixtures.id(1), .sendToGroup, group: nil, granted: false) == true)
+        #expect(outcome("sendToGroup", "a", 5) == "Forbidden")
+        #expect(hub.grant(hub: "chat", connectionId: Fixtures.id(1), .joinLeaveGroup, group: nil, granted: true) == true)
+        #expect(outcome("joinGroup", "b", 6) == "ok")
+    }
+
     @Test func pingGetsPongAndEventsWithoutHandlerGetAClearError() {
         let (session, wire) = open(1)
         _ = wire.take()
