@@ -70,6 +70,17 @@ public struct HTTPHeadParser: Sendable {
         return result
     }
 
+    /// Like `parse(_:)`, for a connection that reads head after head: a complete or failed
+    /// result leaves the parser reset for the next one instead of being kept, so the head's
+    /// strings are not retained a second time only to be released by `reset()`.
+    public mutating func parseNext(_ buffer: UnsafeRawBufferPointer) -> HTTPHeadParseResult {
+        if finished != nil || buffer.count < scanOffset { reset() }
+        let result = scan(buffer)
+        if case .needMore = result { return result }
+        reset()
+        return result
+    }
+
     /// Scans complete lines from `scanOffset`, parsing each into the layout as it ends.
     mutating func scan(_ buffer: UnsafeRawBufferPointer) -> HTTPHeadParseResult {
         // The LF ending the head must lie inside the first maxHeadBytes bytes.

@@ -69,7 +69,7 @@ final class HTTPSession: ConnectionHandler {
                 return offset
             case .head:
                 let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
-                switch parser.parse(rest) {
+                switch parser.parseNext(rest) {
                 case .needMore:
                     return offset
                 case .failure(let error):
@@ -77,7 +77,6 @@ final class HTTPSession: ConnectionHandler {
                     return buffer.count
                 case .complete(let head, let headLength):
                     offset += headLength
-                    parser.reset()
                     if !head.isChunked, head.contentLength == 0 {
                         // No body (every upgrade, most GETs): routed straight away, without
                         // passing the head through a body phase and back.

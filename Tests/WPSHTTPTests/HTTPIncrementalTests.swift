@@ -61,6 +61,25 @@ import WPSHTTP
         #expect(summary.path == "/two")
     }
 
+    /// `parseNext` gives what `parse` gives, byte by byte, for head after head on one parser,
+    /// and starts each next head fresh without a `reset()` (also after a failure).
+    @Test func parseNextReadsHeadAfterHead() {
+        var parser = HTTPHeadParser()
+        for request in Self.requests + ["BAD\r\n\r\n"] + Self.requests {
+            let bytes = Array(request.utf8)
+            let expected = parseGrowing(bytes)
+            var outcomes: [Outcome] = []
+            bytes.withUnsafeBytes { all in
+                for end in 1...all.count {
+                    let outcome = Outcome(parser.parseNext(UnsafeRawBufferPointer(rebasing: all[0..<end])))
+                    outcomes.append(outcome)
+                    if outcome != .needMore { break }
+                }
+            }
+            #expect(outcomes == expected, "\(request)")
+        }
+    }
+
     @Test func failureRepeatsUntilReset() {
         var parser = HTTPHeadParser()
         let bad = Array("BAD\r\n\r\n".utf8)
