@@ -56,7 +56,9 @@ public struct Permissions: Sendable, Hashable {
         for form in Self.roleForms {
             let prefix = form.prefix
             guard utf8.count >= prefix.count,
-                Self.asciiCaseInsensitiveEqual(UnsafeBufferPointer(rebasing: utf8[..<prefix.count]), prefix)
+                prefix.withUnsafeBufferPointer({
+                    ASCII.equalsIgnoringCase(UnsafeBufferPointer(rebasing: utf8[..<prefix.count]), $0)
+                })
             else { continue }
             let rest = utf8[prefix.count...]
             if rest.isEmpty {
@@ -76,18 +78,6 @@ public struct Permissions: Sendable, Hashable {
             }
             return
         }
-    }
-
-    static func asciiCaseInsensitiveEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        for index in 0..<a.count where a[index] != b[index] {
-            let x = a[index]
-            let y = b[index]
-            let lowerX = x >= 65 && x <= 90 ? x + 32 : x
-            let lowerY = y >= 65 && y <= 90 ? y + 32 : y
-            if lowerX != lowerY { return false }
-        }
-        return true
     }
 
     private mutating func update(_ kind: Kind, _ body: (inout Grants) -> Void) {
