@@ -36,6 +36,9 @@ public struct HTTPHeadParser: Sendable {
     var layout = HeadLayout()
     /// The final result, repeated until `reset()`.
     var finished: HTTPHeadParseResult?
+    /// `parseNext` returned a final result; the state is cleared when the next head starts,
+    /// so a connection that never sends another (an upgrade) never pays for clearing it.
+    var spent = false
 
     /// Creates a parser with the given limits.
     public init(limits: HTTPLimits = .init()) {
@@ -53,6 +56,7 @@ public struct HTTPHeadParser: Sendable {
         layout.minorVersion = 1
         layout.fields.removeAll(keepingCapacity: true)
         finished = nil
+        spent = false
     }
 
     /// Parses the head at the start of `buffer`.
@@ -62,6 +66,7 @@ public struct HTTPHeadParser: Sendable {
     /// `.failure` the same result is returned until `reset()`, which must be called before the
     /// next request on a keep-alive connection (whose bytes start at `headLength` + body).
     public mutating func parse(_ buffer: UnsafeRawBufferPointer) -> HTTPHeadParseResult {
+        if spent { reset() }
         if let finished { return finished }
         if buffer.count < scanOffset { reset() }  // Not the same buffer: start over.
         let result = scan(buffer)
@@ -71,13 +76,13 @@ public struct HTTPHeadParser: Sendable {
     }
 
     /// Like `parse(_:)`, for a connection that reads head after head: a complete or failed
-    /// result leaves the parser reset for the next one instead of being kept, so the head's
-    /// strings are not retained a second time only to be released by `reset()`.
+    /// result is not kept (which would retain the head's strings a second time), and the
+    /// next call starts a new head.
     public mutating func parseNext(_ buffer: UnsafeRawBufferPointer) -> HTTPHeadParseResult {
-        if finished != nil || buffer.count < scanOffset { reset() }
+        if spent || finished != nil || buffer.count < scanOffset { reset() }
         let result = scan(buffer)
         if case .needMore = result { return result }
-        reset()
+        spent = true
         return result
     }
 

@@ -162,9 +162,12 @@ public final class LoopHub {
     public func end(_ session: HubSession, code: UInt16?, reason: String?) {
         guard !session.isEnded else { return }
         session.isEnded = true
-        for group in Array(session.groupSlots.keys) { leave(session, group) }
+        if !session.groupSlots.isEmpty {
+            for group in Array(session.groupSlots.keys) { leave(session, group) }
+        }
         sessions.removeValue(forKey: session.connectionId)
-        detached.remove(session.connectionId)
+        // Most sessions never wait for a resume: no need to hash the id for an empty set.
+        if !detached.isEmpty { detached.remove(session.connectionId) }
         session.dropBuffer()
         if let transport = session.transport {
             session.transport = nil

@@ -78,6 +78,9 @@ import WPSHTTP
             }
             #expect(outcomes == expected, "\(request)")
         }
+        // After a final result from parseNext, parse also starts the next head fresh.
+        let last = Array(Self.requests[1].utf8)
+        #expect(last.withUnsafeBytes { Outcome(parser.parse($0)) } == Outcome(parseWhole(last)))
     }
 
     @Test func failureRepeatsUntilReset() {
