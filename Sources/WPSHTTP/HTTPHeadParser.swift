@@ -133,16 +133,17 @@ public struct HTTPHeadParser: Sendable {
         let method = line.lowerBound..<index
         index += 1
         let targetStart = index
-        index = ByteScan.firstIndex(of: HTTPBytes.sp, in: UnsafeRawBufferPointer(rebasing: buffer[..<end]), from: index) ?? end
+        // One scan usually finds both the target's end and that every byte before it is
+        // allowed: it stops at the space after a valid target (or at the line's end).
+        let stop = ByteScan.firstNotVisible(except: UInt8(ascii: "#"), in: buffer, from: index, to: end) ?? end
+        let valid = stop == end || buffer[stop] == HTTPBytes.sp
+        index = valid
+            ? stop : ByteScan.firstIndex(of: HTTPBytes.sp, in: UnsafeRawBufferPointer(rebasing: buffer[..<end]), from: index) ?? end
         let target = targetStart..<index
         // Length first, so the answer matches the early check on an incomplete line.
         if target.count > limits.maxURIBytes { return .uriTooLong }
         guard !target.isEmpty else { return .badRequest("empty request-target") }
-        if ByteScan.firstNotVisible(
-            except: UInt8(ascii: "#"), in: buffer, from: target.lowerBound, to: target.upperBound) != nil
-        {
-            return .badRequest("invalid byte in request-target")
-        }
+        if !valid { return .badRequest("invalid byte in request-target") }
         guard index < end else {
             return HTTPParseError(status: .versionNotSupported, reason: "HTTP/0.9 is not supported")
         }
