@@ -10,10 +10,16 @@ public enum ClientAudience {
     /// `requestHost` is the request's Host header (may carry a port). `isTLS` is accepted for
     /// symmetry with callers but not compared, so a TLS-terminating proxy may sit in front.
     public static func matches(audience: String, requestHost: String, isTLS: Bool, hub: String) -> Bool {
+        var audience = audience
+        return audience.withUTF8 { matches(audience: $0, requestHost: requestHost, isTLS: isTLS, hub: hub) }
+    }
+
+    /// The same check for an audience given as its UTF-8 bytes.
+    public static func matches(audience: UnsafeBufferPointer<UInt8>, requestHost: String, isTLS: Bool, hub: String) -> Bool {
         var hub = hub
         return hub.withUTF8 { hub in
-            AudienceURL.parse(audience) { url in
-                guard let url, url.query == nil, url.sameOrigin(requestHost: requestHost) else { return false }
+            AudienceURL(audience[...]).map { url in
+                guard url.query == nil, url.sameOrigin(requestHost: requestHost) else { return false }
                 var path = url.path
                 if path.last == UInt8(ascii: "/") { path = path.dropLast() }
                 guard path.count > hubsPath.count,
@@ -25,7 +31,7 @@ public enum ClientAudience {
                 guard !audienceHub.contains(UInt8(ascii: "/")) else { return false }
                 // Contiguous bytes compared first; the percent-decoded forms only on a miss.
                 return ASCII.equalsIgnoringCase(audienceHub, hub) || ASCII.equalsLeniently(audienceHub, hub)
-            }
+            } ?? false
         }
     }
 }

@@ -32,9 +32,21 @@ public enum JWT {
         requireExpiry: Bool = true
     ) -> Result<JWTClaims, JWTError> {
         // A native String lends its bytes; anything else is copied once.
-        let parsed =
-            token.utf8.withContiguousStorageIfAvailable { splitAndCheck(UnsafeRawBufferPointer($0), keys: keys) }
-            ?? Array(token.utf8).withUnsafeBytes { splitAndCheck($0, keys: keys) }
+        token.utf8.withContiguousStorageIfAvailable {
+            verify(bytes: UnsafeRawBufferPointer($0), keys: keys, now: now, clockSkew: clockSkew, requireExpiry: requireExpiry)
+        }
+            ?? Array(token.utf8).withUnsafeBytes {
+                verify(bytes: $0, keys: keys, now: now, clockSkew: clockSkew, requireExpiry: requireExpiry)
+            }
+    }
+
+    /// `verify(_:keys:now:clockSkew:requireExpiry:)` for a token given as its bytes, such as a
+    /// query value read in place.
+    public static func verify(
+        bytes token: UnsafeRawBufferPointer, keys: [AccessKey], now: Int64, clockSkew: Int64 = defaultClockSkew,
+        requireExpiry: Bool = true
+    ) -> Result<JWTClaims, JWTError> {
+        let parsed = splitAndCheck(token, keys: keys)
         let payload: [UInt8]
         switch parsed {
         case .success(let decoded): payload = decoded

@@ -12,8 +12,6 @@ public struct JWTClaim: Sendable, Hashable {
 
 /// The claims of a verified token (protocol-spec/auth.md §3.2).
 public struct JWTClaims: Sendable, Hashable {
-    /// `aud` (a string or an array of strings); empty when absent.
-    public internal(set) var audiences: [String] = []
     /// `sub`, the user id; nil when absent or empty.
     public internal(set) var subject: String?
     /// `exp`, unix seconds (a fractional NumericDate is truncated).
@@ -22,16 +20,73 @@ public struct JWTClaims: Sendable, Hashable {
     public internal(set) var notBefore: Int64?
     /// `iat`, unix seconds.
     public internal(set) var issuedAt: Int64?
-    /// `role` values (a string or an array of strings).
-    public internal(set) var roles: [String] = []
-    /// `webpubsub.group` values: groups joined on connect.
-    public internal(set) var groups: [String] = []
     /// The decoded payload, already validated; `all` is built from it only when asked for,
     /// since connecting needs just the registered claims above.
     let payload: [UInt8]
+    /// Where the values of `aud`, `role` and `webpubsub.group` lie in `payload` (a string or
+    /// an array of strings, checked by `parse`). Connecting reads them as bytes; Strings are
+    /// made only when a caller asks for the arrays below.
+    var audienceValue: Range<Int>?
+    var roleValue: Range<Int>?
+    var groupValue: Range<Int>?
 
     init(payload: [UInt8]) {
         self.payload = payload
+    }
+
+    /// `aud` (a string or an array of strings); empty when absent.
+    public var audiences: [String] { strings(audienceValue) }
+    /// `role` values (a string or an array of strings).
+    public var roles: [String] { strings(roleValue) }
+    /// `webpubsub.group` values: groups joined on connect.
+    public var groups: [String] { strings(groupValue) }
+
+    /// Whether some `aud` value satisfies `body`, which sees each value's decoded UTF-8.
+    public func anyAudience(_ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        anyValue(audienceValue, body)
+    }
+
+    /// The group permissions the `role` values grant.
+    public var permissions: Permissions {
+        var permissions = Permissions()
+        _ = anyValue(roleValue) { role in
+            permissions.apply(role: role)
+            return false
+        }
+        return permissions
+    }
+
+    private func strings(_ range: Range<Int>?) -> [String] {
+        var result: [String] = []
+        _ = anyValue(range) { value in
+            result.append(String(decoding: value, as: UTF8.self))
+            return false
+        }
+        return result
+    }
+
+    /// Calls `body` with each value of a string-or-array claim until it returns true.
+    private func anyValue(_ range: Range<Int>?, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        guard let range, !range.isEmpty else { return false }
+        return payload.withUnsafeBytes { raw in
+            let kind: JSONKind = raw[range.lowerBound] == UInt8(ascii: "[") ? .array : .string
+            let token = JSONToken(kind: kind, range: range)
+            guard kind == .array else { return Self.withText(raw, token, body) }
+            var found = false
+            JSON.forEachElement(raw, in: token) { element in
+                if !found { found = Self.withText(raw, element, body) }
+            }
+            return found
+        }
+    }
+
+    /// Calls `body` with a string token's decoded bytes: in place unless it has escapes.
+    private static func withText(
+        _ raw: UnsafeRawBufferPointer, _ token: JSONToken, _ body: (UnsafeBufferPointer<UInt8>) -> Bool
+    ) -> Bool {
+        if let plain = JSON.unescapedContents(raw, token) { return body(plain.assumingMemoryBound(to: UInt8.self)) }
+        guard var text = JSON.string(raw, token) else { return false }
+        return text.withUTF8(body)
     }
 
     /// Every claim, in token order, for upstream `connect` events and custom claims.
@@ -135,7 +190,8 @@ public struct JWTClaims: Sendable, Hashable {
         let name = claim.rawValue
         switch claim {
         case .aud:
-            audiences = try Self.strings(raw, value, claim: name)
+            try Self.checkStrings(raw, value, claim: name)
+            audienceValue = value.range
         case .sub:
             guard value.kind == .string, let text = JSON.string(raw, value) else {
                 throw JSONError(offset: offset, message: "'sub' is not a string")
@@ -151,35 +207,35 @@ public struct JWTClaims: Sendable, Hashable {
             default: issuedAt = seconds
             }
         case .role:
-            roles = try Self.strings(raw, value, claim: name)
+            try Self.checkStrings(raw, value, claim: name)
+            roleValue = value.range
         case .group:
-            groups = try Self.strings(raw, value, claim: name)
+            try Self.checkStrings(raw, value, claim: name)
+            groupValue = value.range
         case .other:
             break
         }
     }
 
-    /// A string or an array of strings.
-    static func strings(_ raw: UnsafeRawBufferPointer, _ value: JSONToken, claim: String) throws(JSONError) -> [String]
-    {
-        if value.kind == .string, let text = JSON.string(raw, value) { return [text] }
+    /// Refuses a value that is not a string or an array of strings.
+    static func checkStrings(_ raw: UnsafeRawBufferPointer, _ value: JSONToken, claim: String) throws(JSONError) {
+        if value.kind == .string, isText(raw, value) { return }
         guard value.kind == .array else {
             throw JSONError(
                 offset: value.range.lowerBound, message: "'\(claim)' is not a string or an array of strings")
         }
-        var result: [String] = []
         var valid = true
         JSON.forEachElement(raw, in: value) { element in
-            if element.kind == .string, let text = JSON.string(raw, element) {
-                result.append(text)
-            } else {
-                valid = false
-            }
+            if valid { valid = element.kind == .string && isText(raw, element) }
         }
         guard valid else {
             throw JSONError(offset: value.range.lowerBound, message: "'\(claim)' has an element that is not a string")
         }
-        return result
+    }
+
+    /// Whether a string token decodes; checked without making a String when it has no escapes.
+    private static func isText(_ raw: UnsafeRawBufferPointer, _ token: JSONToken) -> Bool {
+        JSON.unescapedContents(raw, token) != nil || JSON.string(raw, token) != nil
     }
 
     /// Unix seconds from a NumericDate: an integer, or a plain decimal whose fraction is dropped

@@ -52,7 +52,8 @@ public struct Permissions: Sendable, Hashable {
         role.withUTF8 { apply(role: $0) }
     }
 
-    private mutating func apply(role utf8: UnsafeBufferPointer<UInt8>) {
+    /// Applies one role given as its UTF-8 bytes.
+    mutating func apply(role utf8: UnsafeBufferPointer<UInt8>) {
         for form in Self.roleForms {
             let prefix = form.prefix
             guard utf8.count >= prefix.count,

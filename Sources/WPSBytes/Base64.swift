@@ -89,25 +89,38 @@ public enum Base64 {
 
     /// Base64 of raw bytes as a String, written straight into the string's storage.
     public static func encodedString(_ input: UnsafeRawBufferPointer) -> String {
-        let length = (input.count + 2) / 3 * 4
-        return alphabet.withUnsafeBufferPointer { symbols in
-            String(unsafeUninitializedCapacity: length) { out in
-                var position = 0
-                var index = 0
-                while index < input.count {
-                    let remaining = input.count - index
-                    let value =
-                        UInt32(input[index]) << 16 | (remaining > 1 ? UInt32(input[index + 1]) << 8 : 0)
-                        | (remaining > 2 ? UInt32(input[index + 2]) : 0)
-                    out[position] = symbols[Int(value >> 18 & 63)]
-                    out[position + 1] = symbols[Int(value >> 12 & 63)]
-                    out[position + 2] = remaining > 1 ? symbols[Int(value >> 6 & 63)] : UInt8(ascii: "=")
-                    out[position + 3] = remaining > 2 ? symbols[Int(value & 63)] : UInt8(ascii: "=")
-                    position += 4
-                    index += 3
-                }
-                return length
+        String(unsafeUninitializedCapacity: encodedCount(input.count)) { out in
+            write(input, to: UnsafeMutableRawPointer(out.baseAddress!))
+        }
+    }
+
+    /// Symbols for `count` input bytes, padding included.
+    @inlinable public static func encodedCount(_ count: Int) -> Int { (count + 2) / 3 * 4 }
+
+    /// Writes the padded base64 of `input` at `out`, which has room for
+    /// `encodedCount(input.count)` bytes; returns that count.
+    @discardableResult
+    public static func write(_ input: UnsafeRawBufferPointer, to out: UnsafeMutableRawPointer) -> Int {
+        alphabet.withUnsafeBufferPointer { symbols in
+            var position = 0
+            var index = 0
+            while index < input.count {
+                let remaining = input.count - index
+                let value =
+                    UInt32(input[index]) << 16 | (remaining > 1 ? UInt32(input[index + 1]) << 8 : 0)
+                    | (remaining > 2 ? UInt32(input[index + 2]) : 0)
+                out.storeBytes(of: symbols[Int(value >> 18 & 63)], toByteOffset: position, as: UInt8.self)
+                out.storeBytes(of: symbols[Int(value >> 12 & 63)], toByteOffset: position + 1, as: UInt8.self)
+                out.storeBytes(
+                    of: remaining > 1 ? symbols[Int(value >> 6 & 63)] : UInt8(ascii: "="), toByteOffset: position + 2,
+                    as: UInt8.self)
+                out.storeBytes(
+                    of: remaining > 2 ? symbols[Int(value & 63)] : UInt8(ascii: "="), toByteOffset: position + 3,
+                    as: UInt8.self)
+                position += 4
+                index += 3
             }
+            return position
         }
     }
 

@@ -83,20 +83,28 @@ extension HTTPHeadParser {
             }
             path = decoded
         }
-        var query: [(name: String, value: String)] = []
+        // The query is checked now and decoded only as it is read. Without a "%" every part
+        // decodes: the target's bytes are visible ASCII, so there is no NUL and no bad UTF-8.
+        if let queryRange, ByteScan.firstIndex(of: UInt8(ascii: "%"), in: buffer.slice(queryRange)) != nil,
+            HTTPQuery.decode(bytes: buffer.slice(queryRange)) == nil
+        {
+            return .failure(.badRequest("invalid percent-encoding in query"))
+        }
+        let target = buffer.string(layout.target)
+        var encodedQuery: Substring?
         if let queryRange {
-            guard let decoded = HTTPQuery.decode(bytes: buffer.slice(queryRange)) else {
-                return .failure(.badRequest("invalid percent-encoding in query"))
-            }
-            query = decoded
+            let utf8 = target.utf8
+            let start = utf8.index(utf8.startIndex, offsetBy: queryRange.lowerBound - layout.target.lowerBound)
+            let end = utf8.index(start, offsetBy: queryRange.count)
+            encodedQuery = Substring(utf8[start..<end])
         }
         let fields = rawFields(buffer)
         let head = HTTPRequestHead(
             method: buffer.string(layout.method),
-            target: buffer.string(layout.target),
+            target: target,
             path: path,
             rawPath: rawPath,
-            query: query,
+            encodedQuery: encodedQuery,
             version: HTTPVersion(major: 1, minor: layout.minorVersion),
             headers: HTTPHeaders(raw: fields),
             contentLength: contentLength,

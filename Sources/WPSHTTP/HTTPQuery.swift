@@ -30,6 +30,43 @@ public enum HTTPQuery {
         decode(query)?.first { $0.name == name }?.value
     }
 
+    /// Calls `body` with the decoded bytes of the first value named `name` in an encoded
+    /// query whose escapes are known to be valid (the parser checks them); nil when absent.
+    /// A name or value without escapes is read in place, so looking up one parameter of a long
+    /// query makes no strings.
+    static func withValue<R>(
+        named name: String, in bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R? {
+        var start = 0
+        while start < bytes.count {
+            let end = ByteScan.firstIndex(of: UInt8(ascii: "&"), in: bytes, from: start) ?? bytes.count
+            defer { start = end + 1 }
+            guard end > start else { continue }
+            let part = bytes.slice(start..<end)
+            let equals = ByteScan.firstIndex(of: UInt8(ascii: "="), in: part, from: 0) ?? part.count
+            guard nameMatches(part.slice(0..<equals), name) else { continue }
+            let value = equals < part.count ? part.slice(equals + 1..<part.count) : part.slice(part.count..<part.count)
+            if !needsDecoding(value) { return body(value) }
+            guard var decoded = HTTPPercent.decode(bytes: value, plusAsSpace: true) else { return nil }
+            return decoded.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        }
+        return nil
+    }
+
+    /// Whether an encoded name decodes to `name` (compared as decoded strings, as before).
+    private static func nameMatches(_ encoded: UnsafeRawBufferPointer, _ name: String) -> Bool {
+        guard needsDecoding(encoded) else {
+            var name = name
+            return name.withUTF8 { ByteScan.equal(encoded, UnsafeRawBufferPointer($0)) }
+        }
+        return HTTPPercent.decode(bytes: encoded, plusAsSpace: true) == name
+    }
+
+    /// Whether bytes hold a "%" escape or a "+" (a space in a query).
+    static func needsDecoding(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        ByteScan.firstSpecial(UInt8(ascii: "%"), UInt8(ascii: "+"), in: bytes) != nil
+    }
+
     private static func decodePair(_ part: UnsafeRawBufferPointer) -> (name: String, value: String)? {
         let equals = ByteScan.firstIndex(of: UInt8(ascii: "="), in: part, from: 0) ?? part.count
         guard let name = HTTPPercent.decode(bytes: part.slice(0..<equals), plusAsSpace: true) else { return nil }

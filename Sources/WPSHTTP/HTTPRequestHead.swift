@@ -31,7 +31,23 @@ public struct HTTPRequestHead: Sendable {
     /// The path exactly as received (still percent-encoded).
     public var rawPath: String
     /// The decoded query parameters in order ("+" decoded as space); empty if none.
-    public var query: [(name: String, value: String)]
+    public var query: [(name: String, value: String)] {
+        get {
+            if let decodedQuery { return decodedQuery }
+            guard var encoded = encodedQuery else { return [] }
+            return encoded.withUTF8 { HTTPQuery.decode(bytes: UnsafeRawBufferPointer($0)) } ?? []
+        }
+        set {
+            decodedQuery = newValue
+            encodedQuery = nil
+        }
+    }
+    /// The query as decoded parameters, when the head was built from them or they were set.
+    private var decodedQuery: [(name: String, value: String)]?
+    /// The query still encoded: a slice of `target` whose escapes the parser has checked.
+    /// Parameters are decoded only as they are read, so a long access token is verified from
+    /// the request's own bytes.
+    private var encodedQuery: Substring?
     /// The protocol version (1.0 or 1.1).
     public var version: HTTPVersion
     /// The header fields in order.
@@ -59,7 +75,7 @@ public struct HTTPRequestHead: Sendable {
         self.target = target
         self.path = path
         self.rawPath = rawPath
-        self.query = query
+        self.decodedQuery = query
         self.version = version
         self.headers = headers
         self.contentLength = contentLength
@@ -76,7 +92,25 @@ public struct HTTPRequestHead: Sendable {
         self.target = target
         self.path = path
         self.rawPath = rawPath
-        self.query = query
+        self.decodedQuery = query
+        self.version = version
+        self.headers = headers
+        self.contentLength = contentLength
+        self.isChunked = isChunked
+        self.keepAlive = keepAlive
+    }
+
+    /// Memberwise with the query left encoded: `encodedQuery` is part of `target`, and its
+    /// escapes are valid.
+    init(
+        method: String, target: String, path: String, rawPath: String, encodedQuery: Substring?,
+        version: HTTPVersion, headers: HTTPHeaders, contentLength: Int, isChunked: Bool, keepAlive: Bool
+    ) {
+        self.method = method
+        self.target = target
+        self.path = path
+        self.rawPath = rawPath
+        self.encodedQuery = encodedQuery
         self.version = version
         self.headers = headers
         self.contentLength = contentLength
@@ -86,8 +120,18 @@ public struct HTTPRequestHead: Sendable {
 
     /// The first decoded value of the query parameter `name` (case-sensitive), or nil.
     public func queryValue(_ name: String) -> String? {
-        for item in query where item.name == name { return item.value }
-        return nil
+        withQueryValue(name) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Calls `body` with the decoded bytes of the first value of query parameter `name`
+    /// (case-sensitive); nil when there is none. The bytes are valid only inside `body`.
+    public func withQueryValue<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        if let decodedQuery {
+            guard var value = decodedQuery.first(where: { $0.name == name })?.value else { return nil }
+            return value.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        }
+        guard var encoded = encodedQuery else { return nil }
+        return encoded.withUTF8 { HTTPQuery.withValue(named: name, in: UnsafeRawBufferPointer($0), body) }
     }
 
     /// True if the request carries a body to read (Content-Length > 0 or chunked).

@@ -1,3 +1,5 @@
+public import WPSAuth
+
 /// Limits of the hub; each has a unit in its name and the reason for its default.
 public struct HubConfiguration: Sendable {
     /// Un-acked messages kept per reliable connection; Azure keeps 1000 (reference §3.3).
@@ -36,16 +38,21 @@ public enum ClientKind: Sendable, Equatable {
 public struct ClientIdentity: Sendable {
     public var hub: String
     public var userId: String?
-    public var roles: [String]
+    /// What the token's roles grant at connect.
+    public var permissions: Permissions
     /// Groups joined at connect (the token's `webpubsub.group`), regardless of roles.
     public var groups: [String]
     public var kind: ClientKind
 
-    public init(hub: String, userId: String?, roles: [String], groups: [String], kind: ClientKind) {
+    public init(hub: String, userId: String?, permissions: Permissions, groups: [String], kind: ClientKind) {
         self.hub = hub
         self.userId = userId
-        self.roles = roles
+        self.permissions = permissions
         self.groups = groups
         self.kind = kind
+    }
+
+    public init(hub: String, userId: String?, roles: [String], groups: [String], kind: ClientKind) {
+        self.init(hub: hub, userId: userId, permissions: Permissions(roles: roles), groups: groups, kind: kind)
     }
 }

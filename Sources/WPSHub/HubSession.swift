@@ -57,7 +57,7 @@ public final class HubSession {
         hub = identity.hub
         userId = identity.userId
         kind = identity.kind
-        permissions = Permissions(roles: identity.roles)
+        permissions = identity.permissions
         self.reconnectionToken = reconnectionToken
         ackHistory = AckHistory(capacity: ackHistoryCount)
         noteBroadGrants()

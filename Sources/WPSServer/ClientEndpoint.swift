@@ -12,6 +12,8 @@ import WPSWebSocket
 /// (protocol-spec/client-protocol.md, protocol-spec/auth.md).
 extension Router {
     static let hubPrefix = "/client/hubs/"
+    /// The subprotocols the client endpoint speaks, in the order they are preferred.
+    static let subprotocolNames = [WebPubSubSubprotocol.json.name, WebPubSubSubprotocol.jsonReliable.name]
 
     /// The hub named by a client path, or nil when the path is not the client endpoint.
     func clientHub(_ head: HTTPRequestHead) -> String?? {
@@ -36,11 +38,10 @@ extension Router {
         guard head.method == "GET" else {
             return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])
         }
-        guard let hubName, HubName.isValid(hubName) else {
+        // Hub names are case-insensitive (reference §1.1): one spelling inside the server.
+        guard let hubName, let hub = HubName.canonical(hubName) else {
             return .respond(.badRequest, body: "missing or invalid hub name\n", headers: HTTPHeaders())
         }
-        // Hub names are case-insensitive (reference §1.1): one spelling inside the server.
-        let hub = hubName.lowercased()
         let upgrade: WebSocketUpgradeRequest
         switch WebSocketHandshake.validateUpgrade(method: head.method, fields: head.headers.rawFields) {
         case .failure(let error):
@@ -48,9 +49,7 @@ extension Router {
         case .success(let request):
             upgrade = request
         }
-        let selected = WebSocketHandshake.selectProtocol(
-            offered: upgrade.offeredProtocols,
-            supported: [WebPubSubSubprotocol.json.name, WebPubSubSubprotocol.jsonReliable.name])
+        let selected = WebSocketHandshake.selectProtocol(offered: upgrade.offeredProtocols, supported: Self.subprotocolNames)
         let subprotocol = selected.flatMap { WebPubSubSubprotocol.parse($0) }
         let deflate = negotiateDeflate(upgrade)
         let response = upgradeResponse(upgrade, protocol: selected, deflate: deflate)
@@ -94,7 +93,7 @@ extension Router {
                 guard let group = head.queryValue("group"), GroupName.isValid(group) else {
                     return .respond(.badRequest, body: "webpubsub_mode=sendToGroup needs one valid group\n", headers: HTTPHeaders())
                 }
-                guard Permissions(roles: claims.roles).canSend(toGroup: group) else {
+                guard claims.permissions.canSend(toGroup: group) else {
                     return .respond(.forbidden, body: "the token has no permission to send to group '\(group)'\n", headers: HTTPHeaders())
                 }
                 kind = .raw(publishGroup: group)
@@ -108,7 +107,7 @@ extension Router {
             }
         }
         let identity = ClientIdentity(
-            hub: hub, userId: claims.subject, roles: claims.roles, groups: claims.groups, kind: kind)
+            hub: hub, userId: claims.subject, permissions: claims.permissions, groups: claims.groups, kind: kind)
         let connectionId = ConnectionIDs.make(loop: loop.index)
         let token = kind.isReliable
             ? ReconnectionToken.issue(connectionId: connectionId, key: configuration.accessKeys[0], now: now) : nil
@@ -117,17 +116,32 @@ extension Router {
 
     /// Verifies the access token from the query or the `Authorization` header.
     func authenticate(_ head: HTTPRequestHead, hub: String, now: Int64) -> Result<JWTClaims, AuthFailure> {
-        var token = head.queryValue("access_token")
-        if token == nil, let header = head.headers["Authorization"], header.lowercased().hasPrefix("bearer ") {
-            token = String(header.dropFirst(7)).trimmingSpaces
+        let required = AuthFailure("an access token is required")
+        // The query's token is verified from the request's bytes; the header is the fallback
+        // only when the query has no access_token at all.
+        let fromQuery = head.withQueryValue("access_token") { token in
+            token.isEmpty ? nil : JWT.verify(bytes: token, keys: configuration.accessKeys, now: now)
         }
-        guard let token, !token.isEmpty else { return .failure(AuthFailure("an access token is required")) }
-        switch JWT.verify(token, keys: configuration.accessKeys, now: now) {
+        let verified: Result<JWTClaims, JWTError>
+        switch fromQuery {
+        case .some(.some(let result)):
+            verified = result
+        case .some(.none):
+            return .failure(required)
+        case .none:
+            guard let header = head.headers["Authorization"], header.lowercased().hasPrefix("bearer ") else {
+                return .failure(required)
+            }
+            let token = String(header.dropFirst(7)).trimmingSpaces
+            guard !token.isEmpty else { return .failure(required) }
+            verified = JWT.verify(token, keys: configuration.accessKeys, now: now)
+        }
+        switch verified {
         case .failure(let error):
             return .failure(AuthFailure("invalid access token: \(error)"))
         case .success(let claims):
             let host = head.headers["Host"] ?? ""
-            guard claims.audiences.contains(where: { ClientAudience.matches(audience: $0, requestHost: host, isTLS: false, hub: hub) })
+            guard claims.anyAudience({ ClientAudience.matches(audience: $0, requestHost: host, isTLS: false, hub: hub) })
             else { return .failure(AuthFailure("the token's audience does not match this endpoint")) }
             return .success(claims)
         }
@@ -165,6 +179,15 @@ enum HubName {
                 }
             }
         }
+    }
+
+    /// The name in lowercase, or nil when it is not valid. Valid names are ASCII, so a name
+    /// without capitals is returned as it is, with no new string.
+    static func canonical(_ name: String) -> String? {
+        guard isValid(name) else { return nil }
+        var name = name
+        let hasCapital = name.withUTF8 { $0.contains { $0 >= 0x41 && $0 <= 0x5A } }
+        return hasCapital ? name.lowercased() : name
     }
 
     private static func isLetter(_ byte: UInt8) -> Bool {

@@ -31,7 +31,7 @@ final class HTTPSession: ConnectionHandler {
         self.router = router
         parser = HTTPHeadParser(limits: router.configuration.http)
         chunked = HTTPChunkedDecoder(limits: router.configuration.http)
-        handshakeNanos = router.configuration.handshakeTimeout.nanoseconds
+        handshakeNanos = router.handshakeNanos
         connection.setTimer(at: connection.loop.now + handshakeNanos)
     }
 

@@ -27,11 +27,14 @@ final class Router: Sendable {
     let deflateBudget: DeflateMemoryBudget
     /// What every WebSocket session reads from the configuration.
     let webSocketLimits: WebSocketSession.Limits
+    /// The handshake timeout in nanoseconds, converted once rather than per connection.
+    let handshakeNanos: UInt64
 
     init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         webSocketLimits = WebSocketSession.Limits(configuration)
+        handshakeNanos = configuration.handshakeTimeout.nanoseconds
         deflateBudget = DeflateMemoryBudget(limitBytes: configuration.deflate.maxWindowMemoryBytes)
     }
 
@@ -110,7 +113,7 @@ extension Router {
     /// The 101 response, echoing the subprotocol and the accepted extension.
     func upgradeResponse(_ request: WebSocketUpgradeRequest, protocol selected: String?, deflate: NegotiatedDeflate?) -> [UInt8] {
         WebSocketHandshake.responseHead(
-            accept: WebSocketHandshake.acceptValue(forKey: request.key), protocol: selected,
+            forKey: request.key, protocol: selected,
             extraHeaders: deflate.map { [("Sec-WebSocket-Extensions", $0.parameters.responseHeaderValue)] } ?? [])
     }
 }

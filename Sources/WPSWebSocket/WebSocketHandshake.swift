@@ -6,20 +6,31 @@ public enum WebSocketHandshake {
     /// The GUID appended to the key before hashing (RFC 6455 §1.3).
     public static let acceptGUID: StaticString = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+    /// Length of every `Sec-WebSocket-Accept` value: base64 of a 20-byte SHA-1 digest.
+    public static let acceptValueBytes = 28
+
     /// `Sec-WebSocket-Accept` for a key: base64(SHA-1(key + GUID)).
     public static func acceptValue(forKey key: String) -> String {
+        String(unsafeUninitializedCapacity: acceptValueBytes) { out in
+            writeAcceptValue(forKey: key, to: UnsafeMutableRawPointer(out.baseAddress!))
+            return acceptValueBytes
+        }
+    }
+
+    /// Writes the accept value for `key` at `out` (room for `acceptValueBytes`).
+    static func writeAcceptValue(forKey key: String, to out: UnsafeMutableRawPointer) {
         var key = key
-        return key.withUTF8 { keyBytes in
+        key.withUTF8 { keyBytes in
             let guid = acceptGUID
             let length = keyBytes.count + guid.utf8CodeUnitCount
-            return withUnsafeTemporaryAllocation(byteCount: length + 20, alignment: 1) { scratch in
+            withUnsafeTemporaryAllocation(byteCount: length + 20, alignment: 1) { scratch in
                 // Copied whole: iterating a String's bytes one by one cost more than the hash.
                 let base = scratch.baseAddress!
                 if let source = keyBytes.baseAddress { base.copyMemory(from: source, byteCount: keyBytes.count) }
                 (base + keyBytes.count).copyMemory(from: guid.utf8Start, byteCount: guid.utf8CodeUnitCount)
                 let digest = base + length
                 wps_sha1(base, length, digest)
-                return Base64.encodedString(UnsafeRawBufferPointer(start: digest, count: 20))
+                Base64.write(UnsafeRawBufferPointer(start: digest, count: 20), to: out)
             }
         }
     }
@@ -137,11 +148,31 @@ public enum WebSocketHandshake {
         out.reserveCapacity(192)
         out.append(contentsOf: responseHeadStart)
         HeaderText.appendFiltered(accept, dropColon: false, to: &out)
+        finishResponseHead(protocol: selected, extraHeaders: extraHeaders, into: &out)
+        return out
+    }
+
+    /// The same response for a client's key, with the accept value computed straight into it
+    /// (it is base64, so it needs no filtering).
+    public static func responseHead(
+        forKey key: String, protocol selected: String?, extraHeaders: [(String, String)] = []
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(192)
+        out.append(contentsOf: responseHeadStart)
+        withUnsafeTemporaryAllocation(byteCount: acceptValueBytes, alignment: 1) { accept in
+            writeAcceptValue(forKey: key, to: accept.baseAddress!)
+            out.append(contentsOf: UnsafeRawBufferPointer(accept))
+        }
+        finishResponseHead(protocol: selected, extraHeaders: extraHeaders, into: &out)
+        return out
+    }
+
+    private static func finishResponseHead(protocol selected: String?, extraHeaders: [(String, String)], into out: inout [UInt8]) {
         out.append(contentsOf: "\r\n".utf8)
         if let selected { HeaderText.appendHeader("Sec-WebSocket-Protocol", selected, to: &out) }
         for (name, value) in extraHeaders { HeaderText.appendHeader(name, value, to: &out) }
         out.append(contentsOf: "\r\n".utf8)
-        return out
     }
 
     /// A fresh client key: 16 random bytes, base64-encoded.

@@ -261,6 +261,66 @@ enum PythonVectors {
         #expect(lenient.issuedAt == nil && lenient.all.count == 6)
     }
 
+    /// A token given as bytes (a query value read in place) verifies exactly as its String.
+    @Test func bytesVerifyLikeStrings() {
+        let tokens = [V.sdkClient, V.spacedRoleString, V.restNoSub, V.fractionalExp, V.algNone, V.algRS256, "a.b", ""]
+        for token in tokens {
+            for keys in [[V.key], [V.secondary], [V.secondary, V.key]] {
+                let fromString = verify(token, keys: keys)
+                let fromBytes = Array(("x" + token + "y").utf8).withUnsafeBytes {
+                    JWT.verify(bytes: UnsafeRawBufferPointer(rebasing: $0.dropFirst().dropLast()), keys: keys, now: V.now)
+                }
+                #expect("\(fromString)" == "\(fromBytes)", "\(token.prefix(20))")
+            }
+        }
+    }
+
+    /// `aud`, `role` and `webpubsub.group` are kept as places in the payload: the arrays, the
+    /// byte-level audience walk and the permissions all read the same values, escaped or not,
+    /// and a value of the wrong shape is still refused when the token is verified.
+    @Test func stringClaimsReadInPlace() throws {
+        let payload = #"{"exp":1700000100,"aud":["http://x/client/hubs/a","http:\/\/y\/client\/hubs\/b"],"#
+            + #""role":["webpubsub.joinLeaveGroup.g\u0031","webpubsub.sendToGroups.p*","webpubsub.sendToGroup"],"#
+            + #""webpubsub.group":"\u00e9"}"#
+        let claims = try verify(JWT.sign(payload: Array(payload.utf8), key: V.key)).get()
+        #expect(claims.audiences == ["http://x/client/hubs/a", "http://y/client/hubs/b"])
+        #expect(claims.roles == ["webpubsub.joinLeaveGroup.g1", "webpubsub.sendToGroups.p*", "webpubsub.sendToGroup"])
+        #expect(claims.groups == ["é"])
+        #expect(claims.permissions == Permissions(roles: claims.roles))
+        #expect(claims.permissions.canJoinLeave(group: "g1") && !claims.permissions.canJoinLeave(group: "g2"))
+        #expect(claims.permissions.has(.sendToGroup, group: nil))
+
+        // The walk sees decoded bytes and stops at the first match.
+        var seen: [String] = []
+        let found = claims.anyAudience { bytes in
+            seen.append(String(decoding: bytes, as: UTF8.self))
+            return true
+        }
+        #expect(found && seen == ["http://x/client/hubs/a"])
+        #expect(claims.anyAudience { String(decoding: $0, as: UTF8.self) == "http://y/client/hubs/b" })
+        #expect(!claims.anyAudience { _ in false })
+        #expect(
+            claims.anyAudience {
+                ClientAudience.matches(audience: $0, requestHost: "y", isTLS: false, hub: "B")
+            })
+
+        let bare = try verify(JWT.sign(payload: Array(#"{"exp":1700000100}"#.utf8), key: V.key)).get()
+        #expect(bare.audiences.isEmpty && bare.roles.isEmpty && bare.groups.isEmpty)
+        #expect(!bare.anyAudience { _ in true })
+        #expect(bare.permissions == Permissions())
+
+        for wrong in [
+            #"{"exp":1700000100,"aud":5}"#, #"{"exp":1700000100,"role":["a",1]}"#,
+            #"{"exp":1700000100,"webpubsub.group":[["g"]]}"#, #"{"exp":1700000100,"role":{"a":"b"}}"#,
+            #"{"exp":1700000100,"aud":"\ud800"}"#,
+        ] {
+            guard case .failure(.malformed) = verify(JWT.sign(payload: Array(wrong.utf8), key: V.key)) else {
+                Issue.record("expected \(wrong) to be refused")
+                continue
+            }
+        }
+    }
+
     @Test func descriptionsAreReadable() {
         let errors: [JWTError] = [
             .malformed("x"), .unsupportedAlgorithm(String(repeating: "A", count: 100)), .badSignature, .expired,

@@ -20,6 +20,13 @@ import WPSBytes
             let text = bytes.withUnsafeBytes { Base64.encodedString($0) }
             #expect(text == Base64.encode(bytes))
             #expect(Base64.decode(text) == bytes)
+            // Written into a larger buffer: exactly the symbols, nothing past them.
+            var out = [UInt8](repeating: 0xEE, count: Base64.encodedCount(length) + 3)
+            let written = out.withUnsafeMutableBytes { target in
+                bytes.withUnsafeBytes { Base64.write($0, to: target.baseAddress!) }
+            }
+            #expect(written == Base64.encodedCount(length))
+            #expect(Array(out[..<written]) == Array(text.utf8) && out[written...].allSatisfy { $0 == 0xEE })
         }
     }
 

@@ -205,6 +205,42 @@ import WPSHTTP
         #expect(head.keepAlive)
     }
 
+    /// A parsed head keeps its query encoded and decodes parameters as they are read: the
+    /// lookups agree with the decoded list whatever the escapes, the first of a repeated name
+    /// wins, and a value without escapes is lent from the request's own bytes.
+    @Test func queryParametersAreReadInPlace() throws {
+        let query = "a=1&b=x+y&%62=second&c%3D=eq&plain=%41%42&empty=&bare&a=again&t=eyJ.e30.sig&sp+ace=1"
+        let parsed = try #require(head("GET /p?\(query) HTTP/1.1\r\nHost: a\r\n\r\n"))
+        let decoded = try #require(HTTPQuery.decode(query))
+        #expect(parsed.query.map { "\($0.name)=\($0.value)" } == decoded.map { "\($0.name)=\($0.value)" })
+        for name in ["a", "b", "c=", "plain", "empty", "bare", "t", "sp ace", "sp+ace", "missing", "", "%62"] {
+            #expect(parsed.queryValue(name) == decoded.first { $0.name == name }?.value, "\(name)")
+        }
+        #expect(parsed.queryValue("b") == "x y")
+        #expect(parsed.withQueryValue("t") { String(decoding: $0, as: UTF8.self) } == "eyJ.e30.sig")
+        #expect(parsed.withQueryValue("empty") { $0.count } == 0)
+        #expect(parsed.withQueryValue("nope") { $0.count } == nil)
+
+        // Setting the query replaces what was parsed.
+        var changed = parsed
+        changed.query = [(name: "z", value: "1")]
+        #expect(changed.queryValue("a") == nil && changed.queryValue("z") == "1")
+        #expect(changed.withQueryValue("z") { Array($0) } == [UInt8(ascii: "1")])
+
+        // Without a query, or with one that is only separators, nothing is found.
+        for request in ["GET /p HTTP/1.1\r\nHost: a\r\n\r\n", "GET /p?&& HTTP/1.1\r\nHost: a\r\n\r\n"] {
+            let bare = try #require(head(request))
+            #expect(bare.query.isEmpty && bare.queryValue("a") == nil)
+        }
+        // A bad escape anywhere in the query still fails the whole request.
+        for bad in ["a=1&b=%zz", "%zz=1", "a=%00", "a=%C3", "a=%4"] {
+            guard case .failure = parseWhole("GET /p?\(bad) HTTP/1.1\r\nHost: a\r\n\r\n") else {
+                Issue.record("expected \(bad) to be refused")
+                continue
+            }
+        }
+    }
+
     @Test(arguments: [
         ("GET http://example.com/a/b?c=d HTTP/1.1\r\nHost: a\r\n\r\n", "/a/b", "c=d"),
         ("GET http://example.com HTTP/1.1\r\nHost: a\r\n\r\n", "/", ""),

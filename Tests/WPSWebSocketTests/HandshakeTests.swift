@@ -101,6 +101,20 @@ let upgradeCases: [(String, String, Headers, Int?)] = [
                 "X-LongName-Here: tab\there:and-more-text\r\nX-Nul: 0123456789abc\r\n\r\n"))
     }
 
+    /// The response built from a key carries the same accept value as the one built from it.
+    @Test func responseHeadForKey() {
+        for key in ["dGhlIHNhbXBsZSBub25jZQ==", "x3JJHMbDL1EzLkh9GBhXDw==", "", "a", String(repeating: "k", count: 200)] {
+            for selected in [nil, "json.webpubsub.azure.v1"] as [String?] {
+                let extra = selected == nil ? [] : [("Sec-WebSocket-Extensions", "permessage-deflate")]
+                let expected = WebSocketHandshake.responseHead(
+                    accept: WebSocketHandshake.acceptValue(forKey: key), protocol: selected, extraHeaders: extra)
+                #expect(WebSocketHandshake.responseHead(forKey: key, protocol: selected, extraHeaders: extra) == expected)
+            }
+        }
+        let sample = WebSocketHandshake.responseHead(forKey: "dGhlIHNhbXBsZSBub25jZQ==", protocol: nil)
+        #expect(String(decoding: sample, as: UTF8.self).contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"))
+    }
+
     @Test func randomValues() {
         let key = WebSocketHandshake.randomKey()
         #expect(key.utf8.count == 24)
