@@ -1,3 +1,5 @@
+import Glibc
+
 /// Scans raw bytes eight at a time (SWAR), for the long plain runs of a request — a token in
 /// a query string is hundreds of bytes without one byte of interest.
 public enum ByteScan {
@@ -73,8 +75,14 @@ public enum ByteScan {
     }
 
     /// The index of the first `byte` at or after `start`, or nil.
+    ///
+    /// The C library's `memchr` compares 32 or 64 bytes per step with vector instructions:
+    /// several times fewer instructions than words of eight over a long token.
     public static func firstIndex(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
-        firstIndex(in: bytes, from: start, to: bytes.count, wordMayStop: { hasByte($0, byte) }, stops: { $0 == byte })
+        assert(start >= 0, "a scan starts inside the buffer")
+        guard start < bytes.count, let base = bytes.baseAddress else { return nil }
+        guard let found = memchr(base + start, Int32(byte), bytes.count - start) else { return nil }
+        return UnsafeRawPointer(found) - base
     }
 
     /// The index of the first byte that is `first`, `second`, NUL or not ASCII, at or after

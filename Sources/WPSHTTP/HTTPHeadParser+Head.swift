@@ -85,10 +85,14 @@ extension HTTPHeadParser {
         }
         // The query is checked now and decoded only as it is read. Without a "%" every part
         // decodes: the target's bytes are visible ASCII, so there is no NUL and no bad UTF-8.
-        if let queryRange, ByteScan.firstIndex(of: UInt8(ascii: "%"), in: buffer.slice(queryRange)) != nil,
-            HTTPQuery.decode(bytes: buffer.slice(queryRange)) == nil
-        {
-            return .failure(.badRequest("invalid percent-encoding in query"))
+        var plainQuery = true
+        if let queryRange {
+            let query = buffer.slice(queryRange)
+            let hasPercent = ByteScan.firstIndex(of: UInt8(ascii: "%"), in: query) != nil
+            if hasPercent, HTTPQuery.decode(bytes: query) == nil {
+                return .failure(.badRequest("invalid percent-encoding in query"))
+            }
+            plainQuery = !hasPercent && ByteScan.firstIndex(of: UInt8(ascii: "+"), in: query) == nil
         }
         let target = buffer.string(layout.target)
         var encodedQuery: Substring?
@@ -105,6 +109,7 @@ extension HTTPHeadParser {
             path: path,
             rawPath: rawPath,
             encodedQuery: encodedQuery,
+            plain: plainQuery,
             version: HTTPVersion(major: 1, minor: layout.minorVersion),
             headers: HTTPHeaders(raw: fields),
             contentLength: contentLength,

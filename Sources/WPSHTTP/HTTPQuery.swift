@@ -34,8 +34,10 @@ public enum HTTPQuery {
     /// query whose escapes are known to be valid (the parser checks them); nil when absent.
     /// A name or value without escapes is read in place, so looking up one parameter of a long
     /// query makes no strings.
+    /// With `plain`, the caller knows the query has no "%" and no "+", so every part is its
+    /// own decoding and is not searched for them again.
     static func withValue<R>(
-        named name: String, in bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R
+        named name: String, in bytes: UnsafeRawBufferPointer, plain: Bool, _ body: (UnsafeRawBufferPointer) -> R
     ) -> R? {
         var start = 0
         while start < bytes.count {
@@ -44,9 +46,9 @@ public enum HTTPQuery {
             guard end > start else { continue }
             let part = bytes.slice(start..<end)
             let equals = ByteScan.firstIndex(of: UInt8(ascii: "="), in: part, from: 0) ?? part.count
-            guard nameMatches(part.slice(0..<equals), name) else { continue }
+            guard nameMatches(part.slice(0..<equals), name, plain: plain) else { continue }
             let value = equals < part.count ? part.slice(equals + 1..<part.count) : part.slice(part.count..<part.count)
-            if !needsDecoding(value) { return body(value) }
+            if plain || !needsDecoding(value) { return body(value) }
             guard var decoded = HTTPPercent.decode(bytes: value, plusAsSpace: true) else { return nil }
             return decoded.withUTF8 { body(UnsafeRawBufferPointer($0)) }
         }
@@ -54,8 +56,8 @@ public enum HTTPQuery {
     }
 
     /// Whether an encoded name decodes to `name` (compared as decoded strings, as before).
-    private static func nameMatches(_ encoded: UnsafeRawBufferPointer, _ name: String) -> Bool {
-        guard needsDecoding(encoded) else {
+    private static func nameMatches(_ encoded: UnsafeRawBufferPointer, _ name: String, plain: Bool) -> Bool {
+        guard !plain, needsDecoding(encoded) else {
             var name = name
             return name.withUTF8 { ByteScan.equal(encoded, UnsafeRawBufferPointer($0)) }
         }
@@ -64,7 +66,8 @@ public enum HTTPQuery {
 
     /// Whether bytes hold a "%" escape or a "+" (a space in a query).
     static func needsDecoding(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        ByteScan.firstSpecial(UInt8(ascii: "%"), UInt8(ascii: "+"), in: bytes) != nil
+        ByteScan.firstIndex(of: UInt8(ascii: "%"), in: bytes) != nil
+            || ByteScan.firstIndex(of: UInt8(ascii: "+"), in: bytes) != nil
     }
 
     private static func decodePair(_ part: UnsafeRawBufferPointer) -> (name: String, value: String)? {

@@ -48,6 +48,8 @@ public struct HTTPRequestHead: Sendable {
     /// Parameters are decoded only as they are read, so a long access token is verified from
     /// the request's own bytes.
     private var encodedQuery: Substring?
+    /// The encoded query has no "%" and no "+": each part is its own decoding.
+    private var encodedQueryIsPlain = false
     /// The protocol version (1.0 or 1.1).
     public var version: HTTPVersion
     /// The header fields in order.
@@ -101,9 +103,9 @@ public struct HTTPRequestHead: Sendable {
     }
 
     /// Memberwise with the query left encoded: `encodedQuery` is part of `target`, and its
-    /// escapes are valid.
+    /// escapes are valid; `plain` when it has no "%" and no "+".
     init(
-        method: String, target: String, path: String, rawPath: String, encodedQuery: Substring?,
+        method: String, target: String, path: String, rawPath: String, encodedQuery: Substring?, plain: Bool,
         version: HTTPVersion, headers: HTTPHeaders, contentLength: Int, isChunked: Bool, keepAlive: Bool
     ) {
         self.method = method
@@ -111,6 +113,7 @@ public struct HTTPRequestHead: Sendable {
         self.path = path
         self.rawPath = rawPath
         self.encodedQuery = encodedQuery
+        self.encodedQueryIsPlain = plain
         self.version = version
         self.headers = headers
         self.contentLength = contentLength
@@ -131,7 +134,8 @@ public struct HTTPRequestHead: Sendable {
             return value.withUTF8 { body(UnsafeRawBufferPointer($0)) }
         }
         guard var encoded = encodedQuery else { return nil }
-        return encoded.withUTF8 { HTTPQuery.withValue(named: name, in: UnsafeRawBufferPointer($0), body) }
+        let plain = encodedQueryIsPlain
+        return encoded.withUTF8 { HTTPQuery.withValue(named: name, in: UnsafeRawBufferPointer($0), plain: plain, body) }
     }
 
     /// True if the request carries a body to read (Content-Length > 0 or chunked).

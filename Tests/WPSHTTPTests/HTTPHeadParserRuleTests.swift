@@ -221,6 +221,15 @@ import WPSHTTP
         #expect(parsed.withQueryValue("empty") { $0.count } == 0)
         #expect(parsed.withQueryValue("nope") { $0.count } == nil)
 
+        // A query without "%" or "+" is read without looking for them again.
+        let plainQuery = "a=1&t=eyJ.e30.sig&a=2&bare&=v&&x="
+        let plain = try #require(head("GET /p?\(plainQuery) HTTP/1.1\r\nHost: a\r\n\r\n"))
+        let plainDecoded = try #require(HTTPQuery.decode(plainQuery))
+        #expect(plain.query.map { "\($0.name)=\($0.value)" } == plainDecoded.map { "\($0.name)=\($0.value)" })
+        for name in ["a", "t", "bare", "", "x", "missing", "a=1"] {
+            #expect(plain.queryValue(name) == plainDecoded.first { $0.name == name }?.value, "\(name)")
+        }
+
         // Setting the query replaces what was parsed.
         var changed = parsed
         changed.query = [(name: "z", value: "1")]
