@@ -79,7 +79,7 @@ int wps_hmac_sha256(const void *key, size_t key_len, const void *data, size_t le
 /* Small requests (connection ids) are served from a per-thread pool refilled from the CSPRNG,
    because each RAND_bytes call in OpenSSL 3 costs a process-id check and provider dispatch.
    Served bytes are wiped from the pool. The process never forks, so the pool is never shared. */
-enum { WPS_POOL_BYTES = 1024, WPS_POOL_MAX_REQUEST = 64 };
+enum { WPS_POOL_BYTES = 4096, WPS_POOL_MAX_REQUEST = 64 };
 static __thread uint8_t wps_pool[WPS_POOL_BYTES];
 static __thread size_t wps_pool_left;
 

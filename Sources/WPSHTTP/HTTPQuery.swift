@@ -31,14 +31,14 @@ public enum HTTPQuery {
     }
 
     /// Calls `body` with the decoded bytes of the first value named `name` in an encoded
-    /// query whose escapes are known to be valid (the parser checks them); nil when absent.
+    /// query whose escapes are known to be valid (the parser checks them); false when absent.
     /// A name or value without escapes is read in place, so looking up one parameter of a long
     /// query makes no strings.
     /// With `plain`, the caller knows the query has no "%" and no "+", so every part is its
     /// own decoding and is not searched for them again.
-    static func withValue<R>(
-        named name: String, in bytes: UnsafeRawBufferPointer, plain: Bool, _ body: (UnsafeRawBufferPointer) -> R
-    ) -> R? {
+    static func readValue(
+        named name: String, in bytes: UnsafeRawBufferPointer, plain: Bool, _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
         var start = 0
         while start < bytes.count {
             let end = ByteScan.firstIndex(of: UInt8(ascii: "&"), in: bytes, from: start) ?? bytes.count
@@ -48,11 +48,15 @@ public enum HTTPQuery {
             let equals = ByteScan.firstIndex(of: UInt8(ascii: "="), in: part, from: 0) ?? part.count
             guard nameMatches(part.slice(0..<equals), name, plain: plain) else { continue }
             let value = equals < part.count ? part.slice(equals + 1..<part.count) : part.slice(part.count..<part.count)
-            if plain || !needsDecoding(value) { return body(value) }
-            guard var decoded = HTTPPercent.decode(bytes: value, plusAsSpace: true) else { return nil }
-            return decoded.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+            if plain || !needsDecoding(value) {
+                body(value)
+                return true
+            }
+            guard var decoded = HTTPPercent.decode(bytes: value, plusAsSpace: true) else { return false }
+            decoded.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+            return true
         }
-        return nil
+        return false
     }
 
     /// Whether an encoded name decodes to `name` (compared as decoded strings, as before).

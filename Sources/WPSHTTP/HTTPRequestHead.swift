@@ -128,14 +128,24 @@ public struct HTTPRequestHead: Sendable {
 
     /// Calls `body` with the decoded bytes of the first value of query parameter `name`
     /// (case-sensitive); nil when there is none. The bytes are valid only inside `body`.
+    @inlinable
     public func withQueryValue<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        // The generic part stays in the caller's module, where it is specialized.
+        var result: R?
+        guard readQueryValue(name, { result = body($0) }) else { return nil }
+        return result
+    }
+
+    /// `withQueryValue` without a result type: false when the parameter is absent.
+    public func readQueryValue(_ name: String, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         if let decodedQuery {
-            guard var value = decodedQuery.first(where: { $0.name == name })?.value else { return nil }
-            return value.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+            guard var value = decodedQuery.first(where: { $0.name == name })?.value else { return false }
+            value.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+            return true
         }
-        guard var encoded = encodedQuery else { return nil }
+        guard var encoded = encodedQuery else { return false }
         let plain = encodedQueryIsPlain
-        return encoded.withUTF8 { HTTPQuery.withValue(named: name, in: UnsafeRawBufferPointer($0), plain: plain, body) }
+        return encoded.withUTF8 { HTTPQuery.readValue(named: name, in: UnsafeRawBufferPointer($0), plain: plain, body) }
     }
 
     /// True if the request carries a body to read (Content-Length > 0 or chunked).

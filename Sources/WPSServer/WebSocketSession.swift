@@ -50,14 +50,15 @@ final class WebSocketSession: ConnectionHandler {
     /// a session copies no configuration strings or collections.
     struct Limits {
         let maxMessageBytes: Int
-        let pingInterval: Duration
-        let idleTimeout: Duration
+        /// The ping interval and idle timeout in nanoseconds, at least a millisecond each.
+        let pingNanos: UInt64
+        let idleNanos: UInt64
         let maxOutboundBytes: Int
 
         init(_ configuration: ServerConfiguration) {
             maxMessageBytes = configuration.maxMessageBytes
-            pingInterval = configuration.pingInterval
-            idleTimeout = configuration.idleTimeout
+            pingNanos = max(configuration.pingInterval.nanoseconds, 1_000_000)
+            idleNanos = max(configuration.idleTimeout.nanoseconds, 1_000_000)
             maxOutboundBytes = configuration.maxOutboundBytes
         }
     }
@@ -77,8 +78,8 @@ final class WebSocketSession: ConnectionHandler {
         let wireLimit = deflate == nil
             ? configuration.maxMessageBytes : configuration.maxMessageBytes + configuration.maxMessageBytes / 64 + 1024
         reader = WebSocketReader(role: .server, maxMessageBytes: wireLimit, allowCompressed: deflate != nil)
-        pingNanos = max(configuration.pingInterval.nanoseconds, 1_000_000)
-        idleNanos = max(configuration.idleTimeout.nanoseconds, 1_000_000)
+        pingNanos = configuration.pingNanos
+        idleNanos = configuration.idleNanos
         maxOutboundBytes = configuration.maxOutboundBytes
         lastHeard = connection.loop.now
         nextPing = lastHeard + pingNanos
