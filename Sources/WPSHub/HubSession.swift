@@ -44,7 +44,7 @@ public final class HubSession {
         }
     }
     /// Groups joined, with this session's position in each group's member list.
-    var groupSlots: [String: Int] = [:]
+    var groupSlots = GroupSlots()
     let reconnectionToken: String?
     var ackHistory: AckHistory
     /// When the socket went away (monotonic ns), 0 while attached.
@@ -78,8 +78,8 @@ public final class HubSession {
         sendsToAnyGroup || permissions.canSend(toGroup: group)
     }
 
-    /// Groups this session belongs to.
-    public var groups: Dictionary<String, Int>.Keys { groupSlots.keys }
+    /// Groups this session belongs to, in no particular order.
+    public var groups: [String] { groupSlots.names }
     /// Messages sent and not yet acknowledged by the client.
     public var unackedCount: Int { unacked.count }
 

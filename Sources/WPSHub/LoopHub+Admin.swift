@@ -46,7 +46,7 @@ extension LoopHub {
         var matched: [HubSession] = []
         forEachCandidate(selector) { matched.append($0) }
         for session in matched {
-            for name in names ?? Array(session.groupSlots.keys) { leave(session, name) }
+            for name in names ?? session.groupSlots.names { leave(session, name) }
         }
         return matched.count
     }

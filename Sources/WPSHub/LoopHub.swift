@@ -163,7 +163,7 @@ public final class LoopHub {
         guard !session.isEnded else { return }
         session.isEnded = true
         if !session.groupSlots.isEmpty {
-            for group in Array(session.groupSlots.keys) { leave(session, group) }
+            for group in session.groupSlots.names { leave(session, group) }
         }
         sessions.removeValue(forKey: session.connectionId)
         // Most sessions never wait for a resume: no need to hash the id for an empty set.
@@ -180,15 +180,23 @@ public final class LoopHub {
 
     func join(_ session: HubSession, _ group: String) {
         guard session.groupSlots[group] == nil else { return }
-        // One lookup of the group: its member list is appended to in place.
-        session.groupSlots[group] = Self.append(session, to: &groups[GroupKey(hub: session.hub, group: group), default: []])
+        // One lookup of the group: its member list is appended to in place; a new group
+        // takes a spare list if there is one.
+        session.groupSlots[group] = append(session, to: &groups[GroupKey(hub: session.hub, group: group), default: []])
     }
 
     /// Appends `session` to `members` and returns its slot there.
-    private static func append(_ session: HubSession, to members: inout [HubSession]) -> Int {
+    private func append(_ session: HubSession, to members: inout [HubSession]) -> Int {
+        if members.isEmpty, let spare = spareMemberLists.popLast() { members = spare }
         members.append(session)
         return members.count - 1
     }
+
+    /// Emptied member lists kept for the next new group, so groups that come and go (one per
+    /// job, say) do not allocate and free a list each time. Only small lists are kept.
+    var spareMemberLists: [[HubSession]] = []
+    static let spareMemberListLimit = 64
+    static let spareMemberListMaxCapacity = 64
 
     func leave(_ session: HubSession, _ group: String) {
         guard let slot = session.groupSlots.removeValue(forKey: group) else { return }
@@ -199,7 +207,12 @@ public final class LoopHub {
             groups.values[index][slot] = last
             last.groupSlots[group] = slot
         }
-        if groups.values[index].isEmpty { groups.remove(at: index) }
+        if groups.values[index].isEmpty {
+            let emptied = groups.remove(at: index).value
+            if spareMemberLists.count < Self.spareMemberListLimit, emptied.capacity <= Self.spareMemberListMaxCapacity {
+                spareMemberLists.append(emptied)
+            }
+        }
     }
 
     /// Local members of a group (for tests and REST queries).
