@@ -1,3 +1,5 @@
+internal import WPSBytes
+
 /// Byte-level helpers for the ASCII parts of URLs, headers and connection strings, so the
 /// library needs no Foundation.
 enum ASCII {
@@ -15,11 +17,7 @@ enum ASCII {
 
     /// `equalsIgnoringCase` over contiguous bytes: indexes instead of a zipped iterator.
     static func equalsIgnoringCase(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard a.count == b.count else { return false }
-        for index in 0..<a.count where a[index] != b[index] {
-            if lower(a[index]) != lower(b[index]) { return false }
-        }
-        return true
+        ByteScan.equalIgnoringASCIICase(UnsafeRawBufferPointer(a), UnsafeRawBufferPointer(b))
     }
 
     static func isSpace(_ byte: UInt8) -> Bool {

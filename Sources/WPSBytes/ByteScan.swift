@@ -69,6 +69,45 @@ public enum ByteScan {
         return true
     }
 
+    /// Whether `count` bytes at `left` and `right` are equal ignoring ASCII case (other bytes,
+    /// UTF-8 included, must match exactly). Eight bytes per step: two words may differ only
+    /// in bit 5 (0x20), and only in bytes that are letters.
+    public static func equalIgnoringASCIICase(_ left: UnsafeRawPointer, _ right: UnsafeRawPointer, count: Int) -> Bool {
+        var index = 0
+        while index + 8 <= count {
+            let a = left.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let b = right.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            index += 8
+            let difference = a ^ b
+            if difference == 0 { continue }
+            // Only bit 5 may differ, and only in ASCII bytes.
+            guard difference & ~(ones &* 0x20) == 0, (a | b) & highs == 0 else { return false }
+            // Bytes that differ must be letters: folded to lowercase, 0x61...0x7A.
+            let folded = a | (ones &* 0x20)
+            let atLeastA = (folded &+ ones &* (0x80 - 0x61)) & highs
+            let pastZ = (folded &+ ones &* (0x80 - 0x7B)) & highs
+            let letters = atLeastA & ~pastZ
+            if (difference << 2) & ~letters & highs != 0 { return false }
+        }
+        while index < count {
+            let a = left.load(fromByteOffset: index, as: UInt8.self)
+            let b = right.load(fromByteOffset: index, as: UInt8.self)
+            if a != b, lowerASCII(a) != lowerASCII(b) { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// `equalIgnoringASCIICase` over two buffers; false when their lengths differ.
+    public static func equalIgnoringASCIICase(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
+        guard left.count == right.count else { return false }
+        guard let a = left.baseAddress, let b = right.baseAddress else { return true }
+        return equalIgnoringASCIICase(a, b, count: left.count)
+    }
+
+    @inline(__always)
+    static func lowerASCII(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+
     /// Whether `left` and `right` hold the same bytes.
     public static func equal(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
         left.count == right.count && hasPrefix(left, right)

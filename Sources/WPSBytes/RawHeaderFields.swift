@@ -82,12 +82,8 @@ public struct RawHeaderFields: Sendable {
         _ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ other: UnsafeBufferPointer<UInt8>
     ) -> Bool {
         guard range.count == other.count else { return false }
-        var index = range.lowerBound
-        for byte in other {
-            if lower(buffer[index]) != lower(byte) { return false }
-            index += 1
-        }
-        return true
+        guard let base = buffer.baseAddress, let otherBase = other.baseAddress else { return true }
+        return ByteScan.equalIgnoringASCIICase(base + range.lowerBound, otherBase, count: range.count)
     }
 
     /// ASCII case-insensitive comparison of `range` with a literal.
@@ -128,7 +124,4 @@ public struct RawHeaderFields: Sendable {
 
     @inline(__always)
     static func isSpace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 }
-
-    @inline(__always)
-    static func lower(_ byte: UInt8) -> UInt8 { byte >= 65 && byte <= 90 ? byte | 0x20 : byte }
 }

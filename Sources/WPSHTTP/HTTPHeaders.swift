@@ -100,12 +100,8 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
         var left = lhs
         var right = rhs
         return left.withUTF8 { leftBytes in
-            right.withUTF8 { rightBytes in
-                for index in 0..<leftBytes.count
-                where HTTPBytes.lower(leftBytes[index]) != HTTPBytes.lower(rightBytes[index]) {
-                    return false
-                }
-                return true
+            right.withUTF8 {
+                ByteScan.equalIgnoringASCIICase(UnsafeRawBufferPointer(leftBytes), UnsafeRawBufferPointer($0))
             }
         }
     }

@@ -1,3 +1,5 @@
+internal import WPSBytes
+
 /// A WebSocket subprotocol of Azure Web PubSub that wps-server speaks (protocol-spec/client-protocol.md §1).
 ///
 /// Only the two JSON subprotocols are implemented; anything else a client offers (including
@@ -55,15 +57,8 @@ public struct WebPubSubSubprotocol: Hashable, Sendable, CustomStringConvertible 
     private static func asciiCaseInsensitiveEquals(_ left: UnsafeBufferPointer<UInt8>, _ right: String) -> Bool {
         var right = right
         // Over contiguous bytes: stepping through a String's UTF-8 view costs several times more.
-        return right.withUTF8 { right in
-            guard left.count == right.count else { return false }
-            for index in 0..<left.count where lower(left[index]) != lower(right[index]) { return false }
-            return true
+        return right.withUTF8 {
+            ByteScan.equalIgnoringASCIICase(UnsafeRawBufferPointer(left), UnsafeRawBufferPointer($0))
         }
-    }
-
-    @inline(__always)
-    private static func lower(_ byte: UInt8) -> UInt8 {
-        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 }

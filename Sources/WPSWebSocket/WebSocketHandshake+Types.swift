@@ -52,11 +52,8 @@ enum HeaderText {
         var left = lhs
         var right = rhs
         return left.withUTF8 { leftBytes in
-            right.withUTF8 { rightBytes in
-                for index in 0..<leftBytes.count where lower(leftBytes[index]) != lower(rightBytes[index]) {
-                    return false
-                }
-                return true
+            right.withUTF8 {
+                ByteScan.equalIgnoringASCIICase(UnsafeRawBufferPointer(leftBytes), UnsafeRawBufferPointer($0))
             }
         }
     }
@@ -153,9 +150,5 @@ enum HeaderText {
                 }
             }
         }
-    }
-
-    private static func lower(_ byte: UInt8) -> UInt8 {
-        byte >= 65 && byte <= 90 ? byte | 0x20 : byte
     }
 }

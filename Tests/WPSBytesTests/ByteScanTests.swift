@@ -108,4 +108,49 @@ import WPSBytes
             }
         }
     }
+
+    static func naiveEqualIgnoringCase(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        func lower(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte + 32 : byte }
+        return a.count == b.count && zip(a, b).allSatisfy { lower($0) == lower($1) }
+    }
+
+    /// Every pair of byte values, in a whole word and in the tail, among equal letters and
+    /// digits: only an ASCII letter against its other case compares equal.
+    @Test func caseInsensitiveEqualityForEveryBytePair() {
+        let filler = Array("Sec-WebSocket-Key1".utf8)
+        for position in [3, 16] {
+            for a in 0...255 {
+                for b in 0...255 {
+                    var left = filler
+                    var right = filler
+                    left[position] = UInt8(a)
+                    right[position] = UInt8(b)
+                    let found = left.withUnsafeBytes { l in right.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) } }
+                    if found != Self.naiveEqualIgnoringCase(left, right) {
+                        Issue.record("bytes \(a) and \(b) at \(position): \(found)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Several bytes differing at once, across word boundaries and lengths.
+    @Test func caseInsensitiveEqualityAcrossWords() {
+        let base = Array("upgrade-WebSocket_Protocol.v1 json{}[]@`~".utf8)
+        for length in 0...base.count {
+            let left = Array(base[0..<length])
+            for flips in [[], [0], [0, 9], [7, 8], [1, 15, 16, 30], Array(0..<length)] {
+                for mask: UInt8 in [0x20, 0x01, 0x80, 0x60] {
+                    var right = left
+                    for index in flips where index < length { right[index] ^= mask }
+                    let found = left.withUnsafeBytes { l in right.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) } }
+                    #expect(found == Self.naiveEqualIgnoringCase(left, right), "length \(length) flips \(flips) mask \(mask)")
+                }
+            }
+            let shorter = Array(left.dropLast())
+            if length > 0 {
+                #expect(!left.withUnsafeBytes { l in shorter.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) } })
+            }
+        }
+    }
 }
