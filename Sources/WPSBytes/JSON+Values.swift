@@ -172,6 +172,11 @@ extension JSON {
 
     private static func magnitude(_ bytes: UnsafeRawBufferPointer, _ digits: Range<Int>) -> UInt64? {
         var value: UInt64 = 0
+        // Nineteen digits always fit (UInt64.max has twenty): no overflow checks needed.
+        if digits.count <= 19 {
+            for index in digits { value = value &* 10 &+ UInt64(bytes[index] &- UInt8(ascii: "0")) }
+            return value
+        }
         for index in digits {
             let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = shifted.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))

@@ -127,9 +127,11 @@ enum HeaderText {
     /// Appends `name: value\r\n`, dropping CR, LF and NUL so a value cannot inject headers.
     static func appendHeader(_ name: String, _ value: String, to out: inout [UInt8]) {
         appendFiltered(name, dropColon: true, to: &out)
-        out.append(contentsOf: ": ".utf8)
+        out.append(58)
+        out.append(32)
         appendFiltered(value, dropColon: false, to: &out)
-        out.append(contentsOf: "\r\n".utf8)
+        out.append(13)
+        out.append(10)
     }
 
     /// Appends `text` without CR, LF, NUL (and `:` when asked); clean text, the usual case,

@@ -168,11 +168,19 @@ public enum WebSocketHandshake {
         return out
     }
 
+    /// The protocol header's name, written as bytes: only its value needs filtering.
+    static let protocolHeaderStart = Array("\r\nSec-WebSocket-Protocol: ".utf8)
+
     private static func finishResponseHead(protocol selected: String?, extraHeaders: [(String, String)], into out: inout [UInt8]) {
-        out.append(contentsOf: "\r\n".utf8)
-        if let selected { HeaderText.appendHeader("Sec-WebSocket-Protocol", selected, to: &out) }
+        if let selected {
+            out.append(contentsOf: protocolHeaderStart)
+            HeaderText.appendFiltered(selected, dropColon: false, to: &out)
+        }
+        out.append(13)
+        out.append(10)
         for (name, value) in extraHeaders { HeaderText.appendHeader(name, value, to: &out) }
-        out.append(contentsOf: "\r\n".utf8)
+        out.append(13)
+        out.append(10)
     }
 
     /// A fresh client key: 16 random bytes, base64-encoded.
