@@ -1,4 +1,5 @@
 internal import CWPSOpenSSL
+internal import WPSBytes
 
 /// The few OpenSSL primitives WPSAuth needs, with Swift types so the C shim stays internal.
 enum Crypto {
@@ -27,10 +28,10 @@ enum Crypto {
 
     /// HMAC-SHA256 of `data` under a prepared key.
     static func hmacSHA256(key: HMACKey, data: UnsafeRawBufferPointer) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: macBytes) { out, count in
+        ByteArray.make(capacity: macBytes) { out in
             wps_hmac_sha256_keyed(key.state, data.baseAddress, data.count, out.baseAddress)
-            count = macBytes
-        }
+            return macBytes
+        }!
     }
 
     /// HMAC-SHA256 of `data` under a prepared key, written to `out` (`macBytes` bytes).

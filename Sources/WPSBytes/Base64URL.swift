@@ -38,13 +38,7 @@ public enum Base64URL {
 
     /// Decodes unpadded base64url from raw bytes; see `decode(_:)`.
     public static func decode(bytes input: UnsafeRawBufferPointer) -> [UInt8]? {
-        var valid = true
-        let out = [UInt8](unsafeUninitializedCapacity: decodedCapacity(input.count)) { out, count in
-            let written = decode(bytes: input, into: UnsafeMutableRawBufferPointer(out))
-            valid = written != nil
-            count = written ?? 0
-        }
-        return valid ? out : nil
+        ByteArray.make(capacity: decodedCapacity(input.count)) { decode(bytes: input, into: $0) }
     }
 
     /// Bytes that decoding `symbols` base64url symbols can produce.

@@ -164,3 +164,35 @@ public enum ByteScan {
             stops: { $0 < 0x20 || $0 >= 0x80 || $0 == 0x22 || $0 == 0x5C })
     }
 }
+
+/// Byte arrays filled in place.
+public enum ByteArray {
+    /// Largest array built through a stack buffer; bigger ones take the direct way.
+    @usableFromInline static let stackLimit = 4096
+
+    /// An array of the bytes `body` writes into a buffer of `capacity` bytes; `body` returns
+    /// how many it wrote, or nil to give up (then the result is nil).
+    ///
+    /// Small arrays are written on the stack and appended to a reserved array: the
+    /// `unsafeUninitializedCapacity` initializer looks up its storage class's generic
+    /// metadata at run time on every call, which cost more than the copy.
+    @inlinable
+    public static func make(capacity: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int?) -> [UInt8]? {
+        guard capacity <= stackLimit else {
+            var written: Int?
+            let out = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                written = body(UnsafeMutableRawBufferPointer(buffer))
+                count = written ?? 0
+            }
+            return written == nil ? nil : out
+        }
+        return withUnsafeTemporaryAllocation(byteCount: max(capacity, 1), alignment: 1) { scratch -> [UInt8]? in
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<capacity])
+            guard let written = body(buffer) else { return nil }
+            var out: [UInt8] = []
+            out.reserveCapacity(written)
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<written]))
+            return out
+        }
+    }
+}

@@ -1,3 +1,5 @@
+internal import WPSBytes
+
 /// Builds frame headers and frames for either role (RFC 6455 §5.2) and applies masks (§5.3).
 ///
 /// A mask key is a `UInt32` whose big-endian bytes are the four key bytes on the wire.
@@ -74,8 +76,7 @@ public enum WebSocketFrameEncoder {
     ) -> [UInt8] {
         let payloadLength = payload.count
         let header = headerLength(payloadLength: payloadLength, masked: maskKey != nil)
-        return [UInt8](unsafeUninitializedCapacity: header + payloadLength) { buffer, initialized in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
+        return ByteArray.make(capacity: header + payloadLength) { raw in
             writeHeader(
                 into: raw, opcode: opcode, fin: fin, rsv1: rsv1,
                 payloadLength: payloadLength, maskKey: maskKey)
@@ -88,13 +89,13 @@ public enum WebSocketFrameEncoder {
             if !copied {
                 var index = header
                 for byte in payload {
-                    buffer[index] = byte
+                    raw[index] = byte
                     index += 1
                 }
             }
             if let key = maskKey { mask(body, key: key) }
-            initialized = header + payloadLength
-        }
+            return header + payloadLength
+        }!
     }
 
     /// A close frame; `nil` code sends an empty payload (and no reason).
@@ -103,10 +104,9 @@ public enum WebSocketFrameEncoder {
     public static func closeFrame(
         code: WebSocketCloseCode?, reason: String, maskKey: UInt32? = nil
     ) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: maxCloseFrameBytes) { buffer, initialized in
-            initialized = writeCloseFrame(
-                into: UnsafeMutableRawBufferPointer(buffer), code: code, reason: reason, maskKey: maskKey)
-        }
+        ByteArray.make(capacity: maxCloseFrameBytes) {
+            writeCloseFrame(into: $0, code: code, reason: reason, maskKey: maskKey)
+        }!
     }
 
     /// Bytes a close frame can take: a two-byte header, a mask key, 125 bytes of payload.

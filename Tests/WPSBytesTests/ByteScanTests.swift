@@ -153,4 +153,20 @@ import WPSBytes
             }
         }
     }
+
+    /// Arrays filled in place hold exactly the bytes written, on the stack's side of the limit
+    /// and past it; giving up yields nil.
+    @Test func byteArraysFilledInPlace() {
+        for capacity in [0, 1, 7, 190, 4095, 4096, 4097, 10_000] {
+            for written in Set([0, capacity / 2, capacity]) {
+                let made = ByteArray.make(capacity: capacity) { buffer in
+                    #expect(buffer.count == capacity)
+                    for index in 0..<written { buffer[index] = UInt8(truncatingIfNeeded: index &* 31 &+ 5) }
+                    return written
+                }
+                #expect(made == (0..<written).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 5) }, "\(capacity) \(written)")
+            }
+            #expect(ByteArray.make(capacity: capacity) { _ in nil } == nil)
+        }
+    }
 }
