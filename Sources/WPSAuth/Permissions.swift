@@ -15,14 +15,37 @@ public struct Permissions: Sendable, Hashable {
     /// exception, so revoking one group from an "any group" connection takes effect.
     struct Grants: Sendable, Hashable {
         var anyGroup = false
-        var groups: Set<String> = []
-        var patterns: [GroupPattern] = []
-        var exceptions: Set<String> = []
+        /// Specific groups, patterns and exceptions; nil while all three are empty, which is
+        /// most tokens: permissions are copied into each session, and a nil costs no
+        /// reference counting where three empty collections cost three.
+        var lists: Lists?
+
+        struct Lists: Sendable, Hashable {
+            var groups: Set<String> = []
+            var patterns: [GroupPattern] = []
+            var exceptions: Set<String> = []
+
+            var isEmpty: Bool { groups.isEmpty && patterns.isEmpty && exceptions.isEmpty }
+        }
+
+        var groups: Set<String> { lists?.groups ?? [] }
+        var patterns: [GroupPattern] { lists?.patterns ?? [] }
+        var exceptions: Set<String> { lists?.exceptions ?? [] }
+
+        /// Changes the lists in place, keeping nil for empty ones so equal grants compare equal.
+        mutating func updateLists(_ body: (inout Lists) -> Void) {
+            var current = lists ?? Lists()
+            lists = nil
+            body(&current)
+            lists = current.isEmpty ? nil : current
+        }
 
         func allows(_ group: String) -> Bool {
+            guard let lists else { return anyGroup }
             // Empty sets are skipped: a lookup hashes the name even when there is nothing to find.
-            if !exceptions.isEmpty, exceptions.contains(group) { return false }
-            return anyGroup || (!groups.isEmpty && groups.contains(group)) || patterns.contains { $0.matches(group) }
+            if !lists.exceptions.isEmpty, lists.exceptions.contains(group) { return false }
+            return anyGroup || (!lists.groups.isEmpty && lists.groups.contains(group))
+                || lists.patterns.contains { $0.matches(group) }
         }
     }
 
@@ -73,7 +96,9 @@ public struct Permissions: Sendable, Hashable {
             let target = String(decoding: rest.dropFirst(), as: UTF8.self)
             guard !target.isEmpty else { return }
             if form.plural {
-                if let pattern = GroupPattern(target) { update(form.kind) { $0.patterns.append(pattern) } }
+                if let pattern = GroupPattern(target) {
+                    update(form.kind) { grants in grants.updateLists { $0.patterns.append(pattern) } }
+                }
             } else {
                 grant(form.kind, group: target)
             }
@@ -107,11 +132,13 @@ public struct Permissions: Sendable, Hashable {
     public mutating func grant(_ kind: Kind, group: String?) {
         update(kind) { grants in
             if let group {
-                grants.exceptions.remove(group)
-                grants.groups.insert(group)
+                grants.updateLists {
+                    $0.exceptions.remove(group)
+                    $0.groups.insert(group)
+                }
             } else {
                 grants.anyGroup = true
-                grants.exceptions.removeAll()
+                if grants.lists != nil { grants.updateLists { $0.exceptions.removeAll() } }
             }
         }
     }
@@ -121,8 +148,8 @@ public struct Permissions: Sendable, Hashable {
     public mutating func revoke(_ kind: Kind, group: String?) {
         update(kind) { grants in
             if let group {
-                grants.groups.remove(group)
-                if grants.allows(group) { grants.exceptions.insert(group) }
+                if grants.lists != nil { grants.updateLists { _ = $0.groups.remove(group) } }
+                if grants.allows(group) { grants.updateLists { _ = $0.exceptions.insert(group) } }
             } else {
                 grants = Grants()
             }

@@ -88,4 +88,29 @@ import WPSAuth
         #expect(permissions.canSend(toGroup: "whatever"))
         #expect(!permissions.has(.joinLeaveGroup, group: nil))
     }
+
+    /// Grants and revokes that undo each other leave permissions equal to where they started,
+    /// whichever lists they passed through on the way.
+    @Test func undoneChangesCompareEqual() {
+        var permissions = Permissions()
+        permissions.grant(.joinLeaveGroup, group: "a")
+        permissions.revoke(.joinLeaveGroup, group: "a")
+        #expect(permissions == Permissions())
+        #expect(!permissions.canJoinLeave(group: "a"))
+
+        var any = Permissions(roles: ["webpubsub.sendToGroup"])
+        any.revoke(.sendToGroup, group: "x")
+        #expect(!any.canSend(toGroup: "x") && any.canSend(toGroup: "y") && !any.has(.sendToGroup, group: nil))
+        any.grant(.sendToGroup, group: "x")
+        #expect(any.has(.sendToGroup, group: nil) && any.canSend(toGroup: "x"))
+        any.revoke(.sendToGroup, group: "x")
+        #expect(!any.canSend(toGroup: "x"))
+        any.grant(.sendToGroup, group: nil)
+        #expect(any == Permissions(roles: ["webpubsub.sendToGroup"]))
+
+        var patterned = Permissions(roles: ["webpubsub.joinLeaveGroups.p*"])
+        #expect(patterned.canJoinLeave(group: "p1") && !patterned.canJoinLeave(group: "q"))
+        patterned.revoke(.joinLeaveGroup, group: nil)
+        #expect(patterned == Permissions() && !patterned.canJoinLeave(group: "p1"))
+    }
 }
