@@ -81,18 +81,21 @@ struct AudienceURL {
     /// the server sees plain HTTP for an `https` audience.
     func sameOrigin(requestHost: String) -> Bool {
         var requestHost = requestHost
-        return requestHost.withUTF8 { raw in
-            let bytes = raw[...]
-            guard let first = bytes.firstIndex(where: { !ASCII.isSpace($0) }),
-                let last = bytes.lastIndex(where: { !ASCII.isSpace($0) }),
-                let (otherHost, otherPort) = Self.parseAuthority(bytes[first...last]),
-                ASCII.equalsIgnoringCase(otherHost, host)
-            else { return false }
-            switch (port, otherPort) {
-            case (nil, nil): return true
-            case (let explicit?, nil), (nil, let explicit?): return explicit == 80 || explicit == 443
-            case (let left?, let right?): return left == right
-            }
+        return requestHost.withUTF8 { sameOrigin(requestHost: $0) }
+    }
+
+    /// `sameOrigin` for a Host header given as its bytes.
+    func sameOrigin(requestHost raw: UnsafeBufferPointer<UInt8>) -> Bool {
+        let bytes = raw[...]
+        guard let first = bytes.firstIndex(where: { !ASCII.isSpace($0) }),
+            let last = bytes.lastIndex(where: { !ASCII.isSpace($0) }),
+            let (otherHost, otherPort) = Self.parseAuthority(bytes[first...last]),
+            ASCII.equalsIgnoringCase(otherHost, host)
+        else { return false }
+        switch (port, otherPort) {
+        case (nil, nil): return true
+        case (let explicit?, nil), (nil, let explicit?): return explicit == 80 || explicit == 443
+        case (let left?, let right?): return left == right
         }
     }
 }

@@ -16,6 +16,14 @@ public enum ClientAudience {
 
     /// The same check for an audience given as its UTF-8 bytes.
     public static func matches(audience: UnsafeBufferPointer<UInt8>, requestHost: String, isTLS: Bool, hub: String) -> Bool {
+        var requestHost = requestHost
+        return requestHost.withUTF8 { matches(audience: audience, requestHost: $0, isTLS: isTLS, hub: hub) }
+    }
+
+    /// The same check with the audience and the Host header given as their bytes.
+    public static func matches(
+        audience: UnsafeBufferPointer<UInt8>, requestHost: UnsafeBufferPointer<UInt8>, isTLS: Bool, hub: String
+    ) -> Bool {
         var hub = hub
         return hub.withUTF8 { hub in
             AudienceURL(audience[...]).map { url in

@@ -57,6 +57,29 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
         return nil
     }
 
+    /// Calls `body` with the bytes of the first value of the field `name` (case-insensitive);
+    /// nil when there is none. The bytes are valid only inside `body`.
+    @inlinable
+    public func withValue<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        var result: R?
+        guard readValue(name, { result = body($0) }) else { return nil }
+        return result
+    }
+
+    /// `withValue` without a result type: false when the field is absent. Fields still held
+    /// as the request's bytes are lent without making a String.
+    public func readValue(_ name: String, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        if let raw {
+            guard let index = raw.firstIndex(named: name) else { return false }
+            let range = raw.value(index)
+            raw.bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+            return true
+        }
+        guard var value = self[name] else { return false }
+        value.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        return true
+    }
+
     /// Every value of the field `name` (case-insensitive), in order.
     public func values(_ name: String) -> [String] {
         fields.lazy.filter { HTTPHeaders.namesEqual($0.name, name) }.map(\.value)

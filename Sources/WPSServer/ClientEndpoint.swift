@@ -140,8 +140,14 @@ extension Router {
         case .failure(let error):
             return .failure(AuthFailure("invalid access token: \(error)"))
         case .success(let claims):
-            let host = head.headers["Host"] ?? ""
-            guard claims.anyAudience({ ClientAudience.matches(audience: $0, requestHost: host, isTLS: false, hub: hub) })
+            // The Host header is read in place; a request without one matches as an empty host.
+            func audienceMatches(_ host: UnsafeRawBufferPointer) -> Bool {
+                claims.anyAudience {
+                    ClientAudience.matches(
+                        audience: $0, requestHost: host.assumingMemoryBound(to: UInt8.self), isTLS: false, hub: hub)
+                }
+            }
+            guard head.headers.withValue("Host", audienceMatches) ?? audienceMatches(UnsafeRawBufferPointer(start: nil, count: 0))
             else { return .failure(AuthFailure("the token's audience does not match this endpoint")) }
             return .success(claims)
         }
