@@ -34,6 +34,7 @@ public enum HTTPQuery {
     /// query whose escapes are known to be valid (the parser checks them); false when absent.
     /// A name or value without escapes is read in place, so looking up one parameter of a long
     /// query makes no strings.
+    ///
     /// With `plain`, the caller knows the query has no "%" and no "+", so every part is its
     /// own decoding and is not searched for them again.
     static func readValue(
@@ -59,7 +60,8 @@ public enum HTTPQuery {
         return false
     }
 
-    /// Whether an encoded name decodes to `name` (compared as decoded strings, as before).
+    /// Whether an encoded name decodes to `name`; names with escapes are decoded and compared
+    /// as strings, as `decode` would give them.
     private static func nameMatches(_ encoded: UnsafeRawBufferPointer, _ name: String, plain: Bool) -> Bool {
         guard !plain, needsDecoding(encoded) else {
             var name = name
