@@ -85,25 +85,9 @@ public struct HTTPRequestHead: Sendable {
         self.keepAlive = HTTPRequestHead.defaultKeepAlive(version: version, headers: headers)
     }
 
-    /// Memberwise, with `keepAlive` already decided from the bytes by the parser.
-    init(
-        method: String, target: String, path: String, rawPath: String, query: [(name: String, value: String)],
-        version: HTTPVersion, headers: HTTPHeaders, contentLength: Int, isChunked: Bool, keepAlive: Bool
-    ) {
-        self.method = method
-        self.target = target
-        self.path = path
-        self.rawPath = rawPath
-        self.decodedQuery = query
-        self.version = version
-        self.headers = headers
-        self.contentLength = contentLength
-        self.isChunked = isChunked
-        self.keepAlive = keepAlive
-    }
-
-    /// Memberwise with the query left encoded: `encodedQuery` is part of `target`, and its
-    /// escapes are valid; `plain` when it has no "%" and no "+".
+    /// Memberwise, as the parser builds it: `keepAlive` already decided from the bytes, and
+    /// the query left encoded (`encodedQuery` is part of `target`, its escapes are valid;
+    /// `plain` when it has no "%" and no "+").
     init(
         method: String, target: String, path: String, rawPath: String, encodedQuery: Substring?, plain: Bool,
         version: HTTPVersion, headers: HTTPHeaders, contentLength: Int, isChunked: Bool, keepAlive: Bool
