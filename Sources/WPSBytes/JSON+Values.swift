@@ -59,12 +59,44 @@ extension JSON {
 
     /// Whether a string token decodes to exactly `literal` (ASCII case folding when asked).
     ///
-    /// Compares while decoding, so it never allocates, escapes or not.
+    /// Compares while decoding, so it never allocates, escapes or not. Inlined, so a key or
+    /// type name equal byte for byte (nearly every one) costs one `memcmp` against the
+    /// literal; anything else takes the general comparison.
+    @inlinable
     public static func stringEquals(
         _ bytes: UnsafeRawBufferPointer,
         _ token: JSONToken,
         _ literal: StaticString,
         caseInsensitive: Bool = false
+    ) -> Bool {
+        let range = token.range
+        let count = literal.utf8CodeUnitCount
+        if !caseInsensitive, literal.hasPointerRepresentation, token.kind == .string,
+            range.lowerBound >= 0, range.upperBound <= bytes.count, range.count == count + 2,
+            let base = bytes.baseAddress, base.load(fromByteOffset: range.lowerBound, as: UInt8.self) == 0x22,
+            base.load(fromByteOffset: range.upperBound - 1, as: UInt8.self) == 0x22
+        {
+            // With the literal known here, this loop unrolls into constant compares. A
+            // backslash in the literal would make equal bytes an escape: the general path.
+            let text = UnsafeRawPointer(base + (range.lowerBound + 1))
+            let expected = UnsafeRawPointer(literal.utf8Start)
+            var index = 0
+            while index < count {
+                let byte = expected.load(fromByteOffset: index, as: UInt8.self)
+                if byte == 0x5C || text.load(fromByteOffset: index, as: UInt8.self) != byte { break }
+                index += 1
+            }
+            if index == count { return true }
+        }
+        return stringEqualsInGeneral(bytes, token, literal, caseInsensitive: caseInsensitive)
+    }
+
+    @usableFromInline
+    static func stringEqualsInGeneral(
+        _ bytes: UnsafeRawBufferPointer,
+        _ token: JSONToken,
+        _ literal: StaticString,
+        caseInsensitive: Bool
     ) -> Bool {
         guard isQuoted(bytes, token) else { return false }
         return literal.withUTF8Buffer { expected in
@@ -74,25 +106,19 @@ extension JSON {
             let start = token.range.lowerBound + 1
             let count = token.range.count - 2
             if count < expected.count { return false }
+            let text = UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
             if count == expected.count {
-                var plain = true
-                for offset in 0..<count {
-                    var left = bytes[start + offset]
-                    if left == UInt8(ascii: "\\") {
-                        plain = false
-                        break
-                    }
-                    var right = expected[offset]
-                    if caseInsensitive {
-                        left = asciiLowercased(left)
-                        right = asciiLowercased(right)
-                    }
-                    if left != right { return false }
+                // Equal bytes settle it unless the literal itself holds a backslash (then the
+                // text holds escapes too); unequal bytes settle it unless the text holds one.
+                let raw = UnsafeRawBufferPointer(expected)
+                let same = caseInsensitive ? ByteScan.equalIgnoringASCIICase(text, raw) : ByteScan.equal(text, raw)
+                let backslash = UInt8(ascii: "\\")
+                if same {
+                    if ByteScan.firstIndex(of: backslash, in: raw) == nil { return true }
+                } else if ByteScan.firstIndex(of: backslash, in: text) == nil {
+                    return false
                 }
-                if plain { return true }
-            } else if ByteScan.firstIndex(
-                of: UInt8(ascii: "\\"), in: UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])) == nil
-            {
+            } else if ByteScan.firstIndex(of: UInt8(ascii: "\\"), in: text) == nil {
                 return false
             }
             var index = 0

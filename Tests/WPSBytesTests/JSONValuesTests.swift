@@ -72,6 +72,9 @@ func readJSON<T>(_ text: String, _ read: (UnsafeRawBufferPointer, JSONToken) -> 
         // As long as the literal but holding an escape: decodes shorter, never equal.
         ("\"ab\\ncd\"", "abxncd", false, false),
         ("\"\\u0041\"", "\\u0041", false, false),
+        ("\"\\u0041\"", "\\U0041", true, false),
+        // As long as the literal, no escape, one letter off: settled by the bytes alone.
+        ("\"Texz\"", "text", true, false),
         // Longer than the literal with no escape: never equal; with one: decided by decoding.
         ("\"groupX\"", "group", false, false),
         ("\"gr\\u006Fup\"", "group", false, true),
@@ -123,6 +126,7 @@ func readJSON<T>(_ text: String, _ read: (UnsafeRawBufferPointer, JSONToken) -> 
                 JSONToken(kind: .string, range: 0..<10), JSONToken(kind: .string, range: 0..<1),
                 JSONToken(kind: .string, range: 1..<3), JSONToken(kind: .number, range: 0..<4),
                 JSONToken(kind: .bool, range: 2..<9), JSONToken(kind: .number, range: 3..<3),
+                JSONToken(kind: .string, range: -1..<3),
             ]
             for token in bad {
                 #expect(JSON.string(raw, token) == nil)
