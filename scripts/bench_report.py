@@ -295,11 +295,13 @@ def round_bound_rows(groups, cores):
             "| ---: | ---: | ---: | ---: |"] + rows
 
 
-def churn_rows(churn, floors):
+def churn_rows(churn):
     """Churn runs with their kernel/user split, next to the churn floors: the same cycles
     answered by plain responder threads with the server's bytes and system calls, one thread
-    or two (one listener each on a shared port, as the server's two loops)."""
-    bases = {label: (run or {}).get("serverCpuMicrosPerCycle") for label, run in floors.items()}
+    or two (one listener each on a shared port, as the server's two loops). Each run is
+    compared with the floors at its own number of churners."""
+    bases = {(run.get("responders") or 1, run.get("churners")): run.get("serverCpuMicrosPerCycle")
+             for run in churn if run.get("workload") == "churn-floor"}
     lines = ["", "## Churn", "",
              "Server CPU per connect, join, leave and close cycle (token checked on connect). "
              "`churn-floor` answers the same churners from a plain responder thread in the bench: "
@@ -308,7 +310,8 @@ def churn_rows(churn, floors):
              "calls and TCP work alone on this machine**; its CPU is that thread's own. "
              "`churn-floor-2` runs two such threads, each with its own listener on one shared port "
              "as the server's two loops have, so it also pays for two threads that sleep and are "
-             "woken.", "",
+             "woken. The `-64` runs keep 64 cycles in flight instead of 16: the server has work "
+             "waiting more often, so it sleeps and is woken less per cycle.", "",
              "| run | CPU of | churners | cycles/s | µs per cycle | kernel µs | user µs | × floor "
              "| × floor-2 | cycle p50 ms | cycle p99 ms |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -320,8 +323,8 @@ def churn_rows(churn, floors):
         kernel = info.get("systemCpuSeconds") / cycles * 1e6 if cycles and info.get("systemCpuSeconds") is not None else None
         user = total - kernel if total is not None and kernel is not None else None
         ratios = []
-        for label in ("churn-floor", "churn-floor-2"):
-            base = bases.get(label)
+        for responders in (1, 2):
+            base = bases.get((responders, run.get("churners")))
             ratios.append(total / base if total is not None and base else None)
         lines.append(f"| {run.get('label')} | {run.get('serverIs', 'server process')} | {run.get('churners')} "
                      f"| {fmt(run.get('cyclesPerSecond'))} | {fmt(total)} | {fmt(kernel)} | {fmt(user)} "
@@ -430,7 +433,7 @@ def render(results_path, report_path, chart_path):
                          f"| {fmt(memory.get('rssPerConnectionBytes'))} |")
     churn = [r for r in unique if r.get("workload") in ("churn", "churn-floor")]
     if churn:
-        lines += churn_rows(churn, {label: by_label.get(label) for label in ("churn-floor", "churn-floor-2")})
+        lines += churn_rows(churn)
     callgrind = doc.get("callgrind")
     if callgrind:
         lines += ["", "## Instructions per delivery (callgrind)", "",
