@@ -60,8 +60,8 @@ extension JSON {
     /// Whether a string token decodes to exactly `literal` (ASCII case folding when asked).
     ///
     /// Compares while decoding, so it never allocates, escapes or not. Inlined, so a key or
-    /// type name equal byte for byte (nearly every one) costs one `memcmp` against the
-    /// literal; anything else takes the general comparison.
+    /// type name equal byte for byte (nearly every one) is settled by a few compares against
+    /// the literal's known bytes; anything else takes the general comparison.
     @inlinable
     public static func stringEquals(
         _ bytes: UnsafeRawBufferPointer,
