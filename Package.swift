@@ -105,7 +105,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes"]),
+        .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes", "CWPSLinux"]),
         .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
     ]

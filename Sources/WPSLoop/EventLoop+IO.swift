@@ -4,7 +4,13 @@ import Glibc
 extension EventLoop {
     func acceptConnections(_ tag: Int) {
         guard tag < listeners.count, listeners[tag].fd >= 0 else { return }
-        for _ in 0..<Self.acceptsPerWakeup {
+        // Accept as many as the queue holds, asked first: an accept that finds the queue
+        // empty costs several times the question, since Linux makes the new socket and file
+        // before it looks. Later arrivals keep the listener ready for the next turn.
+        var budget = Self.acceptsPerWakeup
+        let pending = wps_accept_backlog(listeners[tag].fd)
+        if pending >= 0 { budget = min(budget, max(Int(pending), 1)) }
+        for _ in 0..<budget {
             let fd = wps_accept(listeners[tag].fd)
             if fd == -EAGAIN { return }
             if fd < 0 {

@@ -101,7 +101,12 @@ final class ChurnResponder: Sendable {
             for index in 0..<Int(count) {
                 let token = events[index].data
                 if token == listenerToken {
-                    while true {
+                    // As the server does: take what the queue holds, so that no accept finds
+                    // it empty.
+                    let pending = wps_accept_backlog(listenFD)
+                    var budget = pending >= 0 ? max(Int(pending), 1) : Int.max
+                    while budget > 0 {
+                        budget -= 1
                         let fd = wps_accept(listenFD)
                         guard fd >= 0 else { break }
                         _ = wps_epoll_add(epoll, fd, UInt32(WPS_EPOLLIN | WPS_EPOLLRDHUP), UInt64(fd))

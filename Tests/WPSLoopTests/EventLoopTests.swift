@@ -1,3 +1,4 @@
+import CWPSLinux
 import Glibc
 import Synchronization
 import Testing
@@ -355,6 +356,62 @@ struct TestSocket {
         group.shutdown(graceNanos: 1_000_000_000)
         group.join()
         #expect(socket.readsEOF())
+    }
+
+    /// More connections wait than one turn accepts (the queue is asked for its length and
+    /// at most 64 are taken per turn): every one is still accepted and served.
+    @Test func aQueueLongerThanOneTurnIsAcceptedInFull() throws {
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            loop.acceptHandler = { _ in EchoHandler() }
+        }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        // Hold the loop so the connections below pile up in the listener's queue.
+        let holding = Atomic<Int>(0)
+        group.inboxes[0].post { _ in
+            holding.store(1, ordering: .sequentiallyConsistent)
+            while holding.load(ordering: .sequentiallyConsistent) == 1 { usleep(1_000) }
+        }
+        while holding.load(ordering: .sequentiallyConsistent) == 0 { usleep(1_000) }
+        let count = EventLoop.acceptsPerWakeup * 2 + 7
+        var sockets: [TestSocket] = []
+        for index in 0..<count {
+            let socket = try TestSocket(port: group.port)
+            socket.send("c\(index);")
+            sockets.append(socket)
+        }
+        holding.store(2, ordering: .sequentiallyConsistent)
+        for (index, socket) in sockets.enumerated() {
+            let text = "c\(index);"
+            #expect(socket.read(text.utf8.count) == Array(text.utf8))
+            socket.close()
+        }
+    }
+
+    /// The accept queue's length as Linux reports it for a listener; errors for other sockets.
+    @Test func acceptBacklogCountsWaitingConnections() throws {
+        let listener = wps_listen_tcp("127.0.0.1", 0, 16, 0)
+        try #require(listener >= 0)
+        defer { Glibc.close(listener) }
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        #expect(wps_accept_backlog(listener) == 0)
+        let clients = try (0..<3).map { _ in try TestSocket(port: port) }
+        defer { clients.forEach { $0.close() } }
+        // The handshake completes in the kernel; the queue shows it at once on loopback.
+        #expect(wps_accept_backlog(listener) == 3)
+        let accepted = wps_accept(listener)
+        try #require(accepted >= 0)
+        defer { Glibc.close(accepted) }
+        #expect(wps_accept_backlog(listener) == 2)
+        #expect(wps_accept_backlog(accepted) == -EINVAL, "a connected socket is not a listener")
+        var pipeEnds: [Int32] = [0, 0]
+        try #require(pipe(&pipeEnds) == 0)
+        defer { Glibc.close(pipeEnds[0]); Glibc.close(pipeEnds[1]) }
+        #expect(wps_accept_backlog(pipeEnds[0]) == -ENOTSOCK)
     }
 }
 

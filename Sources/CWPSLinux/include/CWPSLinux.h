@@ -33,6 +33,9 @@ int wps_eventfd_drain(int fd);
 int wps_listen_tcp(const char *host, int port, int backlog, int reuse_port);
 /* Non-blocking accept; returns fd, or -errno (-EAGAIN when nothing is pending). */
 int wps_accept(int listen_fd);
+/* Connections waiting in a TCP listener's accept queue, or -errno (-EINVAL when the socket
+ * is not a listening TCP socket). */
+int wps_accept_backlog(int listen_fd);
 /* Non-blocking connect to host:port; returns fd or -errno. EINPROGRESS is success. */
 int wps_connect_tcp(const char *host, int port);
 /* Non-blocking connect from sourceHost (bound before connecting, port left to the kernel). */
