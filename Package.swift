@@ -106,7 +106,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes", "CWPSLinux"]),
-        .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate"]),
+        .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate", "CWPSLinux"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
     ]
 )

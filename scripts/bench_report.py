@@ -172,6 +172,8 @@ def run_rows(runs):
         totals[run.get("label")] = totals.get(run.get("label"), 0) + 1
     seen = {}
     for run in runs:
+        if run.get("workload") == "wakeup":
+            continue  # quoted under Machine: no connections, no deliveries
         label = run.get("label", run.get("workload"))
         seen[label] = seen.get(label, 0) + 1
         if totals.get(label, 0) > 1:
@@ -311,7 +313,9 @@ def churn_rows(churn):
              "`churn-floor-2` runs two such threads, each with its own listener on one shared port "
              "as the server's two loops have, so it also pays for two threads that sleep and are "
              "woken. The `-64` runs keep 64 cycles in flight instead of 16: the server has work "
-             "waiting more often, so it sleeps and is woken less per cycle.", "",
+             "waiting more often, so it sleeps and is woken less per cycle. `churn-json-1loop` runs "
+             "against a server started with `--threads 1` (the default is one loop per core); compare "
+             "it with the one-thread floor.", "",
              "| run | CPU of | churners | cycles/s | µs per cycle | kernel µs | user µs | × floor "
              "| × floor-2 | cycle p50 ms | cycle p99 ms |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -333,6 +337,19 @@ def churn_rows(churn):
     return lines
 
 
+def wakeup_lines(runs):
+    """The machine's price for a sleep and a wake-up, from the `wakeup` run."""
+    run = next((r for r in runs if r.get("workload") == "wakeup"), None)
+    if not run:
+        return []
+    return [f"- a sleep and a wake-up (`wakeup`: two threads passing a byte through pipes, "
+            f"{run.get('roundTrips'):,} round trips): {fmt(run.get('acrossCoresCpuMicrosPerRoundTrip'))} µs "
+            f"of the measuring thread's CPU per round trip with the threads on two cores "
+            f"({fmt(run.get('acrossCoresWallMicrosPerRoundTrip'))} µs wall), "
+            f"{fmt(run.get('oneCoreCpuMicrosPerRoundTrip'))} µs on one core "
+            f"({fmt(run.get('oneCoreWallMicrosPerRoundTrip'))} µs wall)"]
+
+
 def render(results_path, report_path, chart_path):
     with open(results_path, encoding="utf-8") as handle:
         doc = json.load(handle)
@@ -350,7 +367,7 @@ def render(results_path, report_path, chart_path):
              f"- load average at the end: {doc['machine']['loadAverage']}",
              "- server and load generator share these cores (loopback) on a virtual machine with "
              "neighbours, so every number is noisy and CPU figures are upper bounds; compare runs "
-             "of one report with each other rather than across reports.", "",
+             "of one report with each other rather than across reports."] + wakeup_lines(runs) + ["",
              "## Method", "",
              "- `wps-bench` drives the server over loopback from its own epoll loops (2 threads), with the "
              "project's WebSocket codecs; payloads are 100-byte JSON objects carrying the send time "

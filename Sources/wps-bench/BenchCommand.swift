@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wps-bench",
         abstract:
-            "Measures a running wps-server over loopback: fanout, chat, idle or churn; floor and churn-floor need no server.",
+            "Measures a running wps-server over loopback: fanout, chat, idle or churn; floor, churn-floor and wakeup need no server.",
         discussion: """
             Prints one JSON document per run on standard output (or appends it to --json-out) \
             and a human table on standard error. Every run stops by itself: the whole process \
@@ -19,7 +19,9 @@ struct BenchCommand: ParsableCommand {
             Workload: fanout, chat, idle or churn; or floor: the fan-out write pattern from a plain \
             writer thread to loopback sockets, with no server (the kernel's share alone); or \
             churn-floor: the churn cycle answered by a plain responder thread with the server's \
-            bytes and system calls and no server logic.
+            bytes and system calls and no server logic; or wakeup: what a thread's sleep and \
+            wake-up cost here, two threads passing a byte through pipes across cores and on one \
+            core (--count round trips, 20,000 by default).
             """)
     var workload: String
 
@@ -65,10 +67,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Append the JSON document to this file instead of printing it.") var jsonOut: String?
 
     func validate() throws {
-        guard ["fanout", "chat", "idle", "churn", "floor", "churn-floor"].contains(workload) else {
+        guard ["fanout", "chat", "idle", "churn", "floor", "churn-floor", "wakeup"].contains(workload) else {
             throw ValidationError("unknown workload '\(workload)'")
         }
-        if workload != "floor", workload != "churn-floor" {
+        if !["floor", "churn-floor", "wakeup"].contains(workload) {
             guard port != nil else { throw ValidationError("--port is required for \(workload)") }
             guard accessKey != nil else { throw ValidationError("--access-key is required for \(workload)") }
         }
@@ -94,7 +96,7 @@ struct BenchCommand: ParsableCommand {
 
         var options = BenchOptions(
             workload: workload, port: port ?? 0, accessKey: accessKey ?? "",
-            serverPID: workload.hasSuffix("floor") ? nil : serverPid)
+            serverPID: workload.hasSuffix("floor") || workload == "wakeup" ? nil : serverPid)
         options.hub = hub
         options.reliable = subprotocol == "reliable"
         options.threads = threads

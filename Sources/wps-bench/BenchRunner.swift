@@ -78,6 +78,7 @@ struct BenchRunner {
     /// Runs the chosen workload and returns its result.
     func run() throws -> BenchResult {
         if options.workload == "churn-floor" { return try runChurnFloor() }
+        if options.workload == "wakeup" { return runWakeup() }
         let harness = try BenchHarness(config: makeConfig(), threads: options.threads)
         var result = BenchResult()
         result.set("workload", options.workload)

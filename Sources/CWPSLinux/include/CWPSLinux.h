@@ -69,6 +69,8 @@ int wps_wait_signal(void);
 /* Raises the open-file soft limit as far as the hard limit allows; returns the new soft limit. */
 long wps_raise_nofile(long wanted);
 int wps_cpu_count(void);
+/* Binds the calling thread to one CPU (the bench's wake-up probe); 0 or an errno value. */
+int wps_pin_current_thread(int cpu);
 uint64_t wps_monotonic_ns(void);
 /* The calling thread's kernel id, for /proc/<pid>/task/<tid>. */
 int wps_thread_id(void);
