@@ -7,6 +7,7 @@ usage:
   bench_report.py render RESULTS.json REPORT.md CHART.svg
 """
 import json
+import math
 import os
 import platform
 import sys
@@ -440,12 +441,13 @@ def render(results_path, report_path, chart_path):
     idle = [r for r in unique if r.get("workload") == "idle"]
     if idle:
         lines += ["", "## Idle connections", "",
-                  "| run | connections | connects/s | baseline RSS MiB | loaded RSS MiB | bytes per connection |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "| run | transport | connections | connects/s | baseline RSS MiB | loaded RSS MiB | bytes per connection |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
         for run in idle:
             memory = run.get("memory") or {}
             mib = lambda key: memory.get(key, 0) / 1048576
-            lines.append(f"| {run.get('label')} | {run.get('connectionsOpened')} | {fmt(run.get('connectsPerSecond'))} "
+            lines.append(f"| {run.get('label')} | {transport(run)} | {run.get('connectionsOpened')} "
+                         f"| {fmt(run.get('connectsPerSecond'))} "
                          f"| {fmt(mib('baselineRssBytes'))} | {fmt(mib('loadedRssBytes'))} "
                          f"| {fmt(memory.get('rssPerConnectionBytes'))} |")
     churn = [r for r in unique if r.get("workload") in ("churn", "churn-floor")]
@@ -470,52 +472,87 @@ def render(results_path, report_path, chart_path):
         handle.write(chart(unique))
 
 
-def axis_max(values):
+def axis_max(values, headroom=0.95):
+    """A round top for an axis: the next 1, 2, 2.5 or 5 times a power of ten above the largest value."""
     top = max([v for v in values if v is not None] or [1])
-    return top * 1.15 if top > 0 else 1
+    if top <= 0:
+        return 1
+    scale = 10 ** math.floor(math.log10(top))
+    for step in (1, 2, 2.5, 5, 10):
+        if top <= step * scale * headroom:
+            return step * scale
+    return 10 * scale
+
+
+def tick_label(value, unit):
+    if value == 0:
+        return "0"
+    if unit == "/s":
+        return f"{value / 1e6:g}M/s" if value >= 1e6 else f"{value / 1e3:g}k/s"
+    return f"{value:g} {unit}"
 
 
 def chart(runs):
     """Two panels: deliveries/s (bars) and p99 (line) per subscriber count; RSS per connection count."""
-    width, height = 960, 380
+    width, height = 1000, 400
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>']
     sweep = sorted([r for r in runs if str(r.get("label", "")).startswith("sweep-")],
                    key=lambda r: ("reliable" in r.get("subprotocol", ""), r.get("subscribers", 0)))
-    out += panel_fanout(sweep, 40, 40, 420, 280)
-    idle = sorted([r for r in runs if r.get("workload") == "idle" and "reliable" not in r.get("subprotocol", "")],
-                  key=lambda r: r.get("connectionsOpened", 0))
-    out += panel_memory(idle, 540, 40, 380, 280)
+    out += panel_fanout(sweep, 70, 50, 400, 280)
+    idle = sorted([r for r in runs if r.get("workload") == "idle" and not r.get("tls") and not r.get("deflate")],
+                  key=lambda r: ("reliable" in r.get("subprotocol", ""), r.get("connectionsOpened", 0)))
+    out += panel_memory(idle, 600, 50, 350, 280)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
 def frame(x, y, w, h, title):
-    return [f'<text x="{x + w / 2}" y="{y - 16}" text-anchor="middle" font-size="14">{title}</text>',
+    return [f'<text x="{x + w / 2}" y="{y - 24}" text-anchor="middle" font-size="14">{title}</text>',
             f'<line x1="{x}" y1="{y + h}" x2="{x + w}" y2="{y + h}" stroke="black"/>',
             f'<line x1="{x}" y1="{y}" x2="{x}" y2="{y + h}" stroke="black"/>']
 
 
+def ticks(x, y, h, top, unit, side="left", color="black", grid_w=0):
+    """Four ticks from 0 to top on one side of a panel, with faint grid lines across it."""
+    out = []
+    for i in range(5):
+        value = top * i / 4
+        ty = y + h - h * i / 4
+        if grid_w and i:
+            out.append(f'<line x1="{x}" y1="{ty:.1f}" x2="{x + grid_w}" y2="{ty:.1f}" stroke="#e4e4e4"/>')
+        if side == "left":
+            out.append(f'<text x="{x - 6}" y="{ty + 4:.1f}" text-anchor="end" font-size="10" fill="{color}">'
+                       f'{tick_label(value, unit)}</text>')
+        else:
+            out.append(f'<text x="{x + 6}" y="{ty + 4:.1f}" text-anchor="start" font-size="10" fill="{color}">'
+                       f'{tick_label(value, unit)}</text>')
+    return out
+
+
 def panel_fanout(sweep, x, y, w, h):
-    out = frame(x, y, w, h, "fan-out at saturation: deliveries/s (bars), p99 ms (line)")
+    out = frame(x, y, w, h, "fan-out at saturation (window 64): deliveries/s and p99 latency")
     if not sweep:
         return out + [f'<text x="{x + 20}" y="{y + 40}">no sweep runs</text>']
     rates = [r.get("deliveriesPerSecond") or 0 for r in sweep]
     p99s = [((r.get("latencyMicros") or {}).get("p99") or 0) / 1000 for r in sweep]
     rate_max, p99_max = axis_max(rates), axis_max(p99s)
+    out += ticks(x, y, h, rate_max, "/s", grid_w=w)
+    out.append(f'<line x1="{x + w}" y1="{y}" x2="{x + w}" y2="{y + h}" stroke="#c0392b"/>')
+    out += ticks(x + w, y, h, p99_max, "ms", side="right", color="#c0392b")
     slot = w / len(sweep)
     points = []
     for i, run in enumerate(sweep):
         reliable = "reliable" in run.get("subprotocol", "")
         bar_h = h * rates[i] / rate_max
         bx = x + i * slot + slot * 0.15
-        color = "#d9822b" if reliable else "#2b6cd9"
+        color = "#e8a869" if reliable else "#7fa6e8"
         out.append(f'<rect x="{bx:.1f}" y="{y + h - bar_h:.1f}" width="{slot * 0.7:.1f}" height="{bar_h:.1f}" fill="{color}"/>')
-        out.append(f'<text x="{bx + slot * 0.35:.1f}" y="{y + h - bar_h - 4:.1f}" text-anchor="middle" font-size="10">'
-                   f'{rates[i] / 1000:.0f}k</text>')
+        out.append(f'<text x="{bx + slot * 0.35:.1f}" y="{y + h - 6:.1f}" text-anchor="middle" font-size="10">'
+                   f'{rates[i] / 1e6:.2f}M</text>')
         out.append(f'<text x="{bx + slot * 0.35:.1f}" y="{y + h + 14}" text-anchor="middle" font-size="10">'
-                   f'{run.get("subscribers")}{" R" if reliable else ""}</text>')
+                   f'{run.get("subscribers")}</text>')
         points.append((bx + slot * 0.35, y + h - h * p99s[i] / p99_max, p99s[i]))
     for reliable in (False, True):
         line = [(px, py) for (px, py, _), run in zip(points, sweep) if ("reliable" in run.get("subprotocol", "")) == reliable]
@@ -523,33 +560,51 @@ def panel_fanout(sweep, x, y, w, h):
             out.append('<polyline fill="none" stroke="#c0392b" stroke-width="2" points="'
                        + " ".join(f"{px:.1f},{py:.1f}" for px, py in line) + '"/>')
     for px, py, value in points:
-        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#c0392b"/>')
-        out.append(f'<text x="{px + 5:.1f}" y="{py - 5:.1f}" fill="#c0392b" font-size="10">{value:.1f} ms</text>')
-    out.append(f'<text x="{x + w / 2}" y="{y + h + 32}" text-anchor="middle">subscribers (R = reliable; '
-               f'blue json, orange reliable)</text>')
-    out.append(f'<text x="{x - 6}" y="{y + 4}" text-anchor="end" font-size="10">{rate_max / 1000:.0f}k/s</text>')
+        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="#c0392b"/>')
+        out.append(f'<text x="{px:.1f}" y="{py - 8:.1f}" text-anchor="middle" fill="#c0392b" font-size="10" '
+                   f'stroke="white" stroke-width="3" paint-order="stroke">{value:.1f} ms</text>')
+    json_count = sum(1 for r in sweep if "reliable" not in r.get("subprotocol", ""))
+    for label, first, count in (("json", 0, json_count), ("reliable", json_count, len(sweep) - json_count)):
+        if count:
+            out.append(f'<text x="{x + slot * (first + count / 2):.1f}" y="{y + h + 28}" text-anchor="middle" '
+                       f'font-size="11">{label}</text>')
+    out.append(f'<text x="{x + w / 2}" y="{y + h + 46}" text-anchor="middle">subscribers in one group '
+               f'(bars: deliveries/s, left axis; red: p99, right axis)</text>')
     return out
 
 
 def panel_memory(idle, x, y, w, h):
-    out = frame(x, y, w, h, "server RSS above baseline against idle connections")
+    out = frame(x, y, w, h, "server RSS above a fresh server's, idle connections")
     if not idle:
         return out + [f'<text x="{x + 20}" y="{y + 40}">no idle runs</text>']
+
+    def above(run):
+        memory = run.get("memory") or {}
+        return max(memory.get("loadedRssBytes", 0) - memory.get("baselineRssBytes", 0), 0) / 1048576
+
     xs = [r.get("connectionsOpened", 0) for r in idle]
-    ys = [((r.get("memory") or {}).get("loadedRssBytes", 0) - (r.get("memory") or {}).get("baselineRssBytes", 0)) / 1048576
-          for r in idle]
-    x_max, y_max = max(xs) * 1.1 or 1, axis_max(ys)
-    pts = [(x + w * cx / x_max, y + h - h * max(cy, 0) / y_max, cx, cy, r) for cx, cy, r in zip(xs, ys, idle)]
-    out.append('<polyline fill="none" stroke="#2b6cd9" stroke-width="2" points="'
-               + " ".join(f"{px:.1f},{py:.1f}" for px, py, *_ in pts) + '"/>')
-    for px, py, cx, cy, run in pts:
-        per = (run.get("memory") or {}).get("rssPerConnectionBytes") or 0
-        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#2b6cd9"/>')
-        out.append(f'<text x="{px - 4:.1f}" y="{py - 8:.1f}" text-anchor="end" font-size="10">'
-                   f'{cy:.1f} MiB ({per / 1024:.2f} KiB/conn)</text>')
-        out.append(f'<text x="{px:.1f}" y="{y + h + 14}" text-anchor="middle" font-size="10">{cx}</text>')
-    out.append(f'<text x="{x + w / 2}" y="{y + h + 32}" text-anchor="middle">connections (json)</text>')
-    out.append(f'<text x="{x - 6}" y="{y + 4}" text-anchor="end" font-size="10">{y_max:.0f} MiB</text>')
+    x_max, y_max = axis_max(xs, headroom=1.0), axis_max([above(r) for r in idle])
+    out += ticks(x, y, h, y_max, "MiB", grid_w=w)
+    for i in range(5):
+        cx = x_max * i / 4
+        out.append(f'<text x="{x + w * i / 4:.1f}" y="{y + h + 14}" text-anchor="middle" font-size="10">{cx:,.0f}</text>')
+    for reliable, color in ((False, "#2b6cd9"), (True, "#d9822b")):
+        series = [r for r in idle if ("reliable" in r.get("subprotocol", "")) == reliable]
+        pts = [(x + w * r.get("connectionsOpened", 0) / x_max, y + h - h * above(r) / y_max, r) for r in series]
+        if len(pts) > 1:
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                       + " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in pts) + '"/>')
+        for px, py, run in pts:
+            per = (run.get("memory") or {}).get("rssPerConnectionBytes") or 0
+            if px - x < w / 4:
+                anchor, dx, dy = "start", 8, 16
+            else:
+                anchor, dx, dy = ("end", -8, -8) if reliable else ("end", -8, 18)
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{color}"/>')
+            out.append(f'<text x="{px + dx:.1f}" y="{py + dy:.1f}" text-anchor="{anchor}" font-size="10" fill="{color}">'
+                       f'{above(run):.1f} MiB, {per / 1024:.2f} KiB each</text>')
+    out.append(f'<text x="{x + w / 2}" y="{y + h + 32}" text-anchor="middle">idle connections '
+               f'(blue json, orange reliable)</text>')
     return out
 
 
