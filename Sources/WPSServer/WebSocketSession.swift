@@ -137,9 +137,12 @@ final class WebSocketSession: ConnectionHandler {
         enforceOutboundLimit()
     }
 
-    /// Sends a close frame (once) and closes the connection after it is written. Once the
-    /// peer's close frame is in, the socket closes right after ours is written, as RFC 6455
-    /// §7.1.1 asks of servers; before that, the peer's remaining input is drained first.
+    /// Sends a close frame (once) and closes the connection after it is written: the write
+    /// side is shut once the frame is flushed (the server's FIN goes first, RFC 6455 §7.1.1),
+    /// then input is drained until the peer's end of stream or the linger timeout. This holds
+    /// even after the peer's close frame: bytes it sent before reading ours (a pong for a ping
+    /// that crossed its close) would otherwise meet a closed socket, and the kernel would
+    /// answer with a reset that can destroy our close frame.
     func close(_ code: WebSocketCloseCode?, reason: String) {
         if !closeSent {
             withUnsafeTemporaryAllocation(byteCount: WebSocketFrameEncoder.maxCloseFrameBytes, alignment: 1) { frame in
@@ -148,7 +151,7 @@ final class WebSocketSession: ConnectionHandler {
             }
             closeSent = true
         }
-        connection.close(peerFinished: peerSentClose)
+        connection.close()
     }
 
     private func enforceOutboundLimit() {
