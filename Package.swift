@@ -42,28 +42,31 @@ let package = Package(
         .target(name: "WPSTLS", dependencies: ["WPSBytes", "CWPSOpenSSL"], swiftSettings: strict),
         .target(name: "WPSDeflate", dependencies: ["WPSBytes", "CWPSZlib"], swiftSettings: strict),
         .target(
+            name: "WPSUpstream", dependencies: ["WPSBytes", "WPSHTTP", "WPSProtocol"], swiftSettings: strict),
+        .target(
             name: "WPSHub",
             dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket", "WPSDeflate"],
             swiftSettings: hot
         ),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: hot),
+        .target(name: "WPSTLSStream", dependencies: ["WPSLoop", "WPSTLS"], swiftSettings: strict),
         .target(
             name: "WPSServer",
             dependencies: [
                 "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS", "WPSDeflate",
-                .product(name: "Logging", package: "swift-log"),
+                "WPSUpstream", "WPSTLSStream", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hot
         ),
         .target(
             name: "WPSClient",
-            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS", "WPSDeflate"],
+            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS", "WPSTLSStream", "WPSDeflate"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "wps-server",
             dependencies: [
-                "WPSServer", "WPSTLS", "WPSDeflate",
+                "WPSServer", "WPSTLS", "WPSDeflate", "WPSUpstream",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -108,5 +111,6 @@ let package = Package(
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes", "CWPSLinux"]),
         .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate", "CWPSLinux"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
+        .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSProtocol"]),
     ]
 )

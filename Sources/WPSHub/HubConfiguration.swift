@@ -12,6 +12,12 @@ public struct HubConfiguration: Sendable {
     public var maxOutboundBytes = 16 << 20
     /// Successful ackIds remembered per logical connection for `Duplicate` answers.
     public var ackHistoryCount = 10_000
+    /// Messages of one connection that may wait while its previous user event is with the
+    /// event handler; past it the client gets an error ack, or a close when it asked for none.
+    public var maxWaitingMessages = 4096
+    /// Bytes of those waiting messages; the two bound the memory one client can make the
+    /// server hold behind a slow handler.
+    public var maxWaitingBytes = 4 << 20
 
     public init() {}
 }
@@ -43,6 +49,8 @@ public struct ClientIdentity: Sendable {
     /// Groups joined at connect (the token's `webpubsub.group`), regardless of roles.
     public var groups: [String]
     public var kind: ClientKind
+    /// State the `connect` event handler stored (`ce-connectionState`).
+    public var connectionState: String?
 
     public init(hub: String, userId: String?, permissions: Permissions, groups: [String], kind: ClientKind) {
         self.hub = hub

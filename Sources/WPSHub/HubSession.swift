@@ -51,6 +51,23 @@ public final class HubSession {
     var detachedAt: UInt64 = 0
     /// Closed for good: no resume, no more messages.
     public internal(set) var isEnded = false
+    /// What the event handler stored with `ce-connectionState`, sent back with every event.
+    public internal(set) var connectionState: String?
+    /// The user event this connection waits on; while set, other messages wait in `heldFrames`.
+    var pendingEvent: PendingEvent?
+    var heldFrames: [HeldFrame] = []
+    var heldBytes = 0
+    /// The first of `heldFrames` not handled yet.
+    var heldNext = 0
+
+    /// The subprotocol name events report in `ce-subprotocol`; nil for simple clients.
+    public var subprotocolName: String? {
+        switch kind {
+        case .json: WebPubSubSubprotocol.json.name
+        case .jsonReliable: WebPubSubSubprotocol.jsonReliable.name
+        case .raw: nil
+        }
+    }
 
     init(connectionId: String, identity: ClientIdentity, reconnectionToken: String?, ackHistoryCount: Int) {
         self.connectionId = connectionId
@@ -58,6 +75,7 @@ public final class HubSession {
         userId = identity.userId
         kind = identity.kind
         permissions = identity.permissions
+        connectionState = identity.connectionState
         self.reconnectionToken = reconnectionToken
         ackHistory = AckHistory(capacity: ackHistoryCount)
         noteBroadGrants()

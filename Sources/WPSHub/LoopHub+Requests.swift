@@ -6,6 +6,12 @@ extension LoopHub {
     /// A complete WebSocket message from `session`'s client.
     public func received(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession) {
         guard !session.isEnded, session.transport != nil else { return }
+        if session.pendingEvent != nil { return hold(frame, isText: isText, on: session) }
+        process(frame, isText: isText, on: session)
+    }
+
+    /// Acts on one client message; held messages come here once the event before them is answered.
+    func process(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession) {
         switch session.kind {
         case .raw(let publishGroup):
             receivedRaw(frame, isText: isText, on: session, group: publishGroup)
@@ -67,17 +73,14 @@ extension LoopHub {
             }
             publish(broadcast)
             succeeded(session, ackId)
-        case .event(let event, let ackId, _, _):
-            guard !isDuplicate(session, ackId) else { return }
-            if let ackId {
-                let message = "No event handler is configured for event '\(event)' in hub '\(session.hub)'."
-                ack(session, ackId, error: AckError(name: .notFound, message: message))
-            }
+        case .event(let event, let ackId, let dataType, let data):
+            sendEvent(event, ackId: ackId, dataType: dataType, data: UnsafeRawBufferPointer(rebasing: frame[data]), on: session)
         }
     }
 
     func receivedRaw(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession, group: String?) {
-        guard let group, session.maySend(to: group) else { return }
+        guard let group else { return sendRawEvent(frame, isText: isText, on: session) }
+        guard session.maySend(to: group) else { return }
         publish(Broadcast(hub: session.hub, group: group, fromUserId: session.userId, isText: isText, payload: frame))
     }
 
@@ -101,7 +104,8 @@ extension LoopHub {
         ack(session, ackId, error: AckError(name: .forbidden, message: message))
     }
 
-    func ack(_ session: HubSession, _ ackId: UInt64, error: AckError?) {
-        sendText(to: session, urgent: true) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
+    /// Acks go ahead of queued data unless they must follow a reply sent just before.
+    func ack(_ session: HubSession, _ ackId: UInt64, error: AckError?, urgent: Bool = true) {
+        sendText(to: session, urgent: urgent) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
     }
 }

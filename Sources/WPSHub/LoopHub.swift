@@ -16,6 +16,8 @@ public final class LoopHub {
 
     public let configuration: HubConfiguration
     public var peers: HubPeers?
+    /// The application's event handlers; nil: none configured.
+    public var upstream: HubUpstream?
     /// Sessions of this loop by connection id, including reliable ones waiting for resume.
     public private(set) var sessions: [String: HubSession] = [:]
     var groups: [GroupKey: [HubSession]] = [:]
@@ -53,6 +55,7 @@ public final class LoopHub {
         for group in identity.groups where GroupName.isValid(group) {
             join(session, group)
         }
+        upstream?.connected(session)
         return session
     }
 
@@ -89,7 +92,7 @@ public final class LoopHub {
             session.detachedAt = now
             detached.insert(session.connectionId)
         } else {
-            end(session, code: nil, reason: nil)
+            end(session, code: nil, reason: nil, why: clientCloseCode == nil ? "The connection dropped." : "The client closed the connection.")
         }
     }
 
@@ -103,7 +106,7 @@ public final class LoopHub {
                 continue
             }
             if now >= session.detachedAt &+ configuration.resumeWindowNanos {
-                end(session, code: nil, reason: nil)
+                end(session, code: nil, reason: nil, why: "The connection dropped and was not resumed in time.")
             }
         }
     }
@@ -159,9 +162,13 @@ public final class LoopHub {
 
     /// Closes a session for good: `system/disconnected` with `reason` to JSON clients, then
     /// a close with `code`. A later resume attempt is refused.
-    public func end(_ session: HubSession, code: UInt16?, reason: String?) {
+    /// `why` is what the event handler's `disconnected` event says, when not `reason`.
+    public func end(_ session: HubSession, code: UInt16?, reason: String?, why: String? = nil) {
         guard !session.isEnded else { return }
         session.isEnded = true
+        session.heldFrames = []
+        session.heldBytes = 0
+        session.heldNext = 0
         if !session.groupSlots.isEmpty {
             for group in session.groupSlots.names { leave(session, group) }
         }
@@ -174,6 +181,7 @@ public final class LoopHub {
             if let reason, session.kind.isJSON { sendDisconnected(reason, to: transport) }
             transport.close(code: code ?? WebSocketCloseCode.normal.rawValue, reason: reason ?? "")
         }
+        upstream?.disconnected(session, reason: reason ?? why ?? "")
     }
 
     // MARK: - groups

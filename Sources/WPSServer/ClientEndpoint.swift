@@ -6,6 +6,7 @@ import WPSHTTP
 import WPSHub
 import WPSLoop
 import WPSProtocol
+import WPSUpstream
 import WPSWebSocket
 
 /// The Azure Web PubSub client endpoint: `/client/hubs/{hub}` and `/client/?hub={hub}`
@@ -98,20 +99,85 @@ extension Router {
                 }
                 kind = .raw(publishGroup: group)
             } else if mode.lowercased() == "sendevent" {
-                return accept(
+                if context.upstream?.handlesUserEvent(hub: hub, name: "message") == true {
+                    kind = .raw(publishGroup: nil)
+                } else {
+                    return accept(
                     .refuse(
                         code: .internalError,
                         reason: "sendEvent mode needs an event handler; use webpubsub_mode=sendToGroup&group=G or a JSON subprotocol"))
+                }
             } else {
                 return .respond(.badRequest, body: "unknown webpubsub_mode\n", headers: HTTPHeaders())
             }
         }
+        let connectionId = ConnectionIDs.make(loop: loop.index)
+        if let upstream = context.upstream, let handler = upstream.connectHandler(hub: hub) {
+            return connectThroughHandler(
+                handler, upstream: upstream, head: head, upgrade: upgrade, claims: claims, hub: hub, kind: kind,
+                selected: selected, deflate: deflate, connectionId: connectionId, context: context)
+        }
         let identity = ClientIdentity(
             hub: hub, userId: claims.subject, permissions: claims.permissions, groups: claims.groups, kind: kind)
-        let connectionId = ConnectionIDs.make(loop: loop.index)
         let token = kind.isReliable
             ? ReconnectionToken.issue(connectionId: connectionId, key: configuration.accessKeys[0], now: now) : nil
         return accept(.open(connectionId: connectionId, identity: identity, reconnectionToken: token))
+    }
+
+    /// Asks the hub's `connect` handler before the 101 (protocol-spec/upstream.md §5): its
+    /// answer may change the user, roles, groups and subprotocol, or refuse the upgrade.
+    func connectThroughHandler(
+        _ handler: EventHandler, upstream: UpstreamDispatcher, head: HTTPRequestHead, upgrade: WebSocketUpgradeRequest,
+        claims: JWTClaims, hub: String, kind: ClientKind, selected: String?, deflate: NegotiatedDeflate?,
+        connectionId: String, context: LoopContext
+    ) -> RouteDecision {
+        let source = EventSource(hub: hub, connectionId: connectionId, userId: claims.subject, subprotocol: selected)
+        let body = ConnectEvent.body(
+            claims: claims.all.map { ($0.name, $0.values) }, query: head.query, headers: head.headers.fields,
+            subprotocols: upgrade.offeredProtocols)
+        let base = ConnectIdentity(userId: claims.subject, roles: claims.roles, groups: claims.groups, subprotocol: selected)
+        let keys = configuration.accessKeys
+        let hubState = context.hub
+        return .deferredDecision { [self] complete in
+            upstream.connect(handler: handler, source: source, body: body) { [self] outcome in
+                switch outcome {
+                case .refused(let status, let reason):
+                    complete(.respond(HTTPStatus(code: status), body: reason + "\n", headers: HTTPHeaders()))
+                case .accepted(let answer, let state):
+                    let merged: ConnectIdentity
+                    do {
+                        merged = try base.merged(with: answer, offered: upgrade.offeredProtocols)
+                    } catch {
+                        return complete(.respond(.internalServerError, body: "\(error)\n", headers: HTTPHeaders()))
+                    }
+                    var chosenKind = kind
+                    if merged.subprotocol != selected {
+                        // The handler picked another offered subprotocol: ours, or one of the
+                        // app's own, served as a simple client that sends events.
+                        if let ours = merged.subprotocol.flatMap({ WebPubSubSubprotocol.parse($0) }) {
+                            chosenKind = ours.isReliable ? .jsonReliable : .json
+                        } else {
+                            chosenKind = .raw(publishGroup: nil)
+                        }
+                    }
+                    var identity = ClientIdentity(
+                        hub: hub, userId: merged.userId,
+                        permissions: answer.roles == nil ? claims.permissions : Permissions(roles: merged.roles),
+                        groups: merged.groups, kind: chosenKind)
+                    identity.connectionState = state.flatMap { $0.isEmpty ? nil : $0 }
+                    let token = chosenKind.isReliable
+                        ? ReconnectionToken.issue(connectionId: connectionId, key: keys[0], now: Int64(time(nil))) : nil
+                    let response = upgradeResponse(upgrade, protocol: merged.subprotocol, deflate: deflate)
+                    complete(
+                        .upgrade(
+                            response: response,
+                            application: HubApplication(
+                                hub: hubState,
+                                start: .open(connectionId: connectionId, identity: identity, reconnectionToken: token)),
+                            deflate: deflate))
+                }
+            }
+        }
     }
 
     /// Verifies the access token from the query or the `Authorization` header.

@@ -133,7 +133,14 @@ final class HTTPSession: ConnectionHandler {
     func dispatch(_ head: HTTPRequestHead, rest: UnsafeMutableRawBufferPointer) -> Bool {
         let requestBody = body
         body = []
-        switch router.route(head, body: requestBody, loop: connection.loop, secure: connection.transform != nil) {
+        return apply(
+            router.route(head, body: requestBody, loop: connection.loop, secure: connection.transform != nil), for: head,
+            rest: rest)
+    }
+
+    /// Carries out a route's decision. Returns true when the connection changed hands or closed.
+    func apply(_ decision: RouteDecision, for head: HTTPRequestHead, rest: UnsafeMutableRawBufferPointer) -> Bool {
+        switch decision {
         case .answer(let answer):
             return send(answer, for: head)
         case .deferred(let start):
@@ -141,6 +148,22 @@ final class HTTPSession: ConnectionHandler {
             connection.cancelTimer()
             start { [weak self] answer in self?.finishWaiting(answer) }
             // Whatever follows stays unread until the answer is out.
+            return false
+        case .deferredDecision(let start):
+            phase = .waiting(head)
+            connection.cancelTimer()
+            // A decision made at once is applied here, on the bytes at hand; a later one to
+            // what waited in `pending` meanwhile (frames sent right behind an upgrade request).
+            var starting = true
+            var immediate: RouteDecision?
+            start { [weak self] decision in
+                if starting { immediate = decision } else { self?.finishWaiting(decision) }
+            }
+            starting = false
+            if let immediate {
+                phase = .head
+                return apply(immediate, for: head, rest: rest)
+            }
             return false
         case .respond(let status, let text, let headers):
             let close = !head.keepAlive
@@ -217,6 +240,26 @@ final class HTTPSession: ConnectionHandler {
         }
         connection.setTimer(at: connection.loop.now + handshakeNanos)
         return false
+    }
+
+    /// A deferred decision arrived: carried out on the bytes that waited behind the request.
+    func finishWaiting(_ decision: RouteDecision) {
+        guard case .waiting(let head) = phase, connection.isOpen, connection.handler === self else { return }
+        phase = .head
+        var rest = pending
+        pending = []
+        let handedOver = rest.withUnsafeMutableBytes { apply(decision, for: head, rest: $0) }
+        if handedOver || connection.handler !== self { return }
+        // Refused: keep-alive goes on with what followed the request.
+        pending = rest
+        if !pending.isEmpty {
+            let used = pending.withUnsafeMutableBytes { process($0) }
+            if connection.handler === self {
+                pending.removeFirst(min(used, pending.count))
+            } else {
+                pending = []
+            }
+        }
     }
 
     func finishWaiting(_ answer: HTTPAnswer) {

@@ -1,3 +1,4 @@
+import Logging
 import WPSDeflate
 import WPSHub
 import WPSLoop
@@ -9,8 +10,10 @@ final class LoopContext {
     let handshakeBudget: HandshakeBudget
     let deflate: DeflatePool?
     let tlsStats = TLSStats()
+    /// The application side; nil when no event handler is configured.
+    var upstream: UpstreamDispatcher?
 
-    init(loop: EventLoop, configuration: ServerConfiguration) {
+    init(loop: EventLoop, configuration: ServerConfiguration, upstream: UpstreamShared? = nil) {
         index = loop.index
         handshakeBudget = HandshakeBudget(perTurn: configuration.tlsHandshakesPerTurn, loop: loop)
         deflate = configuration.deflate.enabled ? DeflatePool(configuration: configuration.deflate) : nil
@@ -18,8 +21,20 @@ final class LoopContext {
         hub.deflate = deflate
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
+        if let upstream, configuration.upstream.isEnabled {
+            let dispatcher = UpstreamDispatcher(
+                configuration: configuration.upstream, keys: configuration.accessKeys,
+                requestOrigin: upstream.requestOrigin, loop: loop, hub: hub, tls: upstream.tls, logger: upstream.logger,
+                reports: upstream.reports)
+            self.upstream = dispatcher
+            hub.upstream = dispatcher
+            loop.every(Self.upstreamTickNanos) { [unowned loop] in dispatcher.tick(now: loop.now) }
+        }
         loop.every(250_000_000) { [unowned loop] in hub.tick(now: loop.now) }
     }
+
+    /// How often queued upstream requests are checked for deadlines and retries.
+    static let upstreamTickNanos: UInt64 = 100_000_000
 
     static func of(_ loop: EventLoop) -> LoopContext {
         // Installed in the loop's configure step before it accepts anything.
@@ -40,4 +55,12 @@ final class LoopPeers: HubPeers {
             inbox.post { loop in LoopContext.of(loop).hub.deliver(broadcast.copyForAnotherLoop()) }
         }
     }
+}
+
+/// What every loop's upstream dispatcher shares.
+struct UpstreamShared: Sendable {
+    let requestOrigin: String
+    let tls: UpstreamTLS?
+    let logger: Logger
+    let reports: UpstreamReports
 }

@@ -12,6 +12,9 @@ enum RouteDecision {
     case answer(HTTPAnswer)
     /// The answer comes later, on this loop, once other loops have replied.
     case deferred((@escaping (HTTPAnswer) -> Void) -> Void)
+    /// The decision comes later, on this loop (an upgrade waiting for the `connect` event
+    /// handler); it is never `deferred` again.
+    case deferredDecision((@escaping (RouteDecision) -> Void) -> Void)
     case upgrade(response: [UInt8], application: WebSocketApplication, deflate: NegotiatedDeflate?)
     /// Hand the socket to another loop, which answers the upgrade there (recovery of a
     /// session that lives on that loop).

@@ -6,6 +6,8 @@ public final class Server: Sendable {
     public let configuration: ServerConfiguration
     private let group: EventLoopGroup
     private let logger: Logger
+    /// Upstream request counts and validation outcomes of every loop.
+    let upstreamReports: UpstreamReports
 
     /// The bound port (the real one when 0 was configured).
     public var port: Int { group.port }
@@ -23,9 +25,16 @@ public final class Server: Sendable {
             addresses.append((configuration.host, plain))
         }
         let tls = configuration.tls
+        let reports = UpstreamReports()
+        upstreamReports = reports
+        let upstream = UpstreamShared(
+            requestOrigin: configuration.upstream.requestOrigin ?? Self.requestOrigin(configuration),
+            tls: configuration.upstream.handlers.all.contains { $0.urlTemplate.isTLS }
+                ? try UpstreamTLS(configuration: configuration.upstream) : nil,
+            logger: logger, reports: reports)
         group = try EventLoopGroup(threads: configuration.threads, listen: addresses) { loop in
             loop.lingerNanos = linger
-            let context = LoopContext(loop: loop, configuration: configuration)
+            let context = LoopContext(loop: loop, configuration: configuration, upstream: upstream)
             loop.context = context
             loop.acceptHandler = { connection in
                 // Listener 0 is the main port (TLS when configured); listener 1 the plain one.
@@ -35,6 +44,24 @@ public final class Server: Sendable {
                 }
                 return HTTPSession(connection: connection, router: routes)
             }
+        }
+    }
+
+    /// The host events name in `WebHook-Request-Origin`: the one in the connection string
+    /// a handler SDK is configured with (the public URL's, else the listening address).
+    static func requestOrigin(_ configuration: ServerConfiguration) -> String {
+        if let url = configuration.publicURL {
+            var rest = Substring(url)
+            if let scheme = rest.firstRange(of: "://") { rest = rest[scheme.upperBound...] }
+            let authority = rest.prefix { $0 != "/" && $0 != "?" }
+            if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+                return String(authority[authority.index(after: authority.startIndex)..<close])
+            }
+            return String(authority.prefix { $0 != ":" })
+        }
+        switch configuration.host {
+        case "0.0.0.0", "::", "": return "localhost"
+        default: return configuration.host
         }
     }
 

@@ -50,6 +50,8 @@ public struct ServerConfiguration: Sendable {
     public var tlsHandshakesPerTurn = 32
     /// permessage-deflate policy (protocol-spec/deflate.md); `enabled` false turns it off.
     public var deflate = DeflateConfiguration()
+    /// Event handlers of the application side (protocol-spec/upstream.md).
+    public var upstream = UpstreamConfiguration()
 
     public init() {}
 }

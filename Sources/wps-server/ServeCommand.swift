@@ -8,6 +8,7 @@ import WPSHub
 import WPSLoop
 import WPSServer
 import WPSTLS
+import WPSUpstream
 
 @main
 struct WPSServerCommand: ParsableCommand {
@@ -118,17 +119,40 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a dropped reliable connection stays resumable.")
     var resumeWindow: Double = 60
 
+    @Option(help: "Event handler URL template ({hub}, {event}) for every hub: all user events and connect, connected, disconnected; repeatable, the first match wins.")
+    var eventHandler: [String] = []
+
+    @Option(help: "Seconds an event handler has to answer connect, a user event, or one attempt of connected/disconnected.")
+    var eventHandlerTimeout: Double = 30
+
+    @Option(help: "WebHook-Request-Origin sent to event handlers (default: the host of --public-url, else --host).")
+    var webhookRequestOrigin: String?
+
+    @Option(help: "PEM CA certificates trusted for https event handlers (default: the system's trust store).")
+    var eventHandlerCaFile: String?
+
+    @Flag(help: "Do not verify the certificates of https event handlers (local tests only).")
+    var eventHandlerInsecure = false
+
+    @Option(help: "Messages of one connection that may wait while its previous user event is with the event handler.")
+    var maxWaitingMessages = HubConfiguration().maxWaitingMessages
+
+    @Option(help: "Bytes of those waiting messages, per connection.")
+    var maxWaitingBytes = HubConfiguration().maxWaitingBytes
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         for (name, value) in [("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
                               ("--max-uri-bytes", maxUriBytes), ("--max-message-bytes", maxMessageBytes),
-                              ("--max-outbound-bytes", maxOutboundBytes)] where value < 1 {
+                              ("--max-outbound-bytes", maxOutboundBytes), ("--max-waiting-messages", maxWaitingMessages),
+                              ("--max-waiting-bytes", maxWaitingBytes)] where value < 1 {
             throw ValidationError("\(name) must be positive")
         }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
         for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--ping-interval", pingInterval),
-                              ("--idle-timeout", idleTimeout), ("--resume-window", resumeWindow)] where !(value > 0) {
+                              ("--idle-timeout", idleTimeout), ("--resume-window", resumeWindow),
+                              ("--event-handler-timeout", eventHandlerTimeout)] where !(value > 0) {
             throw ValidationError("\(name) must be positive")
         }
     }
@@ -164,6 +188,19 @@ struct ServeCommand: ParsableCommand {
         configuration.hub.reliableMaxBytes = reliableMaxBytes
         configuration.hub.resumeWindowNanos = UInt64(resumeWindow * 1_000_000_000)
         configuration.hub.maxOutboundBytes = maxOutboundBytes
+        configuration.hub.maxWaitingMessages = maxWaitingMessages
+        configuration.hub.maxWaitingBytes = maxWaitingBytes
+        for template in eventHandler {
+            do {
+                configuration.upstream.handlers.anyHub.append(EventHandler(urlTemplate: try URLTemplate(template)))
+            } catch {
+                throw ValidationError("--event-handler: \(error)")
+            }
+        }
+        configuration.upstream.requestTimeout = .seconds(eventHandlerTimeout)
+        configuration.upstream.requestOrigin = webhookRequestOrigin
+        configuration.upstream.tlsCAFile = eventHandlerCaFile
+        configuration.upstream.tlsInsecure = eventHandlerInsecure
         let (negotiate, negotiateOrigin) = try KeyStore.negotiateKey(flag: negotiateKey, stateDirectory: stateDir)
         configuration.negotiateKey = negotiate
         configuration.defaultHub = defaultHub

@@ -1,0 +1,403 @@
+"""Upstream event handlers against a real CloudEvents handler (protocol-spec/upstream.md).
+
+The handler is an HTTP server parsing binary-mode CloudEvents with the `cloudevents` package;
+clients are the official Python client SDK and raw WebSocket clients.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+
+import pytest
+from azure.messaging.webpubsubclient.models import SendMessageError, WebPubSubDataType, WebPubSubProtocolType
+
+from sdkenv import (ACCESS_KEY, ALL_ROLES, HUB, JSON_PROTOCOL, RELIABLE_PROTOCOL, RawClient, assert_serving,
+                    client_url, handshake_status, raw_clients, sdk_clients, service_client, wps_factory)  # noqa: F401
+from upstreamenv import Reply, connect_response, event_handlers  # noqa: F401
+
+HUB_LOWER = HUB.lower()
+
+
+def start_with_handler(wps_factory, handler, *flags, path="/upstream/{hub}/{event}", threads=2):
+    return wps_factory("--event-handler", handler.url_template(path), *flags, threads=threads)
+
+
+def user_events(handler):
+    return [e for e in handler.events if not e.is_system]
+
+
+# ---- connect / connected / disconnected ------------------------------------------------------
+
+
+def test_connect_accepts_and_system_events_carry_every_header(wps_factory, event_handlers, sdk_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    srv = start_with_handler(wps_factory, handler)
+    client = sdk_clients(client_url(srv.port, user_id="alice", roles=ALL_ROLES), WebPubSubProtocolType.JSON)
+    client.wait_for(lambda: client.connected, what="connected")
+    cid = client.connected[0].connection_id
+    [connect] = handler.wait_for(lambda e: e.event_name == "connect")
+    [connected] = handler.wait_for(lambda e: e.event_name == "connected")
+    for event, ce_type in ((connect, "azure.webpubsub.sys.connect"), (connected, "azure.webpubsub.sys.connected")):
+        assert event.type == ce_type
+        assert event.ce is not None, event.parse_error
+        assert event.signature_ok, event.signature
+        assert event.hub == HUB_LOWER
+        assert event.connection_id == cid
+        assert event.user_id == "alice"
+        assert event.subprotocol == JSON_PROTOCOL
+        assert event.headers["ce-awpsversion"] == "1.0"
+        assert event.headers["ce-specversion"] == "1.0"
+        assert event.headers["WebHook-Request-Origin"] == "127.0.0.1"
+        assert event.headers["ce-source"] == f"/hubs/{HUB_LOWER}/client/{cid}"
+        assert event.path == f"/upstream/{HUB_LOWER}/{event.event_name}"
+        assert event.content_type.startswith("application/json")
+    body = connect.json()
+    assert body["claims"]["sub"] == ["alice"]
+    assert "access_token" in body["query"] and body["query"] == body["queries"]
+    assert JSON_PROTOCOL in body["subprotocols"]
+    assert any(name.lower() == "sec-websocket-protocol" for name in body["headers"])
+    assert body["clientCertificates"] == []
+    assert connected.json() == {}
+    # the preflight came first, once, with the origin and version headers
+    [preflight] = handler.preflights
+    assert preflight.path == f"/upstream/{HUB_LOWER}/validate"
+    assert preflight.headers["WebHook-Request-Origin"] == "127.0.0.1"
+    assert preflight.headers["ce-awpsversion"] == "1.0"
+    client.close()
+    [disconnected] = handler.wait_for(lambda e: e.event_name == "disconnected")
+    assert disconnected.connection_id == cid and "reason" in disconnected.json()
+    time.sleep(0.5)
+    assert len(handler.events_of("disconnected")) == 1
+
+
+@pytest.mark.parametrize("status,reason", [(401, "who are you"), (403, "not you")])
+def test_connect_rejected_with_handler_status_and_reason(wps_factory, event_handlers, status, reason):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply.error(status, reason) if e.event_name == "connect" else None
+    srv = start_with_handler(wps_factory, handler)
+    got, body = handshake_status(client_url(srv.port, user_id="mallory"))
+    assert got == status
+    assert reason.encode() in body
+    time.sleep(0.3)
+    assert handler.events_of("connected") == [] and handler.events_of("disconnected") == []
+
+
+def test_connect_answer_reshapes_user_groups_and_roles(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: (connect_response(user_id="bob", groups=["room"], roles=["webpubsub.sendToGroup.room"])
+                                  if e.event_name == "connect" else None)
+    srv = start_with_handler(wps_factory, handler)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    hello = c.recv_json()
+    assert hello["event"] == "connected" and hello["userId"] == "bob"
+    # joined "room" at connect, may send there, may not join elsewhere
+    c.send_json({"type": "sendToGroup", "group": "room", "dataType": "text", "data": "hi", "ackId": 1})
+    msg, before = c.recv_until(lambda m: m.get("type") == "message")
+    assert msg["group"] == "room" and msg["fromUserId"] == "bob"
+    assert [m.get("success") for m in before if m.get("type") == "ack" and m["ackId"] == 1] == [True]
+    c.send_json({"type": "joinGroup", "group": "other", "ackId": 2})
+    assert c.ack(2)["error"]["name"] == "Forbidden"
+    [connected] = handler.wait_for(lambda e: e.event_name == "connected")
+    assert connected.user_id == "bob"
+
+
+def test_connect_handler_failure_refuses_with_500(wps_factory, event_handlers):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply.error(503, "down") if e.event_name == "connect" else None
+    srv = start_with_handler(wps_factory, handler)
+    got, _ = handshake_status(client_url(srv.port, user_id="u"))
+    assert got == 500
+    assert_serving_with_handler(srv, handler)
+
+
+def assert_serving_with_handler(srv, handler):
+    handler.on_event = lambda e: None
+    assert srv.alive(), srv.stderr_tail()
+    with RawClient.open(client_url(srv.port, user_id="probe"), JSON_PROTOCOL) as c:
+        assert c.recv_json()["event"] == "connected"
+
+
+# ---- user events -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data_type,content,wire_type,body", [
+    (WebPubSubDataType.TEXT, "hello", "text/plain", b"hello"),
+    (WebPubSubDataType.JSON, {"a": [1, 2]}, "application/json", None),
+    (WebPubSubDataType.BINARY, memoryview(b"\x00\x01\xfe"), "application/octet-stream", b"\x00\x01\xfe"),
+])
+def test_send_event_reaches_handler_and_reply_comes_before_ack(
+        wps_factory, event_handlers, sdk_clients, data_type, content, wire_type, body):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply.text("got it") if e.event_name == "submit" else None
+    srv = start_with_handler(wps_factory, handler)
+    client = sdk_clients(client_url(srv.port, user_id="alice"))
+    client.client.send_event("submit", content, data_type)  # raises unless the ack succeeds
+    [event] = handler.wait_for(lambda e: e.event_name == "submit")
+    assert event.type == "azure.webpubsub.user.submit"
+    assert event.content_type.split(";")[0] == wire_type
+    assert event.signature_ok
+    if body is None:
+        assert json.loads(event.body) == content
+    else:
+        assert event.body == body
+    client.wait_for(lambda: client.server_messages, what="the handler's reply")
+    [reply] = client.server_messages
+    assert reply.data_type == WebPubSubDataType.TEXT and reply.data == "got it"
+    frames = [f for f in client.frames if f.get("type") in ("message", "ack")]
+    assert [f["type"] for f in frames] == ["message", "ack"], frames
+    assert frames[0]["from"] == "server" and "sequenceId" in frames[0]
+
+
+def test_handler_error_gives_error_ack_and_connection_stays(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply.error(500, "boom") if e.event_name == "fail" else None
+    srv = start_with_handler(wps_factory, handler)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "fail", "dataType": "text", "data": "x", "ackId": 7})
+    ack = c.ack(7)
+    assert ack["success"] is False and ack["error"]["name"] == "InternalServerError"
+    assert "500" in ack["error"]["message"]
+    c.send_json({"type": "event", "event": "ok", "dataType": "text", "data": "x", "ackId": 8})
+    assert c.ack(8)["success"] is True
+
+
+def test_dead_handler_gives_clean_error_acks(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    srv = start_with_handler(wps_factory, handler)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "e", "dataType": "text", "data": "x", "ackId": 1})
+    assert c.ack(1)["success"] is True
+    handler.stop()
+    for ack_id in (2, 3):
+        c.send_json({"type": "event", "event": "e", "dataType": "text", "data": "x", "ackId": ack_id})
+        ack = c.ack(ack_id, timeout=10)
+        assert ack["success"] is False and ack["error"]["name"] == "InternalServerError", ack
+    assert srv.alive()
+    c.send_json({"type": "ping"})
+    c.recv_until(lambda m: m.get("type") == "pong")
+
+
+def test_no_handler_for_event_keeps_not_found(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    srv = wps_factory("--event-handler", handler.url_template("/{event}"))
+    srv2 = wps_factory()
+    c = raw_clients(client_url(srv2.port, user_id="alice"))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "e", "dataType": "text", "data": "x", "ackId": 1})
+    assert c.ack(1)["error"]["name"] == "NotFound"
+    assert srv.alive()
+
+
+def test_events_from_one_connection_arrive_in_order(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    srv = start_with_handler(wps_factory, handler)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    count = 1000
+    for i in range(1, count + 1):
+        c.send_json({"type": "event", "event": "seq", "dataType": "text", "data": str(i), "ackId": i})
+    acks = []
+    while len(acks) < count:
+        m = c.recv_json(timeout=20)
+        if m.get("type") == "ack":
+            acks.append(m)
+    assert [a["ackId"] for a in acks] == list(range(1, count + 1))
+    assert all(a["success"] for a in acks)
+    got = [int(e.body) for e in handler.events_of("seq")]
+    assert got == list(range(1, count + 1))
+
+
+def test_slow_handler_holds_only_its_connection(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply(delay=3.0) if e.event_name == "slow" else None
+    srv = start_with_handler(wps_factory, handler, threads=1)
+    slow = raw_clients(client_url(srv.port, user_id="slow", roles=ALL_ROLES))
+    fast = raw_clients(client_url(srv.port, user_id="fast", roles=ALL_ROLES))
+    slow.recv_json()
+    fast.recv_json()
+    slow.send_json({"type": "event", "event": "slow", "dataType": "text", "data": "x", "ackId": 1})
+    slow.send_json({"type": "joinGroup", "group": "g", "ackId": 2})  # waits behind the event
+    start = time.monotonic()
+    for i in range(10, 15):
+        fast.send_json({"type": "event", "event": "quick", "dataType": "text", "data": "x", "ackId": i})
+        assert fast.ack(i)["success"] is True
+    assert time.monotonic() - start < 2.0
+    acks = [slow.ack(1, timeout=10), slow.ack(2, timeout=10)]
+    assert all(a["success"] for a in acks)
+    ordered = [m["ackId"] for m in slow.received if m.get("type") == "ack"]
+    assert ordered == [1, 2]
+
+
+def test_connection_state_round_trip(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+
+    def on_event(e):
+        if e.event_name == "connect":
+            return Reply(status=204, headers={"ce-connectionState": "step-1"})
+        if e.event_name == "advance":
+            return Reply(status=204, headers={"ce-connectionState": "step-2"})
+        return None
+
+    handler.on_event = on_event
+    srv = start_with_handler(wps_factory, handler)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    [connected] = handler.wait_for(lambda e: e.event_name == "connected")
+    assert connected.connection_state == "step-1"
+    c.send_json({"type": "event", "event": "advance", "dataType": "text", "data": "x", "ackId": 1})
+    c.ack(1)
+    c.send_json({"type": "event", "event": "look", "dataType": "text", "data": "x", "ackId": 2})
+    c.ack(2)
+    [look] = handler.wait_for(lambda e: e.event_name == "look")
+    assert look.connection_state == "step-2"
+
+
+def test_raw_send_event_client(wps_factory, event_handlers):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: (Reply.text("echo:" + e.text()) if e.event_name == "message" and e.content_type.startswith("text")
+                                  else Reply.binary(e.body[::-1]) if e.event_name == "message" else None)
+    srv = start_with_handler(wps_factory, handler)
+    with RawClient.open(client_url(srv.port, user_id="dev"), None) as c:
+        c.send_text("hello")
+        op, data = c.recv_frame()
+        assert data == b"echo:hello"
+        c.send_binary(b"\x01\x02\x03")
+        op, data = c.recv_frame()
+        assert data == b"\x03\x02\x01"
+    events = handler.events_of("message")
+    assert [e.type for e in events] == ["azure.webpubsub.user.message"] * 2
+    assert events[0].subprotocol is None and events[0].body == b"hello"
+    assert events[1].content_type == "application/octet-stream"
+
+
+@pytest.mark.parametrize("policy", [None, 401, "https://elsewhere.example"])
+def test_abuse_protection_failure_blocks_the_handler(wps_factory, event_handlers, policy):
+    handler = event_handlers(access_keys=[ACCESS_KEY], allowed_origin=policy)
+    srv = start_with_handler(wps_factory, handler)
+    status, body = handshake_status(client_url(srv.port, user_id="alice"), timeout=20)
+    assert status == 500 and b"abuse protection" in body
+    assert handler.events == []
+    assert len(handler.preflights) >= 2  # retried before giving up
+    time.sleep(0.3)
+    assert srv.stderr_tail(20000).count("abuse protection") == 1  # logged once
+
+
+def test_abuse_protection_echoed_origin_is_accepted(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY], allowed_origin="echo")
+    srv = start_with_handler(wps_factory, handler, "--webhook-request-origin", "wps.example.com")
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    assert c.recv_json()["event"] == "connected"
+    [connect] = handler.events_of("connect")
+    assert connect.headers["WebHook-Request-Origin"] == "wps.example.com"
+
+
+def test_waiting_messages_limit_at_its_edge(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    release = threading.Event()
+    handler.on_event = lambda e: (release.wait(10) and None) if e.event_name == "hold" else None
+    srv = start_with_handler(wps_factory, handler, "--max-waiting-messages", "3")
+    c = raw_clients(client_url(srv.port, user_id="alice", roles=ALL_ROLES))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "hold", "dataType": "text", "data": "x", "ackId": 1})
+    handler.wait_for(lambda e: e.event_name == "hold")
+    for ack_id in (2, 3, 4):  # exactly the limit waits
+        c.send_json({"type": "joinGroup", "group": "g", "ackId": ack_id})
+    c.send_json({"type": "joinGroup", "group": "g", "ackId": 5})  # one over: refused at once
+    refused = c.ack(5)
+    assert refused["success"] is False and refused["error"]["name"] == "InternalServerError"
+    assert "waiting for the event handler" in refused["error"]["message"]
+    release.set()
+    acks = [c.ack(i, timeout=10) for i in (1, 2, 3, 4)]
+    assert [a["success"] for a in acks] == [True] * 4
+    # one over without an ackId closes the connection with a reason
+    release.clear()
+    c.send_json({"type": "event", "event": "hold", "dataType": "text", "data": "x", "ackId": 6})
+    handler.wait_for(lambda e: e.event_name == "hold", count=2)
+    for _ in range(4):
+        c.send_json({"type": "joinGroup", "group": "g"})
+    closed, frames = c.expect_close(timeout=10)
+    release.set()
+    assert closed.code == 1008
+    assert any(f.get("event") == "disconnected" and "waiting" in f.get("message", "") for f in frames)
+
+
+def test_disconnected_once_across_resumed_drop(wps_factory, event_handlers):
+    from sdkenv import recovery_url
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    srv = start_with_handler(wps_factory, handler)
+    url = client_url(srv.port, user_id="alice")
+    c = RawClient.open(url, RELIABLE_PROTOCOL)
+    hello = c.recv_json()
+    c.drop()
+    time.sleep(0.3)
+    c2 = RawClient.open(recovery_url(url, hello["connectionId"], hello["reconnectionToken"]), RELIABLE_PROTOCOL)
+    c2.send_json({"type": "ping"})
+    c2.recv_until(lambda m: m.get("type") == "pong")
+    time.sleep(0.5)
+    assert handler.events_of("disconnected") == []
+    assert len(handler.events_of("connected")) == 1
+    c2.close()
+    handler.wait_for(lambda e: e.event_name == "disconnected")
+    time.sleep(0.5)
+    assert len(handler.events_of("disconnected")) == 1
+
+
+# ---- https handlers ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def handler_pki():
+    import shutil
+    import tempfile
+    from tlsenv import Pki
+    root = tempfile.mkdtemp(prefix="wps-upstream-pki-")
+    pki = Pki(root)
+    ca = pki.ca("upstream-ca")
+    other = pki.ca("other-ca")
+    yield pki.leaf(ca, "handler"), other
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def tls_handler(event_handlers, leaf):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(leaf.cert, leaf.key)
+    return event_handlers(access_keys=[ACCESS_KEY], tls=ctx)
+
+
+def test_https_handler_with_trusted_ca(wps_factory, event_handlers, raw_clients, handler_pki):
+    leaf, _ = handler_pki
+    handler = tls_handler(event_handlers, leaf)
+    handler.on_event = lambda e: Reply.text("over tls") if e.event_name == "e" else None
+    assert handler.url_template().startswith("https://")
+    srv = start_with_handler(wps_factory, handler, "--event-handler-ca-file", leaf.ca.cert)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    assert c.recv_json()["event"] == "connected"
+    c.send_json({"type": "event", "event": "e", "dataType": "text", "data": "x", "ackId": 1})
+    msg, _ = c.recv_until(lambda m: m.get("type") == "message")
+    assert msg["data"] == "over tls"
+    assert c.ack(1)["success"] is True
+    assert [e.event_name for e in handler.events][:3] == ["connect", "connected", "e"]
+
+
+def test_https_handler_with_untrusted_certificate_is_refused(wps_factory, event_handlers, handler_pki):
+    leaf, other = handler_pki
+    handler = tls_handler(event_handlers, leaf)
+    srv = start_with_handler(wps_factory, handler, "--event-handler-ca-file", other.cert)
+    status, body = handshake_status(client_url(srv.port, user_id="alice"), timeout=20)
+    assert status == 500 and b"abuse protection" in body
+    assert handler.events == []
+    assert srv.alive()
+
+
+def test_unreadable_event_handler_ca_file_stops_start(tmp_path):
+    from tlsenv import run_until_exit
+    result = run_until_exit(["--event-handler", "https://127.0.0.1:9/{event}",
+                             "--event-handler-ca-file", str(tmp_path / "missing.pem")])
+    assert result.returncode != 0
+    assert "missing.pem" in result.stderr
