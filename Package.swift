@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "CWPSLinux"),
@@ -49,6 +50,9 @@ let package = Package(
             swiftSettings: hot
         ),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: hot),
+        .target(
+            name: "WPSConfig", dependencies: ["WPSUpstream", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
         .target(name: "WPSTLSStream", dependencies: ["WPSLoop", "WPSTLS"], swiftSettings: strict),
         .target(
             name: "WPSServer",
@@ -66,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "wps-server",
             dependencies: [
-                "WPSServer", "WPSTLS", "WPSDeflate", "WPSUpstream",
+                "WPSServer", "WPSTLS", "WPSDeflate", "WPSUpstream", "WPSConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,6 +115,7 @@ let package = Package(
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes", "CWPSLinux"]),
         .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate", "CWPSLinux"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
+        .testTarget(name: "WPSConfigTests", dependencies: ["WPSConfig", "WPSUpstream"]),
         .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSProtocol"]),
     ]
 )

@@ -9,13 +9,14 @@ enum KeyStore {
     }
 
     /// The `/negotiate` key: the flag, then `WPS_NEGOTIATE_KEY`, then one kept in the state directory.
-    static func negotiateKey(flag: String?, stateDirectory: String) throws -> (key: String, origin: String) {
+    static func negotiateKey(flag: String?, stateDirectory: String, creating: Bool = true) throws -> (key: String, origin: String) {
         if let flag, !flag.isEmpty { return (flag, "--negotiate-key") }
         if let env = getenv("WPS_NEGOTIATE_KEY"), let text = String(validatingCString: env), !text.isEmpty {
             return (text, "WPS_NEGOTIATE_KEY")
         }
         let path = stateDirectory + "/negotiate-key"
         if let stored = read(path)?.trimmingNewlines, !stored.isEmpty { return (stored, path) }
+        guard creating else { return (AccessKey.generate().string, path + " (to be made)") }
         try ensureDirectory(stateDirectory)
         let key = AccessKey.generate().string
         try write(key + "\n", to: path)
@@ -28,15 +29,22 @@ enum KeyStore {
         }
     }
 
-    static func keys(flags: [String], stateDirectory: String) throws -> (keys: [AccessKey], origin: String) {
+    /// Keys from the flags, else `WPS_ACCESS_KEY` (comma-separated, primary first), else the
+    /// configuration file's `accessKeys`, else the state directory's key (made once).
+    static func keys(
+        flags: [String], file: (keys: [String], path: String)? = nil, stateDirectory: String, creating: Bool = true
+    ) throws -> (keys: [AccessKey], origin: String) {
         if !flags.isEmpty { return (flags.map(AccessKey.init), "--access-key") }
         if let env = getenv("WPS_ACCESS_KEY"), let text = String(validatingCString: env), !text.isEmpty {
-            return ([AccessKey(text)], "WPS_ACCESS_KEY")
+            let keys = text.split(separator: ",").map { AccessKey(String($0)) }
+            if !keys.isEmpty { return (keys, "WPS_ACCESS_KEY") }
         }
+        if let file { return (file.keys.map(AccessKey.init), file.path) }
         let path = stateDirectory + "/access-key"
         if let stored = read(path)?.trimmingNewlines, !stored.isEmpty {
             return ([AccessKey(stored)], path)
         }
+        guard creating else { return ([AccessKey.generate()], path + " (to be made)") }
         try ensureDirectory(stateDirectory)
         let key = AccessKey.generate()
         try write(key.string + "\n", to: path)

@@ -8,6 +8,7 @@ import WPSHub
 import WPSLoop
 import WPSServer
 import WPSTLS
+import WPSConfig
 import WPSUpstream
 
 @main
@@ -26,11 +27,17 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run the server (the default)."
     )
 
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
+    @Option(help: "Configuration file (YAML or JSON): hubs, event handlers and settings; flags and WPS_* variables override it. Default: WPS_CONFIG.")
+    var config: String?
 
-    @Option(help: "TCP port to listen on (0 picks a free one).")
-    var port = 8080
+    @Flag(help: "Check the configuration (file, flags, environment) and exit: 0 when it is valid.")
+    var checkConfig = false
+
+    @Option(help: "Address to listen on (default: 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "TCP port to listen on, 0 picks a free one (default: 8080).")
+    var port: Int?
 
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
@@ -77,8 +84,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The x-api-key /negotiate requires. Default: WPS_NEGOTIATE_KEY, else a key kept in the state directory.")
     var negotiateKey: String?
 
-    @Option(help: "Hub used by /negotiate when none is named.")
-    var defaultHub = "hub"
+    @Option(help: "Hub used by /negotiate when none is named (default: hub).")
+    var defaultHub: String?
 
     @Option(help: "Extra role /negotiate grants on a hub, as HUB=ROLE; repeatable.")
     var negotiateRole: [String] = []
@@ -122,8 +129,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Event handler URL template ({hub}, {event}) for every hub: all user events and connect, connected, disconnected; repeatable, the first match wins.")
     var eventHandler: [String] = []
 
-    @Option(help: "Seconds an event handler has to answer connect, a user event, or one attempt of connected/disconnected.")
-    var eventHandlerTimeout: Double = 30
+    @Option(help: "Seconds an event handler has to answer connect, a user event, or one attempt of connected/disconnected (default: 30).")
+    var eventHandlerTimeout: Double?
 
     @Option(help: "WebHook-Request-Origin sent to event handlers (default: the host of --public-url, else --host).")
     var webhookRequestOrigin: String?
@@ -134,25 +141,25 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Do not verify the certificates of https event handlers (local tests only).")
     var eventHandlerInsecure = false
 
-    @Option(help: "Messages of one connection that may wait while its previous user event is with the event handler.")
-    var maxWaitingMessages = HubConfiguration().maxWaitingMessages
+    @Option(help: "Messages of one connection that may wait while its previous user event is with the event handler (default: \(HubConfiguration().maxWaitingMessages)).")
+    var maxWaitingMessages: Int?
 
-    @Option(help: "Bytes of those waiting messages, per connection.")
-    var maxWaitingBytes = HubConfiguration().maxWaitingBytes
+    @Option(help: "Bytes of those waiting messages, per connection (default: \(HubConfiguration().maxWaitingBytes)).")
+    var maxWaitingBytes: Int?
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         for (name, value) in [("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
                               ("--max-uri-bytes", maxUriBytes), ("--max-message-bytes", maxMessageBytes),
-                              ("--max-outbound-bytes", maxOutboundBytes), ("--max-waiting-messages", maxWaitingMessages),
-                              ("--max-waiting-bytes", maxWaitingBytes)] where value < 1 {
+                              ("--max-outbound-bytes", maxOutboundBytes), ("--max-waiting-messages", maxWaitingMessages ?? 1),
+                              ("--max-waiting-bytes", maxWaitingBytes ?? 1)] where value < 1 {
             throw ValidationError("\(name) must be positive")
         }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
         for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--ping-interval", pingInterval),
                               ("--idle-timeout", idleTimeout), ("--resume-window", resumeWindow),
-                              ("--event-handler-timeout", eventHandlerTimeout)] where !(value > 0) {
+                              ("--event-handler-timeout", eventHandlerTimeout ?? 1)] where !(value > 0) {
             throw ValidationError("\(name) must be positive")
         }
     }
@@ -169,10 +176,18 @@ struct ServeCommand: ParsableCommand {
         ProcessControl.blockSignals()
         _ = ProcessControl.raiseOpenFileLimit(1 << 20)
 
+        let settings: ConfigFile
+        do {
+            settings = try ConfigSources.load(path: config)
+        } catch {
+            printError("wps-server: \(error)")
+            throw ExitCode(2)
+        }
+        let host = self.host ?? settings.host ?? "127.0.0.1"
         var configuration = ServerConfiguration()
         configuration.host = host
-        configuration.port = port
-        configuration.threads = threads ?? ProcessControl.cpuCount
+        configuration.port = port ?? settings.port ?? 8080
+        configuration.threads = threads ?? settings.threads ?? ProcessControl.cpuCount
         configuration.http = HTTPLimits(
             maxHeadBytes: maxHeadBytes, maxHeaderCount: maxHeaders,
             maxURIBytes: maxUriBytes, maxBodyBytes: maxBodyBytes)
@@ -182,29 +197,37 @@ struct ServeCommand: ParsableCommand {
         configuration.pingInterval = .seconds(pingInterval)
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.enableEcho = enableEcho
-        let (keys, keyOrigin) = try KeyStore.keys(flags: accessKey, stateDirectory: stateDir)
+        let (keys, keyOrigin) = try KeyStore.keys(
+            flags: accessKey, file: settings.accessKeys.map { ($0, settings.path) }, stateDirectory: stateDir,
+            creating: !checkConfig)
         configuration.accessKeys = keys
         configuration.hub.reliableMaxMessages = reliableMaxMessages
         configuration.hub.reliableMaxBytes = reliableMaxBytes
         configuration.hub.resumeWindowNanos = UInt64(resumeWindow * 1_000_000_000)
         configuration.hub.maxOutboundBytes = maxOutboundBytes
-        configuration.hub.maxWaitingMessages = maxWaitingMessages
-        configuration.hub.maxWaitingBytes = maxWaitingBytes
-        for template in eventHandler {
-            do {
-                configuration.upstream.handlers.anyHub.append(EventHandler(urlTemplate: try URLTemplate(template)))
-            } catch {
-                throw ValidationError("--event-handler: \(error)")
+        configuration.hub.maxWaitingMessages = maxWaitingMessages ?? settings.maxWaitingMessages ?? HubConfiguration().maxWaitingMessages
+        configuration.hub.maxWaitingBytes = maxWaitingBytes ?? settings.maxWaitingBytes ?? HubConfiguration().maxWaitingBytes
+        configuration.upstream.handlers = settings.handlerTable
+        if !eventHandler.isEmpty {
+            // The flag replaces the file's handlers for unnamed hubs; named hubs keep theirs.
+            configuration.upstream.handlers.anyHub = []
+            for template in eventHandler {
+                do {
+                    configuration.upstream.handlers.anyHub.append(EventHandler(urlTemplate: try URLTemplate(template)))
+                } catch {
+                    throw ValidationError("--event-handler: \(error)")
+                }
             }
         }
-        configuration.upstream.requestTimeout = .seconds(eventHandlerTimeout)
-        configuration.upstream.requestOrigin = webhookRequestOrigin
-        configuration.upstream.tlsCAFile = eventHandlerCaFile
-        configuration.upstream.tlsInsecure = eventHandlerInsecure
-        let (negotiate, negotiateOrigin) = try KeyStore.negotiateKey(flag: negotiateKey, stateDirectory: stateDir)
+        configuration.upstream.requestTimeout = .seconds(eventHandlerTimeout ?? settings.eventHandlerTimeoutSeconds ?? 30)
+        configuration.upstream.requestOrigin = webhookRequestOrigin ?? settings.webhookRequestOrigin
+        configuration.upstream.tlsCAFile = eventHandlerCaFile ?? settings.eventHandlerCAFile
+        configuration.upstream.tlsInsecure = eventHandlerInsecure || settings.eventHandlerInsecure == true
+        let (negotiate, negotiateOrigin) = try KeyStore.negotiateKey(
+            flag: negotiateKey ?? settings.negotiateKey, stateDirectory: stateDir, creating: !checkConfig)
         configuration.negotiateKey = negotiate
-        configuration.defaultHub = defaultHub
-        configuration.publicURL = publicUrl
+        configuration.defaultHub = defaultHub ?? settings.defaultHub ?? "hub"
+        configuration.publicURL = publicUrl ?? settings.publicURL
         for entry in negotiateRole {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[1].isEmpty else {
@@ -241,7 +264,23 @@ struct ServeCommand: ParsableCommand {
         }
         configuration.deflate = DeflateConfiguration(
             enabled: !noDeflate, minMessageBytes: deflateMinBytes, maxWindowMemoryBytes: deflateWindowMemoryBytes)
-        let server = try Server(configuration: configuration, logger: logger)
+        if checkConfig {
+            do {
+                try ConfigSources.check(configuration)
+            } catch {
+                printError("wps-server: \(error)")
+                throw ExitCode(2)
+            }
+            printFlushed(ConfigSources.summary(configuration, file: config ?? ConfigSources.environmentPath()))
+            return
+        }
+        let server: Server
+        do {
+            server = try Server(configuration: configuration, logger: logger)
+        } catch let error as TLSError {
+            printError("wps-server: event handler TLS: \(error)")
+            throw ExitCode.failure
+        }
         // Tests and scripts read this exact line to learn the port.
         let scheme = configuration.tls == nil ? "http" : "https"
         printFlushed("wps-server listening on \(scheme)://\(host):\(server.port) (\(configuration.threads) threads)")

@@ -401,3 +401,96 @@ def test_unreadable_event_handler_ca_file_stops_start(tmp_path):
                              "--event-handler-ca-file", str(tmp_path / "missing.pem")])
     assert result.returncode != 0
     assert "missing.pem" in result.stderr
+
+
+# ---- the configuration file ---------------------------------------------------------------------
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "wps.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_config_file_routes_per_hub_with_first_match_and_extra_headers(wps_factory, event_handlers, raw_clients, tmp_path):
+    first = event_handlers(access_keys=[ACCESS_KEY])
+    second = event_handlers(access_keys=[ACCESS_KEY])
+    first.on_event = lambda e: Reply.text("first") if not e.is_system else None
+    second.on_event = lambda e: Reply.text("second") if not e.is_system else None
+    config = write_config(tmp_path, f"""
+hubs:
+  {HUB}:
+    eventHandlers:
+      - urlTemplate: {first.url_template('/one/{hub}/{event}')}
+        userEventPattern: "a, b"
+        systemEvents: [connected]
+        headers:
+          x-functions-key: fk-123
+      - urlTemplate: {second.url_template('/two/{event}')}
+        userEventPattern: "*"
+        systemEvents: [disconnected]
+""")
+    srv = wps_factory("--config", config)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    for ack_id, (event, expected) in enumerate([("a", "first"), ("c", "second"), ("B", "first")], start=1):
+        c.send_json({"type": "event", "event": event, "dataType": "text", "data": "x", "ackId": ack_id})
+        msg, _ = c.recv_until(lambda m: m.get("type") == "message")
+        assert msg["data"] == expected, (event, msg)
+    [connected] = first.wait_for(lambda e: e.event_name == "connected")
+    assert connected.headers["x-functions-key"] == "fk-123"
+    assert first.events_of("connect") == [] and second.events_of("connect") == []  # no connect handler
+    c.close()
+    second.wait_for(lambda e: e.event_name == "disconnected")
+    assert first.events_of("disconnected") == []
+    # another hub has no handlers in this file
+    other = raw_clients(client_url(srv.port, hub="otherhub", user_id="bob"))
+    other.recv_json()
+    other.send_json({"type": "event", "event": "a", "dataType": "text", "data": "x", "ackId": 1})
+    assert other.ack(1)["error"]["name"] == "NotFound"
+
+
+def test_flags_override_the_file(wps_factory, event_handlers, raw_clients, tmp_path):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    config = write_config(tmp_path, f"""
+eventHandlerTimeoutSeconds: 30
+eventHandlers:
+  - urlTemplate: http://127.0.0.1:9/unreachable/{{event}}
+    userEventPattern: "*"
+""")
+    handler.on_event = lambda e: Reply(delay=3.0) if e.event_name == "slow" else None
+    srv = wps_factory("--config", config, "--event-handler", handler.url_template("/{event}"),
+                      "--event-handler-timeout", "1")
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "slow", "dataType": "text", "data": "x", "ackId": 1})
+    ack = c.ack(1, timeout=10)
+    assert ack["success"] is False and "in time" in ack["error"]["message"], ack
+
+
+@pytest.mark.parametrize("text,line,needle", [
+    ("port: 1\nhubz: {}\n", 2, "unknown key 'hubz'"),
+    ("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/{nope}\n", 4, "unknown placeholder"),
+    ("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/\n        systemEvents: [connekt]\n", 5, "connekt"),
+])
+def test_check_config_reports_file_line_and_reason(tmp_path, text, line, needle):
+    import os
+    import subprocess
+    path = write_config(tmp_path, text)
+    r = subprocess.run([os.environ["WPS_SERVER_BIN"], "--config", path, "--check-config"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2
+    assert f"{path}:{line}:" in r.stderr and needle in r.stderr, r.stderr
+
+
+def test_check_config_accepts_a_valid_file_without_starting(tmp_path):
+    import os
+    import subprocess
+    path = write_config(tmp_path, "port: 1\nhubs:\n  chat:\n    eventHandlers:\n"
+                                  "      - urlTemplate: http://127.0.0.1:9/{event}\n        userEventPattern: '*'\n")
+    r = subprocess.run([os.environ["WPS_SERVER_BIN"], "--config", path, "--check-config", "--state-dir",
+                        str(tmp_path / "state")], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "configuration OK" in r.stdout and "hub chat:" in r.stdout
+    assert "listening" not in r.stdout
+    assert not (tmp_path / "state").exists()
