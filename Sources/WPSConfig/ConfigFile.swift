@@ -18,6 +18,9 @@ public struct ConfigFile: Sendable {
     public var eventHandlerInsecure: Bool?
     public var maxWaitingMessages: Int?
     public var maxWaitingBytes: Int?
+    public var eventHandlerMaxConnections: Int?
+    public var eventHandlerMaxResponseBytes: Int?
+    public var maxConnectionStateBytes: Int?
     /// Handlers for hubs the file does not name.
     public var eventHandlers: [EventHandler] = []
     /// Per hub (lower-cased name), in file order.

@@ -11,6 +11,7 @@ public enum ConfigLoader {
     public static let scalarKeys = [
         "host", "port", "threads", "negotiateKey", "publicUrl", "defaultHub", "eventHandlerTimeoutSeconds",
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
+        "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
     ]
     static let topKeys = Set(scalarKeys + ["accessKeys", "eventHandlers", "hubs"])
     static let hubKeys: Set<String> = ["eventHandlers"]
@@ -63,6 +64,9 @@ public enum ConfigLoader {
         case "eventHandlerInsecure": file.eventHandlerInsecure = try reader.bool(value, key)
         case "maxWaitingMessages": file.maxWaitingMessages = try reader.int(value, key, in: 1...Int.max)
         case "maxWaitingBytes": file.maxWaitingBytes = try reader.int(value, key, in: 1...Int.max)
+        case "eventHandlerMaxConnections": file.eventHandlerMaxConnections = try reader.int(value, key, in: 1...Int.max)
+        case "eventHandlerMaxResponseBytes": file.eventHandlerMaxResponseBytes = try reader.int(value, key, in: 1...Int.max)
+        case "maxConnectionStateBytes": file.maxConnectionStateBytes = try reader.int(value, key, in: 1...Int.max)
         case "accessKeys":
             let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key) }
             guard !keys.isEmpty else { throw reader.error(value, "accessKeys must list at least one key") }

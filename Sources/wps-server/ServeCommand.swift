@@ -135,6 +135,15 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "WebHook-Request-Origin sent to event handlers (default: the host of --public-url, else --host).")
     var webhookRequestOrigin: String?
 
+    @Option(help: "Connections each event loop keeps to one event handler origin; more requests wait (default: \(UpstreamConfiguration().maxConnectionsPerOrigin)).")
+    var eventHandlerMaxConnections: Int?
+
+    @Option(help: "Largest event handler response body in bytes (default: \(UpstreamConfiguration().maxResponseBodyBytes)).")
+    var eventHandlerMaxResponseBytes: Int?
+
+    @Option(help: "Largest ce-connectionState an event handler may store per connection, in bytes (default: \(UpstreamConfiguration().maxConnectionStateBytes)).")
+    var maxConnectionStateBytes: Int?
+
     @Option(help: "PEM CA certificates trusted for https event handlers (default: the system's trust store).")
     var eventHandlerCaFile: String?
 
@@ -153,7 +162,10 @@ struct ServeCommand: ParsableCommand {
         for (name, value) in [("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
                               ("--max-uri-bytes", maxUriBytes), ("--max-message-bytes", maxMessageBytes),
                               ("--max-outbound-bytes", maxOutboundBytes), ("--max-waiting-messages", maxWaitingMessages ?? 1),
-                              ("--max-waiting-bytes", maxWaitingBytes ?? 1)] where value < 1 {
+                              ("--max-waiting-bytes", maxWaitingBytes ?? 1),
+                              ("--event-handler-max-connections", eventHandlerMaxConnections ?? 1),
+                              ("--event-handler-max-response-bytes", eventHandlerMaxResponseBytes ?? 1),
+                              ("--max-connection-state-bytes", maxConnectionStateBytes ?? 1)] where value < 1 {
             throw ValidationError("\(name) must be positive")
         }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
@@ -223,6 +235,15 @@ struct ServeCommand: ParsableCommand {
         configuration.upstream.requestOrigin = webhookRequestOrigin ?? settings.webhookRequestOrigin
         configuration.upstream.tlsCAFile = eventHandlerCaFile ?? settings.eventHandlerCAFile
         configuration.upstream.tlsInsecure = eventHandlerInsecure || settings.eventHandlerInsecure == true
+        if let value = eventHandlerMaxConnections ?? settings.eventHandlerMaxConnections {
+            configuration.upstream.maxConnectionsPerOrigin = value
+        }
+        if let value = eventHandlerMaxResponseBytes ?? settings.eventHandlerMaxResponseBytes {
+            configuration.upstream.maxResponseBodyBytes = value
+        }
+        if let value = maxConnectionStateBytes ?? settings.maxConnectionStateBytes {
+            configuration.upstream.maxConnectionStateBytes = value
+        }
         let (negotiate, negotiateOrigin) = try KeyStore.negotiateKey(
             flag: negotiateKey ?? settings.negotiateKey, stateDirectory: stateDir, creating: !checkConfig)
         configuration.negotiateKey = negotiate

@@ -494,3 +494,67 @@ def test_check_config_accepts_a_valid_file_without_starting(tmp_path):
     assert "configuration OK" in r.stdout and "hub chat:" in r.stdout
     assert "listening" not in r.stdout
     assert not (tmp_path / "state").exists()
+
+
+# ---- limits at their edges ------------------------------------------------------------------------
+
+
+def test_connection_state_limit_at_its_edge(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    limit = 64
+
+    def on_event(e):
+        if e.event_name == "set":
+            return Reply(status=204, headers={"ce-connectionState": "s" * int(e.body)})
+        return None
+
+    handler.on_event = on_event
+    srv = start_with_handler(wps_factory, handler, "--max-connection-state-bytes", str(limit))
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "set", "dataType": "text", "data": str(limit), "ackId": 1})
+    assert c.ack(1)["success"] is True
+    c.send_json({"type": "event", "event": "set", "dataType": "text", "data": str(limit + 1), "ackId": 2})
+    over = c.ack(2)
+    assert over["success"] is False and str(limit) in over["error"]["message"]
+    c.send_json({"type": "event", "event": "look", "dataType": "text", "data": "x", "ackId": 3})
+    c.ack(3)
+    [look] = handler.wait_for(lambda e: e.event_name == "look")
+    assert look.connection_state == "s" * limit  # the refused state changed nothing
+
+
+def test_response_body_limit_at_its_edge(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    limit = 100
+    handler.on_event = lambda e: Reply.text("r" * int(e.body)) if e.event_name == "reply" else None
+    srv = start_with_handler(wps_factory, handler, "--event-handler-max-response-bytes", str(limit))
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "reply", "dataType": "text", "data": str(limit), "ackId": 1})
+    msg, _ = c.recv_until(lambda m: m.get("type") == "message")
+    assert len(msg["data"]) == limit
+    assert c.ack(1)["success"] is True
+    c.send_json({"type": "event", "event": "reply", "dataType": "text", "data": str(limit + 1), "ackId": 2})
+    over = c.ack(2)
+    assert over["success"] is False and "limit" in over["error"]["message"], over
+
+
+def test_connections_per_origin_limit_queues_requests(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply(delay=0.5) if e.event_name == "slow" else None
+    srv = start_with_handler(wps_factory, handler, "--event-handler-max-connections", "1", threads=1)
+    clients = [raw_clients(client_url(srv.port, user_id=f"u{i}")) for i in range(3)]
+    for c in clients:
+        c.recv_json()
+    handler.clear()
+    start = time.monotonic()
+    for c in clients:
+        c.send_json({"type": "event", "event": "slow", "dataType": "text", "data": "x", "ackId": 1})
+    for c in clients:
+        assert c.ack(1, timeout=10)["success"] is True
+    # one connection: the three 0.5 s requests ran one after another, none was lost
+    assert time.monotonic() - start >= 1.4
+    slow = handler.events_of("slow")
+    assert len(slow) == 3
+    gaps = [b.received_at - a.received_at for a, b in zip(slow, slow[1:])]
+    assert all(g >= 0.45 for g in gaps), gaps
