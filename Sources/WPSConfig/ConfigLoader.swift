@@ -65,10 +65,12 @@ public enum ConfigLoader {
         case "maxWaitingMessages": file.maxWaitingMessages = try reader.int(value, key, in: 1...Int.max)
         case "maxWaitingBytes": file.maxWaitingBytes = try reader.int(value, key, in: 1...Int.max)
         case "eventHandlerMaxConnections": file.eventHandlerMaxConnections = try reader.int(value, key, in: 1...Int.max)
-        case "eventHandlerMaxResponseBytes": file.eventHandlerMaxResponseBytes = try reader.int(value, key, in: 1...Int.max)
+        case "eventHandlerMaxResponseBytes":
+            file.eventHandlerMaxResponseBytes = try reader.int(value, key, in: 1...Int.max)
         case "maxConnectionStateBytes": file.maxConnectionStateBytes = try reader.int(value, key, in: 1...Int.max)
         case "accessKeys":
-            let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key) }
+            let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key)
+            }
             guard !keys.isEmpty else { throw reader.error(value, "accessKeys must list at least one key") }
             file.accessKeys = keys
         case "eventHandlers":
@@ -77,7 +79,9 @@ public enum ConfigLoader {
             for (nameNode, settings) in try reader.mapping(value, what: "hubs") {
                 let name = try reader.string(nameNode, "a hub name")
                 guard HubNames.isValid(name) else {
-                    throw reader.error(nameNode, "'\(name)' is not a valid hub name (a letter, then up to 127 letters, digits or _`,.[])")
+                    throw reader.error(
+                        nameNode,
+                        "'\(name)' is not a valid hub name (a letter, then up to 127 letters, digits or _`,.[])")
                 }
                 let canonical = name.lowercased()
                 guard file.hubs[canonical] == nil else {
@@ -132,7 +136,8 @@ public enum ConfigLoader {
                     }
                     for (name, node) in names where !name.isEmpty {
                         guard let event = SystemEvent(rawValue: name) else {
-                            throw reader.error(node, "unknown system event '\(name)'; known: connect, connected, disconnected")
+                            throw reader.error(
+                                node, "unknown system event '\(name)'; known: connect, connected, disconnected")
                         }
                         system.insert(event)
                     }
@@ -151,14 +156,16 @@ public enum ConfigLoader {
                 }
             }
             guard let template else { throw reader.error(item, "an event handler needs a urlTemplate") }
-            list.append(EventHandler(urlTemplate: template, userEvents: pattern, systemEvents: system, headers: headers))
+            list.append(
+                EventHandler(urlTemplate: template, userEvents: pattern, systemEvents: system, headers: headers))
         }
         return list
     }
 
     static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             true
         default:
             Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
@@ -166,7 +173,9 @@ public enum ConfigLoader {
     }
 
     /// `WPS_<KEY>` overrides for the scalar keys.
-    static func applyEnvironment(_ environment: [String: String], to file: inout ConfigFile, path: String) throws(ConfigError) {
+    static func applyEnvironment(_ environment: [String: String], to file: inout ConfigFile, path: String)
+        throws(ConfigError)
+    {
         for key in scalarKeys {
             let name = environmentName(key)
             guard let text = environment[name] else { continue }
@@ -193,7 +202,8 @@ public enum ConfigLoader {
 
     static func yamlError(_ error: YamlError, path: String) -> ConfigError {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
             return ConfigError(path: path, line: mark.line, column: mark.column, reason: problem)
         case .duplicatedKeysInMapping(let duplicates, let context):
             return ConfigError(

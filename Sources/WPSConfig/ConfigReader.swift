@@ -35,7 +35,10 @@ struct Reader {
     func int(_ node: Node, _ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
         guard node.scalar != nil, let value = node.int else { throw error(node, "\(key) must be a whole number") }
         guard range.contains(value) else {
-            throw error(node, "\(key) must be \(range.upperBound == Int.max ? "at least \(range.lowerBound)" : "\(range.lowerBound)...\(range.upperBound)")")
+            throw error(
+                node,
+                "\(key) must be \(range.upperBound == Int.max ? "at least \(range.lowerBound)" : "\(range.lowerBound)...\(range.upperBound)")"
+            )
         }
         return value
     }

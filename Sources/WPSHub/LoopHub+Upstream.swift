@@ -18,10 +18,13 @@ extension LoopHub {
             return
         }
         guard let (_, body) = RawClientPayload.frame(dataType: dataType, data: data) else {
-            if let ackId { ack(session, ackId, error: AckError(name: .badRequest, message: "data does not match dataType")) }
+            if let ackId {
+                ack(session, ackId, error: AckError(name: .badRequest, message: "data does not match dataType"))
+            }
             return
         }
-        dispatch(UserEvent(name: name, dataType: dataType.isBase64 ? .binary : dataType, body: body, ackId: ackId), session)
+        dispatch(
+            UserEvent(name: name, dataType: dataType.isBase64 ? .binary : dataType, body: body, ackId: ackId), session)
     }
 
     /// A frame of a simple client in `sendEvent` mode: the `message` event.
@@ -131,7 +134,9 @@ extension LoopHub {
                 message: "The event handler's reply is not valid \(reply.dataType == .json ? "JSON" : "UTF-8 text").")
         }
         let selector = ConnectionSelector(hub: session.hub, target: .connection(session.connectionId))
-        let broadcast = value.bytes.withUnsafeBytes { Broadcast(selector: selector, dataType: reply.dataType, data: $0) }
+        let broadcast = value.bytes.withUnsafeBytes {
+            Broadcast(selector: selector, dataType: reply.dataType, data: $0)
+        }
         guard let broadcast else {
             return AckError(name: .internalServerError, message: "The event handler's reply could not be encoded.")
         }

@@ -26,7 +26,8 @@ final class UpstreamCall {
     let deadline: UInt64
     private var completion: ((Result<UpstreamResponse, UpstreamFailure>) -> Void)?
 
-    init(request: [UInt8], deadline: UInt64, completion: @escaping (Result<UpstreamResponse, UpstreamFailure>) -> Void) {
+    init(request: [UInt8], deadline: UInt64, completion: @escaping (Result<UpstreamResponse, UpstreamFailure>) -> Void)
+    {
         self.request = request
         self.deadline = deadline
         self.completion = completion
@@ -171,7 +172,8 @@ final class UpstreamPool {
         waiting.removeAll { call in
             if call.isFinished { return true }
             guard now >= call.deadline else { return false }
-            call.finish(.failure(UpstreamFailure("no connection to \(host):\(port) became free in time", timedOut: true)))
+            call.finish(
+                .failure(UpstreamFailure("no connection to \(host):\(port) became free in time", timedOut: true)))
             return true
         }
     }
@@ -275,7 +277,8 @@ final class UpstreamConnection: ConnectionHandler {
 
     private func complete(_ call: UpstreamCall, _ head: HTTPResponseHead, connection: Connection) {
         self.call = nil
-        let keepAlive = head.minorVersion >= 1 && !head.headers.containsToken("Connection", "close")
+        let keepAlive =
+            head.minorVersion >= 1 && !head.headers.containsToken("Connection", "close")
             && (head.contentLength != nil || head.isChunked || head.status == 204 || head.status == 304)
         let response = UpstreamResponse(status: head.status, headers: head.headers, body: body)
         body = []

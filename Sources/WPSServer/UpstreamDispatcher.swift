@@ -43,6 +43,12 @@ final class UpstreamDispatcher: HubUpstream {
     var validations: [String: Validation] = [:]
     /// Fire-and-forget requests waiting for their next attempt.
     var retries: [Retry] = []
+    /// Requests of a connection waiting for its previous one, by connection id.
+    var connectionQueues: [String: ConnectionQueue] = [:]
+
+    final class ConnectionQueue {
+        var waiting: [(_ done: @escaping () -> Void) -> Void] = []
+    }
 
     struct Retry {
         var due: UInt64
@@ -112,24 +118,56 @@ final class UpstreamDispatcher: HubUpstream {
 
     func userEvent(_ event: UserEvent, from session: HubSession) {
         guard let handler = configuration.handlers.handler(hub: session.hub, userEvent: event.name) else {
-            return answerLater(session, .failure(AckError(name: .notFound, message: "No event handler takes '\(event.name)'.")))
+            return answerLater(
+                session, .failure(AckError(name: .notFound, message: "No event handler takes '\(event.name)'.")))
         }
         let source = Self.source(session)
-        validated(handler, hub: source.hub) { [self] failure in
-            if let failure {
-                return answerLater(session, .failure(AckError(name: .internalServerError, message: failure)))
+        inOrder(source.connectionId) { [self] done in
+            validated(handler, hub: source.hub) { [self] failure in
+                if let failure {
+                    done()
+                    return answerLater(session, .failure(AckError(name: .internalServerError, message: failure)))
+                }
+                let request = event.body.withUnsafeBytes { body in
+                    CloudEventRequest.event(
+                        handler: handler, source: source, type: CloudEventRequest.type(userEvent: event.name),
+                        eventName: event.name, id: takeEventId(), time: Int64(time(nil)),
+                        signature: EventSignature.header(connectionId: source.connectionId, keys: keys),
+                        requestOrigin: requestOrigin, contentType: UpstreamContent.contentType(event.dataType),
+                        body: body)
+                }
+                let started = loop.now
+                client.send(request, to: handler.urlTemplate, timeoutNanos: timeoutNanos) { [self] result in
+                    reports.record(event: "user", result: result, nanos: loop.now &- started)
+                    done()
+                    hub.upstreamAnswered(session, answer(result, event: event.name))
+                }
             }
-            let request = event.body.withUnsafeBytes { body in
-                CloudEventRequest.event(
-                    handler: handler, source: source, type: CloudEventRequest.type(userEvent: event.name),
-                    eventName: event.name, id: takeEventId(), time: Int64(time(nil)),
-                    signature: EventSignature.header(connectionId: source.connectionId, keys: keys),
-                    requestOrigin: requestOrigin, contentType: UpstreamContent.contentType(event.dataType), body: body)
-            }
-            let started = loop.now
-            client.send(request, to: handler.urlTemplate, timeoutNanos: timeoutNanos) { [self] result in
-                reports.record(event: "user", result: result, nanos: loop.now &- started)
-                hub.upstreamAnswered(session, answer(result, event: event.name))
+        }
+    }
+
+    /// Runs `work` for connection `id` once its previous request was answered: a handler
+    /// sees `connected` before the connection's first user event, and `disconnected` after
+    /// its last. Only first attempts hold the line; retries go on their own.
+    func inOrder(_ id: String, _ work: @escaping (_ done: @escaping () -> Void) -> Void) {
+        if let queue = connectionQueues[id] {
+            queue.waiting.append(work)
+            return
+        }
+        connectionQueues[id] = ConnectionQueue()
+        start(id, work)
+    }
+
+    private func start(_ id: String, _ work: @escaping (_ done: @escaping () -> Void) -> Void) {
+        var finished = false
+        work { [self] in
+            guard !finished else { return }
+            finished = true
+            guard let queue = connectionQueues[id] else { return }
+            if queue.waiting.isEmpty {
+                connectionQueues[id] = nil
+            } else {
+                start(id, queue.waiting.removeFirst())
             }
         }
     }
@@ -146,16 +184,22 @@ final class UpstreamDispatcher: HubUpstream {
                 return .failure(
                     AckError(
                         name: .internalServerError,
-                        message: "The event handler for '\(event)' answered \(response.status)\(Self.detail(response.body))."))
+                        message:
+                            "The event handler for '\(event)' answered \(response.status)\(Self.detail(response.body))."
+                    ))
             }
             let state = response.headers["ce-connectionState"]
             if let state, state.utf8.count > configuration.maxConnectionStateBytes {
                 return .failure(
                     AckError(
                         name: .internalServerError,
-                        message: "The event handler's connection state is over \(configuration.maxConnectionStateBytes) bytes."))
+                        message:
+                            "The event handler's connection state is over \(configuration.maxConnectionStateBytes) bytes."
+                    ))
             }
-            guard response.status != 204, !response.body.isEmpty else { return .success(reply: nil, connectionState: state) }
+            guard response.status != 204, !response.body.isEmpty else {
+                return .success(reply: nil, connectionState: state)
+            }
             let dataType = UpstreamContent.dataType(ofReply: response.headers["Content-Type"])
             return .success(reply: .init(dataType: dataType, body: response.body), connectionState: state)
         }
@@ -193,9 +237,9 @@ final class UpstreamDispatcher: HubUpstream {
         guard let handler = configuration.handlers.handler(hub: source.hub, event) else { return }
         let id = takeEventId()
         let time = Int64(Glibc.time(nil))
-        func attempt(_ number: Int) {
+        func attempt(_ number: Int, done: @escaping () -> Void) {
             validated(handler, hub: source.hub) { [self] failure in
-                if failure != nil { return }  // Reported once by the validation.
+                if failure != nil { return done() }  // Reported once by the validation.
                 let request = body.withUnsafeBytes {
                     CloudEventRequest.event(
                         handler: handler, source: source, type: CloudEventRequest.type(system: event),
@@ -206,6 +250,7 @@ final class UpstreamDispatcher: HubUpstream {
                 let started = loop.now
                 client.send(request, to: handler.urlTemplate, timeoutNanos: timeoutNanos) { [self] result in
                     reports.record(event: event.rawValue, result: result, nanos: loop.now &- started)
+                    done()
                     var status: Int?
                     switch result {
                     case .success(let response):
@@ -215,7 +260,7 @@ final class UpstreamDispatcher: HubUpstream {
                         status = nil
                     }
                     if let delay = configuration.retry.delay(afterAttempt: number, status: status) {
-                        after(delay) { attempt(number + 1) }
+                        after(delay) { attempt(number + 1, done: {}) }
                     } else {
                         let what = status.map { "answered \($0)" } ?? "failed"
                         logger.warning(
@@ -225,7 +270,7 @@ final class UpstreamDispatcher: HubUpstream {
                 }
             }
         }
-        attempt(1)
+        inOrder(source.connectionId) { done in attempt(1, done: done) }
     }
 
     // MARK: connect
@@ -283,9 +328,12 @@ final class UpstreamDispatcher: HubUpstream {
                 }
             case 400..<500:
                 let text = String(decoding: response.body.prefix(1024), as: UTF8.self)
-                return .refused(status: response.status, reason: text.isEmpty ? "refused by the connect event handler" : text)
+                return .refused(
+                    status: response.status, reason: text.isEmpty ? "refused by the connect event handler" : text)
             default:
-                return .refused(status: 500, reason: "the connect event handler answered \(response.status)\(Self.detail(response.body))")
+                return .refused(
+                    status: 500,
+                    reason: "the connect event handler answered \(response.status)\(Self.detail(response.body))")
             }
         }
     }
@@ -315,23 +363,21 @@ final class UpstreamDispatcher: HubUpstream {
         let request = CloudEventRequest.validation(handler: handler, hub: hub, requestOrigin: requestOrigin)
         client.send(request, to: handler.urlTemplate, timeoutNanos: validationTimeoutNanos) { [self] result in
             var reason: String?
-            var status: Int?
             switch result {
             case .failure(let failure):
                 reason = "abuse protection for '\(key)' failed: \(failure)"
             case .success(let response):
-                status = response.status
                 let allowed = response.headers.values("WebHook-Allowed-Origin").flatMap {
                     $0.split(separator: ",").map { String($0).trimmingSpaces }
                 }
                 if !(200..<300).contains(response.status) {
                     reason = "abuse protection for '\(key)' failed: \(response.status)"
                 } else if !allowed.contains(where: { $0 == "*" || $0.lowercased() == requestOrigin.lowercased() }) {
-                    reason = "abuse protection for '\(key)' missing allowed origins (WebHook-Allowed-Origin must be * or \(requestOrigin))"
+                    reason =
+                        "abuse protection for '\(key)' missing allowed origins (WebHook-Allowed-Origin must be * or \(requestOrigin))"
                 }
             }
-            // Any failed preflight is tried again (a handler may still be starting).
-            _ = status
+            // Any failed preflight is tried again, whatever it answered: a handler may still be starting.
             if reason != nil, let delay = configuration.validationRetry.delay(afterAttempt: attempt, status: nil) {
                 reports.validationRetried()
                 after(delay) { self.preflight(handler, hub: hub, key: key, attempt: attempt + 1) }
@@ -339,7 +385,8 @@ final class UpstreamDispatcher: HubUpstream {
             }
             guard case .pending(let waiting) = validations[key] else { return }
             if let reason {
-                validations[key] = .failed(reason: reason, until: loop.now &+ configuration.validationRetryAfter.nanoseconds)
+                validations[key] = .failed(
+                    reason: reason, until: loop.now &+ configuration.validationRetryAfter.nanoseconds)
                 if reports.validationFailed(key: key) { logger.error("\(reason); its events are not sent") }
             } else {
                 validations[key] = .valid

@@ -11,7 +11,9 @@ public struct EventSource: Sendable {
     /// What the handler stored with `ce-connectionState`; nil: nothing stored.
     public var connectionState: String?
 
-    public init(hub: String, connectionId: String, userId: String?, subprotocol: String?, connectionState: String? = nil) {
+    public init(
+        hub: String, connectionId: String, userId: String?, subprotocol: String?, connectionState: String? = nil
+    ) {
         self.hub = hub
         self.connectionId = connectionId
         self.userId = userId

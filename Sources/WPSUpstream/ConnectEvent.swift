@@ -79,7 +79,8 @@ public enum ConnectEvent {
         public var roles: [String]?
         public var subprotocol: String?
 
-        public init(userId: String? = nil, groups: [String]? = nil, roles: [String]? = nil, subprotocol: String? = nil) {
+        public init(userId: String? = nil, groups: [String]? = nil, roles: [String]? = nil, subprotocol: String? = nil)
+        {
             self.userId = userId
             self.groups = groups
             self.roles = roles
@@ -162,14 +163,17 @@ public struct ConnectIdentity: Sendable, Equatable {
 
     /// The token's identity changed by the answer: `userId` replaces, `roles` (even empty)
     /// replace, `groups` replace when not empty, `subprotocol` must be one the client offered.
-    public func merged(with answer: ConnectEvent.Answer, offered: [String]) throws(ConnectEvent.Failure) -> ConnectIdentity {
+    public func merged(with answer: ConnectEvent.Answer, offered: [String]) throws(ConnectEvent.Failure)
+        -> ConnectIdentity
+    {
         var result = self
         if let userId = answer.userId { result.userId = userId.isEmpty ? nil : userId }
         if let roles = answer.roles { result.roles = roles }
         if let groups = answer.groups, !groups.isEmpty { result.groups = groups }
         if let subprotocol = answer.subprotocol {
             guard offered.contains(subprotocol) else {
-                throw ConnectEvent.Failure("the event handler chose subprotocol '\(subprotocol)', which the client did not offer")
+                throw ConnectEvent.Failure(
+                    "the event handler chose subprotocol '\(subprotocol)', which the client did not offer")
             }
             result.subprotocol = subprotocol
         }

@@ -20,7 +20,9 @@ public struct EventPattern: Sendable, Hashable, CustomStringConvertible {
             names = nil
             return
         }
-        let parts = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingWhitespace }
+        let parts = trimmed.split(separator: ",", omittingEmptySubsequences: false).map {
+            String($0).trimmingWhitespace
+        }
         guard !parts.isEmpty, parts.allSatisfy({ !$0.isEmpty && !$0.contains("*") && !$0.contains(" ") }) else {
             throw Failure(description: "userEventPattern '\(text)' must be *, one event name or a comma-separated list")
         }

@@ -44,9 +44,13 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
         var hostPart = Substring(authority)
         var portText: Substring?
         if hostPart.hasPrefix("[") {
-            guard let close = hostPart.firstIndex(of: "]") else { throw Failure("'\(text)' has an unclosed IPv6 address") }
+            guard let close = hostPart.firstIndex(of: "]") else {
+                throw Failure("'\(text)' has an unclosed IPv6 address")
+            }
             let after = hostPart[hostPart.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw Failure("'\(text)' has an invalid host")
             }
             hostPart = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
@@ -97,7 +101,8 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
     /// The request target for one event, the values percent-encoded.
     public func target(hub: String, event: String) -> String {
         guard target.contains("{") else { return target }
-        return target
+        return
+            target
             .replacing("{hub}", with: HTTPPercent.encodeSegment(hub))
             .replacing("{event}", with: HTTPPercent.encodeSegment(event))
     }

@@ -18,7 +18,9 @@ public enum UpstreamContent {
     /// `text/*` is text, JSON media types are json, everything else binary.
     public static func dataType(ofReply contentType: String?) -> DataType {
         guard let contentType else { return .binary }
-        let media = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmingWhitespace.lowercased() } ?? ""
+        let media =
+            contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmingWhitespace.lowercased() }
+            ?? ""
         if media.hasPrefix("text/") { return .text }
         if media == "application/json" || media.hasSuffix("+json") { return .json }
         return .binary

@@ -34,7 +34,8 @@ enum ConfigSources {
     /// What start-up would find wrong beyond the file itself: TLS settings of https handlers.
     static func check(_ configuration: ServerConfiguration) throws {
         if configuration.upstream.handlers.all.contains(where: { $0.urlTemplate.isTLS }) {
-            _ = try TLSClientContext(caFile: configuration.upstream.tlsCAFile, insecure: configuration.upstream.tlsInsecure)
+            _ = try TLSClientContext(
+                caFile: configuration.upstream.tlsCAFile, insecure: configuration.upstream.tlsInsecure)
         }
     }
 
@@ -46,7 +47,8 @@ enum ConfigSources {
         func describe(_ handler: EventHandler) -> String {
             let user = handler.userEvents.map { "user events \($0.description)" } ?? "no user events"
             let system = SystemEvent.allCases.filter { handler.systemEvents.contains($0) }.map(\.rawValue)
-            return "  \(handler.urlTemplate.description): \(user); system events: \(system.isEmpty ? "none" : system.joined(separator: ", "))"
+            return
+                "  \(handler.urlTemplate.description): \(user); system events: \(system.isEmpty ? "none" : system.joined(separator: ", "))"
                 + (handler.headers.isEmpty ? "" : "; \(handler.headers.count) extra header(s)")
         }
         let table = configuration.upstream.handlers

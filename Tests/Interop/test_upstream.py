@@ -558,3 +558,31 @@ def test_connections_per_origin_limit_queues_requests(wps_factory, event_handler
     assert len(slow) == 3
     gaps = [b.received_at - a.received_at for a, b in zip(slow, slow[1:])]
     assert all(g >= 0.45 for g in gaps), gaps
+
+
+def test_connected_comes_before_user_events_and_disconnected_after(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    release = threading.Event()
+
+    def on_event(e):
+        if e.event_name == "connected":
+            time.sleep(0.5)  # a slow connected must still come first
+        if e.event_name == "last":
+            release.wait(5)
+        return None
+
+    handler.on_event = on_event
+    srv = start_with_handler(wps_factory, handler)
+    c = raw_clients(client_url(srv.port, user_id="alice"))
+    c.recv_json()
+    c.send_json({"type": "event", "event": "first", "dataType": "text", "data": "x", "ackId": 1})
+    c.ack(1)
+    c.send_json({"type": "event", "event": "last", "dataType": "text", "data": "x", "ackId": 2})
+    handler.wait_for(lambda e: e.event_name == "last")
+    c.close()  # while "last" is still with the handler
+    time.sleep(0.5)
+    assert handler.events_of("disconnected") == []
+    release.set()
+    handler.wait_for(lambda e: e.event_name == "disconnected")
+    names = [e.event_name for e in handler.events]
+    assert names == ["connect", "connected", "first", "last", "disconnected"], names

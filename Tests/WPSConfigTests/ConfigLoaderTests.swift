@@ -70,25 +70,30 @@ import WPSUpstream
         #expect(error?.line == 2 && error?.column == 1)
         #expect(error?.reason.contains("unknown key 'prot'") == true)
         #expect(error?.description.hasPrefix("wps.yaml:2:1: ") == true)
-        let nested = failure("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/\n        userEventPatern: x\n")
+        let nested = failure(
+            "hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/\n        userEventPatern: x\n")
         #expect(nested?.line == 5)
         #expect(nested?.reason.contains("userEventPatern") == true)
     }
 
-    @Test(arguments: [
-        ("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: ftp://a/\n", 4, "http"),
-        ("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/{nope}\n", 4, "placeholder"),
-        ("hubs:\n  chat:\n    eventHandlers:\n      - userEventPattern: '*'\n", 4, "needs a urlTemplate"),
-        ("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/\n        systemEvents: [connects]\n", 5, "unknown system event"),
-        ("hubs:\n  9chat: {}\n", 2, "not a valid hub name"),
-        ("hubs:\n  chat: {}\n  CHAT: {}\n", 3, "configured twice"),
-        ("port: 65536\n", 1, "0...65535"),
-        ("port: http\n", 1, "whole number"),
-        ("eventHandlerTimeoutSeconds: 0\n", 1, "positive"),
-        ("accessKeys: []\n", 1, "at least one"),
-        ("port: 1\nport: 2\n", 1, "duplicate"),
-        ("port: [1\n", 2, "expected"),
-    ] as [(String, Int, String)])
+    @Test(
+        arguments: [
+            ("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: ftp://a/\n", 4, "http"),
+            ("hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/{nope}\n", 4, "placeholder"),
+            ("hubs:\n  chat:\n    eventHandlers:\n      - userEventPattern: '*'\n", 4, "needs a urlTemplate"),
+            (
+                "hubs:\n  chat:\n    eventHandlers:\n      - urlTemplate: http://a/\n        systemEvents: [connects]\n",
+                5, "unknown system event"
+            ),
+            ("hubs:\n  9chat: {}\n", 2, "not a valid hub name"),
+            ("hubs:\n  chat: {}\n  CHAT: {}\n", 3, "configured twice"),
+            ("port: 65536\n", 1, "0...65535"),
+            ("port: http\n", 1, "whole number"),
+            ("eventHandlerTimeoutSeconds: 0\n", 1, "positive"),
+            ("accessKeys: []\n", 1, "at least one"),
+            ("port: 1\nport: 2\n", 1, "duplicate"),
+            ("port: [1\n", 2, "expected"),
+        ] as [(String, Int, String)])
     func badValuesNameTheLineAndReason(_ text: String, _ line: Int, _ reason: String) {
         let error = failure(text)
         #expect(error != nil)
@@ -99,7 +104,9 @@ import WPSUpstream
     @Test func environmentOverridesTheFile() throws {
         let file = try ConfigLoader.parse(
             "port: 1\nhost: a\n", path: "wps.yaml",
-            environment: ["WPS_PORT": "2", "WPS_EVENT_HANDLER_TIMEOUT_SECONDS": "7", "WPS_EVENT_HANDLER_INSECURE": "true"])
+            environment: [
+                "WPS_PORT": "2", "WPS_EVENT_HANDLER_TIMEOUT_SECONDS": "7", "WPS_EVENT_HANDLER_INSECURE": "true",
+            ])
         #expect(file.port == 2 && file.host == "a")
         #expect(file.eventHandlerTimeoutSeconds == 7 && file.eventHandlerInsecure == true)
         #expect(ConfigLoader.environmentName("maxWaitingMessages") == "WPS_MAX_WAITING_MESSAGES")

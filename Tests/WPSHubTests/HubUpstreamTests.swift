@@ -27,7 +27,8 @@ final class FakeUpstream: HubUpstream {
         hub.upstream = upstream
     }
 
-    func open(_ n: Int, _ kind: ClientKind = .json, roles: [String] = Fixtures.allRoles) -> (HubSession, FakeTransport) {
+    func open(_ n: Int, _ kind: ClientKind = .json, roles: [String] = Fixtures.allRoles) -> (HubSession, FakeTransport)
+    {
         let transport = FakeTransport()
         let session = hub.open(
             connectionId: Fixtures.id(n), identity: Fixtures.identity(kind, user: "alice", roles: roles, groups: []),
@@ -106,7 +107,8 @@ final class FakeUpstream: HubUpstream {
     @Test func invalidJSONReplyFailsTheAck() {
         let (session, transport) = open(6)
         send(#"{"type":"event","event":"e","dataType":"text","data":"x","ackId":1}"#, session)
-        hub.upstreamAnswered(session, .success(reply: .init(dataType: .json, body: Array("{nope".utf8)), connectionState: nil))
+        hub.upstreamAnswered(
+            session, .success(reply: .init(dataType: .json, body: Array("{nope".utf8)), connectionState: nil))
         let messages = transport.take()
         #expect(messages.map(\.type) == ["ack"])
         #expect(messages[0].json["success"] as? Bool == false)
@@ -153,7 +155,8 @@ final class FakeUpstream: HubUpstream {
         [0xFF, 0x00].withUnsafeBytes { hub.received($0, isText: false, on: session) }
         #expect(upstream.events.map { $0.0.name } == ["message"])
         #expect(upstream.events[0].0.dataType == .binary)
-        hub.upstreamAnswered(session, .success(reply: .init(dataType: .text, body: Array("hi".utf8)), connectionState: nil))
+        hub.upstreamAnswered(
+            session, .success(reply: .init(dataType: .text, body: Array("hi".utf8)), connectionState: nil))
         let frames = transport.take()
         #expect(frames.count == 1 && frames[0].isText && frames[0].text == "hi")
     }
@@ -163,7 +166,8 @@ final class FakeUpstream: HubUpstream {
         send(#"{"type":"event","event":"e","dataType":"text","data":"x","ackId":1}"#, session)
         hub.end(session, code: 1000, reason: "bye")
         _ = transport.take()
-        hub.upstreamAnswered(session, .success(reply: .init(dataType: .text, body: Array("late".utf8)), connectionState: nil))
+        hub.upstreamAnswered(
+            session, .success(reply: .init(dataType: .text, body: Array("late".utf8)), connectionState: nil))
         #expect(transport.take().isEmpty)
     }
 }

@@ -21,8 +21,10 @@ import WPSUpstream
         let body: [UInt8] = [1, 2, 3]
         let request = body.withUnsafeBytes {
             CloudEventRequest.event(
-                handler: handler, source: source, type: CloudEventRequest.type(userEvent: "submit"), eventName: "submit",
-                id: 7, time: 0, signature: "sha256=ab", requestOrigin: "wps.example", contentType: "application/octet-stream",
+                handler: handler, source: source, type: CloudEventRequest.type(userEvent: "submit"),
+                eventName: "submit",
+                id: 7, time: 0, signature: "sha256=ab", requestOrigin: "wps.example",
+                contentType: "application/octet-stream",
                 body: $0)
         }
         let (lines, sent) = head(request)
@@ -41,10 +43,12 @@ import WPSUpstream
 
     @Test func absentAttributesAreLeftOutAndControlBytesDropped() throws {
         let handler = EventHandler(urlTemplate: try URLTemplate("http://h/"))
-        let source = EventSource(hub: "chat", connectionId: "c1", userId: nil, subprotocol: nil, connectionState: "a\r\nX: y")
+        let source = EventSource(
+            hub: "chat", connectionId: "c1", userId: nil, subprotocol: nil, connectionState: "a\r\nX: y")
         let request = [UInt8]().withUnsafeBytes {
             CloudEventRequest.event(
-                handler: handler, source: source, type: CloudEventRequest.type(system: .connected), eventName: "connected",
+                handler: handler, source: source, type: CloudEventRequest.type(system: .connected),
+                eventName: "connected",
                 id: 1, time: 0, signature: "", requestOrigin: "o", contentType: UpstreamContent.systemEvent, body: $0)
         }
         let (lines, _) = head(request)
@@ -55,7 +59,8 @@ import WPSUpstream
 
     @Test func preflightIsOptionsAtValidate() throws {
         let handler = EventHandler(urlTemplate: try URLTemplate("http://h:8080/{hub}/{event}"))
-        let (lines, body) = head(CloudEventRequest.validation(handler: handler, hub: "chat", requestOrigin: "wps.example"))
+        let (lines, body) = head(
+            CloudEventRequest.validation(handler: handler, hub: "chat", requestOrigin: "wps.example"))
         #expect(lines[0] == "OPTIONS /chat/validate HTTP/1.1")
         #expect(lines.contains("WebHook-Request-Origin: wps.example"))
         #expect(lines.contains("ce-awpsversion: 1.0"))
@@ -96,7 +101,8 @@ import WPSUpstream
     }
 
     @Test func mergeRules() throws {
-        let token = ConnectIdentity(userId: "alice", roles: ["r"], groups: ["t"], subprotocol: "json.webpubsub.azure.v1")
+        let token = ConnectIdentity(
+            userId: "alice", roles: ["r"], groups: ["t"], subprotocol: "json.webpubsub.azure.v1")
         let offered = ["json.webpubsub.azure.v1", "custom"]
         #expect(try token.merged(with: ConnectEvent.Answer(), offered: offered) == token)
         let changed = try token.merged(
@@ -105,7 +111,8 @@ import WPSUpstream
         #expect(try token.merged(with: ConnectEvent.Answer(groups: ["g"]), offered: offered).groups == ["g"])
         #expect(try token.merged(with: ConnectEvent.Answer(userId: ""), offered: offered).userId == nil)
         #expect(throws: ConnectEvent.Failure.self) {
-            try token.merged(with: ConnectEvent.Answer(subprotocol: "json.reliable.webpubsub.azure.v1"), offered: offered)
+            try token.merged(
+                with: ConnectEvent.Answer(subprotocol: "json.reliable.webpubsub.azure.v1"), offered: offered)
         }
     }
 }

@@ -57,8 +57,10 @@ import WPSUpstream
     }
 
     @Test func firstMatchingHandlerWins() throws {
-        let first = EventHandler(urlTemplate: try URLTemplate("http://one/"), userEvents: try EventPattern("a"), systemEvents: [.connect])
-        let second = EventHandler(urlTemplate: try URLTemplate("http://two/"), userEvents: .all, systemEvents: [.connect, .disconnected])
+        let first = EventHandler(
+            urlTemplate: try URLTemplate("http://one/"), userEvents: try EventPattern("a"), systemEvents: [.connect])
+        let second = EventHandler(
+            urlTemplate: try URLTemplate("http://two/"), userEvents: .all, systemEvents: [.connect, .disconnected])
         let table = EventHandlerTable(hubs: ["chat": [first, second]], anyHub: [second])
         #expect(table.handler(hub: "chat", userEvent: "a")?.urlTemplate.host == "one")
         #expect(table.handler(hub: "chat", userEvent: "b")?.urlTemplate.host == "two")
