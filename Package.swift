@@ -51,7 +51,7 @@ let package = Package(
         ),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: hot),
         .target(
-            name: "WPSConfig", dependencies: ["WPSUpstream", .product(name: "Yams", package: "Yams")],
+            name: "WPSConfig", dependencies: ["WPSUpstream", "WPSProtocol", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(name: "WPSTLSStream", dependencies: ["WPSLoop", "WPSTLS"], swiftSettings: strict),
         .target(

@@ -1,4 +1,5 @@
 import Glibc
+import WPSProtocol
 import WPSUpstream
 import Yams
 
@@ -78,7 +79,7 @@ public enum ConfigLoader {
         case "hubs":
             for (nameNode, settings) in try reader.mapping(value, what: "hubs") {
                 let name = try reader.string(nameNode, "a hub name")
-                guard HubNames.isValid(name) else {
+                guard HubName.isValid(name) else {
                     throw reader.error(
                         nameNode,
                         "'\(name)' is not a valid hub name (a letter, then up to 127 letters, digits or _`,.[])")
@@ -228,19 +229,6 @@ public enum ConfigLoader {
         guard ferror(handle) == 0 else { return nil }
         return String(validating: bytes, as: UTF8.self)
     }
-}
-
-/// Hub names as the client endpoint accepts them (protocol-spec/client-protocol.md).
-enum HubNames {
-    static func isValid(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard let first = bytes.first, bytes.count <= 128, isLetter(first) else { return false }
-        return bytes.dropFirst().allSatisfy { byte in
-            isLetter(byte) || (byte >= 0x30 && byte <= 0x39) || Array("_`,.[]".utf8).contains(byte)
-        }
-    }
-
-    static func isLetter(_ byte: UInt8) -> Bool { (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) }
 }
 
 extension String {

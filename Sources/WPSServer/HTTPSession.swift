@@ -252,27 +252,24 @@ final class HTTPSession: ConnectionHandler {
         if handedOver || connection.handler !== self { return }
         // Refused: keep-alive goes on with what followed the request.
         pending = rest
-        if !pending.isEmpty {
-            let used = pending.withUnsafeMutableBytes { process($0) }
-            if connection.handler === self {
-                pending.removeFirst(min(used, pending.count))
-            } else {
-                pending = []
-            }
-        }
+        processPending()
     }
 
     func finishWaiting(_ answer: HTTPAnswer) {
         guard case .waiting(let head) = phase, connection.isOpen, connection.handler === self else { return }
         phase = .head
         if send(answer, for: head) { return }
-        if !pending.isEmpty {
-            let used = pending.withUnsafeMutableBytes { process($0) }
-            if connection.handler === self {
-                pending.removeFirst(min(used, pending.count))
-            } else {
-                pending = []
-            }
+        processPending()
+    }
+
+    /// Goes on with requests that arrived while an answer was deferred.
+    private func processPending() {
+        guard !pending.isEmpty else { return }
+        let used = pending.withUnsafeMutableBytes { process($0) }
+        if connection.handler === self {
+            pending.removeFirst(min(used, pending.count))
+        } else {
+            pending = []
         }
     }
 
