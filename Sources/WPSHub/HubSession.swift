@@ -59,6 +59,8 @@ public final class HubSession {
     var heldBytes = 0
     /// The first of `heldFrames` not handled yet.
     var heldNext = 0
+    /// The invocation ids of the `invoke` requests in `heldFrames`.
+    var heldInvocations: Set<String> = []
 
     /// The subprotocol name events report in `ce-subprotocol`; nil for simple clients.
     public var subprotocolName: String? {

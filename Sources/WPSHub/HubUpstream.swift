@@ -58,10 +58,14 @@ public protocol HubUpstream: AnyObject {
 struct HeldFrame {
     var bytes: [UInt8]
     var isText: Bool
+    /// Set for an `invoke`, so `cancelInvocation` can find it.
+    var invocationId: String? = nil
 }
 
 /// The user event a session waits on.
 struct PendingEvent {
     var ackId: UInt64?
     var invocationId: String?
+    /// The client cancelled the invocation: its answer is not sent.
+    var cancelled = false
 }

@@ -30,6 +30,8 @@ extension LoopHub {
                     end(session, code: close.code, reason: close.reason)
                 } else if let (ackId, ackError) = error.ackError {
                     ack(session, ackId, error: ackError)
+                } else if let (invocationId, invokeError) = error.invocationError {
+                    invokeResponse(session, invocationId, error: invokeError)
                 }
             }
         }
@@ -75,6 +77,12 @@ extension LoopHub {
             succeeded(session, ackId)
         case .event(let event, let ackId, let dataType, let data):
             sendEvent(event, ackId: ackId, dataType: dataType, data: UnsafeRawBufferPointer(rebasing: frame[data]), on: session)
+        case .invoke(let invocationId, let event, let dataType, let data):
+            invoke(
+                event, invocationId: invocationId, dataType: dataType,
+                data: data.map { UnsafeRawBufferPointer(rebasing: frame[$0]) }, on: session)
+        case .cancelInvocation(let invocationId):
+            cancelInvocation(invocationId, on: session)
         }
     }
 

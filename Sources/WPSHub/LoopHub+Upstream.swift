@@ -38,16 +38,31 @@ extension LoopHub {
         upstream?.userEvent(event, from: session)
     }
 
-    /// Keeps a frame that came while an event waits. Pings and sequence acks do not depend
-    /// on order and are handled at once; past `maxWaitingMessages` the client is told.
+    /// Keeps a frame that came while an event waits. Pings, sequence acks and cancels do
+    /// not depend on order and are handled at once; past `maxWaitingMessages` the client is
+    /// told.
     func hold(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession) {
         var ackId: UInt64?
-        if session.kind.isJSON, isText, case .success(let request) = ClientRequestDecoder.decode(frame) {
-            switch request {
-            case .ping, .sequenceAck:
-                return handle(request, frame: frame, on: session)
-            default:
-                ackId = request.ackId
+        var invocationId: String?
+        var heldInvocation: String?
+        if session.kind.isJSON, isText {
+            switch ClientRequestDecoder.decode(frame) {
+            case .success(let request):
+                switch request {
+                case .ping, .sequenceAck, .cancelInvocation:
+                    return handle(request, frame: frame, on: session)
+                case .invoke(let id, _, _, _):
+                    guard !isInvocationInFlight(id, on: session) else {
+                        let message = "An invocation with id '\(id)' is already in progress on this connection."
+                        return invokeResponse(session, id, error: AckError(name: .badRequest, message: message))
+                    }
+                    invocationId = id
+                    heldInvocation = id
+                default:
+                    ackId = request.ackId
+                }
+            case .failure(let error):
+                invocationId = error.invocationError?.invocationId
             }
         }
         guard session.heldFrames.count - session.heldNext < configuration.maxWaitingMessages,
@@ -57,13 +72,17 @@ extension LoopHub {
                 "Over \(configuration.maxWaitingMessages) messages or \(configuration.maxWaitingBytes) bytes are waiting for the event handler on this connection."
             if let ackId {
                 ack(session, ackId, error: AckError(name: .internalServerError, message: reason + " Retry later."))
+            } else if let invocationId {
+                let error = AckError(name: .internalServerError, message: reason + " Retry later.")
+                invokeResponse(session, invocationId, error: error)
             } else {
                 end(session, code: WebSocketCloseCode.policyViolation.rawValue, reason: reason)
             }
             return
         }
-        session.heldFrames.append(HeldFrame(bytes: Array(frame), isText: isText))
+        session.heldFrames.append(HeldFrame(bytes: Array(frame), isText: isText, invocationId: heldInvocation))
         session.heldBytes += frame.count
+        if let heldInvocation { session.heldInvocations.insert(heldInvocation) }
     }
 
     /// The handler answered the event `session` waits on (or it failed). The reply goes
@@ -73,11 +92,22 @@ extension LoopHub {
         session.pendingEvent = nil
         guard !session.isEnded else { return }
         switch answer {
+        case .success(let reply, let state) where pending.invocationId != nil:
+            // The handler acted on a cancelled invocation too: its state counts, its reply not.
+            if let state { session.connectionState = state.isEmpty ? nil : state }
+            if let invocationId = pending.invocationId, !pending.cancelled {
+                invocationSucceeded(session, invocationId, reply: reply)
+            }
+        case .failure(let error) where pending.invocationId != nil:
+            if let invocationId = pending.invocationId, !pending.cancelled {
+                invokeResponse(session, invocationId, error: error)
+            }
         case .success(let reply, let state):
             if let state { session.connectionState = state.isEmpty ? nil : state }
             var failed: AckError?
             var replied = false
-            if let reply, !reply.body.isEmpty {
+            // A JSON `null` reply is no reply: `"data":null` breaks the .NET client.
+            if let reply, !reply.body.isEmpty, !Self.isJSONNull(reply) {
                 failed = sendReply(reply, to: session)
                 replied = failed == nil
             }
@@ -103,6 +133,7 @@ extension LoopHub {
                 session.heldNext = 0
             }
             session.heldBytes -= held.bytes.count
+            if let id = held.invocationId { session.heldInvocations.remove(id) }
             held.bytes.withUnsafeBytes { process($0, isText: held.isText, on: session) }
         }
     }
@@ -110,6 +141,25 @@ extension LoopHub {
     /// Sends the handler's reply to the sender as a server message (a bare frame to simple
     /// clients; sequenced on reliable ones); an error when the reply does not fit its type.
     func sendReply(_ reply: UpstreamAnswer.Reply, to session: HubSession) -> AckError? {
+        let value: OutputBuffer
+        switch Self.replyValue(reply) {
+        case .failure(let error): return error
+        case .success(let built): value = built
+        }
+        let selector = ConnectionSelector(hub: session.hub, target: .connection(session.connectionId))
+        let broadcast = value.bytes.withUnsafeBytes {
+            Broadcast(selector: selector, dataType: reply.dataType, data: $0)
+        }
+        guard let broadcast else {
+            return AckError(name: .internalServerError, message: "The event handler's reply could not be encoded.")
+        }
+        send(broadcast, to: session)
+        return nil
+    }
+
+    /// The handler's reply as the JSON value of a `data` field of its type; an error when the
+    /// body does not fit the type (protocol-spec/upstream.md §6.2).
+    static func replyValue(_ reply: UpstreamAnswer.Reply) -> Result<OutputBuffer, AckError> {
         var value = OutputBuffer(capacity: reply.body.count * 4 / 3 + 16)
         let valid: Bool = reply.body.withUnsafeBytes { body in
             switch reply.dataType {
@@ -129,18 +179,10 @@ extension LoopHub {
             return true
         }
         guard valid else {
-            return AckError(
-                name: .internalServerError,
-                message: "The event handler's reply is not valid \(reply.dataType == .json ? "JSON" : "UTF-8 text").")
+            let expected = reply.dataType == .json ? "JSON" : "UTF-8 text"
+            return .failure(
+                AckError(name: .internalServerError, message: "The event handler's reply is not valid \(expected)."))
         }
-        let selector = ConnectionSelector(hub: session.hub, target: .connection(session.connectionId))
-        let broadcast = value.bytes.withUnsafeBytes {
-            Broadcast(selector: selector, dataType: reply.dataType, data: $0)
-        }
-        guard let broadcast else {
-            return AckError(name: .internalServerError, message: "The event handler's reply could not be encoded.")
-        }
-        send(broadcast, to: session)
-        return nil
+        return .success(value)
     }
 }

@@ -169,6 +169,7 @@ public final class LoopHub {
         session.heldFrames = []
         session.heldBytes = 0
         session.heldNext = 0
+        session.heldInvocations = []
         if !session.groupSlots.isEmpty {
             for group in session.groupSlots.names { leave(session, group) }
         }

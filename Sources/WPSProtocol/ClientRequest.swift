@@ -16,13 +16,18 @@ public enum ClientRequest: Sendable, Equatable {
     case sequenceAck(sequenceId: UInt64)
     /// `ping`: JSON-level keep-alive, answered with `pong`.
     case ping
+    /// `invoke` with `target` `event`: a user event whose handler's answer comes back as
+    /// `invokeResponse` (protocol-spec/upstream.md §9); `data` is nil when absent.
+    case invoke(invocationId: String, event: String, dataType: DataType, data: Range<Int>?)
+    /// `cancelInvocation`: the client no longer waits for the answer to `invocationId`.
+    case cancelInvocation(invocationId: String)
 
     /// The request's ackId, if it is a kind that can carry one and did.
     public var ackId: UInt64? {
         switch self {
         case .joinGroup(_, let ackId), .leaveGroup(_, let ackId): ackId
         case .sendToGroup(_, let ackId, _, _, _), .event(_, let ackId, _, _): ackId
-        case .sequenceAck, .ping: nil
+        case .sequenceAck, .ping, .invoke, .cancelInvocation: nil
         }
     }
 }
@@ -40,6 +45,9 @@ public enum ClientRequestError: Error, Sendable, Equatable {
     /// stays open, because dropping a client for one bad publish would also drop its
     /// reliable session and every other group it is in.
     case badRequest(ackId: UInt64?, message: String)
+    /// An `invoke` with a valid `invocationId` and another missing or invalid field: answer
+    /// `invokeResponse` with error `BadRequest`; the connection stays open.
+    case badInvocation(invocationId: String, message: String)
 
     /// How the server ends the connection for this error, or nil when it stays open.
     public var close: ClientProtocolClose? {
@@ -50,7 +58,7 @@ public enum ClientRequestError: Error, Sendable, Equatable {
                 code: 1007,
                 reason: name.isEmpty ? "Invalid message: missing type" : "Invalid message: unknown type '\(name)'"
             )
-        case .badRequest: nil
+        case .badRequest, .badInvocation: nil
         }
     }
 
@@ -58,6 +66,12 @@ public enum ClientRequestError: Error, Sendable, Equatable {
     public var ackError: (ackId: UInt64, error: AckError)? {
         guard case .badRequest(let ackId?, let message) = self else { return nil }
         return (ackId, AckError(name: .badRequest, message: message))
+    }
+
+    /// The failed `invokeResponse` to answer with, or nil when none is due.
+    public var invocationError: (invocationId: String, error: AckError)? {
+        guard case .badInvocation(let invocationId, let message) = self else { return nil }
+        return (invocationId, AckError(name: .badRequest, message: message))
     }
 }
 

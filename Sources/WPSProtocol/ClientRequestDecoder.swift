@@ -12,6 +12,9 @@ public enum ClientRequestDecoder {
     public static let maxGroupNameScalars = 1024
     /// Longest event name in bytes: one letter plus up to 127 more (reference §7).
     public static let maxEventNameBytes = 128
+    /// Longest `invocationId` in UTF-8 bytes: the JavaScript and .NET clients send short
+    /// counters or GUIDs, and the id is echoed in every `invokeResponse`.
+    public static let maxInvocationIdBytes = 128
     /// Deepest nesting accepted in a frame; deeper `data` is reported as invalid JSON.
     public static let maxDepth = 64
     /// Longest unknown type name echoed back in a close reason, which must fit in 123 bytes.
@@ -49,7 +52,7 @@ public enum ClientRequestDecoder {
 
 /// The request types, matched case-insensitively as the emulator does.
 enum RequestKind {
-    case joinGroup, leaveGroup, sendToGroup, event, sequenceAck, ping
+    case joinGroup, leaveGroup, sendToGroup, event, sequenceAck, ping, invoke, cancelInvocation
 
     init?(_ frame: UnsafeRawBufferPointer, _ token: JSONToken) {
         guard token.kind == .string else { return nil }
@@ -60,12 +63,14 @@ enum RequestKind {
             switch plain.count {
             case 4: (kind, name) = (.ping, "ping")
             case 5: (kind, name) = (.event, "event")
+            case 6: (kind, name) = (.invoke, "invoke")
             case 9: (kind, name) = (.joinGroup, "joinGroup")
             case 10: (kind, name) = (.leaveGroup, "leaveGroup")
             case 11:
                 // "seNdToGroup" and "seQuenceAck" part at their third letter.
                 (kind, name) =
                     plain[2] | 0x20 == UInt8(ascii: "q") ? (.sequenceAck, "sequenceAck") : (.sendToGroup, "sendToGroup")
+            case 16: (kind, name) = (.cancelInvocation, "cancelInvocation")
             default: return nil
             }
             guard JSON.stringEquals(frame, token, name, caseInsensitive: true) else { return nil }
@@ -84,6 +89,10 @@ enum RequestKind {
             self = .event
         } else if JSON.stringEquals(frame, token, "ping", caseInsensitive: true) {
             self = .ping
+        } else if JSON.stringEquals(frame, token, "invoke", caseInsensitive: true) {
+            self = .invoke
+        } else if JSON.stringEquals(frame, token, "cancelInvocation", caseInsensitive: true) {
+            self = .cancelInvocation
         } else {
             return nil
         }
@@ -100,6 +109,8 @@ struct Fields {
     var dataType: JSONToken?
     var data: JSONToken?
     var sequenceId: JSONToken?
+    var invocationId: JSONToken?
+    var target: JSONToken?
 
     mutating func record(_ frame: UnsafeRawBufferPointer, key: JSONToken, value: JSONToken) {
         // Dispatch on the first byte after the quote so most keys cost one comparison.
@@ -111,6 +122,8 @@ struct Fields {
         case UInt8(ascii: "e") where JSON.stringEquals(frame, key, "event"): event = value
         case UInt8(ascii: "n") where JSON.stringEquals(frame, key, "noEcho"): noEcho = value
         case UInt8(ascii: "s") where JSON.stringEquals(frame, key, "sequenceId"): sequenceId = value
+        case UInt8(ascii: "i") where JSON.stringEquals(frame, key, "invocationId"): invocationId = value
+        case UInt8(ascii: "t") where JSON.stringEquals(frame, key, "target"): target = value
         case UInt8(ascii: "d"):
             if JSON.stringEquals(frame, key, "data") {
                 data = value
@@ -141,6 +154,10 @@ struct Fields {
             data = value
         } else if JSON.stringEquals(frame, key, "dataType") {
             dataType = value
+        } else if JSON.stringEquals(frame, key, "invocationId") {
+            invocationId = value
+        } else if JSON.stringEquals(frame, key, "target") {
+            target = value
         }
     }
 
@@ -154,6 +171,10 @@ struct Fields {
                 return .failure(.badRequest(ackId: nil, message: "sequenceId must be a non-negative integer"))
             }
             return .success(.sequenceAck(sequenceId: value))
+        case .invoke:
+            return invocation(frame)
+        case .cancelInvocation:
+            return invocationIdentifier(frame).map { .cancelInvocation(invocationId: $0) }
         case .joinGroup, .leaveGroup, .sendToGroup, .event:
             break
         }

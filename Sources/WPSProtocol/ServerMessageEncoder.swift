@@ -18,6 +18,31 @@ public enum ServerMessageEncoder {
             out.append(#","success":true}"#)
             return
         }
+        appendFailure(error, to: &out)
+    }
+
+    /// `{"type":"invokeResponse","invocationId":"<id>","success":true}`, with
+    /// `,"dataType":...,"data":<raw>` before the `}` when `dataType` is set (never for an
+    /// empty answer). Not a data message: it never carries a `sequenceId`.
+    public static func invokeResponse(
+        invocationId: String, dataType: DataType?, data: UnsafeRawBufferPointer, into out: inout OutputBuffer
+    ) {
+        out.append(#"{"type":"invokeResponse","invocationId":"#)
+        JSONWriter.appendString(invocationId, to: &out)
+        out.append(#","success":true"#)
+        if let dataType { appendData(dataType: dataType, data: data, to: &out) }
+        out.append(messageEnd)
+    }
+
+    /// `{"type":"invokeResponse","invocationId":"<id>","success":false,"error":{...}}`.
+    public static func invokeResponse(invocationId: String, error: AckError, into out: inout OutputBuffer) {
+        out.append(#"{"type":"invokeResponse","invocationId":"#)
+        JSONWriter.appendString(invocationId, to: &out)
+        appendFailure(error, to: &out)
+    }
+
+    /// `,"success":false,"error":{"name":...,"message":...}}`: the end of a failed answer.
+    private static func appendFailure(_ error: AckError, to out: inout OutputBuffer) {
         out.append(#","success":false,"error":{"name":"#)
         JSONWriter.appendString(error.name.rawValue, to: &out)
         out.append(#","message":"#)

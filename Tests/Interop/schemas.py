@@ -50,6 +50,8 @@ def specific_schema(message: dict) -> str | None:
         return "ack.json"
     if t == "pong":
         return "pong.json"
+    if t == "invokeResponse":
+        return "invoke-response.json"
     if t == "system":
         return {"connected": "connected.json", "disconnected": "disconnected.json"}.get(message.get("event"))
     if t == "message":

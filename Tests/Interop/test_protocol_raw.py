@@ -195,7 +195,7 @@ def test_forbidden_acks(wps, raw_clients):
     ("bad_utf8", 1007, r"Invalid UTF-8.*"),
     ("too_deep", 1007, r"Invalid message: .* at offset \d+"),
     ("missing_type", 1007, r"Invalid message: missing type"),
-    ("unknown_type", 1007, r"Invalid message: unknown type 'invoke'"),
+    ("unknown_type", 1007, r"Invalid message: unknown type 'subscribe'"),
     ("binary_frame", 1003, r"Invalid message: binary frames are not supported by the JSON subprotocol"),
 ])
 def test_invalid_frames_disconnect(wps, raw_clients, protocol, case, code, reason_re):
@@ -212,7 +212,7 @@ def test_invalid_frames_disconnect(wps, raw_clients, protocol, case, code, reaso
     elif case == "missing_type":
         c.send_text('{"group":"g"}')
     elif case == "unknown_type":
-        c.send_text('{"type":"invoke","invocationId":"1","target":"event"}')
+        c.send_text('{"type":"subscribe","group":"g"}')
     else:
         c.send_binary(b"\x01\x02")
     closed, before = c.expect_close(5)

@@ -586,3 +586,156 @@ def test_connected_comes_before_user_events_and_disconnected_after(wps_factory, 
     handler.wait_for(lambda e: e.event_name == "disconnected")
     names = [e.event_name for e in handler.events]
     assert names == ["connect", "connected", "first", "last", "disconnected"], names
+
+
+# ---- invocations (invoke / invokeResponse / cancelInvocation) ----------------------------------
+
+
+def invoke_json(invocation_id, event, data_type=None, data=None):
+    frame = {"type": "invoke", "invocationId": invocation_id, "target": "event", "event": event}
+    if data_type is not None:
+        frame["dataType"] = data_type
+        frame["data"] = data
+    return frame
+
+
+def invoke_response(client, invocation_id, timeout=5.0):
+    msg, _ = client.recv_until(
+        lambda m: m.get("type") == "invokeResponse" and m.get("invocationId") == invocation_id, timeout)
+    return msg
+
+
+def connected_raw(raw_clients, srv, protocol=JSON_PROTOCOL):
+    c = raw_clients(client_url(srv.port, user_id="alice", roles=ALL_ROLES), protocol)
+    assert c.recv_json()["event"] == "connected"
+    return c
+
+
+@pytest.mark.parametrize("data_type,data,wire_type,body,reply,expected", [
+    ("text", "hello", "text/plain", b"hello", lambda e: Reply.text("echo:" + e.text()), ("text", "echo:hello")),
+    ("json", {"a": [1, 2]}, "application/json", None, lambda e: Reply.json({"sum": sum(e.json()["a"])}),
+     ("json", {"sum": 3})),
+    ("binary", base64.b64encode(b"\x00\x01\xfe").decode(), "application/octet-stream", b"\x00\x01\xfe",
+     lambda e: Reply.binary(e.body[::-1]), ("binary", base64.b64encode(b"\xfe\x01\x00").decode())),
+])
+def test_invoke_round_trips(wps_factory, event_handlers, raw_clients, data_type, data, wire_type, body, reply,
+                            expected):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: reply(e) if e.event_name == "ask" else None
+    srv = start_with_handler(wps_factory, handler)
+    c = connected_raw(raw_clients, srv)
+    c.send_json(invoke_json("call-1", "ask", data_type, data))
+    response = invoke_response(c, "call-1")
+    assert response == {"type": "invokeResponse", "invocationId": "call-1", "success": True,
+                        "dataType": expected[0], "data": expected[1]}
+    [event] = handler.wait_for(lambda e: e.event_name == "ask")
+    assert event.type == "azure.webpubsub.user.ask"
+    assert event.ce is not None, event.parse_error
+    assert event.signature_ok
+    assert event.content_type.split(";")[0] == wire_type
+    assert (json.loads(event.body) == data) if body is None else (event.body == body)
+    # an invoke is neither acked nor echoed as a server message
+    assert [m["type"] for m in c.received[1:]] == ["invokeResponse"]
+
+
+def test_invoke_empty_reply_and_absent_data(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    srv = start_with_handler(wps_factory, handler)  # user events get the default 204
+    c = connected_raw(raw_clients, srv)
+    c.send_json(invoke_json("e1", "ping-app"))
+    assert invoke_response(c, "e1") == {"type": "invokeResponse", "invocationId": "e1", "success": True}
+    [event] = handler.wait_for(lambda e: e.event_name == "ping-app")
+    assert event.body == b"" and event.content_type.split(";")[0] == "text/plain"
+
+
+def test_invoke_handler_error_and_bad_request(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply.error(500, "boom") if e.event_name == "fail" else None
+    srv = start_with_handler(wps_factory, handler)
+    c = connected_raw(raw_clients, srv)
+    c.send_json(invoke_json("f1", "fail", "text", "x"))
+    response = invoke_response(c, "f1")
+    assert response["success"] is False and set(response) == {"type", "invocationId", "success", "error"}
+    assert response["error"]["name"] == "InternalServerError" and "500" in response["error"]["message"]
+    c.send_json({"type": "invoke", "invocationId": "b1", "target": "method", "event": "fail"})
+    assert invoke_response(c, "b1")["error"]["name"] == "BadRequest"
+    c.send_json({"type": "invoke", "target": "event", "event": "fail"})  # no id: ignored
+    c.send_json({"type": "ping"})
+    _, skipped = c.recv_until(lambda m: m.get("type") == "pong")
+    assert skipped == []
+    assert len(handler.events_of("fail")) == 1
+
+
+def test_invoke_without_handler_is_not_found(wps_factory, raw_clients):
+    srv = wps_factory()
+    c = connected_raw(raw_clients, srv)
+    c.send_json(invoke_json("n1", "nobody", "text", "x"))
+    response = invoke_response(c, "n1")
+    assert response["success"] is False and response["error"]["name"] == "NotFound"
+    assert "nobody" in response["error"]["message"]
+
+
+def test_cancel_of_a_waiting_invoke(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    release = threading.Event()
+
+    def on_event(e):
+        if e.event_name == "hold":
+            release.wait(10)
+            return Reply.text("first")
+        return None
+
+    handler.on_event = on_event
+    srv = start_with_handler(wps_factory, handler)
+    c = connected_raw(raw_clients, srv)
+    try:
+        c.send_json(invoke_json("1", "hold", "text", "x"))
+        handler.wait_for(lambda e: e.event_name == "hold")
+        c.send_json(invoke_json("2", "second", "text", "y"))
+        c.send_json({"type": "cancelInvocation", "invocationId": "2"})
+        c.send_json({"type": "cancelInvocation", "invocationId": "unknown"})
+        c.send_json({"type": "ping"})  # the cancel was handled at once, like this ping
+        c.recv_until(lambda m: m.get("type") == "pong")
+    finally:
+        release.set()
+    assert invoke_response(c, "1")["data"] == "first"
+    c.send_json({"type": "ping"})
+    _, skipped = c.recv_until(lambda m: m.get("type") == "pong")
+    assert skipped == []
+    time.sleep(0.3)
+    assert handler.events_of("second") == []
+    assert [m.get("invocationId") for m in c.received if m["type"] == "invokeResponse"] == ["1"]
+
+
+def test_cancel_of_the_invoke_with_the_handler(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    release = threading.Event()
+    handler.on_event = lambda e: (release.wait(10) and Reply.text("late")) if e.event_name == "hold" else None
+    srv = start_with_handler(wps_factory, handler)
+    c = connected_raw(raw_clients, srv)
+    try:
+        c.send_json(invoke_json("a", "hold", "text", "x"))
+        handler.wait_for(lambda e: e.event_name == "hold")
+        c.send_json({"type": "cancelInvocation", "invocationId": "a"})
+        c.send_json({"type": "joinGroup", "group": "g", "ackId": 1})  # waits behind the invocation
+    finally:
+        release.set()
+    _, skipped = c.recv_until(lambda m: m.get("type") == "ack" and m.get("ackId") == 1, timeout=10)
+    assert [m for m in skipped if m.get("type") == "invokeResponse"] == []
+    c.send_json(invoke_json("a", "after", "text", "x"))  # the id is free again
+    assert invoke_response(c, "a") == {"type": "invokeResponse", "invocationId": "a", "success": True}
+
+
+def test_reliable_connection_gets_invoke_response_without_sequence_id(wps_factory, event_handlers, raw_clients):
+    handler = event_handlers(access_keys=[ACCESS_KEY])
+    handler.on_event = lambda e: Reply.text("hi") if not e.is_system else None
+    srv = start_with_handler(wps_factory, handler)
+    c = connected_raw(raw_clients, srv, RELIABLE_PROTOCOL)
+    c.send_json(invoke_json("r1", "ask", "text", "x"))
+    response = invoke_response(c, "r1")
+    assert response["data"] == "hi" and "sequenceId" not in response
+    # the next data message is still the first of the sequence
+    c.send_json({"type": "event", "event": "ask", "dataType": "text", "data": "x", "ackId": 1})
+    msg, _ = c.recv_until(lambda m: m.get("type") == "message")
+    assert msg["sequenceId"] == 1 and msg["data"] == "hi"
+    assert c.ack(1)["success"] is True

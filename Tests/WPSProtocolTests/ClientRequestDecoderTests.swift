@@ -24,6 +24,9 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
     case .event(let event, let ackId, let type, let data): return "event \(event) \(ack(ackId)) \(type) \(text(data))"
     case .sequenceAck(let id): return "seqAck \(id)"
     case .ping: return "ping"
+    case .invoke(let id, let event, let type, let data):
+        return "invoke \(id) \(event) \(type) \(data.map(text) ?? "-")"
+    case .cancelInvocation(let id): return "cancel \(id)"
     }
 }
 
@@ -112,7 +115,10 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
         (#"{"type":5}"#, .unknownType("5")),
         (#"{"type":null}"#, .unknownType("null")),
         (#"{"Type":"ping"}"#, .unknownType("")),
-        (#"{"type":"invoke","invocationId":"1"}"#, .unknownType("invoke")),
+        (#"{"type":"invokeResponse","invocationId":"1"}"#, .unknownType("invokeResponse")),
+        (#"{"type":"invok"}"#, .unknownType("invok")), (#"{"type":"invokf"}"#, .unknownType("invokf")),
+        (#"{"type":"cancelInvocatio\u006E2"}"#, .unknownType("cancelInvocation2")),
+        (#"{"type":"cancelInvocatiom"}"#, .unknownType("cancelInvocatiom")),
         // badRequest without an ackId: the request is ignored.
         (#"{"type":"joinGroup"}"#, .badRequest(ackId: nil, message: "group is required")),
         (
@@ -198,6 +204,137 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
             .badRequest(ackId: 9, message: "data must be a string when dataType is text")
         ),
     ]
+
+    // The shapes the JavaScript (invokeEvent) and .NET clients send, then other spellings.
+    static let validInvocations: [(String, String)] = [
+        (
+            #"{"type":"invoke","invocationId":"1","target":"event","event":"echo","dataType":"text","data":"hi"}"#,
+            #"invoke 1 echo text "hi""#
+        ),
+        (
+            #"{"type":"invoke","invocationId":"a-b","target":"event","event":"e","dataType":"json","data":{"a": [1]}}"#,
+            #"invoke a-b e json {"a": [1]}"#
+        ),
+        (
+            #"{"type":"invoke","invocationId":"2","target":"event","event":"e","dataType":"binary","data":"AAH+"}"#,
+            #"invoke 2 e binary "AAH+""#
+        ),
+        (
+            #"{"type":"Invoke","invocationId":"3","target":"Event","event":"e","dataType":"Protobuf","data":""}"#,
+            #"invoke 3 e protobuf """#
+        ),
+        (#"{"type":"INVOKE","invocationId":"4","target":"event","event":"e"}"#, "invoke 4 e json -"),
+        (
+            #"{"type":"invoke","invocationId":"5","target":"event","event":"e","dataType":"binary"}"#,
+            "invoke 5 e binary -"
+        ),
+        (#"{"type":"invoke","invocationId":"6","target":"event","event":"e","data":null}"#, "invoke 6 e json null"),
+        (
+            #"{"type":"invoke","invocationId":"7","target":"event","event":"e","data":1,"ackId":"ignored"}"#,
+            "invoke 7 e json 1"
+        ),
+        (#"{"type":"\u0069nvoke","\u0069nvocationId":"8","t\u0061rget":"event","event":"e"}"#, "invoke 8 e json -"),
+        (#"{"type":"invoke","invocationId":"\u00e9\n","target":"event","event":"e"}"#, "invoke é\n e json -"),
+        (#"{"type":"cancelInvocation","invocationId":"1"}"#, "cancel 1"),
+        (#"{"type":"CANCELINVOCATION","invocationId":"x","ackId":3}"#, "cancel x"),
+        (#"{"type":"cancel\u0049nvocation","invocationId":"y"}"#, "cancel y"),
+    ]
+
+    @Test(arguments: validInvocations) func decodesInvocation(frame: String, expected: String) {
+        #expect(decoded(frame) == expected)
+    }
+
+    static let invalidInvocations: [(String, ClientRequestError)] = [
+        // No usable invocationId: nothing to answer, the request is ignored.
+        (
+            #"{"type":"invoke","target":"event","event":"e"}"#,
+            .badRequest(ackId: nil, message: "invocationId is required")
+        ),
+        (
+            #"{"type":"invoke","invocationId":1,"target":"event","event":"e"}"#,
+            .badRequest(ackId: nil, message: "invocationId must be a string")
+        ),
+        (
+            #"{"type":"invoke","invocationId":null,"target":"event","event":"e"}"#,
+            .badRequest(ackId: nil, message: "invocationId must be a string")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"","target":"event","event":"e"}"#,
+            .badRequest(ackId: nil, message: "invocationId must be 1 to 128 bytes")
+        ),
+        (#"{"type":"cancelInvocation"}"#, .badRequest(ackId: nil, message: "invocationId is required")),
+        (
+            #"{"type":"cancelInvocation","invocationId":["1"]}"#,
+            .badRequest(ackId: nil, message: "invocationId must be a string")
+        ),
+        // A known invocationId: answered with invokeResponse BadRequest.
+        (
+            #"{"type":"invoke","invocationId":"9","event":"e"}"#,
+            .badInvocation(invocationId: "9", message: "target must be 'event'")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"method","event":"e"}"#,
+            .badInvocation(invocationId: "9", message: "target must be 'event'")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":1,"event":"e"}"#,
+            .badInvocation(invocationId: "9", message: "target must be 'event'")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"event"}"#,
+            .badInvocation(invocationId: "9", message: "event is required")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"event","event":7}"#,
+            .badInvocation(invocationId: "9", message: "event must be a string")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"event","event":"1e"}"#,
+            .badInvocation(
+                invocationId: "9",
+                message: "event must start with a letter and contain only letters, digits, '_', '.', '-' (at most 128)")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"event","event":"e","dataType":"xml","data":"x"}"#,
+            .badInvocation(invocationId: "9", message: "dataType must be one of json, text, binary, protobuf")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"event","event":"e","dataType":"xml"}"#,
+            .badInvocation(invocationId: "9", message: "dataType must be one of json, text, binary, protobuf")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"event","event":"e","dataType":"text","data":{}}"#,
+            .badInvocation(invocationId: "9", message: "data must be a string when dataType is text")
+        ),
+        (
+            #"{"type":"invoke","invocationId":"9","target":"event","event":"e","dataType":"binary","data":"AQI"}"#,
+            .badInvocation(invocationId: "9", message: "data must be a base64 string when dataType is binary")
+        ),
+    ]
+
+    @Test(arguments: invalidInvocations) func rejectsInvocation(frame: String, expected: ClientRequestError) {
+        #expect(decoded(frame) == "error \(expected)")
+    }
+
+    @Test(arguments: [(127, true), (128, true), (129, false)])
+    func invocationIdLength(bytes: Int, accepted: Bool) {
+        let id = String(repeating: "i", count: bytes)
+        let result = decoded(#"{"type":"cancelInvocation","invocationId":"\#(id)"}"#)
+        let refused = ClientRequestError.badRequest(ackId: nil, message: "invocationId must be 1 to 128 bytes")
+        #expect(result == (accepted ? "cancel \(id)" : "error \(refused)"))
+        // Counted in UTF-8 bytes: 64 two-byte characters fit, 65 do not.
+        let wide = String(repeating: "é", count: (bytes + 1) / 2)
+        #expect(decoded(#"{"type":"cancelInvocation","invocationId":"\#(wide)"}"#).hasPrefix("cancel") == accepted)
+    }
+
+    @Test func invocationErrorsAnswerUnderTheirId() {
+        let error = ClientRequestError.badInvocation(invocationId: "7", message: "m")
+        #expect(error.close == nil && error.ackError == nil)
+        #expect(error.invocationError?.invocationId == "7")
+        #expect(error.invocationError?.error == AckError(name: .badRequest, message: "m"))
+        #expect(ClientRequestError.badRequest(ackId: 1, message: "m").invocationError == nil)
+        #expect(ClientRequest.cancelInvocation(invocationId: "1").ackId == nil)
+    }
 
     @Test(arguments: invalid) func rejects(frame: String, expected: ClientRequestError) {
         #expect(decoded(frame) == "error \(expected)")

@@ -6,7 +6,7 @@ import WPSProtocol
 /// with the scanner on what is JSON, and must hand out data ranges inside the frame.
 @Suite struct DecoderRobustnessTests {
     static let seeds: [String] =
-        ClientRequestDecoderTests.valid.map(\.0) + [
+        ClientRequestDecoderTests.valid.map(\.0) + ClientRequestDecoderTests.validInvocations.map(\.0) + [
             #"{"type":"sendToGroup","group":"g","dataType":"binary","data":"AQI=","ackId":1}"#,
             #"{"type":"event","event":"e","data":{"k":["\u00e9\uD83D\uDE00",1.5e-3,true,null]}}"#,
         ]
@@ -31,6 +31,11 @@ import WPSProtocol
                 case .sendToGroup(_, _, _, let type, let range), .event(_, _, let type, let range):
                     #expect(range.lowerBound >= 0 && range.upperBound <= raw.count)
                     // The range must itself be a valid JSON value of the right shape.
+                    let data = UnsafeRawBufferPointer(rebasing: raw[range])
+                    #expect(RawClientPayload.frame(dataType: type, data: data) != nil)
+                case .invoke(let id, _, let type, let range?):
+                    #expect(!id.isEmpty && id.utf8.count <= ClientRequestDecoder.maxInvocationIdBytes)
+                    #expect(range.lowerBound >= 0 && range.upperBound <= raw.count)
                     let data = UnsafeRawBufferPointer(rebasing: raw[range])
                     #expect(RawClientPayload.frame(dataType: type, data: data) != nil)
                 default:

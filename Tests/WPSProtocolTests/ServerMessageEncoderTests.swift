@@ -97,6 +97,33 @@ func prefix(_ data: String, _ body: (UnsafeRawBufferPointer, inout OutputBuffer)
             encoded { out in [UInt8]().withUnsafeBytes { ServerMessageEncoder.appendData(binary: $0, to: &out) } },
             #""""#
         ),
+        (
+            encoded { out in
+                [UInt8]().withUnsafeBytes {
+                    ServerMessageEncoder.invokeResponse(invocationId: "1", dataType: nil, data: $0, into: &out)
+                }
+            },
+            #"{"type":"invokeResponse","invocationId":"1","success":true}"#
+        ),
+        (
+            prefix(#"{"a":[1]}"#) { data, out in
+                ServerMessageEncoder.invokeResponse(invocationId: "i\"d", dataType: .json, data: data, into: &out)
+            },
+            #"{"type":"invokeResponse","invocationId":"i\"d","success":true,"dataType":"json","data":{"a":[1]}}"#
+        ),
+        (
+            prefix(#""AQI=""#) { data, out in
+                ServerMessageEncoder.invokeResponse(invocationId: "2", dataType: .binary, data: data, into: &out)
+            },
+            #"{"type":"invokeResponse","invocationId":"2","success":true,"dataType":"binary","data":"AQI="}"#
+        ),
+        (
+            encoded {
+                ServerMessageEncoder.invokeResponse(
+                    invocationId: "3", error: AckError(name: .notFound, message: "no \"handler\""), into: &$0)
+            },
+            #"{"type":"invokeResponse","invocationId":"3","success":false,"error":{"name":"NotFound","message":"no \"handler\""}}"#
+        ),
     ]
 
     @Test(arguments: cases) func exactBytes(actual: String, expected: String) {
