@@ -109,6 +109,7 @@ let package = Package(
             name: "WPSClientTests",
             dependencies: [
                 "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop", "WPSTLS",
+                "WPSUpstream",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -18,6 +18,9 @@ extension ClientCore {
         case .open:
             write(operation)
         case .idle, .stopping:
+            if let id = operation.invocationId {
+                cancelInvocation(id, error: InvocationError(invocationId: id, errorName: "NotStarted", message: "The client is not started."))
+            }
             operation.complete(
                 SendMessageError(
                     ackId: operation.ackId ?? 0, errorName: "NotStarted", message: "The client is not started."))
@@ -29,6 +32,7 @@ extension ClientCore {
     func write(_ operation: ClientOperation) {
         var operation = operation
         socket?.sendText(operation.frame)
+        if let id = operation.invocationId { invocationWritten(id) }
         guard let ackId = operation.ackId else {
             operation.complete(nil)
             return
@@ -64,6 +68,7 @@ extension ClientCore {
         for var operation in operations {
             operation.complete(SendMessageError(ackId: operation.ackId ?? 0, errorName: errorName, message: message))
         }
+        failAllInvocations(errorName: errorName, message: message)
     }
 
     func expireAcks(now: UInt64) {
@@ -129,6 +134,8 @@ extension ClientCore {
         case .serverMessage(let dataType, let data, let sequenceId):
             guard accept(sequenceId) else { return }
             events.yield(.serverMessage(data: Self.data(payload, dataType, data), sequenceId: sequenceId))
+        case .invokeResponse(let id, let success, let dataType, let data, let error):
+            receivedInvokeResponse(payload, id: id, success: success, dataType: dataType, data: data, error: error)
         case .pong, .unknown:
             break
         }

@@ -50,6 +50,8 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
     var nextAckId: UInt64 = 1
     var pending: [UInt64: ClientOperation] = [:]
     var outbox: [ClientOperation] = []
+    var invocations: [String: InvocationWaiter] = [:]
+    var nextInvocationId: UInt64 = 1
     var joinedGroups: [String] = []
     var maxSequenceId: UInt64 = 0
     var sequenceChanged = false
@@ -258,6 +260,7 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
         let wasOpen = phase == .open
         let wasRecovering = phase == .connecting(recovery: true)
         requeueInFlight()
+        failWrittenInvocations()
         let recoverable =
             isReliable && code != WebSocketCloseCode.policyViolation.rawValue
             && connectionId != nil && reconnectionToken != nil && (wasOpen || wasRecovering)
@@ -288,6 +291,7 @@ final class ClientCore: @unchecked Sendable, WebSocketClientDelegate {
             }
         }
         expireAcks(now: now)
+        expireInvocations(now: now)
         if phase == .open, isReliable, sequenceChanged, now >= nextSequenceAck {
             sendSequenceAck()
             nextSequenceAck = now &+ options.sequenceAckInterval.nanos

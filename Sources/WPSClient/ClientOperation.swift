@@ -14,6 +14,8 @@ struct ClientOperation {
     var deadline: UInt64 = 0
     /// The caller waiting for the outcome; nil for the client's own requests (rejoins).
     var continuation: CheckedContinuation<Void, any Error>?
+    /// Set for an `invoke`, whose caller waits in `ClientCore.invocations` instead.
+    var invocationId: String?
 
     /// Resumes the waiting caller, at most once.
     mutating func complete(_ error: (any Error)?) {

@@ -1,3 +1,4 @@
+import Synchronization
 import WPSBytes
 import WPSLoop
 import WPSProtocol
@@ -101,6 +102,41 @@ public final class WebPubSubClient: Sendable {
         try await perform(ackId: ackId, fireAndForget: fireAndForget, effect: .none) { id, out in
             raw.withUnsafeBytes {
                 ClientRequestEncoder.event(event: event, ackId: id, dataType: dataType, data: $0, into: &out)
+            }
+        }
+    }
+
+    /// Sends a user event and waits for the event handler's answer (`invoke`): its data, or
+    /// nil when it answered without any. Throws `InvocationError` when the handler fails, no
+    /// answer comes within `timeout`, the connection carrying it is lost, or the task is
+    /// cancelled (the server is then told with `cancelInvocation`). Not retried: the handler
+    /// may have acted already.
+    public func invoke(
+        _ event: String, data: MessageData, invocationId: String? = nil, timeout: Duration = .seconds(30)
+    ) async throws -> MessageData? {
+        let (dataType, raw) = Self.encode(data)
+        let core = self.core
+        let inbox = self.inbox
+        let chosen = Mutex<String?>(invocationId)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MessageData?, any Error>) in
+                inbox.post { _ in
+                    let id = chosen.withLock { id in
+                        if id == nil { id = core.takeInvocationId() }
+                        return id!
+                    }
+                    var out = OutputBuffer(capacity: raw.count + 96)
+                    raw.withUnsafeBytes {
+                        ClientRequestEncoder.invoke(invocationId: id, event: event, dataType: dataType, data: $0, into: &out)
+                    }
+                    core.invoke(id: id, frame: out.bytes, timeoutNanos: timeout.nanos, continuation: continuation)
+                }
+            }
+        } onCancel: {
+            inbox.post { _ in
+                guard let id = chosen.withLock({ $0 }) else { return }
+                core.cancelInvocation(
+                    id, error: InvocationError(invocationId: id, errorName: "Cancelled", message: "The task was cancelled."))
             }
         }
     }

@@ -39,6 +39,26 @@ public enum ClientRequestEncoder {
         out.append("}")
     }
 
+    /// `{"type":"invoke","invocationId":I,"target":"event","event":E,"dataType":T,"data":<raw>}`
+    /// (protocol-spec/upstream.md §9).
+    public static func invoke(
+        invocationId: String, event: String, dataType: DataType, data: UnsafeRawBufferPointer, into out: inout OutputBuffer
+    ) {
+        out.append(#"{"type":"invoke","invocationId":"#)
+        JSONWriter.appendString(invocationId, to: &out)
+        out.append(#","target":"event","event":"#)
+        JSONWriter.appendString(event, to: &out)
+        appendData(dataType: dataType, data: data, to: &out)
+        out.append("}")
+    }
+
+    /// `{"type":"cancelInvocation","invocationId":I}`.
+    public static func cancelInvocation(invocationId: String, into out: inout OutputBuffer) {
+        out.append(#"{"type":"cancelInvocation","invocationId":"#)
+        JSONWriter.appendString(invocationId, to: &out)
+        out.append("}")
+    }
+
     /// `{"type":"sequenceAck","sequenceId":N}`.
     public static func sequenceAck(sequenceId: UInt64, into out: inout OutputBuffer) {
         out.append(#"{"type":"sequenceAck","sequenceId":"#)

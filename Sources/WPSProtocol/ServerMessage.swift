@@ -14,6 +14,10 @@ public enum ServerMessage: Sendable, Equatable {
     case groupMessage(group: String, fromUserId: String?, dataType: DataType, data: Range<Int>, sequenceId: UInt64?)
     /// A data message from the server (REST API or upstream).
     case serverMessage(dataType: DataType, data: Range<Int>, sequenceId: UInt64?)
+    /// The answer to an `invoke`: `dataType`/`data` when it carries a value, `error` when
+    /// `success` is false.
+    case invokeResponse(
+        invocationId: String, success: Bool, dataType: DataType?, data: Range<Int>?, error: AckError?)
     /// The reply to a `ping`.
     case pong
     /// A well-formed message of a type, event or origin this decoder does not know; clients

@@ -27,6 +27,7 @@ public enum ServerMessageDecoder {
         if JSON.stringEquals(frame, type, "ack") { return fields.ack(frame) }
         if JSON.stringEquals(frame, type, "system") { return fields.system(frame) }
         if JSON.stringEquals(frame, type, "pong") { return .success(.pong) }
+        if JSON.stringEquals(frame, type, "invokeResponse") { return fields.invokeResponse(frame) }
         return .success(.unknown(JSON.string(frame, type) ?? ""))
     }
 
@@ -65,6 +66,7 @@ struct ServerFields {
     var connectionId: JSONToken?
     var reconnectionToken: JSONToken?
     var message: JSONToken?
+    var invocationId: JSONToken?
 
     mutating func record(_ frame: UnsafeRawBufferPointer, key: JSONToken, value: JSONToken) {
         guard let contents = JSON.unescapedContents(frame, key) else { return }
@@ -84,6 +86,7 @@ struct ServerFields {
         case "connectionId": connectionId = value
         case "reconnectionToken": reconnectionToken = value
         case "message": message = value
+        case "invocationId": invocationId = value
         default: break
         }
     }
@@ -141,7 +144,12 @@ struct ServerFields {
         guard let success, let ok = JSON.bool(frame, success) else {
             return .failure(ServerMessageError("invalid success"))
         }
-        guard let error, error.kind == .object else { return .success(.ack(ackId: id, success: ok, error: nil)) }
+        return .success(.ack(ackId: id, success: ok, error: errorObject(frame)))
+    }
+
+    /// The `error` object of an ack or invokeResponse, nil when absent.
+    func errorObject(_ frame: UnsafeRawBufferPointer) -> AckError? {
+        guard let error, error.kind == .object else { return nil }
         var name = ""
         var message = ""
         JSON.forEachMember(frame, in: error) { key, value in
@@ -151,7 +159,29 @@ struct ServerFields {
                 message = JSON.string(frame, value) ?? ""
             }
         }
-        return .success(.ack(ackId: id, success: ok, error: AckError(name: AckErrorName(name), message: message)))
+        return AckError(name: AckErrorName(name), message: message)
+    }
+
+    func invokeResponse(_ frame: UnsafeRawBufferPointer) -> Result<ServerMessage, ServerMessageError> {
+        guard let invocationId, let id = JSON.string(frame, invocationId) else {
+            return .failure(ServerMessageError("invalid invocationId"))
+        }
+        guard let success, let ok = JSON.bool(frame, success) else {
+            return .failure(ServerMessageError("invalid success"))
+        }
+        var kind: DataType?
+        var value: Range<Int>?
+        if let dataType, dataType.kind != .null {
+            guard let parsed = DataType.parse(frame, dataType) else {
+                return .success(.unknown("dataType " + (JSON.string(frame, dataType) ?? "")))
+            }
+            guard let data, data.kind != .null else { return .failure(ServerMessageError("missing data")) }
+            if parsed != .json, data.kind != .string { return .failure(ServerMessageError("data is not a string")) }
+            kind = parsed
+            value = data.range
+        }
+        return .success(
+            .invokeResponse(invocationId: id, success: ok, dataType: kind, data: value, error: errorObject(frame)))
     }
 
     func system(_ frame: UnsafeRawBufferPointer) -> Result<ServerMessage, ServerMessageError> {

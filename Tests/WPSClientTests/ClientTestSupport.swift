@@ -5,6 +5,7 @@ import WPSAuth
 import WPSClient
 import WPSServer
 import WPSTLS
+import WPSUpstream
 
 /// An in-process server on 127.0.0.1 with one access key.
 final class TestServer: Sendable {
@@ -12,8 +13,11 @@ final class TestServer: Sendable {
     let server: Server
     var port: Int { server.port }
 
-    init(negotiateKey: String? = nil, tls: TLSServerContext? = nil) throws {
+    init(negotiateKey: String? = nil, tls: TLSServerContext? = nil, eventHandler: String? = nil) throws {
         var configuration = ServerConfiguration()
+        if let eventHandler {
+            configuration.upstream.handlers.anyHub = [EventHandler(urlTemplate: try URLTemplate(eventHandler))]
+        }
         configuration.tls = tls
         configuration.port = 0
         configuration.threads = 2

@@ -39,6 +39,16 @@ import WPSProtocol
             #"{"type":"event","event":"ev","ackId":4,"dataType":"text","data":"x"}"#
         ),
         (
+            raw(#"[1]"#) {
+                ClientRequestEncoder.invoke(invocationId: "i\"1", event: "sum", dataType: .json, data: $0, into: &$1)
+            },
+            #"{"type":"invoke","invocationId":"i\"1","target":"event","event":"sum","dataType":"json","data":[1]}"#
+        ),
+        (
+            encoded { ClientRequestEncoder.cancelInvocation(invocationId: "7", into: &$0) },
+            #"{"type":"cancelInvocation","invocationId":"7"}"#
+        ),
+        (
             encoded { ClientRequestEncoder.sequenceAck(sequenceId: 3, into: &$0) },
             #"{"type":"sequenceAck","sequenceId":3}"#
         ),

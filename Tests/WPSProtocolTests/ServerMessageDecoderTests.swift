@@ -36,7 +36,24 @@ func decodeServer(_ text: String) -> Result<ServerMessage, ServerMessageError> {
             #"{"type":"message","from":"server","dataType":"binary","data":"AQI=","sequenceId":2}"#,
             .serverMessage(dataType: .binary, data: 61..<67, sequenceId: 2)
         ),
-        (#"{"type":"invokeResponse","invocationId":"1"}"#, .unknown("invokeResponse")),
+        (
+            #"{"type":"invokeResponse","invocationId":"1","success":true}"#,
+            .invokeResponse(invocationId: "1", success: true, dataType: nil, data: nil, error: nil)
+        ),
+        (
+            #"{"type":"invokeResponse","invocationId":"a","success":true,"dataType":"text","data":"hi"}"#,
+            .invokeResponse(invocationId: "a", success: true, dataType: .text, data: 84..<88, error: nil)
+        ),
+        (
+            #"{"type":"invokeResponse","invocationId":"b","success":false,"error":{"name":"NotFound","message":"m"}}"#,
+            .invokeResponse(
+                invocationId: "b", success: false, dataType: nil, data: nil,
+                error: AckError(name: .notFound, message: "m"))
+        ),
+        (
+            #"{"type":"invokeResponse","invocationId":"c","success":true,"dataType":"avro","data":"x"}"#,
+            .unknown("dataType avro")
+        ),
         (#"{"type":"system","event":"groupState"}"#, .unknown("event groupState")),
     ]
 
@@ -55,6 +72,11 @@ func decodeServer(_ text: String) -> Result<ServerMessage, ServerMessageError> {
         #"{"type":"message","from":"server","dataType":"json","data":null}"#,
         #"{"type":"message","from":"server","dataType":"text","data":1}"#,
         #"{"type":"message","from":"server","dataType":"json","data":1,"sequenceId":"1"}"#,
+        #"{"type":"invokeResponse","invocationId":"1"}"#,
+        #"{"type":"invokeResponse","invocationId":1,"success":true}"#,
+        #"{"type":"invokeResponse","success":true}"#,
+        #"{"type":"invokeResponse","invocationId":"1","success":true,"dataType":"json"}"#,
+        #"{"type":"invokeResponse","invocationId":"1","success":true,"dataType":"text","data":1}"#,
     ]
 
     @Test func decodesEachServerMessage() {
