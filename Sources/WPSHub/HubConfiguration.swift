@@ -2,8 +2,10 @@ public import WPSAuth
 
 /// Limits of the hub; each has a unit in its name and the reason for its default.
 public struct HubConfiguration: Sendable {
-    /// Un-acked messages kept per reliable connection; Azure keeps 1000 (reference §3.3).
-    public var reliableMaxMessages = 1000
+    /// Un-acked messages kept per reliable connection; 0: no count limit, only bytes. Azure
+    /// ends a session at 1000 (reference §3.3), which costs a client that is slow to
+    /// acknowledge its session while the memory it protects is small; set 1000 to match.
+    public var reliableMaxMessages = 0
     /// Bytes of un-acked messages kept per reliable connection; Azure keeps 16 MB.
     public var reliableMaxBytes = 16 << 20
     /// How long a dropped reliable session waits for its client; SDKs retry for 30 s.

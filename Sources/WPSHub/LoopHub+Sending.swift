@@ -54,7 +54,7 @@ extension LoopHub {
         let sequenceId = session.nextSequenceId
         session.nextSequenceId += 1
         session.buffer(sequenceId: sequenceId, broadcast)
-        if session.unackedCount > configuration.reliableMaxMessages
+        if (configuration.reliableMaxMessages > 0 && session.unackedCount > configuration.reliableMaxMessages)
             || session.unackedBytes > configuration.reliableMaxBytes
         {
             end(session, code: WebSocketCloseCode.policyViolation.rawValue, reason: "The reliable message buffer is full.")

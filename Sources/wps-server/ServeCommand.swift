@@ -117,7 +117,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Origin put in URLs the server hands out, e.g. https://pubsub.example.com (default: the request's Host).")
     var publicUrl: String?
 
-    @Option(help: "Un-acked messages kept per reliable connection before it is closed for good.")
+    @Option(help: "Un-acked messages kept per reliable connection before it is closed for good; 0 (the default) bounds by bytes only, 1000 is Azure's limit.")
     var reliableMaxMessages = HubConfiguration().reliableMaxMessages
 
     @Option(help: "Bytes of un-acked messages kept per reliable connection before it is closed for good.")

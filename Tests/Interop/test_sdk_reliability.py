@@ -230,3 +230,49 @@ def test_raw_recovery_refused_with_1008(wps_factory, raw_clients, case):
     assert closed.code == 1008, (closed.code, closed.reason, before)
     assert all(m.get("type") == "system" and m.get("event") == "disconnected" for m in before), before
     assert_serving(srv)
+
+
+@pytest.mark.deadline(60)
+def test_recovery_after_5000_unacked_messages_loses_nothing(wps_factory, raw_clients):
+    """The un-acked buffer is bounded by bytes, not by Azure's 1,000 messages: a client that
+    is slow to come back still gets every message (reliability.md §4)."""
+    srv = wps_factory()
+    url = client_url(srv.port, user_id="sub", roles=ALL_ROLES)
+    sub = raw_clients(url, RELIABLE_PROTOCOL)
+    hello = sub.recv_json()
+    sub.send_json({"type": "joinGroup", "group": "g", "ackId": 1})
+    assert sub.ack(1)["success"] is True
+    sub.drop()  # RST, no close frame
+    time.sleep(0.3)
+    pub = raw_clients(client_url(srv.port, user_id="pub", roles=ALL_ROLES), JSON_PROTOCOL)
+    pub.recv_json()
+    count = 5000
+    for i in range(1, count + 1):
+        pub.send_json({"type": "sendToGroup", "group": "g", "dataType": "json", "data": i})
+    pub.send_json({"type": "ping"})
+    pub.recv_until(lambda m: m.get("type") == "pong", timeout=20)
+    again = raw_clients(recovery_url(url, hello["connectionId"], hello["reconnectionToken"]), RELIABLE_PROTOCOL)
+    assert again.recv_json()["connectionId"] == hello["connectionId"]
+    got = [again.recv_json(timeout=20) for _ in range(count)]
+    assert [(m["sequenceId"], m["data"]) for m in got] == [(i, i) for i in range(1, count + 1)]
+
+
+@pytest.mark.deadline(40)
+def test_azure_count_limit_is_an_option(wps_factory, raw_clients):
+    srv = wps_factory("--reliable-max-messages", "1000")
+    url = client_url(srv.port, user_id="sub", roles=ALL_ROLES)
+    sub = raw_clients(url, RELIABLE_PROTOCOL)
+    hello = sub.recv_json()
+    sub.send_json({"type": "joinGroup", "group": "g", "ackId": 1})
+    assert sub.ack(1)["success"] is True
+    sub.drop()
+    time.sleep(0.3)
+    pub = raw_clients(client_url(srv.port, user_id="pub", roles=ALL_ROLES), JSON_PROTOCOL)
+    pub.recv_json()
+    for i in range(1, 1002):  # one over the limit
+        pub.send_json({"type": "sendToGroup", "group": "g", "dataType": "json", "data": i})
+    pub.send_json({"type": "ping"})
+    pub.recv_until(lambda m: m.get("type") == "pong", timeout=20)
+    again = raw_clients(recovery_url(url, hello["connectionId"], hello["reconnectionToken"]), RELIABLE_PROTOCOL)
+    closed, _ = again.expect_close()
+    assert closed.code == 1008

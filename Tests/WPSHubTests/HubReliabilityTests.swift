@@ -338,3 +338,19 @@ import WPSHub
         #expect(data.map { $0.json["sequenceId"] as? Int } == [2, 3])
     }
 }
+
+extension HubReliabilityTests {
+    @Test func byDefaultOnlyBytesBoundTheBuffer() {
+        var configuration = HubConfiguration()
+        configuration.reliableMaxBytes = 1 << 20
+        let hub = LoopHub(configuration: configuration)
+        let (member, _, publisher) = setUp(hub)
+        for i in 0..<5000 { publish(hub, publisher, "m\(i)") }
+        #expect(!member.isEnded)
+        #expect(member.unackedCount == 5000)
+        // The byte limit still holds: large messages pass it and end the session.
+        let big = String(repeating: "x", count: 64 * 1024)
+        for _ in 0..<20 { publish(hub, publisher, big) }
+        #expect(member.isEnded)
+    }
+}
