@@ -276,3 +276,61 @@ def test_azure_count_limit_is_an_option(wps_factory, raw_clients):
     again = raw_clients(recovery_url(url, hello["connectionId"], hello["reconnectionToken"]), RELIABLE_PROTOCOL)
     closed, _ = again.expect_close()
     assert closed.code == 1008
+
+
+@pytest.mark.deadline(150)
+def test_sdk_clients_under_random_cuts_lose_nothing(wps_factory, proxies, sdk_clients):
+    """Official SDK reliable clients, each behind its own proxy; every 200-500 ms one random
+    connection is cut (RST, no close frame) while a group gets 100 messages/s. The SDK only
+    acknowledges once a recovery completes, so backlogs pass 1,000 messages: every client
+    must still get every message exactly once, in order, on its first logical connection."""
+    import random
+    import threading
+    srv = wps_factory()
+    count_clients, total = 20, 1200
+    pairs = []
+    for i in range(count_clients):
+        proxy = proxies(srv.port)
+        client = sdk_clients(client_url(proxy.port, user_id=f"s{i}", roles=ALL_ROLES),
+                             WebPubSubProtocolType.JSON_RELIABLE, open_=False)
+        pairs.append((proxy, client))
+    openers = [threading.Thread(target=c.open, daemon=True) for _, c in pairs]
+    for t in openers:
+        t.start()
+    for t in openers:
+        t.join(30)
+    for _, client in pairs:
+        client.wait_for(lambda c=client: c.connected, 20, "connected")
+        client.client.join_group("g")
+    pub = _publisher(srv)
+    rng = random.Random(20261207)
+    cuts = 0
+    try:
+        start = time.monotonic()
+        next_cut = start + rng.uniform(0.2, 0.5)
+        for i in range(total):
+            _publish(pub, "g", {"i": i})
+            now = time.monotonic()
+            if now >= next_cut:
+                cuts += rng.choice(pairs)[0].cut()
+                next_cut = now + rng.uniform(0.2, 0.5)
+            pause = start + (i + 1) * 0.01 - time.monotonic()  # 100 messages/s
+            if pause > 0:
+                time.sleep(pause)
+        pub.send_json({"type": "ping"})
+        pub.recv_until(lambda m: m.get("type") == "pong", timeout=20)
+    finally:
+        pub.close()
+    assert cuts >= 10, f"only {cuts} connections were cut"
+    for index, (_, client) in enumerate(pairs):
+        client.wait_for(lambda c=client: len({m.sequence_id for m in c.messages("g")}) >= total, 90,
+                        f"{total} messages at client {index}")
+        got = client.messages("g")
+        by_seq = {}
+        for m in got:
+            by_seq.setdefault(m.sequence_id, m.data["i"])
+        assert sorted(by_seq) == list(range(1, total + 1)), f"client {index}: gaps in sequence ids"
+        assert [by_seq[s] for s in sorted(by_seq)] == list(range(total)), f"client {index}: lost or reordered"
+        assert len(client.connected) == 1, f"client {index} lost its session: {len(client.connected)} connections"
+        assert client.disconnected == []
+    assert_serving(srv)
