@@ -2,6 +2,7 @@
 #include "CWPSLinux.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -176,6 +177,24 @@ int wps_socket_error(int fd) {
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
     return err;
+}
+
+int wps_peer_address(int fd, char *out, int out_len) {
+    struct sockaddr_storage address;
+    socklen_t len = sizeof address;
+    if (getpeername(fd, (struct sockaddr *)&address, &len) < 0) return -1;
+    if (address.ss_family == AF_INET) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&address;
+        return inet_ntop(AF_INET, &v4->sin_addr, out, (socklen_t)out_len) ? 0 : -1;
+    }
+    if (address.ss_family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&address;
+        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+            return inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], out, (socklen_t)out_len) ? 0 : -1;
+        }
+        return inet_ntop(AF_INET6, &v6->sin6_addr, out, (socklen_t)out_len) ? 0 : -1;
+    }
+    return -1;
 }
 
 ssize_t wps_recv(int fd, void *buf, size_t len) {

@@ -21,6 +21,11 @@ public struct ConfigFile: Sendable {
     public var eventHandlerMaxConnections: Int?
     public var eventHandlerMaxResponseBytes: Int?
     public var maxConnectionStateBytes: Int?
+    public var maxConnections: Int?
+    public var maxConnectionsPerUser: Int?
+    public var maxConnectionsPerIp: Int?
+    public var maxConnectionsPerToken: Int?
+    public var maxMessagesPerSecond: Int?
     /// Handlers for hubs the file does not name.
     public var eventHandlers: [EventHandler] = []
     /// Per hub (lower-cased name), in file order.

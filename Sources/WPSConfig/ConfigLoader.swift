@@ -13,6 +13,7 @@ public enum ConfigLoader {
         "host", "port", "threads", "negotiateKey", "publicUrl", "defaultHub", "eventHandlerTimeoutSeconds",
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
+        "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken", "maxMessagesPerSecond",
     ]
     static let topKeys = Set(scalarKeys + ["accessKeys", "eventHandlers", "hubs"])
     static let hubKeys: Set<String> = ["eventHandlers"]
@@ -69,6 +70,11 @@ public enum ConfigLoader {
         case "eventHandlerMaxResponseBytes":
             file.eventHandlerMaxResponseBytes = try reader.int(value, key, in: 1...Int.max)
         case "maxConnectionStateBytes": file.maxConnectionStateBytes = try reader.int(value, key, in: 1...Int.max)
+        case "maxConnections": file.maxConnections = try reader.int(value, key, in: 0...Int.max)
+        case "maxConnectionsPerUser": file.maxConnectionsPerUser = try reader.int(value, key, in: 0...Int.max)
+        case "maxConnectionsPerIp": file.maxConnectionsPerIp = try reader.int(value, key, in: 0...Int.max)
+        case "maxConnectionsPerToken": file.maxConnectionsPerToken = try reader.int(value, key, in: 0...Int.max)
+        case "maxMessagesPerSecond": file.maxMessagesPerSecond = try reader.int(value, key, in: 0...Int.max)
         case "accessKeys":
             let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key)
             }

@@ -51,6 +51,9 @@ public final class HubSession {
     var detachedAt: UInt64 = 0
     /// Closed for good: no resume, no more messages.
     public internal(set) var isEnded = false
+    /// Held for the session's life and dropped when it ends: the server's count of
+    /// connections gives the place back then.
+    public var admission: AnyObject?
     /// What the event handler stored with `ce-connectionState`, sent back with every event.
     public internal(set) var connectionState: String?
     /// The user event this connection waits on; while set, other messages wait in `heldFrames`.

@@ -168,6 +168,7 @@ public final class LoopHub {
         session.isEnded = true
         session.heldFrames = []
         session.heldBytes = 0
+        session.admission = nil
         session.heldNext = 0
         session.heldInvocations = []
         if !session.groupSlots.isEmpty {

@@ -234,6 +234,15 @@ public final class Connection {
 
     public func cancelTimer() { timerDeadline = 0 }
 
+    /// The peer's IP address as text; asked of the kernel on each call (for limits and logs,
+    /// not the message path).
+    public var peerAddress: String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer in
+            guard wps_peer_address(fd, buffer.baseAddress, Int32(buffer.count)) == 0 else { return nil }
+            return String(cString: buffer.baseAddress!)
+        }
+    }
+
     func markDirty() {
         if !isDirty {
             isDirty = true

@@ -35,7 +35,7 @@ extension Router {
         return nil
     }
 
-    func routeClient(_ head: HTTPRequestHead, hubName: String?, loop: EventLoop) -> RouteDecision {
+    func routeClient(_ head: HTTPRequestHead, hubName: String?, loop: EventLoop, connection: Connection?) -> RouteDecision {
         guard head.method == "GET" else {
             return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])
         }
@@ -56,8 +56,13 @@ extension Router {
         let response = upgradeResponse(upgrade, protocol: selected, deflate: deflate)
         let context = LoopContext.of(loop)
         let now = Int64(time(nil))
-        func accept(_ start: HubApplication.Start) -> RouteDecision {
-            .upgrade(response: response, application: HubApplication(hub: context.hub, start: start), deflate: deflate)
+        let messageRate = configuration.limits.maxMessagesPerSecond
+        func accept(_ start: HubApplication.Start, admission: ConnectionTicket? = nil) -> RouteDecision {
+            .upgrade(
+                response: response,
+                application: HubApplication(
+                    hub: context.hub, start: start, admission: admission, maxMessagesPerSecond: messageRate),
+                deflate: deflate)
         }
 
         if let connectionId = head.queryValue("awps_connection_id"),
@@ -111,17 +116,35 @@ extension Router {
                 return .respond(.badRequest, body: "unknown webpubsub_mode\n", headers: HTTPHeaders())
             }
         }
+        var admission: ConnectionTicket?
+        if let connections {
+            switch connections.admit(
+                user: claims.subject, address: connection?.peerAddress, token: Self.tokenSignature(head))
+            {
+            case .failure(let reached):
+                return .respond(HTTPStatus(code: 429), body: "too many connections: \(reached)\n", headers: HTTPHeaders())
+            case .success(let ticket):
+                admission = ticket
+            }
+        }
         let connectionId = ConnectionIDs.make(loop: loop.index)
         if let upstream = context.upstream, let handler = upstream.connectHandler(hub: hub) {
             return connectThroughHandler(
                 handler, upstream: upstream, head: head, upgrade: upgrade, claims: claims, hub: hub, kind: kind,
-                selected: selected, deflate: deflate, connectionId: connectionId, context: context)
+                selected: selected, deflate: deflate, connectionId: connectionId, context: context,
+                admission: admission)
         }
         let identity = ClientIdentity(
             hub: hub, userId: claims.subject, permissions: claims.permissions, groups: claims.groups, kind: kind)
         let token = kind.isReliable
             ? ReconnectionToken.issue(connectionId: connectionId, key: configuration.accessKeys[0], now: now) : nil
-        return accept(.open(connectionId: connectionId, identity: identity, reconnectionToken: token))
+        return accept(.open(connectionId: connectionId, identity: identity, reconnectionToken: token), admission: admission)
+    }
+
+    /// The signature part of the request's access token, which the per-token limit counts.
+    static func tokenSignature(_ head: HTTPRequestHead) -> String? {
+        let token = head.queryValue("access_token") ?? head.headers["Authorization"].map { String($0.dropFirst(7)) }
+        return token?.split(separator: ".").last.map(String.init)
     }
 
     /// Asks the hub's `connect` handler before the 101 (protocol-spec/upstream.md §5): its
@@ -129,7 +152,7 @@ extension Router {
     func connectThroughHandler(
         _ handler: EventHandler, upstream: UpstreamDispatcher, head: HTTPRequestHead, upgrade: WebSocketUpgradeRequest,
         claims: JWTClaims, hub: String, kind: ClientKind, selected: String?, deflate: NegotiatedDeflate?,
-        connectionId: String, context: LoopContext
+        connectionId: String, context: LoopContext, admission: ConnectionTicket?
     ) -> RouteDecision {
         let source = EventSource(hub: hub, connectionId: connectionId, userId: claims.subject, subprotocol: selected)
         let body = ConnectEvent.body(
@@ -173,7 +196,8 @@ extension Router {
                             response: response,
                             application: HubApplication(
                                 hub: hubState,
-                                start: .open(connectionId: connectionId, identity: identity, reconnectionToken: token)),
+                                start: .open(connectionId: connectionId, identity: identity, reconnectionToken: token),
+                                admission: admission, maxMessagesPerSecond: configuration.limits.maxMessagesPerSecond),
                             deflate: deflate))
                 }
             }

@@ -134,7 +134,9 @@ final class HTTPSession: ConnectionHandler {
         let requestBody = body
         body = []
         return apply(
-            router.route(head, body: requestBody, loop: connection.loop, secure: connection.transform != nil), for: head,
+            router.route(
+                head, body: requestBody, loop: connection.loop, secure: connection.transform != nil, connection: connection),
+            for: head,
             rest: rest)
     }
 
@@ -184,6 +186,7 @@ final class HTTPSession: ConnectionHandler {
         case .moveAndUpgrade(let target, let response, let start, let deflate):
             phase = .finished
             let leftover = Array(rest)
+            let messageRate = router.configuration.limits.maxMessagesPerSecond
             let configuration = router.webSocketLimits
             let inbox = connection.loop.siblings[target]
             let moved = connection.detach { socket in
@@ -191,7 +194,8 @@ final class HTTPSession: ConnectionHandler {
                     guard let connection = loop.adopt(socket) else { return }
                     HTTPSession.upgrade(
                         connection, response: response,
-                        application: HubApplication(hub: LoopContext.of(loop).hub, start: start),
+                        application: HubApplication(
+                            hub: LoopContext.of(loop).hub, start: start, maxMessagesPerSecond: messageRate),
                         configuration: configuration, deflate: deflate, leftover: leftover)
                 }
             }

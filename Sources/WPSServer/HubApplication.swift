@@ -27,10 +27,17 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
     /// use — the hub drops this transport in `transportClosed`, called from `closed`.
     unowned(unsafe) var session: WebSocketSession?
     var hubSession: HubSession?
+    /// This connection's place in the server's connection count, handed to the session.
+    var admission: ConnectionTicket?
+    /// Messages per second this socket may send; 0: no limit.
+    let maxMessagesPerSecond: Int
+    var rate: MessageRate?
 
-    init(hub: LoopHub, start: Start) {
+    init(hub: LoopHub, start: Start, admission: ConnectionTicket? = nil, maxMessagesPerSecond: Int = 0) {
         self.hub = hub
         self.start = start
+        self.admission = admission
+        self.maxMessagesPerSecond = maxMessagesPerSecond
         super.init()
         defersSequencedFrames = true
     }
@@ -55,6 +62,8 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
         case .open(let connectionId, let identity, let token):
             hubSession = hub.open(
                 connectionId: connectionId, identity: identity, reconnectionToken: token, transport: self)
+            hubSession?.admission = admission
+            admission = nil
         case .resume(let connectionId):
             hubSession = hub.resume(connectionId: connectionId, transport: self, now: session.connection.loop.now)
             if hubSession == nil {
@@ -67,6 +76,16 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
 
     func received(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer, on session: WebSocketSession) {
         guard let hubSession else { return }
+        if maxMessagesPerSecond > 0 {
+            let now = session.connection.loop.now
+            if rate == nil { rate = MessageRate(perSecond: maxMessagesPerSecond, now: now) }
+            guard rate!.take(now: now) else {
+                hub.end(
+                    hubSession, code: WebSocketCloseCode.policyViolation.rawValue,
+                    reason: "More than \(maxMessagesPerSecond) messages per second.")
+                return
+            }
+        }
         hub.received(payload, isText: opcode == .text, on: hubSession)
     }
 

@@ -32,6 +32,8 @@ final class Router: Sendable {
     let webSocketLimits: WebSocketSession.Limits
     /// The handshake timeout in nanoseconds, converted once rather than per connection.
     let handshakeNanos: UInt64
+    /// Counts connections when a connection limit is set; nil otherwise.
+    let connections: ConnectionCounter?
 
     init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -39,11 +41,14 @@ final class Router: Sendable {
         webSocketLimits = WebSocketSession.Limits(configuration)
         handshakeNanos = configuration.handshakeTimeout.nanoseconds
         deflateBudget = DeflateMemoryBudget(limitBytes: configuration.deflate.maxWindowMemoryBytes)
+        connections = configuration.limits.countsConnections ? ConnectionCounter(limits: configuration.limits) : nil
     }
 
-    func route(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop, secure: Bool) -> RouteDecision {
+    func route(
+        _ head: HTTPRequestHead, body: [UInt8], loop: EventLoop, secure: Bool, connection: Connection? = nil
+    ) -> RouteDecision {
         if let hub = clientHub(head) {
-            return routeClient(head, hubName: hub, loop: loop)
+            return routeClient(head, hubName: hub, loop: loop, connection: connection)
         }
         if head.path == "/api" || head.path.hasPrefix("/api/") {
             return routeREST(head, body: body, loop: loop, secure: secure)

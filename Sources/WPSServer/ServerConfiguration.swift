@@ -50,6 +50,8 @@ public struct ServerConfiguration: Sendable {
     public var tlsHandshakesPerTurn = 32
     /// permessage-deflate policy (protocol-spec/deflate.md); `enabled` false turns it off.
     public var deflate = DeflateConfiguration()
+    /// Connections per user, address and token, and messages per second (0: off).
+    public var limits = ConnectionLimits()
     /// Event handlers of the application side (protocol-spec/upstream.md).
     public var upstream = UpstreamConfiguration()
 

@@ -135,6 +135,21 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "WebHook-Request-Origin sent to event handlers (default: the host of --public-url, else --host).")
     var webhookRequestOrigin: String?
 
+    @Option(help: "Client connections in total; more get 429 (0: no limit, the default).")
+    var maxConnections: Int?
+
+    @Option(help: "Client connections of one user id; more get 429 (0: no limit, the default).")
+    var maxConnectionsPerUser: Int?
+
+    @Option(help: "Client connections from one IP address; more get 429 (0: no limit, the default).")
+    var maxConnectionsPerIp: Int?
+
+    @Option(help: "Client connections opened with one access token; more get 429 (0: no limit, the default).")
+    var maxConnectionsPerToken: Int?
+
+    @Option(help: "Messages one client connection may send per second before it is closed with 1008 (0: no limit, the default).")
+    var maxMessagesPerSecond: Int?
+
     @Option(help: "Connections each event loop keeps to one event handler origin; more requests wait (default: \(UpstreamConfiguration().maxConnectionsPerOrigin)).")
     var eventHandlerMaxConnections: Int?
 
@@ -167,6 +182,12 @@ struct ServeCommand: ParsableCommand {
                               ("--event-handler-max-response-bytes", eventHandlerMaxResponseBytes ?? 1),
                               ("--max-connection-state-bytes", maxConnectionStateBytes ?? 1)] where value < 1 {
             throw ValidationError("\(name) must be positive")
+        }
+        for (name, value) in [("--max-connections", maxConnections), ("--max-connections-per-user", maxConnectionsPerUser),
+                              ("--max-connections-per-ip", maxConnectionsPerIp),
+                              ("--max-connections-per-token", maxConnectionsPerToken),
+                              ("--max-messages-per-second", maxMessagesPerSecond)] where (value ?? 0) < 0 {
+            throw ValidationError("\(name) must not be negative")
         }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
         for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--ping-interval", pingInterval),
@@ -241,6 +262,11 @@ struct ServeCommand: ParsableCommand {
         if let value = eventHandlerMaxResponseBytes ?? settings.eventHandlerMaxResponseBytes {
             configuration.upstream.maxResponseBodyBytes = value
         }
+        configuration.limits.maxConnections = maxConnections ?? settings.maxConnections ?? 0
+        configuration.limits.maxConnectionsPerUser = maxConnectionsPerUser ?? settings.maxConnectionsPerUser ?? 0
+        configuration.limits.maxConnectionsPerIP = maxConnectionsPerIp ?? settings.maxConnectionsPerIp ?? 0
+        configuration.limits.maxConnectionsPerToken = maxConnectionsPerToken ?? settings.maxConnectionsPerToken ?? 0
+        configuration.limits.maxMessagesPerSecond = maxMessagesPerSecond ?? settings.maxMessagesPerSecond ?? 0
         if let value = maxConnectionStateBytes ?? settings.maxConnectionStateBytes {
             configuration.upstream.maxConnectionStateBytes = value
         }

@@ -47,6 +47,8 @@ int wps_set_nodelay(int fd);
 long long wps_tcp_data_segments_in(int fd);
 /* Returns SO_ERROR of a socket (0 when fine). */
 int wps_socket_error(int fd);
+/* The peer's IP address as text (IPv4-mapped IPv6 addresses as IPv4); 0, or -1 on error. */
+int wps_peer_address(int fd, char *out, int out_len);
 
 /* recv/writev that return -errno instead of -1. Sockets are read with recv(2) rather than
    read(2), which skips the file layer's per-call work, as wps_send does for writes. */
