@@ -117,6 +117,6 @@ let package = Package(
         .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate", "CWPSLinux"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
         .testTarget(name: "WPSConfigTests", dependencies: ["WPSConfig", "WPSUpstream"]),
-        .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSProtocol"]),
+        .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSProtocol", "WPSHTTP"]),
     ]
 )

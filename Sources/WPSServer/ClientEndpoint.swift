@@ -122,7 +122,7 @@ extension Router {
                 user: claims.subject, address: connection?.peerAddress, token: Self.tokenSignature(head))
             {
             case .failure(let reached):
-                return .respond(HTTPStatus(code: 429), body: "too many connections: \(reached)\n", headers: HTTPHeaders())
+                return .respond(.tooManyRequests, body: "too many connections: \(reached)\n", headers: HTTPHeaders())
             case .success(let ticket):
                 admission = ticket
             }
