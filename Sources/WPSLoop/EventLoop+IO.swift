@@ -18,7 +18,8 @@ extension EventLoop {
                     // Out of descriptors: stop listening briefly instead of spinning on a
                     // level-triggered listener that cannot be drained.
                     for listener in listeners where listener.fd >= 0 { _ = wps_epoll_del(epollFD, listener.fd) }
-                    listenerPausedUntil = now + 100_000_000
+                    listenerPausedUntil = now + Self.acceptPauseNanos
+                    acceptPaused?(-fd)
                 }
                 return
             }

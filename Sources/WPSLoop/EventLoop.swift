@@ -62,6 +62,10 @@ public final class EventLoop {
     /// Listening sockets by tag (the position of their address in the group's list).
     var listeners: [(fd: Int32, slot: Int32)] = []
     var listenerPausedUntil: UInt64 = 0
+    /// How long accepting pauses when the process is out of descriptors or memory.
+    public static let acceptPauseNanos: UInt64 = 100_000_000
+    /// Told each time accepting pauses, with the errno, so the owner can report it.
+    public var acceptPaused: ((_ errno: Int32) -> Void)?
     var running = true
     var shutdownDeadline: UInt64 = 0
     var periodic: [PeriodicTask] = []

@@ -1,4 +1,6 @@
 public import Logging
+import Glibc
+import Synchronization
 import WPSLoop
 
 /// The running server: one event loop per thread, each accepting on its own listener.
@@ -26,6 +28,7 @@ public final class Server: Sendable {
         }
         let tls = configuration.tls
         let reports = UpstreamReports()
+        let pauses = AcceptPauses()
         upstreamReports = reports
         let upstream = UpstreamShared(
             requestOrigin: configuration.upstream.requestOrigin ?? Self.requestOrigin(configuration),
@@ -34,6 +37,7 @@ public final class Server: Sendable {
             logger: logger, reports: reports)
         group = try EventLoopGroup(threads: configuration.threads, listen: addresses) { loop in
             loop.lingerNanos = linger
+            loop.acceptPaused = { errno in pauses.record(errno: errno, logger: logger) }
             let context = LoopContext(loop: loop, configuration: configuration, upstream: upstream)
             loop.context = context
             loop.acceptHandler = { connection in
@@ -74,5 +78,33 @@ public final class Server: Sendable {
     public func shutdown() {
         group.shutdown(graceNanos: configuration.shutdownGrace.nanoseconds)
         group.join()
+    }
+}
+
+/// Accept pauses of every loop, reported at most once a minute so a server out of
+/// descriptors does not also flood its log.
+final class AcceptPauses: Sendable {
+    struct State {
+        var count = 0
+        var lastReport: Int64 = 0
+    }
+
+    let state = Mutex(State())
+    static let reportIntervalSeconds: Int64 = 60
+
+    func record(errno: Int32, logger: Logger) {
+        let now = Int64(time(nil))
+        let report: Int? = state.withLock { state in
+            state.count += 1
+            guard now - state.lastReport >= Self.reportIntervalSeconds else { return nil }
+            state.lastReport = now
+            defer { state.count = 0 }
+            return state.count
+        }
+        guard let report else { return }
+        let cause = errno == EMFILE || errno == ENFILE ? "out of file descriptors" : "out of memory for sockets"
+        logger.warning(
+            "\(cause) (errno \(errno)): accepting paused for 100 ms at a time and resumes by itself (\(report) pause(s) since the last report)"
+        )
     }
 }

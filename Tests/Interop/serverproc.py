@@ -23,7 +23,7 @@ REGISTRY: list["ServerProcess"] = []  # every server started in this session
 
 
 class ServerProcess:
-    def __init__(self, *args: str, echo: bool = True):
+    def __init__(self, *args: str, echo: bool = True, preexec=None):
         if not os.path.exists(SERVER_BIN):
             pytest.fail(f"server binary {SERVER_BIN} does not exist (set WPS_SERVER_BIN)")
         self.args = [SERVER_BIN, "--host", "127.0.0.1", "--port", "0"]
@@ -42,7 +42,7 @@ class ServerProcess:
         self.crash_reported = False
         REGISTRY.append(self)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.stderr_file, text=True, bufsize=1)
+                                     stderr=self.stderr_file, text=True, bufsize=1, preexec_fn=preexec)
         self._reader = threading.Thread(target=self._drain_stdout, daemon=True)
         self._reader.start()
         if not self._listening.wait(STARTUP_TIMEOUT):

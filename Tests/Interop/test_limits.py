@@ -101,3 +101,45 @@ def test_message_rate_refills(wps_factory):
         assert c.ack(i)["success"] is True
         time.sleep(0.07)
     c.close()
+
+
+@pytest.mark.deadline(60)
+def test_out_of_descriptors_pauses_accepting_and_recovers():
+    import resource
+    import socket
+
+    from serverproc import ServerProcess
+    from sdkenv import ACCESS_KEY
+
+    limit = 48
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    srv = ServerProcess("--access-key", ACCESS_KEY, "--threads", "1", echo=False, preexec=few_descriptors)
+    try:
+        held = []
+        for _ in range(limit + 10):  # more than the process can accept
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            held.append(s)
+        time.sleep(0.5)
+        # the server is out of descriptors: a request on a connection it could not accept waits
+        late = held[-1]
+        late.settimeout(0.5)
+        late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        with pytest.raises(socket.timeout):
+            late.recv(100)
+        for s in held[:30]:
+            s.close()
+        # descriptors are free again: the waiting connection is accepted and answered
+        late.settimeout(5)
+        assert b"200" in late.recv(100)
+        for s in held[30:]:
+            s.close()
+        assert srv.alive()
+        with RawClient.open(client_url(srv.port, user_id="after"), JSON_PROTOCOL) as c:
+            assert c.recv_json()["event"] == "connected"
+        log = srv.stderr_tail(20000)
+        assert log.count("out of file descriptors") == 1, log
+    finally:
+        srv.stop()
