@@ -16,7 +16,8 @@ public struct AccessKey: Sendable, Hashable {
         mac = HMACKey(secret)
     }
 
-    public static func == (lhs: AccessKey, rhs: AccessKey) -> Bool { lhs.secret == rhs.secret }
+    /// Constant time: the bytes are secret, so the comparison must not stop at the first difference.
+    public static func == (lhs: AccessKey, rhs: AccessKey) -> Bool { Crypto.constantTimeEquals(lhs.secret, rhs.secret) }
     public func hash(into hasher: inout Hasher) { hasher.combine(secret) }
 
     /// The key string, as written in a connection string.

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import WPSAuth
 import WPSDeflate
 import WPSLoop
 import WPSHTTP
@@ -25,6 +26,8 @@ enum RouteDecision {
 /// one reference rather than a copy of the configuration.
 final class Router: Sendable {
     let configuration: ServerConfiguration
+    /// The `/negotiate` key as a digest, checked in constant time; nil when negotiate is off.
+    let negotiateKey: SecretDigest?
     let logger: Logger
     /// Bounds the inflate windows clients with context takeover hold (protocol-spec/deflate.md §6).
     let deflateBudget: DeflateMemoryBudget
@@ -37,6 +40,7 @@ final class Router: Sendable {
 
     init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
+        negotiateKey = configuration.negotiateKey.map(SecretDigest.init)
         self.logger = logger
         webSocketLimits = WebSocketSession.Limits(configuration)
         handshakeNanos = configuration.handshakeTimeout.nanoseconds
