@@ -264,7 +264,7 @@ final class UpstreamDispatcher: HubUpstream {
                     } else {
                         let what = status.map { "answered \($0)" } ?? "failed"
                         logger.warning(
-                            "event handler \(handler.urlTemplate.url(hub: source.hub, event: event.rawValue)) \(what) for \(event.rawValue) of connection \(source.connectionId) after \(number) attempt(s)"
+                            "event handler \(handler.urlTemplate.redactedURL(hub: source.hub, event: event.rawValue)) \(what) for \(event.rawValue) of connection \(source.connectionId) after \(number) attempt(s)"
                         )
                     }
                 }
@@ -361,20 +361,22 @@ final class UpstreamDispatcher: HubUpstream {
 
     private func preflight(_ handler: EventHandler, hub: String, key: String, attempt: Int) {
         let request = CloudEventRequest.validation(handler: handler, hub: hub, requestOrigin: requestOrigin)
+        // The reason reaches clients (500 bodies, acks) and the log: never the query's values.
+        let shown = handler.urlTemplate.redactedURL(hub: hub, event: "validate")
         client.send(request, to: handler.urlTemplate, timeoutNanos: validationTimeoutNanos) { [self] result in
             var reason: String?
             switch result {
             case .failure(let failure):
-                reason = "abuse protection for '\(key)' failed: \(failure)"
+                reason = "abuse protection for '\(shown)' failed: \(failure)"
             case .success(let response):
                 let allowed = response.headers.values("WebHook-Allowed-Origin").flatMap {
                     $0.split(separator: ",").map { String($0).trimmingSpaces }
                 }
                 if !(200..<300).contains(response.status) {
-                    reason = "abuse protection for '\(key)' failed: \(response.status)"
+                    reason = "abuse protection for '\(shown)' failed: \(response.status)"
                 } else if !allowed.contains(where: { $0 == "*" || $0.lowercased() == requestOrigin.lowercased() }) {
                     reason =
-                        "abuse protection for '\(key)' missing allowed origins (WebHook-Allowed-Origin must be * or \(requestOrigin))"
+                        "abuse protection for '\(shown)' missing allowed origins (WebHook-Allowed-Origin must be * or \(requestOrigin))"
                 }
             }
             // Any failed preflight is tried again, whatever it answered: a handler may still be starting.
@@ -390,7 +392,7 @@ final class UpstreamDispatcher: HubUpstream {
                 if reports.validationFailed(key: key) { logger.error("\(reason); its events are not sent") }
             } else {
                 validations[key] = .valid
-                if reports.validationPassed(key: key) { logger.info("event handler \(key) passed abuse protection") }
+                if reports.validationPassed(key: key) { logger.info("event handler \(shown) passed abuse protection") }
             }
             for waiter in waiting { waiter(reason) }
         }

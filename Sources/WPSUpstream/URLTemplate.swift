@@ -107,8 +107,31 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
             .replacing("{event}", with: HTTPPercent.encodeSegment(event))
     }
 
-    /// The full URL for one event, as logged.
+    /// The full URL for one event, as requested. It may carry a secret in its query (Azure
+    /// Functions' `?code=…`): never log it or show it to a client; use `redactedURL` instead.
     public func url(hub: String, event: String) -> String {
         origin + target(hub: hub, event: event)
+    }
+
+    /// The URL for one event as logs and error messages show it: every query value is replaced
+    /// by `***` (protocol-spec/security.md §2).
+    public func redactedURL(hub: String, event: String) -> String {
+        Self.redactingQuery(url(hub: hub, event: event))
+    }
+
+    /// The template as written, with every query value replaced by `***`.
+    public var redactedDescription: String { Self.redactingQuery(description) }
+
+    /// `url` with each query parameter's value replaced by `***`; a parameter without `=` is
+    /// replaced whole, since it may be the secret itself. Names and the path stay readable.
+    public static func redactingQuery(_ url: String) -> String {
+        guard let question = url.firstIndex(of: "?") else { return url }
+        let query = url[url.index(after: question)...]
+        let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
+            if part.isEmpty { return "" }
+            guard let equals = part.firstIndex(of: "=") else { return "***" }
+            return String(part[..<equals]) + "=***"
+        }
+        return String(url[...question]) + parts.joined(separator: "&")
     }
 }

@@ -48,7 +48,7 @@ enum ConfigSources {
             let user = handler.userEvents.map { "user events \($0.description)" } ?? "no user events"
             let system = SystemEvent.allCases.filter { handler.systemEvents.contains($0) }.map(\.rawValue)
             return
-                "  \(handler.urlTemplate.description): \(user); system events: \(system.isEmpty ? "none" : system.joined(separator: ", "))"
+                "  \(handler.urlTemplate.redactedDescription): \(user); system events: \(system.isEmpty ? "none" : system.joined(separator: ", "))"
                 + (handler.headers.isEmpty ? "" : "; \(handler.headers.count) extra header(s)")
         }
         let table = configuration.upstream.handlers

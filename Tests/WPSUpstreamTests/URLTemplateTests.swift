@@ -11,6 +11,17 @@ import WPSUpstream
         #expect(template.url(hub: "chat", event: "validate") == "http://127.0.0.1:7071/api/chat/validate?code=abc")
     }
 
+    @Test func redactsQueryValuesForLogsAndMessages() throws {
+        let template = try URLTemplate("http://127.0.0.1:7071/api/{hub}/{event}?code=abc&x=1&bare&&e={event}")
+        #expect(
+            template.redactedURL(hub: "chat", event: "validate")
+                == "http://127.0.0.1:7071/api/chat/validate?code=***&x=***&***&&e=***")
+        #expect(template.redactedDescription == "http://127.0.0.1:7071/api/{hub}/{event}?code=***&x=***&***&&e=***")
+        let plain = try URLTemplate("https://h/{event}")
+        #expect(plain.redactedURL(hub: "chat", event: "connect") == "https://h/connect")
+        #expect(URLTemplate.redactingQuery("http://h/p?") == "http://h/p?")
+    }
+
     @Test func defaultPortsAndPaths() throws {
         let plain = try URLTemplate("http://handler.example")
         #expect(plain.port == 80 && plain.target == "/" && plain.hostHeader == "handler.example")
