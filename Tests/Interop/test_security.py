@@ -8,11 +8,6 @@
 - keys appear on standard output only (the deliberate start-up lines), never in the log;
 - upstream requests are signed with every key, redirects are never followed, and a handler's
   secrets (query values of its URL, extra headers) never reach the log or a client.
-
-Two tests document a bug of the code they were written against (handler URL query values in
-log lines and client-facing reasons). They are marked xfail(strict=True): they fail today, and
-the moment the fix lands they pass, which makes the strict marker fail the run until it is
-removed. `pytest --runxfail` runs them unmarked, to check a fixed binary.
 """
 
 from __future__ import annotations
@@ -527,13 +522,7 @@ eventHandlers:
     return str(path)
 
 
-URL_QUERY_BUG = ("BUG (security.md §2, finding F2): the handler URL, query included, is written into "
-                 "log lines and into abuse-protection reasons that clients receive "
-                 "(Sources/WPSServer/UpstreamDispatcher.swift, preflight() and the warning in the "
-                 "system-event retry); fixed on branch `security` by URLTemplate.redactedURL")
 
-
-@pytest.mark.xfail(strict=True, reason=URL_QUERY_BUG)
 def test_failed_preflight_reveals_no_handler_secret(wps_factory, event_handlers, raw_clients, tmp_path):
     handler = event_handlers(access_keys=[SDK_KEY], allowed_origin=401)
     srv = wps_factory("--config", _secret_handler_config(tmp_path, handler))
@@ -550,7 +539,6 @@ def test_failed_preflight_reveals_no_handler_secret(wps_factory, event_handlers,
     assert SECRET_CODE not in log and SECRET_HEADER not in log, log
 
 
-@pytest.mark.xfail(strict=True, reason=URL_QUERY_BUG)
 def test_handler_secrets_never_logged(wps_factory, event_handlers, raw_clients, tmp_path):
     handler = event_handlers(access_keys=[SDK_KEY])
     # connected: a 4xx is not retried and logged at once as a warning naming the URL
