@@ -4,6 +4,8 @@
 #include "CWPSOpenSSL.h"
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -327,4 +329,40 @@ size_t wps_tls_alpn(const wps_tls_session *s, const uint8_t **data) {
 const char *wps_tls_verify_error(const wps_tls_session *s) {
     long result = SSL_get_verify_result(s->ssl);
     return result == X509_V_OK ? NULL : X509_verify_cert_error_string(result);
+}
+
+int wps_tls_server_ctx_verify_clients(struct ssl_ctx_st *ctx, const char *ca_file, int require) {
+    if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) return 0;
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+    if (names == NULL) return 0;
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (require ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+    return 1;
+}
+
+size_t wps_tls_peer_certificate_pem(const wps_tls_session *s, char *buf, size_t cap) {
+    X509 *cert = SSL_get1_peer_certificate(s->ssl);
+    if (cert == NULL) return 0;
+    BIO *bio = BIO_new(BIO_s_mem());
+    size_t written = 0;
+    if (bio != NULL && PEM_write_bio_X509(bio, cert) == 1) {
+        char *data = NULL;
+        long len = BIO_get_mem_data(bio, &data);
+        if (len > 0 && (size_t)len <= cap) {
+            memcpy(buf, data, (size_t)len);
+            written = (size_t)len;
+        }
+    }
+    BIO_free(bio);
+    X509_free(cert);
+    return written;
+}
+
+int wps_tls_peer_certificate_sha1(const wps_tls_session *s, unsigned char *out) {
+    X509 *cert = SSL_get1_peer_certificate(s->ssl);
+    if (cert == NULL) return 0;
+    unsigned int len = 0;
+    int ok = X509_digest(cert, EVP_sha1(), out, &len) == 1 && len == 20;
+    X509_free(cert);
+    return ok;
 }

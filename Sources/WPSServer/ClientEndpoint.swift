@@ -6,6 +6,7 @@ import WPSHTTP
 import WPSHub
 import WPSLoop
 import WPSProtocol
+import WPSTLS
 import WPSUpstream
 import WPSWebSocket
 
@@ -132,7 +133,8 @@ extension Router {
             return connectThroughHandler(
                 handler, upstream: upstream, head: head, upgrade: upgrade, claims: claims, hub: hub, kind: kind,
                 selected: selected, deflate: deflate, connectionId: connectionId, context: context,
-                admission: admission)
+                admission: admission,
+                certificate: (connection?.transform as? TLSTransform)?.session.peerCertificate)
         }
         let identity = ClientIdentity(
             hub: hub, userId: claims.subject, permissions: claims.permissions, groups: claims.groups, kind: kind)
@@ -152,12 +154,13 @@ extension Router {
     func connectThroughHandler(
         _ handler: EventHandler, upstream: UpstreamDispatcher, head: HTTPRequestHead, upgrade: WebSocketUpgradeRequest,
         claims: JWTClaims, hub: String, kind: ClientKind, selected: String?, deflate: NegotiatedDeflate?,
-        connectionId: String, context: LoopContext, admission: ConnectionTicket?
+        connectionId: String, context: LoopContext, admission: ConnectionTicket?, certificate: TLSPeerCertificate?
     ) -> RouteDecision {
         let source = EventSource(hub: hub, connectionId: connectionId, userId: claims.subject, subprotocol: selected)
         let body = ConnectEvent.body(
             claims: claims.all.map { ($0.name, $0.values) }, query: head.query, headers: head.headers.fields,
-            subprotocols: upgrade.offeredProtocols)
+            subprotocols: upgrade.offeredProtocols,
+            clientCertificates: certificate.map { [($0.thumbprint, $0.pem)] } ?? [])
         let base = ConnectIdentity(userId: claims.subject, roles: claims.roles, groups: claims.groups, subprotocol: selected)
         let keys = configuration.accessKeys
         let hubState = context.hub

@@ -25,18 +25,27 @@ public struct TLSConfiguration: Sendable, Hashable {
     /// Application protocols offered in server preference order; `http/1.1` because
     /// WebSocket upgrades and the REST API both ride on HTTP/1.1.
     public var alpn: [String]
+    /// PEM CA certificates: when set, clients are asked for a certificate, which must chain
+    /// to one of them (mutual TLS).
+    public var clientCAPath: String?
+    /// With `clientCAPath`: a client without a certificate fails the handshake.
+    public var requireClientCertificate: Bool
 
     /// Makes a configuration; see the properties for the defaults.
     public init(
         certificateChainPath: String,
         privateKeyPath: String,
         minimumVersion: TLSVersion = .v1_2,
-        alpn: [String] = ["http/1.1"]
+        alpn: [String] = ["http/1.1"],
+        clientCAPath: String? = nil,
+        requireClientCertificate: Bool = false
     ) {
         self.certificateChainPath = certificateChainPath
         self.privateKeyPath = privateKeyPath
         self.minimumVersion = minimumVersion
         self.alpn = alpn
+        self.clientCAPath = clientCAPath
+        self.requireClientCertificate = requireClientCertificate
     }
 }
 

@@ -62,6 +62,15 @@ public final class TLSServerContext: @unchecked Sendable {
                 "cannot load certificate \(configuration.certificateChainPath) with key \(configuration.privateKeyPath)"
             )
         }
+        if let clientCA = configuration.clientCAPath {
+            let loaded = clientCA.withCString {
+                wps_tls_server_ctx_verify_clients(ctx, $0, configuration.requireClientCertificate ? 1 : 0)
+            }
+            guard loaded == 1 else {
+                wps_tls_ctx_free(ctx)
+                throw TLSError.fromQueue("cannot load client CA certificates \(clientCA)")
+            }
+        }
         return ContextHandle(pointer: ctx)
     }
 }

@@ -33,6 +33,8 @@ public final class TLSSession {
     public private(set) var protocolVersion: String?
 
     private let handle: OpaquePointer?
+    /// For extensions in this module.
+    var sessionHandle: OpaquePointer? { handle }
     private let role: Role
     /// Plaintext sent while handshaking; written once the handshake completes. Usually empty.
     private var pendingPlaintext: [UInt8] = []

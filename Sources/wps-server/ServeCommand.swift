@@ -99,6 +99,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Lowest TLS version accepted: 1.2 or 1.3.")
     var tlsMinVersion = "1.2"
 
+    @Option(help: "With TLS: PEM CA certificates; clients are asked for a certificate that chains to one of them (mutual TLS), and the connect event handler sees it.")
+    var tlsClientCa: String?
+
+    @Flag(help: "With --tls-client-ca: a client without a certificate fails the TLS handshake.")
+    var tlsRequireClientCert = false
+
     @Option(help: "With TLS: an extra plaintext port beside it.")
     var plainPort: Int?
 
@@ -292,7 +298,8 @@ struct ServeCommand: ParsableCommand {
                 configuration.tls = try TLSServerContext(
                     TLSConfiguration(
                         certificateChainPath: tlsCert, privateKeyPath: tlsKey,
-                        minimumVersion: tlsMinVersion == "1.3" ? .v1_3 : .v1_2))
+                        minimumVersion: tlsMinVersion == "1.3" ? .v1_3 : .v1_2, clientCAPath: tlsClientCa,
+                        requireClientCertificate: tlsRequireClientCert))
             } catch {
                 // One clear line: a missing or unreadable file, or a key that does not match.
                 printError("wps-server: TLS: \(error)")

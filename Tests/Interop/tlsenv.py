@@ -65,7 +65,8 @@ class Pki:
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
         return CA(name, os.path.join(d, "ca.pem"), os.path.join(d, "ca.key"))
 
-    def leaf(self, ca: CA, name: str = "leaf", dns=("localhost",), ips=("127.0.0.1",), rsa: bool = False) -> Leaf:
+    def leaf(self, ca: CA, name: str = "leaf", dns=("localhost",), ips=("127.0.0.1",), rsa: bool = False,
+             usage: str = "serverAuth") -> Leaf:
         d = os.path.join(self.root, ca.name)
         key, csr, cert, ext = (f"{name}.key", f"{name}.csr", f"{name}.pem", f"{name}.ext")
         if rsa:
@@ -77,7 +78,7 @@ class Pki:
         san = ",".join([f"DNS:{n}" for n in dns] + [f"IP:{i}" for i in ips])
         with open(os.path.join(d, ext), "w") as f:
             f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
-                    "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+                    f"keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={usage}\n")
         _openssl("x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial",
                  "-out", cert, "-days", "2", "-sha256", "-extfile", ext, cwd=d)
         return Leaf(os.path.join(d, cert), os.path.join(d, key), ca)

@@ -59,6 +59,14 @@ const char *wps_tls_protocol_version(const wps_tls_session *s);
 size_t wps_tls_alpn(const wps_tls_session *s, const uint8_t **data);
 /* Human-readable peer verification failure, or NULL. */
 const char *wps_tls_verify_error(const wps_tls_session *s);
+/* Asks clients for a certificate and verifies it against the PEM CAs in ca_file; with
+   require set, a client without one fails the handshake. 1 on success, 0 on failure. */
+int wps_tls_server_ctx_verify_clients(struct ssl_ctx_st *ctx, const char *ca_file, int require);
+/* The peer's certificate as PEM into buf (cap bytes); its length, or 0 without one or when
+   it does not fit. */
+size_t wps_tls_peer_certificate_pem(const wps_tls_session *s, char *buf, size_t cap);
+/* SHA-1 of the peer's certificate (DER) into out[20]; 1 on success, 0 without one. */
+int wps_tls_peer_certificate_sha1(const wps_tls_session *s, unsigned char *out);
 
 /* Self-signed server certificate (certificate.c). subject_alt_names is an OpenSSL list such as
  * "DNS:localhost,IP:127.0.0.1" (may be NULL); use_rsa picks RSA 2048 over EC P-256. The key file
