@@ -311,7 +311,9 @@ def churn_rows(churn):
     lines = ["", "## Churn", "",
              "Server CPU per connect, join, leave and close cycle (token checked on connect). "
              "`churn-floor` answers the same churners from a plain responder thread in the bench: "
-             "the same accept, registration, reads, writes and close per cycle and the same bytes, "
+             "the same accept, registration, reads, writes and close per cycle and the same bytes "
+             "(since 38c0180 the server shuts its write side after the echoed close frame and closes "
+             "only at the client's FIN, and the floor's responders do the same), "
              "with no token check, parsing or hub, so **its CPU is the cost of a cycle's system "
              "calls and TCP work alone on this machine**; its CPU is that thread's own. "
              "`churn-floor-2` runs two such threads, each with its own listener on one shared port "

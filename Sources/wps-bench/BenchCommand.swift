@@ -71,6 +71,14 @@ struct BenchCommand: ParsableCommand {
     @Option(
         help: "churn-floor: responder threads, each with its own listener on the shared port, as the server's loops have."
     ) var responders = 1
+    @Option(
+        help: """
+            churn-floor: how a responder closes after the client's close frame: linger (echo, shut \
+            the write side, drain until the client's FIN: the server since 38c0180), corked (the \
+            same with the FIN in the echo's segment) or immediate (echo and FIN together, then \
+            close at once: the server before).
+            """)
+    var floorClose = "linger"
     @Option(help: "A label copied into the JSON document.") var label = ""
     @Option(
         help: "fanout: once connected, create <path>.ready and wait (up to 60 s) for <path> before publishing.")
@@ -98,6 +106,9 @@ struct BenchCommand: ParsableCommand {
         guard inFlight >= 1, inFlight <= 1024 else { throw ValidationError("in-flight: 1…1024") }
         guard replyBytes >= 1, replyBytes <= 65_536 else { throw ValidationError("reply-bytes: 1…65536") }
         guard responders >= 1, responders <= 64 else { throw ValidationError("responders: 1…64") }
+        guard ChurnResponder.CloseStyle(rawValue: floorClose) != nil else {
+            throw ValidationError("floor-close: linger, corked or immediate")
+        }
         guard BenchPayload.PayloadStyle(rawValue: payloadStyle) != nil else {
             throw ValidationError("payload-style: x or text")
         }
@@ -137,6 +148,7 @@ struct BenchCommand: ParsableCommand {
         options.churners = churners
         options.sources = sources
         options.responders = responders
+        options.floorClose = ChurnResponder.CloseStyle(rawValue: floorClose) ?? .linger
         options.clients = clients
         options.inFlight = inFlight
         options.reply = reply

@@ -34,6 +34,8 @@ struct BenchOptions: Sendable {
     var churners = 16
     var sources = 1
     var responders = 1
+    /// churn-floor: how a responder ends a cycle.
+    var floorClose = ChurnResponder.CloseStyle.linger
     /// upstream: clients, events in flight per client, and whether events ask for a reply.
     var clients = 50
     var inFlight = 1
