@@ -55,6 +55,7 @@ def median(values):
 def primary(run):
     """The figure a repeated run is ranked by when one run must stand for its repeats."""
     for value in (server(run, "cpuSecondsPerMillionDeliveries"), run.get("serverCpuMicrosPerCycle"),
+                  run.get("serverCpuMicrosPerRoundTrip"),
                   (run.get("memory") or {}).get("rssPerConnectionBytes"), run.get("deliveriesPerSecond")):
         if value is not None:
             return value
@@ -165,7 +166,7 @@ def percent(share):
 
 
 def run_rows(runs):
-    rows = ["| run | protocol | size | deliveries/s (churn: cycles/s) | p50 ms | p99 ms | p99.9 ms | lost/dup/ooo "
+    rows = ["| run | protocol | size | deliveries/s (churn: cycles/s, upstream: round trips/s) | p50 ms | p99 ms | p99.9 ms | lost/dup/ooo "
             "| server CPU-s per M | server CPU % | bench CPU % | ok |",
             "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
     totals = {}
@@ -179,15 +180,17 @@ def run_rows(runs):
         seen[label] = seen.get(label, 0) + 1
         if totals.get(label, 0) > 1:
             label = f"{label} #{seen[label]}"
-        size = run.get("subscribers") or run.get("connections") or run.get("churners")
+        size = run.get("subscribers") or run.get("connections") or run.get("churners") or run.get("clients")
         if run.get("workload") == "chat":
             size = f"{run.get('groups')}×{run.get('membersPerGroup')}"
         elif run.get("workload") == "fanout" and run.get("window") is not None:
             size = f"{size}, window {run.get('window')}"
+        elif run.get("workload") == "upstream":
+            size = f"{size}×{run.get('inFlight')}"
         lat = run.get("latencyMicros") or run.get("cycleLatencyMicros") or {}
         ms = lambda key: (lat.get(key) / 1000) if lat.get(key) is not None else None
         counts = "/".join(str(run.get(key, "–")) for key in ("lost", "duplicated", "outOfOrder"))
-        rate = run.get("deliveriesPerSecond") or run.get("cyclesPerSecond")
+        rate = run.get("deliveriesPerSecond") or run.get("cyclesPerSecond") or run.get("roundTripsPerSecond")
         protocol = transport(run)
         rows.append(
             f"| {label} | {protocol} | {size} | {fmt(rate)} | {fmt(ms('p50'))} "
@@ -308,7 +311,9 @@ def churn_rows(churn):
     lines = ["", "## Churn", "",
              "Server CPU per connect, join, leave and close cycle (token checked on connect). "
              "`churn-floor` answers the same churners from a plain responder thread in the bench: "
-             "the same accept, registration, reads, writes and close per cycle and the same bytes, "
+             "the same accept, registration, reads, writes and close per cycle and the same bytes "
+             "(since 38c0180 the server shuts its write side after the echoed close frame and closes "
+             "only at the client's FIN, and the floor's responders do the same), "
              "with no token check, parsing or hub, so **its CPU is the cost of a cycle's system "
              "calls and TCP work alone on this machine**; its CPU is that thread's own. "
              "`churn-floor-2` runs two such threads, each with its own listener on one shared port "
@@ -335,6 +340,64 @@ def churn_rows(churn):
                      f"| {fmt(run.get('cyclesPerSecond'))} | {fmt(total)} | {fmt(kernel)} | {fmt(user)} "
                      f"| {fmt(ratios[0])} | {fmt(ratios[1])} "
                      f"| {fmt((lat.get('p50') or 0) / 1000)} | {fmt((lat.get('p99') or 0) / 1000)} |")
+    return lines
+
+
+# Azure Web PubSub's quoted capacity for event-handler round trips, per unit.
+AZURE_UPSTREAM_ROUND_TRIPS_PER_UNIT = 500
+
+
+def upstream_rows(groups):
+    """User-event round trips through the event handler: each run, then the medians and how
+    they compare with what Azure quotes per unit."""
+    labels = [label for label, members in groups.items() if members and members[0].get("workload") == "upstream"]
+    if not labels:
+        return []
+    lines = ["", "## Upstream event handler", "",
+             "User-event round trips: each client keeps `event` requests with ack ids in flight (JSON "
+             "subprotocol); the server POSTs each one as a CloudEvent to the bench's own event handler "
+             "(`wps-bench upstream-handler`, a separate process with one loop thread, answering 204 No "
+             "Content, or for the `-reply` run 200 with a 16-byte text body that the server sends to the "
+             "client before the ack) and acks once the handler answered. Latency is from the send to the "
+             "ack. Server CPU per round trip covers the client's frame, the HTTP request and its answer "
+             "over the server's keep-alive pool, and the ack; the handler's CPU is its own process's.", "",
+             "| run | clients × in flight | round trips/s | server CPU µs per round trip | kernel µs "
+             "| handler CPU µs | p50 ms | p99 ms | p99.9 ms | ok |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for label in labels:
+        members = groups[label]
+        for number, run in enumerate(members, 1):
+            name = f"{label} #{number}" if len(members) > 1 else label
+            ms = lambda key: (latency(run, key) / 1000) if latency(run, key) is not None else None
+            lines.append(f"| {name} | {run.get('clients')}×{run.get('inFlight')} | {fmt(run.get('roundTripsPerSecond'))} "
+                         f"| {fmt(run.get('serverCpuMicrosPerRoundTrip'))} "
+                         f"| {fmt(run.get('serverSystemCpuMicrosPerRoundTrip'))} "
+                         f"| {fmt((run.get('handler') or {}).get('cpuMicrosPerRoundTrip'))} "
+                         f"| {fmt(ms('p50'))} | {fmt(ms('p99'))} | {fmt(ms('p999'))} "
+                         f"| {'yes' if run.get('ok') else 'NO'} |")
+    lines.append("")
+    for label in labels:
+        members = groups[label]
+        rate = median([r.get("roundTripsPerSecond") for r in members])
+        cpu = median([r.get("serverCpuMicrosPerRoundTrip") for r in members])
+        p99 = median([latency(r, "p99") for r in members])
+        p999 = median([latency(r, "p999") for r in members])
+        if rate is None:
+            continue
+        text = (f"- **{label}**: {fmt(float(rate))} round trips/s{spread([r.get('roundTripsPerSecond') for r in members], 0)}, "
+                f"{fmt(cpu)} µs of server CPU per round trip{spread([r.get('serverCpuMicrosPerRoundTrip') for r in members])}, "
+                f"p99 {fmt(p99 / 1000 if p99 is not None else None)} ms, "
+                f"p99.9 {fmt(p999 / 1000 if p999 is not None else None)} ms (medians).")
+        lines.append(text)
+    first = groups[labels[0]]
+    rate = median([r.get("roundTripsPerSecond") for r in first])
+    cpu = median([r.get("serverCpuMicrosPerRoundTrip") for r in first])
+    if rate:
+        per_core = f"; at {fmt(cpu)} µs per round trip one core of server CPU carries about " \
+                   f"{fmt(1e6 / cpu)} round trips/s" if cpu else ""
+        lines.append(f"- Azure Web PubSub quotes {AZURE_UPSTREAM_ROUND_TRIPS_PER_UNIT} upstream round trips per second "
+                     f"per unit: {labels[0]} ran {rate / AZURE_UPSTREAM_ROUND_TRIPS_PER_UNIT:.0f}× that on these two "
+                     f"shared cores (server, bench and handler together){per_core}.")
     return lines
 
 
@@ -453,6 +516,7 @@ def render(results_path, report_path, chart_path):
     churn = [r for r in unique if r.get("workload") in ("churn", "churn-floor")]
     if churn:
         lines += churn_rows(churn)
+    lines += upstream_rows(groups)
     callgrind = doc.get("callgrind")
     if callgrind:
         lines += ["", "## Instructions per delivery (callgrind)", "",

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wps-bench",
         abstract:
-            "Measures a running wps-server over loopback: fanout, chat, idle or churn; floor, churn-floor and wakeup need no server.",
+            "Measures a running wps-server over loopback: fanout, chat, idle, churn or upstream; floor, churn-floor and wakeup need no server; upstream-handler is the event handler for upstream.",
         discussion: """
             Prints one JSON document per run on standard output (or appends it to --json-out) \
             and a human table on standard error. Every run stops by itself: the whole process \
@@ -16,7 +16,12 @@ struct BenchCommand: ParsableCommand {
 
     @Argument(
         help: """
-            Workload: fanout, chat, idle or churn; or floor: the fan-out write pattern from a plain \
+            Workload: fanout, chat, idle or churn; or upstream: user-event round trips through the \
+            server's event handler (start the server with --event-handler \
+            http://127.0.0.1:PORT/{event} pointing at upstream-handler); or upstream-handler: that \
+            handler, on --threads loops listening on 127.0.0.1:--port (0: a free port, printed), \
+            answering 204 (200 with --reply-bytes of text for events named reply…) until SIGTERM \
+            or --duration; or floor: the fan-out write pattern from a plain \
             writer thread to loopback sockets, with no server (the kernel's share alone); or \
             churn-floor: the churn cycle answered by a plain responder thread with the server's \
             bytes and system calls and no server logic; or wakeup: what a thread's sleep and \
@@ -56,10 +61,24 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "chat: publishes per second per member.") var memberRate = 10.0
     @Option(help: "idle: connections, each in its own group.") var connections = 10_000
     @Option(help: "churn: concurrent connect/join/leave/close loops.") var churners = 16
+    @Option(help: "upstream: clients, each with its own connection.") var clients = 50
+    @Option(help: "upstream: event requests with ack ids each client keeps in flight.") var inFlight = 1
+    @Flag(help: "upstream: send events named reply, which the handler answers with a body (sent before the ack).")
+    var reply = false
+    @Option(help: "upstream: the upstream-handler's process id, for its CPU from /proc.") var handlerPid: Int32?
+    @Option(help: "upstream-handler: bytes of the text body answered to reply events.") var replyBytes = 16
     @Option(help: "Local source addresses 127.0.0.1…N to spread connections over.") var sources = 1
     @Option(
         help: "churn-floor: responder threads, each with its own listener on the shared port, as the server's loops have."
     ) var responders = 1
+    @Option(
+        help: """
+            churn-floor: how a responder closes after the client's close frame: linger (echo, shut \
+            the write side, drain until the client's FIN: the server since 38c0180), corked (the \
+            same with the FIN in the echo's segment) or immediate (echo and FIN together, then \
+            close at once: the server before).
+            """)
+    var floorClose = "linger"
     @Option(help: "A label copied into the JSON document.") var label = ""
     @Option(
         help: "fanout: once connected, create <path>.ready and wait (up to 60 s) for <path> before publishing.")
@@ -67,10 +86,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Append the JSON document to this file instead of printing it.") var jsonOut: String?
 
     func validate() throws {
-        guard ["fanout", "chat", "idle", "churn", "floor", "churn-floor", "wakeup"].contains(workload) else {
+        guard
+            ["fanout", "chat", "idle", "churn", "upstream", "upstream-handler", "floor", "churn-floor", "wakeup"]
+                .contains(workload)
+        else {
             throw ValidationError("unknown workload '\(workload)'")
         }
-        if !["floor", "churn-floor", "wakeup"].contains(workload) {
+        if !["floor", "churn-floor", "wakeup", "upstream-handler"].contains(workload) {
             guard port != nil else { throw ValidationError("--port is required for \(workload)") }
             guard accessKey != nil else { throw ValidationError("--access-key is required for \(workload)") }
         }
@@ -80,7 +102,13 @@ struct BenchCommand: ParsableCommand {
         guard duration > 0, duration <= 600 else { throw ValidationError("duration: 0 < seconds <= 600") }
         guard payloadBytes >= 64, payloadBytes <= 65_536 else { throw ValidationError("payload-bytes: 64…65536") }
         guard sources >= 1, sources <= 250 else { throw ValidationError("sources: 1…250") }
+        guard clients >= 1, clients <= 10_000 else { throw ValidationError("clients: 1…10000") }
+        guard inFlight >= 1, inFlight <= 1024 else { throw ValidationError("in-flight: 1…1024") }
+        guard replyBytes >= 1, replyBytes <= 65_536 else { throw ValidationError("reply-bytes: 1…65536") }
         guard responders >= 1, responders <= 64 else { throw ValidationError("responders: 1…64") }
+        guard ChurnResponder.CloseStyle(rawValue: floorClose) != nil else {
+            throw ValidationError("floor-close: linger, corked or immediate")
+        }
         guard BenchPayload.PayloadStyle(rawValue: payloadStyle) != nil else {
             throw ValidationError("payload-style: x or text")
         }
@@ -96,7 +124,8 @@ struct BenchCommand: ParsableCommand {
 
         var options = BenchOptions(
             workload: workload, port: port ?? 0, accessKey: accessKey ?? "",
-            serverPID: workload.hasSuffix("floor") || workload == "wakeup" ? nil : serverPid)
+            serverPID: workload.hasSuffix("floor") || workload == "wakeup" || workload == "upstream-handler"
+                ? nil : serverPid)
         options.hub = hub
         options.reliable = subprotocol == "reliable"
         options.threads = threads
@@ -119,6 +148,12 @@ struct BenchCommand: ParsableCommand {
         options.churners = churners
         options.sources = sources
         options.responders = responders
+        options.floorClose = ChurnResponder.CloseStyle(rawValue: floorClose) ?? .linger
+        options.clients = clients
+        options.inFlight = inFlight
+        options.reply = reply
+        options.handlerPID = handlerPid
+        options.replyBytes = replyBytes
         options.label = label
         options.waitForFile = waitForFile
 
@@ -134,6 +169,11 @@ struct BenchCommand: ParsableCommand {
         } else {
             print(line, terminator: "")
         }
+    }
+
+    /// Writes `text` to standard output unbuffered (a line a script waits for).
+    static func writeOut(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { write(1, $0.baseAddress, $0.count - 1) }
     }
 
     /// Writes `text` to standard error unbuffered.

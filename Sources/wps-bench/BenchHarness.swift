@@ -95,6 +95,7 @@ final class BenchHarness: Sendable {
             for object in context.keep {
                 (object as? GroupPublisher)?.close()
                 (object as? RestPublisher)?.close()
+                (object as? UpstreamSender)?.close()
             }
             box.count.add(1, ordering: .relaxed)
         }

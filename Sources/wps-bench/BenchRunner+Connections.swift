@@ -60,7 +60,10 @@ extension BenchRunner {
         var responders: [ChurnResponder] = []
         for index in 0..<options.responders {
             let port = responders.first?.port ?? 0
-            guard let responder = ChurnResponder(subprotocol: subprotocol, port: port, sharesPort: options.responders > 1)
+            guard
+                let responder = ChurnResponder(
+                    subprotocol: subprotocol, port: port, sharesPort: options.responders > 1,
+                    closeStyle: options.floorClose)
             else {
                 responders.forEach { _ = $0.finish() }
                 result.set("error", "cannot listen on 127.0.0.1 (responder \(index))")
@@ -89,6 +92,7 @@ extension BenchRunner {
         }
         result.set("serverIs", responders.count == 1 ? "churn floor responder thread" : "\(responders.count) churn floor responder threads")
         result.set("responders", responders.count)
+        result.set("floorClose", options.floorClose.rawValue)
         result.set(
             "responder",
             .object([

@@ -34,6 +34,16 @@ struct BenchOptions: Sendable {
     var churners = 16
     var sources = 1
     var responders = 1
+    /// churn-floor: how a responder ends a cycle.
+    var floorClose = ChurnResponder.CloseStyle.linger
+    /// upstream: clients, events in flight per client, and whether events ask for a reply.
+    var clients = 50
+    var inFlight = 1
+    var reply = false
+    /// upstream: the handler process, for its CPU.
+    var handlerPID: Int32?
+    /// upstream-handler: body bytes of a reply.
+    var replyBytes = 16
     var label = ""
     /// A file whose appearance starts publishing (lets a profiler zero its counters first).
     var waitForFile: String?
@@ -79,6 +89,7 @@ struct BenchRunner {
     func run() throws -> BenchResult {
         if options.workload == "churn-floor" { return try runChurnFloor() }
         if options.workload == "wakeup" { return runWakeup() }
+        if options.workload == "upstream-handler" { return try runUpstreamHandler() }
         let harness = try BenchHarness(config: makeConfig(), threads: options.threads)
         var result = BenchResult()
         result.set("workload", options.workload)
@@ -93,6 +104,7 @@ struct BenchRunner {
         case "chat": runChat(harness, into: &result)
         case "idle": runIdle(harness, into: &result)
         case "churn": runChurn(harness, into: &result)
+        case "upstream": runUpstream(harness, into: &result)
         case "floor": runFloor(harness, into: &result)
         default: result.set("error", "unknown workload \(options.workload)")
         }

@@ -6,10 +6,23 @@ import WPSWebSocket
 
 /// Plays the server in the churn floor: a plain thread with its own epoll loop that answers
 /// each churn cycle with the bytes and system calls the server uses (accept, register, one
-/// read and one write per step, the close frame's FIN in its last segment) and nothing else:
+/// read and one write per step, then the close as `CloseStyle` says) and nothing else:
 /// no token check, no JSON, no hub. Its CPU time is what one cycle costs before any server
 /// logic, on this machine.
 final class ChurnResponder: Sendable {
+    /// How the responder ends a cycle after the client's close frame.
+    enum CloseStyle: String, Sendable, CaseIterable {
+        /// The server since 38c0180: the echo is sent, the write side shut (the FIN in a
+        /// segment of its own), and input drained until the client's FIN; then close.
+        case linger
+        /// The echo held back (MSG_MORE) so the shutdown's FIN leaves in its segment, then
+        /// drained until the client's FIN as `linger`.
+        case corked
+        /// The server before 38c0180: the echo held back and the socket closed at once, its
+        /// FIN in the echo's segment; the client's FIN then meets a closed socket.
+        case immediate
+    }
+
     /// What the thread did, and its own CPU time from start to stop.
     struct Report: Sendable {
         var accepted = 0
@@ -30,6 +43,7 @@ final class ChurnResponder: Sendable {
     let listenFD: Int32
     let port: Int
     let subprotocol: String
+    let closeStyle: CloseStyle
     private let stop = Atomic<Bool>(false)
     private let threadID = Atomic<Int32>(0)
     private let thread = BenchThread()
@@ -38,7 +52,7 @@ final class ChurnResponder: Sendable {
     /// Listens on 127.0.0.1, on `port` (0: a kernel-chosen one); with `sharesPort`, several
     /// responders listen on one port and the kernel spreads connections over them, as it
     /// does over the server's loops. Nil when that fails.
-    init?(subprotocol: String, port: Int = 0, sharesPort: Bool = false) {
+    init?(subprotocol: String, port: Int = 0, sharesPort: Bool = false, closeStyle: CloseStyle = .linger) {
         let fd = wps_listen_tcp("127.0.0.1", Int32(port), 1024, sharesPort ? 1 : 0)
         guard fd >= 0 else { return nil }
         let port = wps_local_port(fd)
@@ -49,6 +63,7 @@ final class ChurnResponder: Sendable {
         listenFD = fd
         self.port = Int(port)
         self.subprotocol = subprotocol
+        self.closeStyle = closeStyle
     }
 
     func start() {
@@ -120,10 +135,14 @@ final class ChurnResponder: Sendable {
                 let read = wps_recv(fd, buffer.baseAddress, buffer.count)
                 if read == -Int(EAGAIN) { continue }
                 guard read > 0 else {
+                    // The client's FIN: a cycle that lingered after its echo ends here.
+                    if peer.step == Self.lingering { report.closedAfterEcho += 1 }
                     peers[fd] = nil
                     _ = wps_close(fd)
                     continue
                 }
+                // Lingering: input is drained and dropped until the FIN.
+                if peer.step == Self.lingering { continue }
                 peer.input.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<read]))
                 switch respond(fd: fd, peer: &peer, replies: replies) {
                 case .waiting:
@@ -147,6 +166,9 @@ final class ChurnResponder: Sendable {
 
     private enum Outcome { case waiting, closed, unexpected }
 
+    /// The step of a peer whose echo is sent and whose FIN is awaited.
+    private static let lingering = 4
+
     /// Answers every complete unit in `peer.input`: the upgrade request, then the join and
     /// leave frames, then the close frame.
     private func respond(fd: Int32, peer: inout Peer, replies: Replies) -> Outcome {
@@ -169,9 +191,15 @@ final class ChurnResponder: Sendable {
                 send(fd, peer.step == 1 ? replies.joinAck : replies.leaveAck, last: false)
                 peer.step += 1
             case (3, 0x8):
-                send(fd, replies.close, last: true)
-                _ = wps_close(fd)
-                return .closed
+                send(fd, replies.close, last: closeStyle != .linger)
+                if closeStyle == .immediate {
+                    _ = wps_close(fd)
+                    return .closed
+                }
+                _ = wps_shutdown_write(fd)
+                peer.step = Self.lingering
+                peer.input.removeAll()
+                return .waiting
             default:
                 return .unexpected
             }

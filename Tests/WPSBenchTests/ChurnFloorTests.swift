@@ -21,8 +21,12 @@ import Testing
     /// The whole floor run over real loopback sockets: the churners' own checks (101 with the
     /// right accept value, `connected`, both acks, the close echo) pass against the responder,
     /// and its thread's CPU is measured.
-    @Test func churnersCompleteCyclesAgainstTheResponder() throws {
+    /// With each close style (the server's lingering close, its corked variant and the close
+    /// before 38c0180) every cycle completes and every accepted socket ends after its echo.
+    @Test(arguments: ChurnResponder.CloseStyle.allCases)
+    func churnersCompleteCyclesAgainstTheResponder(closeStyle: ChurnResponder.CloseStyle) throws {
         var options = BenchOptions(workload: "churn-floor", port: 0, accessKey: "", serverPID: nil)
+        options.floorClose = closeStyle
         options.threads = 1
         options.churners = 4
         options.durationSeconds = 1
@@ -33,6 +37,15 @@ import Testing
         }
         #expect(cycles > 10)
         #expect(ok)
+        guard case .text(let style)? = result["floorClose"], case .object(let responder)? = result["responder"],
+            case .int(let accepted)? = responder.first(where: { $0.0 == "accepted" })?.1,
+            case .int(let closed)? = responder.first(where: { $0.0 == "closedAfterEcho" })?.1
+        else {
+            Issue.record("no responder counts in \(result.json)")
+            return
+        }
+        #expect(style == closeStyle.rawValue)
+        #expect(closed == accepted)
         guard case .number(let micros)? = result["serverCpuMicrosPerCycle"] else {
             Issue.record("no responder CPU in \(result.json)")
             return
