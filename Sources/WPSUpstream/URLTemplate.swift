@@ -76,6 +76,7 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
         }
         // Every brace must open one known placeholder.
         var scan = Substring(path)
+        var pieces: [Piece] = []
         while let open = scan.firstIndex(where: { $0 == "{" || $0 == "}" }) {
             guard scan[open] == "{", let close = scan[open...].firstIndex(of: "}") else {
                 throw Failure("'\(text)' has an unmatched brace")
@@ -84,10 +85,23 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
             guard Self.placeholders.contains(name) else {
                 throw Failure("'\(text)' has an unknown placeholder {\(name)}; known: {hub}, {event}")
             }
+            if open > scan.startIndex { pieces.append(.literal(String(scan[..<open]))) }
+            pieces.append(name == "hub" ? .hub : .event)
             scan = scan[scan.index(after: close)...]
         }
+        if !scan.isEmpty { pieces.append(.literal(String(scan))) }
         target = path
+        self.pieces = pieces
     }
+
+    /// The target split once at its placeholders, so expanding it per event is appending.
+    enum Piece: Sendable, Hashable {
+        case literal(String)
+        case hub
+        case event
+    }
+
+    let pieces: [Piece]
 
     /// The `Host` header value: the port only when it is not the scheme's default.
     public var hostHeader: String {
@@ -100,11 +114,17 @@ public struct URLTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// The request target for one event, the values percent-encoded.
     public func target(hub: String, event: String) -> String {
-        guard target.contains("{") else { return target }
-        return
-            target
-            .replacing("{hub}", with: HTTPPercent.encodeSegment(hub))
-            .replacing("{event}", with: HTTPPercent.encodeSegment(event))
+        if pieces.count == 1, case .literal = pieces[0] { return target }
+        var out = ""
+        out.reserveCapacity(target.utf8.count + hub.utf8.count + event.utf8.count)
+        for piece in pieces {
+            switch piece {
+            case .literal(let text): out += text
+            case .hub: out += HTTPPercent.encodeSegment(hub)
+            case .event: out += HTTPPercent.encodeSegment(event)
+            }
+        }
+        return out
     }
 
     /// The full URL for one event, as requested. It may carry a secret in its query (Azure

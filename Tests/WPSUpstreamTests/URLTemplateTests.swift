@@ -114,3 +114,12 @@ import WPSUpstream
         #expect(Timestamp.iso8601(1_798_761_599) == "2026-12-31T23:59:59Z")
     }
 }
+
+extension URLTemplateTests {
+    @Test func placeholdersAnywhereAndRepeated() throws {
+        let template = try URLTemplate("http://h/{event}/x/{hub}{event}?e={event}&h={hub}")
+        #expect(template.target(hub: "c", event: "e/1") == "/e%2F1/x/ce%2F1?e=e%2F1&h=c")
+        #expect(try URLTemplate("http://h/plain?x=1").target(hub: "a", event: "b") == "/plain?x=1")
+        #expect(try URLTemplate("http://h/{hub}").target(hub: "a b", event: "b") == "/a%20b")
+    }
+}
