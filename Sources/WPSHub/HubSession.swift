@@ -18,6 +18,9 @@ public final class HubSession {
     /// the end of the turn, by a transport that defers them); about `unsentBytes` long.
     public internal(set) var unsent = 0
     var unsentBytes = 0
+    /// Bytes of the last resume's replay still unacknowledged: queued on top of the outbound
+    /// limit without counting as a slow consumer.
+    var replayAllowance = 0
     /// Sent and not yet acknowledged, oldest first. Entries hold no reference count of
     /// their own (see `Broadcast.replayHolders`), and the ring's bookkeeping lives in this
     /// object, so buffering a message is one store into memory nothing else shares.
@@ -38,6 +41,7 @@ public final class HubSession {
     public internal(set) var transport: HubTransport? {
         didSet {
             deliveryTarget = transport.map { Unmanaged.passUnretained($0) }
+            replayAllowance = 0
             // Unsent messages stay buffered: a resume replays every unacknowledged one.
             unsent = 0
             unsentBytes = 0
@@ -117,7 +121,9 @@ public final class HubSession {
         // Nothing can be acknowledged that was not sent yet.
         let sequenceId = min(sequenceId, nextSequenceId &- 1 &- UInt64(unsent))
         while let oldest = unacked.first, oldest.sequenceId <= sequenceId {
-            unackedBytes -= oldest.broadcast._withUnsafeGuaranteedRef { $0.reliablePrefix.count }
+            let bytes = oldest.broadcast._withUnsafeGuaranteedRef { $0.reliablePrefix.count }
+            unackedBytes -= bytes
+            if replayAllowance > 0 { replayAllowance = max(0, replayAllowance - bytes - LoopHub.sequencedFrameOverhead) }
             Broadcast.removeReplayHolder(oldest.broadcast)
             unacked.removeFirst()
         }

@@ -212,6 +212,11 @@ extension LoopHub {
     /// Cuts a client whose queue passed `maxOutboundBytes`.
     func cutSlowConsumer(_ session: HubSession) {
         guard let transport = session.transport else { return }
+        if session.replayAllowance > 0,
+            transport.queuedBytes + session.unsentBytes <= configuration.maxOutboundBytes + session.replayAllowance
+        {
+            return  // Still reading its replay, which does not count (LoopHub.resume).
+        }
         let reason = "slow consumer: more than \(configuration.maxOutboundBytes) bytes queued"
         if session.kind.isReliable {
             session.transport = nil

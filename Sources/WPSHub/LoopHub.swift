@@ -75,10 +75,17 @@ public final class LoopHub {
         sendConnected(session)
         // Everything not yet acknowledged, in order, with its original sequence id; copies
         // whose `messageTtlSeconds` ran out are skipped (the client's cumulative ack covers them).
+        var replayed = 0
         session.unacked.forEach { entry in
             if entry.expiresAt != 0, entry.expiresAt <= self.now { return }
-            sendSequenced(entry.prefix, sequenceId: entry.sequenceId, to: Unmanaged.passUnretained(transport))
+            let prefix = entry.prefix
+            replayed += prefix.count + Self.sequencedFrameOverhead
+            sendSequenced(prefix, sequenceId: entry.sequenceId, to: Unmanaged.passUnretained(transport))
         }
+        // The replay may exceed the outbound limit by itself (the buffer's limit is larger);
+        // counting it against the client would cut it again at the next message, and again
+        // after every recovery. It is allowed on top of the limit until acknowledged.
+        session.replayAllowance = replayed
         return session
     }
 
@@ -185,6 +192,9 @@ public final class LoopHub {
         }
         upstream?.disconnected(session, reason: reason ?? why ?? "")
     }
+
+    /// Frame header and `,"sequenceId":N}` suffix, at most, around a buffered message.
+    static let sequencedFrameOverhead = 14 + 32
 
     // MARK: - groups
 

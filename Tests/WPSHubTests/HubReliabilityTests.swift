@@ -354,3 +354,28 @@ extension HubReliabilityTests {
         #expect(member.isEnded)
     }
 }
+
+extension HubReliabilityTests {
+    /// A replay larger than the outbound limit must not get the client cut at the next
+    /// message, or it would recover into the same replay forever.
+    @Test func aReplayDoesNotCountAgainstTheOutboundLimitUntilAcknowledged() {
+        let hub = makeHub(maxOutbound: 4096)
+        let (member, wire, publisher) = setUp(hub)
+        hub.transportClosed(member, transport: wire, clientCloseCode: nil, now: 1)
+        let text = String(repeating: "x", count: 200)
+        for _ in 0..<100 { publish(hub, publisher, text) }  // about 25 KB buffered
+        let again = FakeTransport()
+        #expect(hub.resume(connectionId: Fixtures.id(1), transport: again, now: 2) != nil)
+        let replayed = again.wire.count
+        #expect(replayed > 4096 * 5)
+        again.queued = replayed  // the client has not read any of it yet
+        publish(hub, publisher, "new")
+        #expect(again.closedWith == nil)
+        #expect(member.transport === again)
+        // Once the replay is acknowledged, the queue counts in full again.
+        hub.receive(#"{"type":"sequenceAck","sequenceId":101}"#, on: member)
+        again.queued = 8192
+        publish(hub, publisher, "more")
+        #expect(again.closedWith?.code == 1011)
+    }
+}
