@@ -238,6 +238,18 @@ struct TestSocket {
         #expect(seen.withLock { $0.sorted() } == [0, 11])
     }
 
+    @Test func aDetachedGroupStillRunsItsTasksAndLeavesNothingToJoin() throws {
+        let ran = Mutex(false)
+        let group = try EventLoopGroup(threads: 1) { _ in }
+        group.inboxes[0].post { _ in ran.withLock { $0 = true } }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.detach()
+        group.join()  // returns at once: the thread frees itself (TSan: no "thread leak")
+        let deadline = ProcessControl.monotonicNanos + 5_000_000_000
+        while !ran.withLock({ $0 }) && ProcessControl.monotonicNanos < deadline { usleep(1000) }
+        #expect(ran.withLock { $0 })
+    }
+
     @Test func socketsMoveBetweenLoops() throws {
         let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
             loop.acceptHandler = { _ in MovingHandler() }
