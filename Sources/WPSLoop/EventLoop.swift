@@ -147,6 +147,19 @@ public final class EventLoop {
                 }
             }
         }
+        releaseOwnerHooks()
+    }
+
+    /// The thread is done with this loop: drop what owners hung on it. Those hooks often
+    /// capture the loop itself (an accept handler holding `loop`, a context holding a hub
+    /// that holds the loop), and that cycle kept the loop, its buffers and its epoll fd
+    /// alive after the group was shut down. Tasks posted too late to run go too.
+    func releaseOwnerHooks() {
+        acceptHandler = nil
+        context = nil
+        periodic.removeAll()
+        producers.removeAll()
+        _ = inbox.drain()
     }
 
     /// Stops accepting and asks every connection's handler to close; the loop ends when they

@@ -250,6 +250,21 @@ struct TestSocket {
         #expect(ran.withLock { $0 })
     }
 
+    @Test func aLoopWhoseHooksHoldItIsFreedOnceItsThreadEnds() throws {
+        final class Probe: @unchecked Sendable { weak var loop: EventLoop? }
+        final class Context { let loop: EventLoop; init(_ loop: EventLoop) { self.loop = loop } }
+        let probe = Probe()
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            probe.loop = loop
+            loop.context = Context(loop)
+            loop.acceptHandler = { _ in _ = loop.index; return EchoHandler() }
+            loop.every(1_000_000_000) { _ = loop.now }
+        }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.join()
+        #expect(probe.loop == nil, "the loop, its buffers and its epoll fd outlived its thread")
+    }
+
     @Test func socketsMoveBetweenLoops() throws {
         let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
             loop.acceptHandler = { _ in MovingHandler() }
