@@ -265,6 +265,16 @@ struct TestSocket {
         #expect(probe.loop == nil, "the loop, its buffers and its epoll fd outlived its thread")
     }
 
+    @Test func endHooksRunOnTheLoopThreadOnceItStops() throws {
+        let ranOn = Mutex<Int?>(nil)
+        let group = try EventLoopGroup(threads: 1) { loop in
+            loop.whenEnded { ranOn.withLock { $0 = loop.index + 100 } }
+        }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.join()
+        #expect(ranOn.withLock { $0 } == 100)
+    }
+
     @Test func socketsMoveBetweenLoops() throws {
         let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
             loop.acceptHandler = { _ in MovingHandler() }
