@@ -39,6 +39,8 @@ public final class WebPubSubClient: Sendable {
         let core = self.core
         inbox.post { _ in core.shutDown() }
         group.shutdown(graceNanos: 1_000_000_000)
+        // Nobody waits for the loop thread (this may run on it); it frees itself when it ends.
+        group.detach()
     }
 
     /// Connects; returns once the server's `connected` message arrived.

@@ -69,6 +69,7 @@ public final class EventLoop {
     var running = true
     var shutdownDeadline: UInt64 = 0
     var periodic: [PeriodicTask] = []
+    var endHooks: [() -> Void] = []
     var dueTimers: [TimerWheel.Entry] = []
     /// Connections whose transform deferred input to the next turn.
     var retryInput: [Connection] = []
@@ -151,6 +152,22 @@ public final class EventLoop {
                 }
             }
         }
+        releaseOwnerHooks()
+    }
+
+    /// The thread is done with this loop: drop what owners hung on it. Those hooks often
+    /// capture the loop itself (an accept handler holding `loop`, a context holding a hub
+    /// that holds the loop), and that cycle kept the loop, its buffers and its epoll fd
+    /// alive after the group was shut down. Tasks posted too late to run go too.
+    func releaseOwnerHooks() {
+        let hooks = endHooks
+        endHooks.removeAll()
+        for hook in hooks { hook() }
+        acceptHandler = nil
+        context = nil
+        periodic.removeAll()
+        producers.removeAll()
+        _ = inbox.drain()
     }
 
     /// Stops accepting and asks every connection's handler to close; the loop ends when they
@@ -184,6 +201,12 @@ public final class EventLoop {
             timeout = timeout < 0 ? wait : min(timeout, wait)
         }
         return timeout
+    }
+
+    /// Runs `body` on this loop's thread once the loop has stopped, before it lets go of its
+    /// hooks: for owners to drop queued work that will never run (and what it holds).
+    public func whenEnded(_ body: @escaping () -> Void) {
+        endHooks.append(body)
     }
 
     /// Runs `body` on this loop about every `intervalNanos` (housekeeping, not precise timing).

@@ -89,6 +89,19 @@ public final class EventLoopGroup: Sendable {
         for handle in handles { pthread_join(handle, nil) }
     }
 
+    /// Lets the loop threads free themselves when they end, for an owner that shuts the group
+    /// down but cannot wait for it (a `deinit` may run on any thread). A thread that ends
+    /// without being joined or detached keeps its stack until the process exits. After this,
+    /// `join()` returns at once.
+    public func detach() {
+        let handles = threads.withLock { list in
+            let taken = list
+            list.removeAll()
+            return taken
+        }
+        for handle in handles { pthread_detach(handle) }
+    }
+
     private final class ThreadBody {
         let run: @Sendable () -> Void
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }

@@ -29,6 +29,7 @@ final class LoopContext {
             self.upstream = dispatcher
             hub.upstream = dispatcher
             loop.every(Self.upstreamTickNanos) { [unowned loop] in dispatcher.tick(now: loop.now) }
+            loop.whenEnded { dispatcher.dropPendingWork() }
         }
         loop.every(250_000_000) { [unowned loop] in hub.tick(now: loop.now) }
     }

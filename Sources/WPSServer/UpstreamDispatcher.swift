@@ -95,6 +95,16 @@ final class UpstreamDispatcher: HubUpstream {
         for retry in due { retry.run() }
     }
 
+    /// The loop has stopped: retries, queued requests, validation waiters and requests
+    /// waiting for a pooled connection will never run. Their closures hold this dispatcher,
+    /// so they are dropped here or the dispatcher, its hub and its pools outlive the loop.
+    func dropPendingWork() {
+        retries.removeAll()
+        connectionQueues.removeAll()
+        validations.removeAll()
+        client.pools.removeAll()
+    }
+
     func after(_ nanos: UInt64, _ run: @escaping () -> Void) {
         retries.append(Retry(due: loop.now &+ nanos, run: run))
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from serverproc import REGISTRY, ServerProcess
 
 PER_TEST_TIMEOUT = 90  # seconds; SIGALRM backstop so no test can hang the suite
+# Sanitized servers run several times slower (scripts/sanitize); every deadline is scaled by this.
+DEADLINE_SCALE = float(os.environ.get("WPS_TEST_DEADLINE_SCALE", "1"))
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +66,7 @@ def _per_test_deadline(request):
     marker = request.node.get_closest_marker("deadline")
     if marker:
         limit = marker.args[0]
+    limit = max(1, round(limit * DEADLINE_SCALE))
 
     def _alarm(signum, frame):
         raise _TestTimeout(f"test exceeded its {limit}s deadline")

@@ -11,7 +11,8 @@ final class MemorySocket: ClientSocket, @unchecked Sendable {
     let index: Int
     /// Path and query of the URL the client opened.
     let target: String
-    let server: FakeServer
+    /// Weak: the server keeps its sockets, and a cycle would outlive the test.
+    weak var server: FakeServer?
     weak var delegate: (any WebSocketClientDelegate)?
     private var loop: EventLoop?
     private var isClosed = false
@@ -27,14 +28,14 @@ final class MemorySocket: ClientSocket, @unchecked Sendable {
         loop.inbox.post { [self] _ in
             guard !isClosed else { return }
             delegate?.webSocketOpened(self)
-            server.opened(self)
+            server?.opened(self)
         }
         return true
     }
 
     func sendText(_ payload: [UInt8]) {
         guard !isClosed else { return }
-        server.record(String(decoding: payload, as: UTF8.self), on: index)
+        server?.record(String(decoding: payload, as: UTF8.self), on: index)
     }
 
     func close(code: WebSocketCloseCode, reason: String) {

@@ -84,15 +84,17 @@ final class ProxyPipe: ConnectionHandler {
 
     /// The server-facing side.
     final class UpstreamSide: ConnectionHandler {
-        let pipe: ProxyPipe
+        /// Weak: the pipe holds this side, and the pair would outlive the test as a cycle.
+        weak var pipe: ProxyPipe?
         init(pipe: ProxyPipe) { self.pipe = pipe }
 
         func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
+            guard let pipe else { return }
             let copy = Array(bytes)
             pipe.shared.state.withLock { $0.fromServer[pipe.index].append(contentsOf: copy) }
             pipe.client.send(UnsafeRawBufferPointer(bytes))
         }
 
-        func closed(_ connection: Connection) { pipe.client.abort() }
+        func closed(_ connection: Connection) { pipe?.client.abort() }
     }
 }

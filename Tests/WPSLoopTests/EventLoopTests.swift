@@ -238,6 +238,43 @@ struct TestSocket {
         #expect(seen.withLock { $0.sorted() } == [0, 11])
     }
 
+    @Test func aDetachedGroupStillRunsItsTasksAndLeavesNothingToJoin() throws {
+        let ran = Mutex(false)
+        let group = try EventLoopGroup(threads: 1) { _ in }
+        group.inboxes[0].post { _ in ran.withLock { $0 = true } }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.detach()
+        group.join()  // returns at once: the thread frees itself (TSan: no "thread leak")
+        let deadline = ProcessControl.monotonicNanos + 5_000_000_000
+        while !ran.withLock({ $0 }) && ProcessControl.monotonicNanos < deadline { usleep(1000) }
+        #expect(ran.withLock { $0 })
+    }
+
+    @Test func aLoopWhoseHooksHoldItIsFreedOnceItsThreadEnds() throws {
+        final class Probe: @unchecked Sendable { weak var loop: EventLoop? }
+        final class Context { let loop: EventLoop; init(_ loop: EventLoop) { self.loop = loop } }
+        let probe = Probe()
+        let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
+            probe.loop = loop
+            loop.context = Context(loop)
+            loop.acceptHandler = { _ in _ = loop.index; return EchoHandler() }
+            loop.every(1_000_000_000) { _ = loop.now }
+        }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.join()
+        #expect(probe.loop == nil, "the loop, its buffers and its epoll fd outlived its thread")
+    }
+
+    @Test func endHooksRunOnTheLoopThreadOnceItStops() throws {
+        let ranOn = Mutex<Int?>(nil)
+        let group = try EventLoopGroup(threads: 1) { loop in
+            loop.whenEnded { ranOn.withLock { $0 = loop.index + 100 } }
+        }
+        group.shutdown(graceNanos: 1_000_000_000)
+        group.join()
+        #expect(ranOn.withLock { $0 } == 100)
+    }
+
     @Test func socketsMoveBetweenLoops() throws {
         let group = try EventLoopGroup(threads: 2, host: "127.0.0.1", port: 0) { loop in
             loop.acceptHandler = { _ in MovingHandler() }
