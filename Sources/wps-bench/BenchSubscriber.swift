@@ -39,17 +39,7 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
 
     /// Queues the connection on the loop's connect pacer.
     func start(path: String) {
-        context.enqueueConnect { [self] in
-            let config = context.config
-            if !socket.start(
-                loop: context.loop, host: config.host, port: config.port, sourceHost: context.nextSourceHost(),
-                path: path, subprotocol: config.subprotocol)
-            {
-                context.shared.failedConnects.add(1, ordering: .relaxed)
-                context.stats.recordFailure("connect failed at once")
-                context.handshakeFinished()
-            }
-        }
+        context.connectPaced(socket, path: path)
     }
 
     /// Sends a final sequence ack (reliable) and closes with 1000.

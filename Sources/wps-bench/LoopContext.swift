@@ -102,6 +102,21 @@ final class LoopContext {
         pumpConnects()
     }
 
+    /// Queues `socket`'s connection from the next source address; a connect that fails at
+    /// once is counted and frees its place.
+    func connectPaced(_ socket: BenchSocket, path: String) {
+        enqueueConnect { [self] in
+            if !socket.start(
+                loop: loop, host: config.host, port: config.port, sourceHost: nextSourceHost(), path: path,
+                subprotocol: config.subprotocol)
+            {
+                shared.failedConnects.add(1, ordering: .relaxed)
+                stats.recordFailure("connect failed at once")
+                handshakeFinished()
+            }
+        }
+    }
+
     /// A connection attempt finished (opened or failed); lets the next one start.
     func handshakeFinished() {
         handshaking -= 1

@@ -51,17 +51,7 @@ final class UpstreamSender: BenchPeer {
     /// Queues the connection on the loop's connect pacer; `shared.opened` counts it once
     /// the server says `connected` (after the handler allowed `connect`).
     func start(path: String) {
-        context.enqueueConnect { [self] in
-            let config = context.config
-            if !socket.start(
-                loop: context.loop, host: config.host, port: config.port, sourceHost: context.nextSourceHost(),
-                path: path, subprotocol: config.subprotocol)
-            {
-                context.shared.failedConnects.add(1, ordering: .relaxed)
-                context.stats.recordFailure("connect failed at once")
-                context.handshakeFinished()
-            }
-        }
+        context.connectPaced(socket, path: path)
     }
 
     /// Fills the window.
