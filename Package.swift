@@ -46,7 +46,7 @@ let package = Package(
             name: "WPSUpstream", dependencies: ["WPSBytes", "WPSHTTP", "WPSProtocol"], swiftSettings: strict),
         .target(
             name: "WPSHub",
-            dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth", "WPSWebSocket", "WPSDeflate"],
+            dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth"],
             swiftSettings: hot
         ),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: hot),
@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
         .testTarget(name: "WPSProtocolTests", dependencies: ["WPSProtocol", "WPSBytes"]),
         .testTarget(name: "WPSAuthTests", dependencies: ["WPSAuth", "WPSBytes"]),
-        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes", "WPSWebSocket", "WPSDeflate"]),
+        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
         .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS", "WPSBytes"]),
         .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate", "WPSBytes"]),
         .testTarget(

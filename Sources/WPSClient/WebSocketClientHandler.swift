@@ -1,3 +1,4 @@
+import WPSBytes
 import WPSDeflate
 import WPSHTTP
 import WPSLoop

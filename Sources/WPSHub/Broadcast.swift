@@ -1,18 +1,19 @@
 public import WPSBytes
 public import WPSProtocol
-import WPSWebSocket
 
-/// One data message for many recipients, encoded once per client kind and shared by all of
-/// them (and by every loop) without copying.
+/// One data message for many recipients, held as the parts every client kind is made from
+/// and shared by all of them without copying: `prefix`, the JSON message up to and
+/// including its `data` value (no closing brace), and `payload`, what a raw client gets.
+/// The server's `Outbox` turns it into frames, once per form and loop.
 ///
-/// JSON clients get `jsonFrame` whole. Reliable clients get `reliablePrefix` between a small
-/// per-recipient frame header and a `,"sequenceId":N}` suffix. Raw clients get `rawFrame`.
+/// A JSON client gets `prefix` + `}`; a reliable one `prefix` + `,"sequenceId":N}`; a raw
+/// one `payload` in a text or binary message (`payloadIsText`).
 public final class Broadcast: @unchecked Sendable {
     public let hub: String
     public let selector: ConnectionSelector
-    public let jsonFrame: SharedBytes
-    public let reliablePrefix: SharedBytes
-    public let rawFrame: SharedBytes
+    public let prefix: SharedBytes
+    public let payload: SharedBytes
+    public let payloadIsText: Bool
     /// Monotonic time (ns) after which a copy not yet on the wire is dropped; 0: never.
     public let expiresAt: UInt64
     /// Reliable sessions that buffered this message for replay and have not acknowledged
@@ -27,18 +28,18 @@ public final class Broadcast: @unchecked Sendable {
         hub = selector.hub
         self.selector = selector
         self.expiresAt = expiresAt
-        reliablePrefix = SharedBytes(prefix.bytes)
-        jsonFrame = Broadcast.frame(text: true, parts: [prefix.bytes, [ServerMessageEncoder.messageEnd]])
-        rawFrame = Broadcast.frame(text: raw.isText, parts: [raw.payload])
+        self.prefix = SharedBytes(prefix.bytes)
+        payload = SharedBytes(raw.payload)
+        payloadIsText = raw.isText
     }
 
     private init(copying other: Broadcast) {
         hub = other.hub
         selector = other.selector
         expiresAt = other.expiresAt
-        reliablePrefix = SharedBytes(other.reliablePrefix.pointer)
-        jsonFrame = SharedBytes(other.jsonFrame.pointer)
-        rawFrame = SharedBytes(other.rawFrame.pointer)
+        prefix = SharedBytes(other.prefix.pointer)
+        payload = SharedBytes(other.payload.pointer)
+        payloadIsText = other.payloadIsText
     }
 
     func addReplayHolder() {
@@ -113,22 +114,5 @@ public final class Broadcast: @unchecked Sendable {
         }
         self.init(
             selector: ConnectionSelector(hub: hub, target: .group(group)), prefix: prefix, raw: (isText, Array(payload)))
-    }
-
-    /// A whole unmasked frame around `parts`, built in one allocation.
-    static func frame(text: Bool, parts: [[UInt8]]) -> SharedBytes {
-        let length = parts.reduce(0) { $0 + $1.count }
-        let headerLength = WebSocketFrameEncoder.headerLength(payloadLength: length, masked: false)
-        return SharedBytes(count: headerLength + length) { out in
-            _ = WebSocketFrameEncoder.writeHeader(
-                into: out, opcode: text ? .text : .binary, payloadLength: length)
-            var offset = headerLength
-            for part in parts {
-                part.withUnsafeBytes { bytes in
-                    UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: bytes)
-                }
-                offset += part.count
-            }
-        }
     }
 }

@@ -9,9 +9,7 @@ public struct HubConfiguration: Sendable {
     /// Bytes of un-acked messages kept per reliable connection; Azure keeps 16 MB.
     public var reliableMaxBytes = 16 << 20
     /// How long a dropped reliable session waits for its client; SDKs retry for 30 s.
-    public var resumeWindowNanos: UInt64 = 60_000_000_000
-    /// Bytes queued toward one client before it counts as too slow.
-    public var maxOutboundBytes = 16 << 20
+    public var resumeWindow: Duration = .seconds(60)
     /// Successful ackIds remembered per logical connection for `Duplicate` answers.
     public var ackHistoryCount = 10_000
     /// Messages of one connection that may wait while its previous user event is with the
@@ -22,6 +20,13 @@ public struct HubConfiguration: Sendable {
     public var maxWaitingBytes = 4 << 20
 
     public init() {}
+
+    /// `resumeWindow` in the hub's clock unit (ns); 0 for a negative window.
+    var resumeWindowNanos: UInt64 {
+        let (seconds, attoseconds) = resumeWindow.components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+    }
 }
 
 /// The kind of client on a connection, fixed at upgrade (protocol-spec/client-protocol.md).

@@ -14,10 +14,6 @@ public final class HubSession {
     // Reliable state.
     var nextSequenceId: UInt64 = 1
     var unackedBytes = 0
-    /// The newest `unsent` buffered messages still wait for their frames to be built (at
-    /// the end of the turn, by a transport that defers them); about `unsentBytes` long.
-    public internal(set) var unsent = 0
-    var unsentBytes = 0
     /// Bytes of the last resume's replay still unacknowledged: queued on top of the outbound
     /// limit without counting as a slow consumer.
     var replayAllowance = 0
@@ -42,9 +38,6 @@ public final class HubSession {
         didSet {
             deliveryTarget = transport.map { Unmanaged.passUnretained($0) }
             replayAllowance = 0
-            // Unsent messages stay buffered: a resume replays every unacknowledged one.
-            unsent = 0
-            unsentBytes = 0
         }
     }
     /// Groups joined, with this session's position in each group's member list.
@@ -113,15 +106,15 @@ public final class HubSession {
     func buffer(sequenceId: UInt64, _ broadcast: Broadcast) {
         broadcast.addReplayHolder()
         unacked.append(BufferedMessage(sequenceId: sequenceId, broadcast: Unmanaged.passUnretained(broadcast)))
-        unackedBytes += broadcast.reliablePrefix.count
+        unackedBytes += broadcast.prefix.count
     }
 
     /// Drops every buffered message up to `sequenceId` (cumulative; stale values do nothing).
     func acknowledge(upTo sequenceId: UInt64) {
         // Nothing can be acknowledged that was not sent yet.
-        let sequenceId = min(sequenceId, nextSequenceId &- 1 &- UInt64(unsent))
+        let sequenceId = min(sequenceId, nextSequenceId &- 1)
         while let oldest = unacked.first, oldest.sequenceId <= sequenceId {
-            let bytes = oldest.broadcast._withUnsafeGuaranteedRef { $0.reliablePrefix.count }
+            let bytes = oldest.broadcast._withUnsafeGuaranteedRef { $0.prefix.count }
             unackedBytes -= bytes
             if replayAllowance > 0 { replayAllowance = max(0, replayAllowance - bytes - LoopHub.sequencedFrameOverhead) }
             Broadcast.removeReplayHolder(oldest.broadcast)
@@ -146,7 +139,6 @@ struct BufferedMessage {
     let sequenceId: UInt64
     let broadcast: Unmanaged<Broadcast>
 
-    var prefix: SharedBytes { broadcast._withUnsafeGuaranteedRef { $0.reliablePrefix } }
     var expiresAt: UInt64 { broadcast._withUnsafeGuaranteedRef { $0.expiresAt } }
 }
 

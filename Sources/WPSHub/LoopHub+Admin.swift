@@ -1,4 +1,5 @@
 public import WPSAuth
+import WPSBytes
 
 /// Operations of the service REST API, applied to this loop's share of the connections.
 /// The server runs each on every loop (or on the loop owning a connection) and combines the
@@ -17,7 +18,7 @@ extension LoopHub {
         var closed: [HubSession] = []
         forEachCandidate(selector) { closed.append($0) }
         for session in closed {
-            end(session, code: 1008, reason: reason.isEmpty ? "Closed by app server" : reason)
+            end(session, code: .policyViolation, reason: reason.isEmpty ? "Closed by app server" : reason)
         }
         return closed.count
     }

@@ -71,9 +71,6 @@ extension LoopHub {
                         invocationId: invocationId, dataType: reply.dataType, data: data, into: &$0)
                 }
             }
-            if let transport = session.transport, transport.queuedBytes > configuration.maxOutboundBytes {
-                cutSlowConsumer(session)
-            }
         }
     }
 

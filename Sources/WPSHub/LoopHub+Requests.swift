@@ -1,6 +1,5 @@
 import WPSBytes
 import WPSProtocol
-import WPSWebSocket
 
 extension LoopHub {
     /// A complete WebSocket message from `session`'s client.

@@ -1,6 +1,5 @@
 import WPSBytes
 import WPSProtocol
-import WPSWebSocket
 
 /// User events go to the application one at a time per connection, in the order sent;
 /// what the client sends meanwhile waits (protocol-spec/upstream.md §6.3).
@@ -76,7 +75,7 @@ extension LoopHub {
                 let error = AckError(name: .internalServerError, message: reason + " Retry later.")
                 invokeResponse(session, invocationId, error: error)
             } else {
-                end(session, code: WebSocketCloseCode.policyViolation.rawValue, reason: reason)
+                end(session, code: .policyViolation, reason: reason)
             }
             return
         }

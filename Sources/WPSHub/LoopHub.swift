@@ -1,11 +1,10 @@
-import WPSBytes
-import WPSDeflate
+public import WPSBytes
 import WPSProtocol
-import WPSWebSocket
 
 /// The pub/sub domain for the connections of one event loop, as a state machine: sockets
-/// opening, frames, closes and clock ticks go in; frames and closes come out through each
-/// session's `HubTransport`, and broadcasts for other loops through `HubPeers`.
+/// opening, client messages, closes and clock ticks go in; message-level actions (deliver,
+/// system message, close) come out through each session's `HubTransport`, and broadcasts
+/// for other loops through `HubPeers`.
 ///
 /// Nothing here touches a socket or reads a clock, so it is tested with plain values.
 public final class LoopHub {
@@ -26,11 +25,6 @@ public final class LoopHub {
     public var now: UInt64 = 0
     /// Reused for small messages (acks, system messages) so they allocate nothing.
     var scratch = OutputBuffer(capacity: 512)
-    /// This loop's compressors; nil when permessage-deflate is off.
-    public var deflate: DeflatePool?
-    /// Compressed forms of the broadcast being delivered, by window bits; emptied after each
-    /// delivery so a broadcast is compressed at most once per loop and window.
-    var compressed: [Int: CompressedBroadcast] = [:]
 
     public init(configuration: HubConfiguration = HubConfiguration(), peers: HubPeers? = nil) {
         self.configuration = configuration
@@ -67,7 +61,7 @@ public final class LoopHub {
         if let old = session.transport, old !== transport {
             // The old socket is half-open from our side; the client has moved on.
             session.transport = nil
-            old.close(code: WebSocketCloseCode.normal.rawValue, reason: "resumed on another connection")
+            old.close(code: .normal, reason: "resumed on another connection")
         }
         session.transport = transport
         session.detachedAt = 0
@@ -78,9 +72,10 @@ public final class LoopHub {
         var replayed = 0
         session.unacked.forEach { entry in
             if entry.expiresAt != 0, entry.expiresAt <= self.now { return }
-            let prefix = entry.prefix
-            replayed += prefix.count + Self.sequencedFrameOverhead
-            sendSequenced(prefix, sequenceId: entry.sequenceId, to: Unmanaged.passUnretained(transport))
+            entry.broadcast._withUnsafeGuaranteedRef { broadcast in
+                replayed += broadcast.prefix.count + Self.sequencedFrameOverhead
+                _ = transport.deliver(broadcast, sequenceId: entry.sequenceId)
+            }
         }
         // The replay may exceed the outbound limit by itself (the buffer's limit is larger);
         // counting it against the client would cut it again at the next message, and again
@@ -91,11 +86,13 @@ public final class LoopHub {
 
     /// The socket of `session` is gone. `clientCloseCode` is the code of the client's close
     /// frame, nil when the connection dropped or the server closed it.
-    public func transportClosed(_ session: HubSession, transport: HubTransport, clientCloseCode: UInt16?, now: UInt64) {
+    public func transportClosed(
+        _ session: HubSession, transport: HubTransport, clientCloseCode: WebSocketCloseCode?, now: UInt64
+    ) {
         self.now = max(self.now, now)
         guard session.transport === transport else { return }
         session.transport = nil
-        if session.kind.isReliable, !session.isEnded, clientCloseCode != WebSocketCloseCode.normal.rawValue {
+        if session.kind.isReliable, !session.isEnded, clientCloseCode != WebSocketCloseCode.normal {
             session.detachedAt = now
             detached.insert(session.connectionId)
         } else {
@@ -121,7 +118,6 @@ public final class LoopHub {
     /// A broadcast posted by another loop (or published here): sent to every local
     /// connection its selector admits.
     public func deliver(_ broadcast: Broadcast) {
-        defer { if !compressed.isEmpty { compressed.removeAll(keepingCapacity: true) } }
         let selector = broadcast.selector
         if case .group(let group) = selector.target {
             // The hot path: no allocation, the member list is walked in place.
@@ -170,7 +166,7 @@ public final class LoopHub {
     /// Closes a session for good: `system/disconnected` with `reason` to JSON clients, then
     /// a close with `code`. A later resume attempt is refused.
     /// `why` is what the event handler's `disconnected` event says, when not `reason`.
-    public func end(_ session: HubSession, code: UInt16?, reason: String?, why: String? = nil) {
+    public func end(_ session: HubSession, code: WebSocketCloseCode?, reason: String?, why: String? = nil) {
         guard !session.isEnded else { return }
         session.isEnded = true
         session.heldFrames = []
@@ -188,7 +184,7 @@ public final class LoopHub {
         if let transport = session.transport {
             session.transport = nil
             if let reason, session.kind.isJSON { sendDisconnected(reason, to: transport) }
-            transport.close(code: code ?? WebSocketCloseCode.normal.rawValue, reason: reason ?? "")
+            transport.close(code: code ?? .normal, reason: reason ?? "")
         }
         upstream?.disconnected(session, reason: reason ?? why ?? "")
     }

@@ -119,9 +119,12 @@ extension EventLoop {
         listenerPausedUntil = 0
     }
 
+    /// Reads of one socket per wakeup: a few keep one busy peer from starving the rest of
+    /// the loop, while a burst still arrives in one turn.
+    static let readsPerWakeup = 4
+
     func readable(_ connection: Connection) {
-        // A few reads per wakeup keeps one busy peer from starving the rest of the loop.
-        for _ in 0..<4 {
+        for _ in 0..<Self.readsPerWakeup {
             guard connection.state != .closed else { return }
             let count = wps_recv(connection.fd, readBuffer.baseAddress, readBuffer.count)
             if count > 0 {

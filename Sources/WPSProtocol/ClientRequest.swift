@@ -1,3 +1,5 @@
+public import WPSBytes
+
 /// One request a client sends on a JSON subprotocol (protocol-spec/client-protocol.md §2).
 ///
 /// `data` is the byte range of the raw JSON value of `"data"` in the received frame: it is
@@ -52,10 +54,10 @@ public enum ClientRequestError: Error, Sendable, Equatable {
     /// How the server ends the connection for this error, or nil when it stays open.
     public var close: ClientProtocolClose? {
         switch self {
-        case .invalidJSON(let detail): ClientProtocolClose(code: 1007, reason: "Invalid message: \(detail)")
+        case .invalidJSON(let detail): ClientProtocolClose(code: .invalidPayload, reason: "Invalid message: \(detail)")
         case .unknownType(let name):
             ClientProtocolClose(
-                code: 1007,
+                code: .invalidPayload,
                 reason: name.isEmpty ? "Invalid message: missing type" : "Invalid message: unknown type '\(name)'"
             )
         case .badRequest, .badInvocation: nil
@@ -79,19 +81,19 @@ public enum ClientRequestError: Error, Sendable, Equatable {
 /// `system/disconnected` sent first, and the WebSocket close code that follows.
 public struct ClientProtocolClose: Sendable, Equatable {
     /// WebSocket close code (RFC 6455 §7.4.1).
-    public var code: UInt16
+    public var code: WebSocketCloseCode
     /// Text for `system/disconnected` and the close frame's reason.
     public var reason: String
 
     /// Creates a close description.
-    public init(code: UInt16, reason: String) {
+    public init(code: WebSocketCloseCode, reason: String) {
         self.code = code
         self.reason = reason
     }
 
     /// A binary frame on a JSON subprotocol: 1003 (unsupported data), as the emulator does.
     public static let binaryFrame = ClientProtocolClose(
-        code: 1003,
+        code: .unsupportedData,
         reason: "Invalid message: binary frames are not supported by the JSON subprotocol"
     )
 }

@@ -62,7 +62,7 @@ extension Router {
             .upgrade(
                 response: response,
                 application: HubApplication(
-                    hub: context.hub, start: start, admission: admission, maxMessagesPerSecond: messageRate),
+                    context: context, start: start, admission: admission, maxMessagesPerSecond: messageRate),
                 deflate: deflate)
         }
 
@@ -163,7 +163,6 @@ extension Router {
             clientCertificates: certificate.map { [($0.thumbprint, $0.pem)] } ?? [])
         let base = ConnectIdentity(userId: claims.subject, roles: claims.roles, groups: claims.groups, subprotocol: selected)
         let keys = configuration.accessKeys
-        let hubState = context.hub
         return .deferredDecision { [self] complete in
             upstream.connect(handler: handler, source: source, body: body) { [self] outcome in
                 switch outcome {
@@ -198,7 +197,7 @@ extension Router {
                         .upgrade(
                             response: response,
                             application: HubApplication(
-                                hub: hubState,
+                                context: context,
                                 start: .open(connectionId: connectionId, identity: identity, reconnectionToken: token),
                                 admission: admission, maxMessagesPerSecond: configuration.limits.maxMessagesPerSecond),
                             deflate: deflate))

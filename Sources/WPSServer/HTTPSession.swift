@@ -17,6 +17,8 @@ final class HTTPSession: ConnectionHandler {
 
     let connection: Connection
     let router: Router
+    /// The compressors of the loop this connection is on, for its WebSocket session.
+    let compressors: DeflatePool?
     var parser: HTTPHeadParser
     var phase = Phase.head
     /// Bytes of an incomplete head or body, kept only between reads.
@@ -26,7 +28,8 @@ final class HTTPSession: ConnectionHandler {
     let handshakeNanos: UInt64
     var maxPendingBytes: Int { router.configuration.http.maxHeadBytes + router.configuration.http.maxBodyBytes }
 
-    init(connection: Connection, router: Router) {
+    init(connection: Connection, router: Router, compressors: DeflatePool?) {
+        self.compressors = compressors
         self.connection = connection
         self.router = router
         parser = HTTPHeadParser(limits: router.configuration.http)
@@ -177,7 +180,8 @@ final class HTTPSession: ConnectionHandler {
             phase = .finished
             connection.send(response)
             let session = WebSocketSession(
-                connection: connection, configuration: router.webSocketLimits, application: application, deflate: deflate)
+                connection: connection, configuration: router.webSocketLimits, application: application, deflate: deflate,
+                compressors: compressors)
             connection.handler = session
             session.start()
             // Frames that came with the upgrade request: unmask them in place, no copy.
@@ -192,22 +196,22 @@ final class HTTPSession: ConnectionHandler {
             let moved = connection.detach { socket in
                 inbox.post { loop in
                     guard let connection = loop.adopt(socket) else { return }
+                    let context = LoopContext.of(loop)
                     HTTPSession.upgrade(
                         connection, response: response,
-                        application: HubApplication(
-                            hub: LoopContext.of(loop).hub, start: start, maxMessagesPerSecond: messageRate),
-                        configuration: configuration, deflate: deflate, leftover: leftover)
+                        application: HubApplication(context: context, start: start, maxMessagesPerSecond: messageRate),
+                        configuration: configuration, deflate: deflate, compressors: context.deflate, leftover: leftover)
                 }
             }
             if !moved {
                 // Earlier pipelined responses are still queued here: refuse the recovery
                 // rather than split the byte stream across loops.
                 let refusal = HubApplication(
-                    hub: LoopContext.of(connection.loop).hub,
+                    context: LoopContext.of(connection.loop),
                     start: .refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
                 HTTPSession.upgrade(
                     connection, response: response, application: refusal, configuration: configuration, deflate: deflate,
-                    leftover: [])
+                    compressors: compressors, leftover: [])
             }
             return true
         }
@@ -216,11 +220,13 @@ final class HTTPSession: ConnectionHandler {
     /// Answers the upgrade on `connection` and hands it to a WebSocket session.
     static func upgrade(
         _ connection: Connection, response: [UInt8], application: WebSocketApplication,
-        configuration: WebSocketSession.Limits, deflate: NegotiatedDeflate?, leftover: [UInt8]
+        configuration: WebSocketSession.Limits, deflate: NegotiatedDeflate?, compressors: DeflatePool?,
+        leftover: [UInt8]
     ) {
         connection.send(response)
         let session = WebSocketSession(
-            connection: connection, configuration: configuration, application: application, deflate: deflate)
+            connection: connection, configuration: configuration, application: application, deflate: deflate,
+            compressors: compressors)
         connection.handler = session
         session.start()
         if !leftover.isEmpty {

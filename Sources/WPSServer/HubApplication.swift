@@ -3,9 +3,10 @@ import WPSHub
 import WPSLoop
 import WPSWebSocket
 
-/// Connects one upgraded WebSocket to the loop's hub: it is the hub's transport for that
-/// connection and feeds the hub the client's messages.
-final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
+/// Connects one upgraded WebSocket to the loop's hub: it feeds the hub the client's
+/// messages, and is the hub's transport for that connection, handing what the hub says to
+/// the loop's `Outbox` together with what the Outbox keeps per connection.
+final class HubApplication: HubTransport, WebSocketApplication {
     enum Start: Sendable {
         case open(connectionId: String, identity: ClientIdentity, reconnectionToken: String?)
         case resume(connectionId: String)
@@ -13,13 +14,23 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
         case refuse(code: WebSocketCloseCode, reason: String)
     }
 
-    /// The session's connection, for deliveries: used as a guaranteed reference, so the
-    /// per-recipient call costs no retain or release. A closing connection refuses data,
-    /// which covers the session's close-sent check. Declared first: it is what a delivery
-    /// reads, and sits on the object's first cache line.
+    /// The form data messages take on this connection.
+    enum Form { case json, reliable, raw }
+
+    // What a delivery reads comes first, on the object's first cache line.
+    /// The session's connection, used as a guaranteed reference, so a delivery costs no
+    /// retain or release. A closing connection refuses data, which covers the session's
+    /// close-sent check.
     var deliveryConnection: Unmanaged<Connection>?
-    /// Registered to build this session's deferred reliable frames before the turn's flush.
-    var producing = false
+    var form: Form
+    /// The server window of permessage-deflate on this connection; 0: not negotiated.
+    var deflateWindowBits = 0
+    /// This connection's reliable frames waiting for the end of the turn (`Outbox.pending`):
+    /// the first and last entry (-1: none) and the bytes they will take.
+    var pendingFirst: Int32 = -1
+    var pendingLast: Int32 = -1
+    var pendingBytes = 0
+    let outbox: Outbox
     let hub: LoopHub
     let start: Start
     /// Set in `opened`. Not retained (the session owns this application) and not weak
@@ -33,31 +44,29 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
     let maxMessagesPerSecond: Int
     var rate: MessageRate?
 
-    init(hub: LoopHub, start: Start, admission: ConnectionTicket? = nil, maxMessagesPerSecond: Int = 0) {
-        self.hub = hub
+    init(context: LoopContext, start: Start, admission: ConnectionTicket? = nil, maxMessagesPerSecond: Int = 0) {
+        hub = context.hub
+        outbox = context.outbox
         self.start = start
         self.admission = admission
         self.maxMessagesPerSecond = maxMessagesPerSecond
+        switch start {
+        case .open(_, let identity, _):
+            switch identity.kind {
+            case .json: form = .json
+            case .jsonReliable: form = .reliable
+            case .raw: form = .raw
+            }
+        case .resume: form = .reliable  // Only reliable sessions resume.
+        case .refuse: form = .raw
+        }
         super.init()
-        defersSequencedFrames = true
-    }
-
-    /// Builds the reliable frames the hub deferred during this turn, before the flush.
-    func produce() {
-        producing = false
-        guard let hubSession, hubSession.transport === self else { return }
-        hub.writeUnsent(hubSession)
-    }
-
-    /// Anything sent now goes after the deferred frames already due. `producing` is checked
-    /// first: it is on this object's hot line, and false for every non-reliable client.
-    @inline(__always) func writeUnsentFirst() {
-        if producing, let hubSession, hubSession.unsent > 0 { hub.writeUnsent(hubSession) }
     }
 
     func opened(_ session: WebSocketSession) {
         self.session = session
         deliveryConnection = Unmanaged.passUnretained(session.connection)
+        deflateWindowBits = session.deflate?.serverMaxWindowBits ?? 0
         switch start {
         case .open(let connectionId, let identity, let token):
             hubSession = hub.open(
@@ -80,9 +89,7 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
             let now = session.connection.loop.now
             if rate == nil { rate = MessageRate(perSecond: maxMessagesPerSecond, now: now) }
             guard rate!.take(now: now) else {
-                hub.end(
-                    hubSession, code: WebSocketCloseCode.policyViolation.rawValue,
-                    reason: "More than \(maxMessagesPerSecond) messages per second.")
+                hub.end(hubSession, code: .policyViolation, reason: "More than \(maxMessagesPerSecond) messages per second.")
                 return
             }
         }
@@ -95,7 +102,7 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
             session.close(failure.code, reason: failure.reason)
             return
         }
-        hub.end(hubSession, code: failure.code.rawValue, reason: failure.reason)
+        hub.end(hubSession, code: failure.code, reason: failure.reason)
         if !session.closeSent { session.close(failure.code, reason: failure.reason) }
     }
 
@@ -103,64 +110,26 @@ final class HubApplication: HubTransport, WebSocketApplication, TurnProducer {
         deliveryConnection = nil
         guard let hubSession else { return }
         // A close frame without a code is a client stopping on purpose, like 1000.
-        let code = session.peerSentClose ? (session.peerCloseCode ?? WebSocketCloseCode.normal.rawValue) : nil
+        let code = session.peerSentClose ? WebSocketCloseCode(rawValue: session.peerCloseCode ?? 1000) : nil
         hub.transportClosed(hubSession, transport: self, clientCloseCode: code, now: session.connection.loop.now)
         self.hubSession = nil
     }
 
     // MARK: HubTransport
 
-    override var queuedBytes: Int { session?.connection.queuedBytes ?? 0 }
+    override var queuedBytes: Int { (session?.connection.queuedBytes ?? 0) + pendingBytes }
 
-    override var deflateWindowBits: Int? { session?.deflate?.serverMaxWindowBits }
+    override var maxOutboundBytes: Int { outbox.maxOutboundBytes }
 
-    override func sequencedFramesPending() -> Int {
-        guard let deliveryConnection else { return 0 }
-        return deliveryConnection._withUnsafeGuaranteedRef { connection in
-            if !producing {
-                producing = true
-                connection.loop.produceBeforeFlush(self)
-            }
-            return connection.queuedBytes
-        }
+    override func deliver(_ broadcast: Broadcast, sequenceId: UInt64) -> Bool {
+        outbox.deliver(broadcast, sequenceId: sequenceId, to: self)
     }
 
-    override func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
-        guard let deliveryConnection else { return 0 }
-        return deliveryConnection._withUnsafeGuaranteedRef { $0.sendBuilt(byteCount: byteCount, write) }
+    override func sendSystem(_ message: UnsafeRawBufferPointer, urgent: Bool) -> Bool {
+        outbox.sendSystem(message, urgent: urgent, to: self)
     }
 
-    override func send(_ shared: SharedBytes, endsFrame: Bool) {
-        writeUnsentFirst()
-        guard let session, !session.closeSent else { return }
-        session.connection.send(shared, endsFrame: endsFrame)
-    }
-
-    override func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) {
-        writeUnsentFirst()
-        guard let session, !session.closeSent else { return }
-        session.connection.send(bytes, endsFrame: endsFrame)
-    }
-
-    override func sendFrame(head: UnsafeRawBufferPointer, shared: SharedBytes, tail: UnsafeRawBufferPointer) -> Int {
-        guard let deliveryConnection else { return 0 }
-        writeUnsentFirst()
-        return deliveryConnection._withUnsafeGuaranteedRef { $0.sendFrame(head: head, shared, tail: tail) }
-    }
-
-    override func send(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
-        writeUnsentFirst()
-        guard let session, !session.closeSent else { return }
-        session.connection.send(header, payload)
-    }
-
-    override func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
-        guard let session, !session.closeSent else { return }
-        session.connection.sendUrgent(header, payload)
-    }
-
-    override func close(code: UInt16, reason: String) {
-        writeUnsentFirst()
-        session?.close(WebSocketCloseCode(rawValue: code), reason: reason)
+    override func close(code: WebSocketCloseCode, reason: String) {
+        outbox.close(self, code: code, reason: reason)
     }
 }

@@ -1,11 +1,11 @@
 import Logging
-import WPSDeflate
 import WPSHub
 import WPSLoop
 
-/// What the server keeps per event loop: its shard of the hub.
+/// What the server keeps per event loop: its shard of the hub and its outbox.
 final class LoopContext {
     let hub: LoopHub
+    let outbox: Outbox
     let index: Int
     let handshakeBudget: HandshakeBudget
     let deflate: DeflatePool?
@@ -18,7 +18,7 @@ final class LoopContext {
         handshakeBudget = HandshakeBudget(perTurn: configuration.tlsHandshakesPerTurn, loop: loop)
         deflate = configuration.deflate.enabled ? DeflatePool(configuration: configuration.deflate) : nil
         hub = LoopHub(configuration: configuration.hub)
-        hub.deflate = deflate
+        outbox = Outbox(loop: loop, maxOutboundBytes: configuration.maxOutboundBytes, compressors: deflate)
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
         if let upstream, configuration.upstream.isEnabled {
@@ -31,8 +31,12 @@ final class LoopContext {
             loop.every(Self.upstreamTickNanos) { [unowned loop] in dispatcher.tick(now: loop.now) }
             loop.whenEnded { dispatcher.dropPendingWork() }
         }
-        loop.every(250_000_000) { [unowned loop] in hub.tick(now: loop.now) }
+        loop.every(Self.hubTickNanos) { [unowned loop] in hub.tick(now: loop.now) }
     }
+
+    /// How often the hub looks for reliable sessions whose resume window has passed; the
+    /// window is a minute, so a quarter second late is nothing.
+    static let hubTickNanos: UInt64 = 250_000_000
 
     /// How often queued upstream requests are checked for deadlines and retries.
     static let upstreamTickNanos: UInt64 = 100_000_000

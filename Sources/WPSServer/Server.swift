@@ -46,7 +46,7 @@ public final class Server: Sendable {
                     connection.transform = TLSTransform(
                         session: tls.makeSession(), budget: context.handshakeBudget, stats: context.tlsStats)
                 }
-                return HTTPSession(connection: connection, router: routes)
+                return HTTPSession(connection: connection, router: routes, compressors: context.deflate)
             }
         }
     }
@@ -104,7 +104,7 @@ final class AcceptPauses: Sendable {
         guard let report else { return }
         let cause = errno == EMFILE || errno == ENFILE ? "out of file descriptors" : "out of memory for sockets"
         logger.warning(
-            "\(cause) (errno \(errno)): accepting paused for 100 ms at a time and resumes by itself (\(report) pause(s) since the last report)"
+            "\(cause) (errno \(errno)): accepting paused for \(EventLoop.acceptPauseNanos / 1_000_000) ms at a time and resumes by itself (\(report) pause(s) since the last report)"
         )
     }
 }

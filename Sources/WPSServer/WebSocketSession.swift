@@ -37,6 +37,8 @@ final class WebSocketSession: ConnectionHandler {
     var peerSentClose = false
     /// permessage-deflate as negotiated; nil: off for this connection.
     let deflate: DeflateParameters?
+    /// The loop's compressors and shared inflaters; nil when permessage-deflate is off.
+    let compressors: DeflatePool?
     /// This connection's share of the inflate-window budget, held until the session goes.
     let deflateReservation: DeflateReservation?
     /// Decompresses the messages of a client that keeps context; made on the first
@@ -65,18 +67,17 @@ final class WebSocketSession: ConnectionHandler {
 
     init(
         connection: Connection, configuration: Limits, application: WebSocketApplication,
-        deflate negotiated: NegotiatedDeflate? = nil
+        deflate negotiated: NegotiatedDeflate? = nil, compressors: DeflatePool? = nil
     ) {
         self.connection = connection
+        self.compressors = compressors
         self.application = application
         let deflate = negotiated?.parameters
         self.deflate = deflate
         deflateReservation = negotiated?.reservation
         maxMessageBytes = configuration.maxMessageBytes
-        // Compressed wire bytes can exceed the inflated size a little (incompressible data); the
-        // exact limit is applied to what the application receives (protocol-spec/deflate.md §5).
         let wireLimit = deflate == nil
-            ? configuration.maxMessageBytes : configuration.maxMessageBytes + configuration.maxMessageBytes / 64 + 1024
+            ? configuration.maxMessageBytes : Self.compressedWireLimit(maxMessageBytes: configuration.maxMessageBytes)
         reader = WebSocketReader(role: .server, maxMessageBytes: wireLimit, allowCompressed: deflate != nil)
         pingNanos = configuration.pingNanos
         idleNanos = configuration.idleNanos
@@ -84,6 +85,15 @@ final class WebSocketSession: ConnectionHandler {
         lastHeard = connection.loop.now
         nextPing = lastHeard + pingNanos
     }
+
+    /// The largest compressed message read off the wire. Deflate can make incompressible data
+    /// a little larger (5 bytes per 16 KiB stored block, so under 1/64, plus a constant);
+    /// the exact limit applies to what the application receives (protocol-spec/deflate.md §5).
+    static func compressedWireLimit(maxMessageBytes: Int) -> Int {
+        maxMessageBytes + maxMessageBytes / compressedWireSlackDivisor + compressedWireSlackBytes
+    }
+    static let compressedWireSlackDivisor = 64
+    static let compressedWireSlackBytes = 1024
 
     func start() {
         armTimer()
@@ -101,7 +111,7 @@ final class WebSocketSession: ConnectionHandler {
     /// compressed when permessage-deflate was negotiated.
     func send(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer) {
         guard !closeSent else { return }
-        if let deflate, !opcode.isControl, let pool = LoopContext.of(connection.loop).deflate,
+        if let deflate, !opcode.isControl, let pool = compressors,
             pool.shouldCompress(payload.count), let body = pool.compress(payload, windowBits: deflate.serverMaxWindowBits)
         {
             withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
@@ -201,7 +211,7 @@ final class WebSocketSession: ConnectionHandler {
     private func inflate(_ payload: UnsafeRawBufferPointer) -> Bool {
         let chosen: MessageInflater?
         if let deflate, deflate.clientNoContextTakeover {
-            chosen = LoopContext.of(connection.loop).deflate?.sharedInflater(windowBits: deflate.clientMaxWindowBits)
+            chosen = compressors?.sharedInflater(windowBits: deflate.clientMaxWindowBits)
         } else {
             if inflater == nil { inflater = try? deflate?.makeServerInflater() }
             chosen = inflater

@@ -1,4 +1,4 @@
-internal import WPSBytes
+public import WPSBytes
 
 /// Builds frame headers and frames for either role (RFC 6455 §5.2) and applies masks (§5.3).
 ///

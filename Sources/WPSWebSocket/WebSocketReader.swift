@@ -1,3 +1,5 @@
+import WPSBytes
+
 /// Incremental frame parser and message assembler for one connection (RFC 6455 §5).
 ///
 /// Feed it bytes as they are read. A frame that lies wholly in the input is unmasked in place

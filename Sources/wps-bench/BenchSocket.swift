@@ -1,5 +1,6 @@
 import WPSDeflate
 import WPSHTTP
+import WPSBytes
 import WPSLoop
 import WPSWebSocket
 

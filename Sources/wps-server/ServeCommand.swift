@@ -242,8 +242,7 @@ struct ServeCommand: ParsableCommand {
         configuration.accessKeys = keys
         configuration.hub.reliableMaxMessages = reliableMaxMessages
         configuration.hub.reliableMaxBytes = reliableMaxBytes
-        configuration.hub.resumeWindowNanos = UInt64(resumeWindow * 1_000_000_000)
-        configuration.hub.maxOutboundBytes = maxOutboundBytes
+        configuration.hub.resumeWindow = .nanoseconds(Int64(resumeWindow * 1_000_000_000))
         configuration.hub.maxWaitingMessages = maxWaitingMessages ?? settings.maxWaitingMessages ?? HubConfiguration().maxWaitingMessages
         configuration.hub.maxWaitingBytes = maxWaitingBytes ?? settings.maxWaitingBytes ?? HubConfiguration().maxWaitingBytes
         configuration.upstream.handlers = settings.handlerTable

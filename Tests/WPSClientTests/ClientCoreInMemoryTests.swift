@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import WPSBytes
 import WPSLoop
 import WPSWebSocket
 

@@ -16,7 +16,7 @@ import WPSProtocol
     }
 
     func open(_ n: Int, _ kind: ClientKind = .json) -> (HubSession, FakeTransport) {
-        let transport = FakeTransport()
+        let transport = FakeTransport(raw: !kind.isJSON)
         let session = hub.open(
             connectionId: Fixtures.id(n), identity: Fixtures.identity(kind, user: "alice", groups: []),
             reconnectionToken: "token-\(n)", transport: transport)

@@ -10,7 +10,7 @@ import WPSHub
         _ n: Int, _ kind: ClientKind = .jsonReliable, roles: [String] = Fixtures.allRoles, groups: [String] = [],
         user: String? = "alice"
     ) -> (HubSession, FakeTransport) {
-        let transport = FakeTransport()
+        let transport = FakeTransport(raw: !kind.isJSON)
         let session = hub.open(
             connectionId: Fixtures.id(n), identity: Fixtures.identity(kind, user: user, roles: roles, groups: groups),
             reconnectionToken: "token-\(n)", transport: transport)

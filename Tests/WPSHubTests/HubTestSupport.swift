@@ -1,14 +1,21 @@
 import Foundation
 import WPSBytes
-import WPSDeflate
 import WPSHub
-import WPSWebSocket
 
-/// Records what the hub sends to one connection and decodes it back into messages.
+/// Records what the hub says to one connection, as message-level actions, and renders each
+/// as the message its client would read.
 final class FakeTransport: HubTransport {
+    enum Action {
+        case deliver(Broadcast, sequenceId: UInt64)
+        case system(String, urgent: Bool)
+        case close(code: UInt16, reason: String)
+    }
+
     struct Message {
         var isText: Bool
         var payload: [UInt8]
+        /// Whether it went ahead of queued data (acks, pongs).
+        var urgent = false
         var text: String { String(decoding: payload, as: UTF8.self) }
         var json: [String: Any] {
             (try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])) as? [String: Any] ?? [:]
@@ -16,56 +23,59 @@ final class FakeTransport: HubTransport {
         var type: String? { json["type"] as? String }
     }
 
-    var wire: [UInt8] = []
+    /// What the hub did since the last `take`, in order.
+    var actions: [Action] = []
+    /// Render deliveries as a simple (raw) client gets them.
+    var isRaw = false
     var queued = 0
-    /// With `defersSequencedFrames` set: how often the hub said frames are pending.
-    var pendingCalls = 0
-
-    override func sequencedFramesPending() -> Int {
-        pendingCalls += 1
-        return queued
-    }
-    var window: Int?
-    override var queuedBytes: Int { queued }
-    override var deflateWindowBits: Int? { window }
-    /// Messages that arrived compressed (RSV1).
-    var compressedCount = 0
+    var limit = Int.max
     var closedWith: (code: UInt16, reason: String)?
 
-    override func send(_ shared: SharedBytes, endsFrame: Bool) { wire += shared.array }
-    override func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool) { wire += bytes }
-    override func sendUrgent(_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) {
-        wire += header
-        wire += payload
-    }
-    override func close(code: UInt16, reason: String) {
-        if closedWith == nil { closedWith = (code, reason) }
+    init(raw: Bool = false) {
+        isRaw = raw
+        super.init()
     }
 
-    /// Every complete frame sent since the last call, decoded as a client would.
+    override var queuedBytes: Int { queued }
+    override var maxOutboundBytes: Int { limit }
+
+    override func deliver(_ broadcast: Broadcast, sequenceId: UInt64) -> Bool {
+        actions.append(.deliver(broadcast, sequenceId: sequenceId))
+        return queued > limit
+    }
+
+    override func sendSystem(_ message: UnsafeRawBufferPointer, urgent: Bool) -> Bool {
+        actions.append(.system(String(decoding: message, as: UTF8.self), urgent: urgent))
+        return queued > limit
+    }
+
+    override func close(code: WebSocketCloseCode, reason: String) {
+        actions.append(.close(code: code.rawValue, reason: reason))
+        if closedWith == nil { closedWith = (code.rawValue, reason) }
+    }
+
+    /// The deliveries since the last `take` (broadcasts with their sequence ids).
+    var deliveries: [(broadcast: Broadcast, sequenceId: UInt64)] {
+        actions.compactMap { if case .deliver(let b, let id) = $0 { (b, id) } else { nil } }
+    }
+
+    /// Every message sent since the last call, as its client would read it: a data message
+    /// is the broadcast's prefix closed by `}` or by `,"sequenceId":N}`, or its raw payload.
+    /// The actions are dropped, and with them the broadcasts they held.
     func take() -> [Message] {
-        var reader = WebSocketReader(role: .client, maxMessageBytes: 64 << 20, allowCompressed: deflateWindowBits != nil)
-        let inflater = deflateWindowBits.flatMap { try? MessageInflater(windowBits: $0, noContextTakeover: true) }
-        var messages: [Message] = []
-        var bytes = wire
-        wire = []
-        let error = bytes.withUnsafeMutableBytes { buffer in
-            reader.feed(buffer) { event in
-                if case .message(let opcode, let payload, let compressed) = event {
-                    var data = Array(payload)
-                    if compressed, let inflater {
-                        var output: [UInt8] = []
-                        precondition(inflater.decompress(payload, maxOutputBytes: 64 << 20, into: &output) == .ok)
-                        data = output
-                        compressedCount += 1
-                    }
-                    messages.append(Message(isText: opcode == .text, payload: data))
-                }
-                return .continue
+        defer { actions.removeAll() }
+        return actions.compactMap { action in
+            switch action {
+            case .deliver(let broadcast, let sequenceId):
+                if isRaw { return Message(isText: broadcast.payloadIsText, payload: broadcast.payload.array) }
+                let end = sequenceId > 0 ? #","sequenceId":\#(sequenceId)}"# : "}"
+                return Message(isText: true, payload: broadcast.prefix.array + Array(end.utf8))
+            case .system(let text, let urgent):
+                return Message(isText: true, payload: Array(text.utf8), urgent: urgent)
+            case .close:
+                return nil
             }
         }
-        precondition(error == nil, "the hub sent a malformed frame: \(String(describing: error))")
-        return messages
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WPSBytes
 import WPSHub
 import WPSProtocol
 
@@ -29,7 +30,7 @@ final class FakeUpstream: HubUpstream {
 
     func open(_ n: Int, _ kind: ClientKind = .json, roles: [String] = Fixtures.allRoles) -> (HubSession, FakeTransport)
     {
-        let transport = FakeTransport()
+        let transport = FakeTransport(raw: !kind.isJSON)
         let session = hub.open(
             connectionId: Fixtures.id(n), identity: Fixtures.identity(kind, user: "alice", roles: roles, groups: []),
             reconnectionToken: "token-\(n)", transport: transport)
@@ -44,7 +45,7 @@ final class FakeUpstream: HubUpstream {
     @Test func connectedOnceOnOpenAndDisconnectedOnceOnEnd() {
         let (session, transport) = open(1)
         #expect(upstream.connected == [Fixtures.id(1)])
-        hub.transportClosed(session, transport: transport, clientCloseCode: 1000, now: 1)
+        hub.transportClosed(session, transport: transport, clientCloseCode: .normal, now: 1)
         hub.end(session, code: nil, reason: "again")
         #expect(upstream.disconnected.count == 1)
         #expect(upstream.disconnected[0].1 == "The client closed the connection.")
@@ -57,7 +58,7 @@ final class FakeUpstream: HubUpstream {
         let again = FakeTransport()
         #expect(hub.resume(connectionId: Fixtures.id(2), transport: again, now: 2) != nil)
         hub.transportClosed(session, transport: again, clientCloseCode: nil, now: 3)
-        hub.tick(now: 3 + HubConfiguration().resumeWindowNanos)
+        hub.tick(now: 3 + 60_000_000_000)
         #expect(upstream.disconnected.map(\.0) == [Fixtures.id(2)])
         #expect(upstream.connected.count == 1)
     }
@@ -164,7 +165,7 @@ final class FakeUpstream: HubUpstream {
     @Test func answerAfterTheSessionEndedIsDropped() {
         let (session, transport) = open(11)
         send(#"{"type":"event","event":"e","dataType":"text","data":"x","ackId":1}"#, session)
-        hub.end(session, code: 1000, reason: "bye")
+        hub.end(session, code: .normal, reason: "bye")
         _ = transport.take()
         hub.upstreamAnswered(
             session, .success(reply: .init(dataType: .text, body: Array("late".utf8)), connectionState: nil))

@@ -403,14 +403,14 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
 
     @Test func errorsMapToCloseOrAck() {
         #expect(
-            ClientRequestError.invalidJSON("x").close == ClientProtocolClose(code: 1007, reason: "Invalid message: x"))
+            ClientRequestError.invalidJSON("x").close == ClientProtocolClose(code: .invalidPayload, reason: "Invalid message: x"))
         #expect(ClientRequestError.unknownType("").close?.reason == "Invalid message: missing type")
         #expect(ClientRequestError.unknownType("foo").close?.reason == "Invalid message: unknown type 'foo'")
         #expect(ClientRequestError.badRequest(ackId: 3, message: "m").close == nil)
         #expect(ClientRequestError.badRequest(ackId: nil, message: "m").ackError == nil)
         let ack = ClientRequestError.badRequest(ackId: 3, message: "m").ackError
         #expect(ack?.ackId == 3 && ack?.error == AckError(name: .badRequest, message: "m"))
-        #expect(ClientProtocolClose.binaryFrame.code == 1003)
+        #expect(ClientProtocolClose.binaryFrame.code.rawValue == 1003)
     }
 
     @Test func longUnknownTypeIsTruncatedForTheCloseReason() {

@@ -1,3 +1,4 @@
+import WPSBytes
 import WPSWebSocket
 
 /// An event copied out of the callback so it can be compared after the pointers die.

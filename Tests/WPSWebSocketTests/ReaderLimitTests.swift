@@ -1,3 +1,4 @@
+import WPSBytes
 import Testing
 import WPSWebSocket
 

@@ -1,0 +1,103 @@
+import WPSBytes
+import WPSHub
+import WPSLoop
+import WPSWebSocket
+
+/// A broadcast compressed for one window size: the JSON prefix compressed once, from which
+/// every JSON variant is finished with a small stored block, and the raw payload.
+struct CompressedBroadcast {
+    /// The JSON prefix compressed (sync-flushed, tail stripped); nil when not worth it.
+    var prefix: SharedBytes?
+    /// Whole frame (RSV1) for JSON clients without sequence ids.
+    var jsonFrame: SharedBytes?
+    /// Whole frame (RSV1) for raw clients; nil: send the uncompressed raw frame.
+    var rawFrame: SharedBytes?
+}
+
+/// permessage-deflate for broadcasts: the server always negotiates
+/// `server_no_context_takeover`, so a message compresses to the same bytes for every
+/// connection with the same window, and is compressed once per loop and window
+/// (protocol-spec/deflate.md).
+extension Outbox {
+    func deliverCompressed(
+        _ broadcast: Broadcast, sequenceId: UInt64, to port: HubApplication, windowBits: Int
+    ) -> Bool {
+        guard let connection = port.deliveryConnection else { return false }
+        let variants = compressedVariants(broadcast, windowBits)
+        let queued: Int
+        switch port.form {
+        case .json:
+            let frame =
+                variants.jsonFrame
+                ?? Self.closingBrace.withUnsafeBytes { Self.frame(text: true, broadcast.prefix.pointer, $0) }
+            queued = connection._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, frame, tail: Self.nothing) }
+        case .raw:
+            let frame =
+                variants.rawFrame ?? Self.frame(text: broadcast.payloadIsText, broadcast.payload.pointer, Self.nothing)
+            queued = connection._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, frame, tail: Self.nothing) }
+        case .reliable:
+            buildPending(port)
+            guard let prefix = variants.prefix else {
+                queued = sendSequencedUncompressed(broadcast, sequenceId: sequenceId, on: connection)
+                break
+            }
+            // The shared compressed prefix, then a per-recipient stored block holding the
+            // suffix: header, LEN, NLEN, `,"sequenceId":N}`, and the next block's header byte.
+            queued = withUnsafeTemporaryAllocation(byteCount: 96, alignment: 8) { scratch in
+                let base = scratch.baseAddress!
+                let tail = base + 16
+                let suffix = Self.writeSequenceSuffix(sequenceId, at: tail + 4)
+                let length = UInt16(suffix)
+                tail.storeBytes(of: UInt8(length & 0xFF), as: UInt8.self)
+                (tail + 1).storeBytes(of: UInt8(length >> 8), as: UInt8.self)
+                (tail + 2).storeBytes(of: UInt8(~length & 0xFF), as: UInt8.self)
+                (tail + 3).storeBytes(of: UInt8(~length >> 8), as: UInt8.self)
+                (tail + 4 + suffix).storeBytes(of: 0, as: UInt8.self)
+                let tailCount = suffix + DeflatePool.storedTailOverhead()
+                let header = WebSocketFrameEncoder.writeHeader(
+                    into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text, rsv1: true,
+                    payloadLength: prefix.count + tailCount)
+                return connection._withUnsafeGuaranteedRef {
+                    $0.sendFrame(
+                        head: UnsafeRawBufferPointer(start: base, count: header), prefix,
+                        tail: UnsafeRawBufferPointer(start: tail, count: tailCount))
+                }
+            }
+        }
+        return queued > maxOutboundBytes
+    }
+
+    private func sendSequencedUncompressed(
+        _ broadcast: Broadcast, sequenceId: UInt64, on connection: Unmanaged<Connection>
+    ) -> Int {
+        let size = Self.sequencedFrameSize(broadcast.prefix.count, sequenceId)
+        let prefix = broadcast.prefix.pointer
+        return connection._withUnsafeGuaranteedRef {
+            $0.sendBuilt(byteCount: size) { out in
+                _ = Self.writeSequencedFrame(prefix.baseAddress, prefix.count, sequenceId, at: out)
+            }
+        }
+    }
+
+    /// The compressed forms of `broadcast` for `windowBits`, made on first need.
+    func compressedVariants(_ broadcast: Broadcast, _ windowBits: Int) -> CompressedBroadcast {
+        if let cached = compressed[windowBits] { return cached }
+        var variants = CompressedBroadcast()
+        guard let compressors else { return variants }
+        let prefix = broadcast.prefix.pointer
+        if compressors.shouldCompress(prefix.count), let body = compressors.compress(prefix, windowBits: windowBits) {
+            variants.prefix = SharedBytes(body)
+            var whole = body
+            Self.closingBrace.withUnsafeBytes { DeflatePool.appendStoredTail($0, to: &whole) }
+            variants.jsonFrame = whole.withUnsafeBytes { Self.frame(text: true, $0, Self.nothing, compressed: true) }
+        }
+        let payload = broadcast.payload.pointer
+        if compressors.shouldCompress(payload.count), let body = compressors.compress(payload, windowBits: windowBits) {
+            variants.rawFrame = body.withUnsafeBytes {
+                Self.frame(text: broadcast.payloadIsText, $0, Self.nothing, compressed: true)
+            }
+        }
+        compressed[windowBits] = variants
+        return variants
+    }
+}
