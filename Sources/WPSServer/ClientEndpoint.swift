@@ -36,7 +36,10 @@ extension Router {
         return nil
     }
 
-    func routeClient(_ head: HTTPRequestHead, hubName: String?, loop: EventLoop, connection: Connection?) -> RouteDecision {
+    func routeClient(
+        _ head: HTTPRequestHead, hubName: String?, context: LoopContext, connection: Connection?
+    ) -> RouteDecision {
+        let loop = context.loop
         guard head.method == "GET" else {
             return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])
         }
@@ -55,7 +58,6 @@ extension Router {
         let subprotocol = selected.flatMap { WebPubSubSubprotocol.parse($0) }
         let deflate = negotiateDeflate(upgrade)
         let response = upgradeResponse(upgrade, protocol: selected, deflate: deflate)
-        let context = LoopContext.of(loop)
         let now = Int64(time(nil))
         let messageRate = configuration.limits.maxMessagesPerSecond
         func accept(_ start: HubApplication.Start, admission: ConnectionTicket? = nil) -> RouteDecision {

@@ -17,8 +17,10 @@ final class HTTPSession: ConnectionHandler {
 
     let connection: Connection
     let router: Router
-    /// The compressors of the loop this connection is on, for its WebSocket session.
-    let compressors: DeflatePool?
+    /// What the server keeps for the loop this connection is on.
+    let context: LoopContext
+    /// The loop's compressors, for the WebSocket session.
+    var compressors: DeflatePool? { context.deflate }
     var parser: HTTPHeadParser
     var phase = Phase.head
     /// Bytes of an incomplete head or body, kept only between reads.
@@ -28,8 +30,8 @@ final class HTTPSession: ConnectionHandler {
     let handshakeNanos: UInt64
     var maxPendingBytes: Int { router.configuration.http.maxHeadBytes + router.configuration.http.maxBodyBytes }
 
-    init(connection: Connection, router: Router, compressors: DeflatePool?) {
-        self.compressors = compressors
+    init(connection: Connection, router: Router, context: LoopContext) {
+        self.context = context
         self.connection = connection
         self.router = router
         parser = HTTPHeadParser(limits: router.configuration.http)
@@ -138,7 +140,7 @@ final class HTTPSession: ConnectionHandler {
         body = []
         return apply(
             router.route(
-                head, body: requestBody, loop: connection.loop, secure: connection.transform != nil, connection: connection),
+                head, body: requestBody, context: context, secure: connection.transform != nil, connection: connection),
             for: head,
             rest: rest)
     }
@@ -207,7 +209,7 @@ final class HTTPSession: ConnectionHandler {
                 // Earlier pipelined responses are still queued here: refuse the recovery
                 // rather than split the byte stream across loops.
                 let refusal = HubApplication(
-                    context: LoopContext.of(connection.loop),
+                    context: context,
                     start: .refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
                 HTTPSession.upgrade(
                     connection, response: response, application: refusal, configuration: configuration, deflate: deflate,

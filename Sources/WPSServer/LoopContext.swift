@@ -4,6 +4,8 @@ import WPSLoop
 
 /// What the server keeps per event loop: its shard of the hub and its outbox.
 final class LoopContext {
+    /// The loop this context belongs to; it outlives the context's every use.
+    unowned let loop: EventLoop
     let hub: LoopHub
     let outbox: Outbox
     let index: Int
@@ -14,6 +16,7 @@ final class LoopContext {
     var upstream: UpstreamDispatcher?
 
     init(loop: EventLoop, configuration: ServerConfiguration, upstream: UpstreamShared? = nil) {
+        self.loop = loop
         index = loop.index
         handshakeBudget = HandshakeBudget(perTurn: configuration.tlsHandshakesPerTurn, loop: loop)
         deflate = configuration.deflate.enabled ? DeflatePool(configuration: configuration.deflate) : nil
@@ -41,9 +44,12 @@ final class LoopContext {
     /// How often queued upstream requests are checked for deadlines and retries.
     static let upstreamTickNanos: UInt64 = 100_000_000
 
+    /// The context of `loop`, for work posted from another loop (inbox closures receive the
+    /// loop they run on). Everything created on a loop is handed its context instead.
     static func of(_ loop: EventLoop) -> LoopContext {
-        // Installed in the loop's configure step before it accepts anything.
-        loop.context as! LoopContext
+        // Installed in the loop's configure step, before it accepts or runs anything.
+        guard let context = loop.context else { preconditionFailure("loop \(loop.index) has no server context") }
+        return unsafeDowncast(context, to: LoopContext.self)
     }
 }
 

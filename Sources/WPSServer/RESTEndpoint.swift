@@ -18,15 +18,18 @@ extension Router {
         let hub: String
         /// Path segments after `/api/hubs/{hub}`, percent-decoded.
         let rest: [String]
-        let loop: EventLoop
+        /// The loop the request arrived on, with its hub shard.
+        let context: LoopContext
         let secure: Bool
+
+        var loop: EventLoop { context.loop }
 
         var method: String { head.method }
         func query(_ name: String) -> String? { head.queryValue(name) }
         func queries(_ name: String) -> [String] { head.query.filter { $0.name == name }.map(\.value) }
     }
 
-    func routeREST(_ head: HTTPRequestHead, body: [UInt8], loop: EventLoop, secure: Bool) -> RouteDecision {
+    func routeREST(_ head: HTTPRequestHead, body: [UInt8], context: LoopContext, secure: Bool) -> RouteDecision {
         guard let segments = Self.pathSegments(head.rawPath) else {
             return .answer(restError(.badRequest, "InvalidPath", "the path is not valid percent-encoding"))
         }
@@ -47,7 +50,7 @@ extension Router {
         }
         if let failure = authenticateREST(head) { return .answer(failure) }
         let request = RESTRequest(
-            head: head, body: body, hub: segments[2].lowercased(), rest: Array(segments.dropFirst(3)), loop: loop,
+            head: head, body: body, hub: segments[2].lowercased(), rest: Array(segments.dropFirst(3)), context: context,
             secure: secure)
         return perform(request)
     }

@@ -135,7 +135,7 @@ extension Router {
         guard let broadcast else {
             return .answer(restError(.badRequest, "InvalidPayload", "the body does not match its content type"))
         }
-        let hub = LoopContext.of(r.loop).hub
+        let hub = r.context.hub
         if case .connection(let id) = target {
             // Only the owning loop can have it.
             if let owner = ConnectionIDs.loopIndex(of: id), owner < r.loop.siblings.count, owner != r.loop.index {

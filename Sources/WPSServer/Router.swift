@@ -49,13 +49,13 @@ final class Router: Sendable {
     }
 
     func route(
-        _ head: HTTPRequestHead, body: [UInt8], loop: EventLoop, secure: Bool, connection: Connection? = nil
+        _ head: HTTPRequestHead, body: [UInt8], context: LoopContext, secure: Bool, connection: Connection? = nil
     ) -> RouteDecision {
         if let hub = clientHub(head) {
-            return routeClient(head, hubName: hub, loop: loop, connection: connection)
+            return routeClient(head, hubName: hub, context: context, connection: connection)
         }
         if head.path == "/api" || head.path.hasPrefix("/api/") {
-            return routeREST(head, body: body, loop: loop, secure: secure)
+            return routeREST(head, body: body, context: context, secure: secure)
         }
         if head.path == "/negotiate" || head.path.hasPrefix("/negotiate/") {
             return routeNegotiate(head, secure: secure)

@@ -46,7 +46,7 @@ public final class Server: Sendable {
                     connection.transform = TLSTransform(
                         session: tls.makeSession(), budget: context.handshakeBudget, stats: context.tlsStats)
                 }
-                return HTTPSession(connection: connection, router: routes, compressors: context.deflate)
+                return HTTPSession(connection: connection, router: routes, context: context)
             }
         }
     }
