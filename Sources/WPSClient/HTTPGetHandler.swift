@@ -44,7 +44,7 @@ final class HTTPGetHandler: ConnectionHandler {
                 }
                 connection.transform = tls?.transform(serverName: host)
                 connection.setTimer(at: loop.now &+ timeoutNanos)
-                connection.send(bytes)
+                connection.queue(copying: bytes)
             }
         }
     }

@@ -250,6 +250,6 @@ final class WebSocketClientHandler: ConnectionHandler, ClientSocket {
     /// Queues bytes; the loop passes them through TLS when the connection has it.
     private func write(_ bytes: [UInt8]) {
         guard let connection, !bytes.isEmpty else { return }
-        connection.send(bytes)
+        connection.queue(copying: bytes)
     }
 }

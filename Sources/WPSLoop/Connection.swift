@@ -70,9 +70,64 @@ public final class Connection {
     /// A stable identity for logs: loop index, slot and generation.
     public var debugID: String { "\(loop.index).\(slot).\(generation)" }
 
+    // MARK: - queueing output
+    //
+    // Two ways in from outside the loop: `queue(_:head:tail:)` for shared bytes (never
+    // copied) and `queue(byteCount:urgent:_:)` for bytes of the caller's own, written in
+    // place; `queue(copying:)` is the second for bytes that already exist. Whichever is
+    // cheaper underneath (the turn arena, a pooled block, a reference) is the loop's choice.
+
+    /// Queues `shared` without copying it, between `head` and `tail`, which are copied (a
+    /// per-recipient frame header and suffix; either may be empty). Together they are one
+    /// whole WebSocket frame, or one whole piece of another protocol's stream. Returns the
+    /// bytes now queued.
+    @discardableResult
+    public func queue(
+        _ shared: SharedBytes, head: UnsafeRawBufferPointer = Connection.noBytes,
+        tail: UnsafeRawBufferPointer = Connection.noBytes
+    ) -> Int {
+        sendFrame(head: head, shared, tail: tail)
+    }
+
+    /// Queues `byteCount` bytes that `write` puts in place: whole frames, or a whole piece of
+    /// another protocol's stream. `urgent` ones (a pong, an ack) go ahead of queued data, after
+    /// the frame being written. Returns the bytes now queued.
+    @discardableResult
+    public func queue(byteCount: Int, urgent: Bool = false, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
+        guard urgent else { return sendBuilt(byteCount: byteCount, write) }
+        guard state == .open || state == .connecting, byteCount > 0 else { return queuedBytes }
+        if outbound.isIdle, !wantsWritable,
+            let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(byteCount) })
+        {
+            write(destination)
+            if outbound.appendBorrowed(destination, count: byteCount, urgent: true) { loop.borrowers.append(self) }
+        } else {
+            withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 8) { scratch in
+                write(scratch.baseAddress!)
+                outbound.appendUrgent(UnsafeRawBufferPointer(scratch), Self.noBytes)
+            }
+        }
+        markDirty()
+        return queuedBytes
+    }
+
+    /// Queues a copy of `bytes` (whole frames, or a whole piece of a stream).
+    @discardableResult
+    public func queue(copying bytes: UnsafeRawBufferPointer, urgent: Bool = false) -> Int {
+        queue(byteCount: bytes.count, urgent: urgent) { destination in
+            if let base = bytes.baseAddress { destination.copyMemory(from: base, byteCount: bytes.count) }
+        }
+    }
+
+    /// Queues a copy of `bytes`.
+    @discardableResult
+    public func queue(copying bytes: [UInt8], urgent: Bool = false) -> Int {
+        bytes.withUnsafeBytes { queue(copying: $0, urgent: urgent) }
+    }
+
     /// Queues a copy of `bytes`. `endsFrame` false means more bytes of the same WebSocket
     /// frame follow, so urgent frames must not be put after these.
-    public func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool = true) {
+    func send(_ bytes: UnsafeRawBufferPointer, endsFrame: Bool = true) {
         guard state == .open || state == .connecting else { return }
         if endsFrame, !wantsWritable, sendThroughArena(bytes, Self.noBytes, urgent: false) { return }
         outbound.append(bytes, endsFrame: endsFrame)
@@ -80,7 +135,7 @@ public final class Connection {
     }
 
     /// Queues a copy of one whole frame given in two parts (a header and its payload).
-    public func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
+    func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
         guard state == .open || state == .connecting else { return }
         if !wantsWritable, sendThroughArena(first, second, urgent: false) { return }
         outbound.append(first, endsFrame: false)
@@ -90,14 +145,14 @@ public final class Connection {
 
     /// Queues one whole small frame (`first` then `second`) ahead of queued data, after the
     /// frame being written: for pongs and acks, which must not wait behind a backlog.
-    public func sendUrgent(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
+    func sendUrgent(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
         guard state == .open || state == .connecting else { return }
         if outbound.isIdle, !wantsWritable, sendThroughArena(first, second, urgent: true) { return }
         outbound.appendUrgent(first, second)
         markDirty()
     }
 
-    private static var noBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+    public static var noBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
     /// Bytes for a socket that keeps up (the usual request and answer) are copied into the
     /// turn arena and borrowed, like a broadcast: the queue takes no block from its pool and
@@ -118,12 +173,12 @@ public final class Connection {
         return true
     }
 
-    public func send(_ bytes: [UInt8]) {
+    func send(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { send($0) }
     }
 
     /// Queues a reference to shared bytes (or a range of them); nothing is copied.
-    public func send(_ shared: SharedBytes, range: Range<Int>? = nil, endsFrame: Bool = true) {
+    func send(_ shared: SharedBytes, range: Range<Int>? = nil, endsFrame: Bool = true) {
         guard state == .open || state == .connecting else { return }
         outbound.append(shared, range: range, endsFrame: endsFrame)
         markDirty()
@@ -133,7 +188,7 @@ public final class Connection {
     /// referenced otherwise) and `tail` (copied); returns the bytes now queued. One call per
     /// delivery keeps a broadcast's per-recipient work small.
     @discardableResult
-    public func sendFrame(
+    func sendFrame(
         head: UnsafeRawBufferPointer, _ shared: SharedBytes, range: Range<Int>? = nil, tail: UnsafeRawBufferPointer
     ) -> Int {
         guard state == .open || state == .connecting else { return queuedBytes }
@@ -157,7 +212,7 @@ public final class Connection {
     /// arena when the socket keeps up (borrowed, like a broadcast), else in the queue's own
     /// block. Returns the bytes now queued.
     @discardableResult
-    public func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
+    func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
         guard state == .open || state == .connecting, byteCount > 0 else { return queuedBytes }
         if !wantsWritable,
             let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(byteCount) })

@@ -180,7 +180,7 @@ final class HTTPSession: ConnectionHandler {
             return false
         case .upgrade(let response, let application, let deflate):
             phase = .finished
-            connection.send(response)
+            connection.queue(copying: response)
             let session = WebSocketSession(
                 connection: connection, configuration: router.webSocketLimits, application: application, deflate: deflate,
                 compressors: compressors)
@@ -225,7 +225,7 @@ final class HTTPSession: ConnectionHandler {
         configuration: WebSocketSession.Limits, deflate: NegotiatedDeflate?, compressors: DeflatePool?,
         leftover: [UInt8]
     ) {
-        connection.send(response)
+        connection.queue(copying: response)
         let session = WebSocketSession(
             connection: connection, configuration: configuration, application: application, deflate: deflate,
             compressors: compressors)
@@ -244,7 +244,7 @@ final class HTTPSession: ConnectionHandler {
         HTTPResponse.write(
             status: answer.status, body: head.method == "HEAD" ? [] : answer.body, contentType: answer.contentType,
             close: close, extraHeaders: answer.headers, into: &out)
-        connection.send(out.bytes)
+        connection.queue(copying: out.bytes)
         if close {
             phase = .finished
             connection.close()
@@ -292,9 +292,9 @@ final class HTTPSession: ConnectionHandler {
             extraHeaders: headers, into: &out)
         if omitBody {
             // HEAD: the same head as GET, without the body (RFC 9110 §9.3.2).
-            connection.send(Array(out.bytes.dropLast(body.utf8.count)))
+            connection.queue(copying: Array(out.bytes.dropLast(body.utf8.count)))
         } else {
-            connection.send(out.bytes)
+            connection.queue(copying: out.bytes)
         }
         if close {
             phase = .finished

@@ -30,11 +30,11 @@ extension Outbox {
             let frame =
                 variants.jsonFrame
                 ?? Self.closingBrace.withUnsafeBytes { Self.frame(text: true, broadcast.prefix.pointer, $0) }
-            queued = connection._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, frame, tail: Self.nothing) }
+            queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .raw:
             let frame =
                 variants.rawFrame ?? Self.frame(text: broadcast.payloadIsText, broadcast.payload.pointer, Self.nothing)
-            queued = connection._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, frame, tail: Self.nothing) }
+            queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .reliable:
             buildPending(port)
             guard let prefix = variants.prefix else {
@@ -58,8 +58,8 @@ extension Outbox {
                     into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text, rsv1: true,
                     payloadLength: prefix.count + tailCount)
                 return connection._withUnsafeGuaranteedRef {
-                    $0.sendFrame(
-                        head: UnsafeRawBufferPointer(start: base, count: header), prefix,
+                    $0.queue(
+                        prefix, head: UnsafeRawBufferPointer(start: base, count: header),
                         tail: UnsafeRawBufferPointer(start: tail, count: tailCount))
                 }
             }
@@ -73,7 +73,7 @@ extension Outbox {
         let size = Self.sequencedFrameSize(broadcast.prefix.count, sequenceId)
         let prefix = broadcast.prefix.pointer
         return connection._withUnsafeGuaranteedRef {
-            $0.sendBuilt(byteCount: size) { out in
+            $0.queue(byteCount: size) { out in
                 _ = Self.writeSequencedFrame(prefix.baseAddress, prefix.count, sequenceId, at: out)
             }
         }

@@ -86,10 +86,10 @@ final class Outbox: TurnProducer {
         switch port.form {
         case .json:
             let frame = jsonFrame ?? makeJSONFrame(broadcast)
-            queued = connection._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, frame, tail: Self.nothing) }
+            queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .raw:
             let frame = rawFrame ?? makeRawFrame(broadcast)
-            queued = connection._withUnsafeGuaranteedRef { $0.sendFrame(head: Self.nothing, frame, tail: Self.nothing) }
+            queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .reliable:
             if broadcast.prefix.count < Self.builtAtTurnEndBelow {
                 deferSequenced(broadcast, sequenceId: sequenceId, to: port)
@@ -110,14 +110,12 @@ final class Outbox: TurnProducer {
         return withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
             let count = WebSocketFrameEncoder.writeHeader(into: header, opcode: .text, payloadLength: message.count)
             let head = UnsafeRawBufferPointer(rebasing: header[0..<count])
-            return connection._withUnsafeGuaranteedRef { connection in
-                if urgent {
-                    connection.sendUrgent(head, message)
-                } else {
-                    connection.send(head, message)
+            let queued = connection._withUnsafeGuaranteedRef {
+                $0.queue(byteCount: head.count + message.count, urgent: urgent) { out in
+                    Self.copy(head, message, to: out)
                 }
-                return connection.queuedBytes > maxOutboundBytes
             }
+            return queued > maxOutboundBytes
         }
     }
 
@@ -153,6 +151,15 @@ final class Outbox: TurnProducer {
 
     static let closingBrace: [UInt8] = [UInt8(ascii: "}")]
     static var nothing: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+
+    /// Copies `first` then `second` to `out`.
+    @inline(__always)
+    static func copy(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, to out: UnsafeMutableRawPointer) {
+        if let base = first.baseAddress, first.count > 0 { out.copyMemory(from: base, byteCount: first.count) }
+        if let base = second.baseAddress, second.count > 0 {
+            (out + first.count).copyMemory(from: base, byteCount: second.count)
+        }
+    }
 
     /// A whole unmasked frame of `first` then `second`, in one allocation.
     static func frame(
@@ -232,7 +239,7 @@ final class Outbox: TurnProducer {
         guard let connection = port.deliveryConnection else { return }
         pending.withUnsafeBufferPointer { frames in
             _ = connection._withUnsafeGuaranteedRef { connection in
-                connection.sendBuilt(byteCount: total) { out in
+                connection.queue(byteCount: total) { out in
                     var cursor = out
                     var index = Int(first)
                     while index >= 0 {
@@ -255,8 +262,8 @@ final class Outbox: TurnProducer {
             let suffix = Self.writeSequenceSuffix(sequenceId, at: cursor)
             let header = Self.writeTextFrameHeader(payloadLength: prefix.count + suffix, at: base)
             return connection._withUnsafeGuaranteedRef {
-                $0.sendFrame(
-                    head: UnsafeRawBufferPointer(start: base, count: header), prefix,
+                $0.queue(
+                    prefix, head: UnsafeRawBufferPointer(start: base, count: header),
                     tail: UnsafeRawBufferPointer(start: cursor, count: suffix))
             }
         }

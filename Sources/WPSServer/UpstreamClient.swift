@@ -211,7 +211,7 @@ final class UpstreamConnection: ConnectionHandler {
         received = 0
         body = []
         connection.setTimer(at: call.deadline)
-        call.request.withUnsafeBytes { connection.send($0) }
+        connection.queue(copying: call.request)
         return true
     }
 

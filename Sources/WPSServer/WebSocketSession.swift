@@ -102,10 +102,6 @@ final class WebSocketSession: ConnectionHandler {
 
     // MARK: sending
 
-    /// Frames up to this size are built in one piece; larger payloads are queued after their
-    /// header without being copied twice.
-    static let builtFrameBytes = 16 * 1024
-
     /// Sends one unfragmented frame built from a header and the payload; control frames go
     /// ahead of queued data (a pong never waits behind a backlog). Data worth compressing is
     /// compressed when permessage-deflate was negotiated.
@@ -117,9 +113,11 @@ final class WebSocketSession: ConnectionHandler {
             withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
                 let length = WebSocketFrameEncoder.writeHeader(
                     into: header, opcode: opcode, rsv1: true, payloadLength: body.count)
-                connection.send(UnsafeRawBufferPointer(rebasing: header[0..<length]), endsFrame: false)
+                let head = UnsafeRawBufferPointer(rebasing: header[0..<length])
+                _ = body.withUnsafeBytes { body in
+                    connection.queue(byteCount: head.count + body.count) { Outbox.copy(head, body, to: $0) }
+                }
             }
-            body.withUnsafeBytes { connection.send($0, endsFrame: true) }
             enforceOutboundLimit()
             return
         }
@@ -127,21 +125,11 @@ final class WebSocketSession: ConnectionHandler {
             let length = WebSocketFrameEncoder.writeHeader(
                 into: header, opcode: opcode, payloadLength: payload.count)
             let head = UnsafeRawBufferPointer(rebasing: header[0..<length])
-            if opcode.isControl {
-                connection.sendUrgent(head, payload)
-            } else if payload.count <= Self.builtFrameBytes {
-                // One piece: borrowed from the turn arena when the socket keeps up, so it
-                // merges with what precedes it there (a 101 and the first message go out in
-                // one write).
-                connection.sendBuilt(byteCount: head.count + payload.count) { destination in
-                    destination.copyMemory(from: head.baseAddress!, byteCount: head.count)
-                    if let base = payload.baseAddress, payload.count > 0 {
-                        (destination + head.count).copyMemory(from: base, byteCount: payload.count)
-                    }
-                }
-            } else {
-                connection.send(head, endsFrame: false)
-                connection.send(payload, endsFrame: true)
+            // One piece, borrowed from the turn arena when the socket keeps up, so it merges
+            // with what precedes it there (a 101 and the first message go out in one write).
+            // Control frames go ahead of queued data.
+            connection.queue(byteCount: head.count + payload.count, urgent: opcode.isControl) { destination in
+                Outbox.copy(head, payload, to: destination)
             }
         }
         enforceOutboundLimit()
@@ -157,7 +145,7 @@ final class WebSocketSession: ConnectionHandler {
         if !closeSent {
             withUnsafeTemporaryAllocation(byteCount: WebSocketFrameEncoder.maxCloseFrameBytes, alignment: 1) { frame in
                 let length = WebSocketFrameEncoder.writeCloseFrame(into: frame, code: code, reason: reason)
-                connection.send(UnsafeRawBufferPointer(rebasing: frame[0..<length]))
+                connection.queue(copying: UnsafeRawBufferPointer(rebasing: frame[0..<length]))
             }
             closeSent = true
         }

@@ -73,7 +73,7 @@ final class BenchSocket: ConnectionHandler {
         let request = WebSocketHandshake.clientRequestHead(
             host: "\(host):\(port)", path: path, key: WebSocketHandshake.randomKey(), protocols: [subprotocol],
             extraHeaders: extensions)
-        made.send(request)
+        made.queue(copying: request)
         return true
     }
 
@@ -84,7 +84,7 @@ final class BenchSocket: ConnectionHandler {
         guard state == .open, let connection else { return }
         let frame = WebSocketFrameEncoder.frame(
             opcode: .text, payload: payload, maskKey: WebSocketHandshake.randomMaskKey())
-        connection.send(frame)
+        connection.queue(copying: frame)
     }
 
     /// Bytes queued toward the server that the kernel has not taken yet.
@@ -98,7 +98,7 @@ final class BenchSocket: ConnectionHandler {
         }
         clientInitiatedClose = true
         state = .closing
-        connection.send(
+        connection.queue(copying: 
             WebSocketFrameEncoder.closeFrame(
                 code: .normal, reason: "", maskKey: WebSocketHandshake.randomMaskKey()))
     }
@@ -201,7 +201,7 @@ final class BenchSocket: ConnectionHandler {
                 return state == .open || state == .closing ? .continue : .stop
             case .ping(let data):
                 if let connection {
-                    connection.send(
+                    connection.queue(copying: 
                         WebSocketFrameEncoder.frame(
                             opcode: .pong, payload: UnsafeRawBufferPointer(data),
                             maskKey: WebSocketHandshake.randomMaskKey()))
@@ -213,7 +213,7 @@ final class BenchSocket: ConnectionHandler {
                 if state == .open {
                     let text = String(decoding: UnsafeRawBufferPointer(reason), as: UTF8.self)
                     failure = "server closed with \(code.map(String.init) ?? "no code") \(text)"
-                    self.connection?.send(
+                    self.connection?.queue(copying: 
                         WebSocketFrameEncoder.closeFrame(
                             code: code.map { WebSocketCloseCode(rawValue: $0) }, reason: "",
                             maskKey: WebSocketHandshake.randomMaskKey()))

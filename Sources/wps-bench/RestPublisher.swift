@@ -99,7 +99,7 @@ final class RestPublisher: BenchTicker {
         request.append("\r\n\r\n")
         request.append(contentsOf: body.bytes)
         channel.inFlight += 1
-        channel.connection?.send(request.bytes)
+        channel.connection?.queue(copying: request.bytes)
         context.stats.published += 1
         context.shared.published.add(1, ordering: .relaxed)
     }

@@ -75,16 +75,16 @@ final class HandlerConnection: ConnectionHandler {
             switch request.method {
             case .post where request.wantsReply:
                 counters.replies.add(1, ordering: .relaxed)
-                answers.reply.withUnsafeBytes { connection.send($0) }
+                connection.queue(copying: answers.reply)
             case .post:
                 counters.noContent.add(1, ordering: .relaxed)
-                answers.noContent.withUnsafeBytes { connection.send($0) }
+                connection.queue(copying: answers.noContent)
             case .options:
                 counters.preflights.add(1, ordering: .relaxed)
-                answers.preflight.withUnsafeBytes { connection.send($0) }
+                connection.queue(copying: answers.preflight)
             case .other:
                 counters.other.add(1, ordering: .relaxed)
-                answers.notAllowed.withUnsafeBytes { connection.send($0) }
+                connection.queue(copying: answers.notAllowed)
             }
         }
         if !framed {

@@ -77,7 +77,7 @@ final class ProxyPipe: ConnectionHandler {
     }
 
     func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
-        upstream?.send(UnsafeRawBufferPointer(bytes))
+        upstream?.queue(copying: UnsafeRawBufferPointer(bytes))
     }
 
     func closed(_ connection: Connection) { upstream?.abort() }
@@ -92,7 +92,7 @@ final class ProxyPipe: ConnectionHandler {
             guard let pipe else { return }
             let copy = Array(bytes)
             pipe.shared.state.withLock { $0.fromServer[pipe.index].append(contentsOf: copy) }
-            pipe.client.send(UnsafeRawBufferPointer(bytes))
+            pipe.client.queue(copying: UnsafeRawBufferPointer(bytes))
         }
 
         func closed(_ connection: Connection) { pipe?.client.abort() }
