@@ -116,7 +116,9 @@ final class Outbox: TurnProducer {
                 } else {
                     connection.send(head, message)
                 }
-                return connection.queuedBytes > maxOutboundBytes
+                // An urgent message leaves this port's deferred frames waiting; they count all
+                // the same, as in `deliver`.
+                return connection.queuedBytes + port.pendingBytes > maxOutboundBytes
             }
         }
     }
