@@ -114,6 +114,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "WPSLoopTests", dependencies: ["WPSLoop", "WPSBytes", "CWPSLinux"]),
+        .testTarget(
+            name: "WPSServerTests",
+            dependencies: [
+                "WPSServer", "WPSLoop", "WPSHub", "WPSBytes", "WPSWebSocket", "WPSProtocol", "WPSDeflate", "WPSAuth",
+                "WPSHTTP", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate", "CWPSLinux"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
         .testTarget(name: "WPSConfigTests", dependencies: ["WPSConfig", "WPSUpstream"]),

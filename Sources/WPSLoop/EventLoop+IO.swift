@@ -79,6 +79,20 @@ extension EventLoop {
         return connection
     }
 
+    /// Registers a connected stream socket this loop did not accept (one end of a
+    /// `socketpair`, a descriptor handed over by another process); the caller installs its
+    /// handler. The loop owns `fd` from now on, closes it with the connection, and makes it
+    /// non-blocking, since it never waits on a socket. Returns nil, with `fd` closed, when
+    /// the loop is shutting down or epoll refuses the descriptor.
+    public func adopt(fd: Int32) -> Connection? {
+        let flags = fcntl(fd, F_GETFL)
+        guard shutdownDeadline == 0, flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            _ = wps_close(fd)
+            return nil
+        }
+        return register(fd: fd, accepted: false)
+    }
+
     @discardableResult
     func register(
         fd: Int32, accepted: Bool = true, listener: Int = -1, events: UInt32 = UInt32(WPS_EPOLLIN | WPS_EPOLLRDHUP)

@@ -115,7 +115,9 @@ final class Outbox: TurnProducer {
                     Self.copy(head, message, to: out)
                 }
             }
-            return queued > maxOutboundBytes
+            // An urgent message leaves this port's deferred frames waiting; they count all
+            // the same, as in `deliver`.
+            return queued + port.pendingBytes > maxOutboundBytes
         }
     }
 

@@ -450,6 +450,53 @@ struct TestSocket {
         defer { Glibc.close(pipeEnds[0]); Glibc.close(pipeEnds[1]) }
         #expect(wps_accept_backlog(pipeEnds[0]) == -ENOTSOCK)
     }
+
+    /// A socket the loop did not accept (one end of a socketpair, blocking as made) is
+    /// adopted: made non-blocking, served by the handler installed on it, closed with it.
+    @Test func adoptsASocketItDidNotAccept() throws {
+        var ends: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        let group = try EventLoopGroup(threads: 1) { _ in }
+        defer { group.shutdown(graceNanos: 1_000_000_000); group.join() }
+        let adopted = ends[1]
+        group.inboxes[0].post { loop in loop.adopt(fd: adopted)?.handler = EchoHandler() }
+        let socket = TestSocket(connected: ends[0])
+        defer { socket.close() }
+        socket.send("hello")
+        #expect(socket.read(5) == Array("hello".utf8))
+        #expect(fcntl(adopted, F_GETFL) & O_NONBLOCK != 0)
+        socket.send("bye")
+        #expect(socket.read(4) == Array("ciao".utf8))
+        #expect(socket.readsEOF())
+    }
+
+    /// A loop that is shutting down refuses the socket and closes it.
+    @Test func aLoopShuttingDownClosesWhatItIsGiven() throws {
+        var ends: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        let group = try EventLoopGroup(threads: 1) { _ in }
+        let refused = Atomic<Bool>(false)
+        let given = ends[1]
+        group.inboxes[0].post { loop in
+            loop.beginShutdown(graceNanos: 1_000_000_000)
+            refused.store(loop.adopt(fd: given) == nil, ordering: .sequentiallyConsistent)
+        }
+        let socket = TestSocket(connected: ends[0])
+        defer { socket.close() }
+        #expect(socket.readsEOF())
+        group.join()
+        let wasRefused = refused.load(ordering: .sequentiallyConsistent)
+        #expect(wasRefused)
+    }
+}
+
+extension TestSocket {
+    /// Wraps a socket connected elsewhere, with the same receive timeout.
+    init(connected fd: Int32) {
+        self.fd = fd
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
 }
 
 /// A plain thread for a blocking helper in tests.
