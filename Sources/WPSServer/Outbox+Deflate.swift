@@ -12,6 +12,9 @@ struct CompressedBroadcast {
     var jsonFrame: SharedBytes?
     /// Whole frame (RSV1) for raw clients; nil: send the uncompressed raw frame.
     var rawFrame: SharedBytes?
+    /// Which halves were tried: each is compressed only when a client of its form is met.
+    var triedPrefix = false
+    var triedRaw = false
 }
 
 /// permessage-deflate for broadcasts: the server always negotiates
@@ -23,17 +26,14 @@ extension Outbox {
         _ broadcast: Broadcast, sequenceId: UInt64, to port: HubApplication, windowBits: Int
     ) -> Bool {
         guard let connection = port.deliveryConnection else { return false }
-        let variants = compressedVariants(broadcast, windowBits)
+        let variants = compressedVariants(broadcast, windowBits, raw: port.form == .raw)
         let queued: Int
         switch port.form {
         case .json:
-            let frame =
-                variants.jsonFrame
-                ?? Self.closingBrace.withUnsafeBytes { Self.frame(text: true, broadcast.prefix.pointer, $0) }
+            let frame = variants.jsonFrame ?? jsonFrame ?? makeJSONFrame(broadcast)
             queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .raw:
-            let frame =
-                variants.rawFrame ?? Self.frame(text: broadcast.payloadIsText, broadcast.payload.pointer, Self.nothing)
+            let frame = variants.rawFrame ?? rawFrame ?? makeRawFrame(broadcast)
             queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .reliable:
             buildPending(port)
@@ -79,23 +79,32 @@ extension Outbox {
         }
     }
 
-    /// The compressed forms of `broadcast` for `windowBits`, made on first need.
-    func compressedVariants(_ broadcast: Broadcast, _ windowBits: Int) -> CompressedBroadcast {
-        if let cached = compressed[windowBits] { return cached }
-        var variants = CompressedBroadcast()
+    /// The compressed forms of `broadcast` for `windowBits`, each made on first need: the
+    /// JSON prefix for JSON and reliable clients, the payload for raw ones (`raw`).
+    func compressedVariants(_ broadcast: Broadcast, _ windowBits: Int, raw: Bool) -> CompressedBroadcast {
+        var variants = compressed[windowBits] ?? CompressedBroadcast()
+        if raw ? variants.triedRaw : variants.triedPrefix { return variants }
         guard let compressors else { return variants }
+        if raw {
+            variants.triedRaw = true
+            let payload = broadcast.payload.pointer
+            if compressors.shouldCompress(payload.count),
+                let body = compressors.compress(payload, windowBits: windowBits)
+            {
+                variants.rawFrame = body.withUnsafeBytes {
+                    Self.frame(text: broadcast.payloadIsText, $0, Self.nothing, compressed: true)
+                }
+            }
+            compressed[windowBits] = variants
+            return variants
+        }
+        variants.triedPrefix = true
         let prefix = broadcast.prefix.pointer
         if compressors.shouldCompress(prefix.count), let body = compressors.compress(prefix, windowBits: windowBits) {
             variants.prefix = SharedBytes(body)
             var whole = body
             Self.closingBrace.withUnsafeBytes { DeflatePool.appendStoredTail($0, to: &whole) }
             variants.jsonFrame = whole.withUnsafeBytes { Self.frame(text: true, $0, Self.nothing, compressed: true) }
-        }
-        let payload = broadcast.payload.pointer
-        if compressors.shouldCompress(payload.count), let body = compressors.compress(payload, windowBits: windowBits) {
-            variants.rawFrame = body.withUnsafeBytes {
-                Self.frame(text: broadcast.payloadIsText, $0, Self.nothing, compressed: true)
-            }
         }
         compressed[windowBits] = variants
         return variants

@@ -45,8 +45,8 @@ final class Outbox: TurnProducer {
     // `currentID`, which costs no reference count.
     private var current: Broadcast?
     private var currentID: ObjectIdentifier?
-    private var jsonFrame: SharedBytes?
-    private var rawFrame: SharedBytes?
+    var jsonFrame: SharedBytes?
+    var rawFrame: SharedBytes?
     /// Compressed forms of the current broadcast, by window bits (Outbox+Deflate).
     var compressed: [Int: CompressedBroadcast] = [:]
 
@@ -122,6 +122,9 @@ final class Outbox: TurnProducer {
     }
 
     /// Closes `port`'s session after what was delivered to it, deferred frames included.
+    /// (Closes the WebSocket session makes by itself, for an idle peer, a shutdown or the
+    /// peer's own close, drop frames deferred in that turn; a reliable session keeps them
+    /// for its replay.)
     func close(_ port: HubApplication, code: WebSocketCloseCode, reason: String) {
         buildPending(port)
         port.session?.close(code, reason: reason)
@@ -138,14 +141,14 @@ final class Outbox: TurnProducer {
     }
 
     /// `prefix` + `}` as one text frame, for JSON clients.
-    private func makeJSONFrame(_ broadcast: Broadcast) -> SharedBytes {
+    func makeJSONFrame(_ broadcast: Broadcast) -> SharedBytes {
         let frame = Self.closingBrace.withUnsafeBytes { Self.frame(text: true, broadcast.prefix.pointer, $0) }
         jsonFrame = frame
         return frame
     }
 
     /// The raw payload as one frame, for simple clients.
-    private func makeRawFrame(_ broadcast: Broadcast) -> SharedBytes {
+    func makeRawFrame(_ broadcast: Broadcast) -> SharedBytes {
         let frame = Self.frame(text: broadcast.payloadIsText, broadcast.payload.pointer, Self.nothing)
         rawFrame = frame
         return frame

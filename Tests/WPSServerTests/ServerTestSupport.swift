@@ -101,7 +101,7 @@ final class LoopHarness: Sendable {
             var logger = Logger(label: "server-tests")
             logger.logLevel = .critical
             let router = Router(configuration: configuration, logger: logger)
-            connection.handler = HTTPSession(connection: connection, router: router, compressors: context.deflate)
+            connection.handler = HTTPSession(connection: connection, router: router, context: context)
         }
         return peer
     }
