@@ -40,8 +40,8 @@ let package = Package(
         ),
         .target(name: "WPSProtocol", dependencies: ["WPSBytes"], swiftSettings: strict),
         .target(name: "WPSAuth", dependencies: ["WPSBytes", "CWPSOpenSSL"], swiftSettings: strict),
-        .target(name: "WPSTLS", dependencies: ["WPSBytes", "CWPSOpenSSL"], swiftSettings: strict),
-        .target(name: "WPSDeflate", dependencies: ["WPSBytes", "CWPSZlib"], swiftSettings: strict),
+        .target(name: "WPSTLS", dependencies: ["CWPSOpenSSL"], swiftSettings: strict),
+        .target(name: "WPSDeflate", dependencies: ["CWPSZlib"], swiftSettings: strict),
         .target(
             name: "WPSUpstream", dependencies: ["WPSBytes", "WPSHTTP", "WPSProtocol"], swiftSettings: strict),
         .target(
@@ -70,13 +70,14 @@ let package = Package(
         .executableTarget(
             name: "wps-server",
             dependencies: [
-                "WPSServer", "WPSTLS", "WPSDeflate", "WPSUpstream", "WPSConfig",
+                "WPSServer", "WPSAuth", "WPSHTTP", "WPSHub", "WPSLoop", "WPSTLS", "WPSDeflate", "WPSUpstream",
+                "WPSConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        .target(name: "WPSJobs", dependencies: ["WPSClient", "WPSBytes", "WPSProtocol"], swiftSettings: strict),
+        .target(name: "WPSJobs", dependencies: ["WPSClient", "WPSBytes"], swiftSettings: strict),
         .executableTarget(
             name: "job-scheduler",
             dependencies: ["WPSJobs", "WPSClient", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -102,13 +103,13 @@ let package = Package(
         .testTarget(name: "WPSWebSocketTests", dependencies: ["WPSWebSocket", "WPSBytes"]),
         .testTarget(name: "WPSProtocolTests", dependencies: ["WPSProtocol", "WPSBytes"]),
         .testTarget(name: "WPSAuthTests", dependencies: ["WPSAuth", "WPSBytes"]),
-        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSAuth", "WPSBytes"]),
-        .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS", "WPSBytes"]),
-        .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate", "WPSBytes"]),
+        .testTarget(name: "WPSHubTests", dependencies: ["WPSHub", "WPSProtocol", "WPSBytes"]),
+        .testTarget(name: "WPSTLSTests", dependencies: ["WPSTLS"]),
+        .testTarget(name: "WPSDeflateTests", dependencies: ["WPSDeflate"]),
         .testTarget(
             name: "WPSClientTests",
             dependencies: [
-                "WPSClient", "WPSProtocol", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop", "WPSTLS",
+                "WPSClient", "WPSWebSocket", "WPSBytes", "WPSServer", "WPSAuth", "WPSLoop", "WPSTLS",
                 "WPSUpstream",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -121,9 +122,10 @@ let package = Package(
                 "WPSHTTP", .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSDeflate", "CWPSLinux"]),
+        .testTarget(
+            name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSWebSocket", "WPSDeflate", "CWPSLinux"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
         .testTarget(name: "WPSConfigTests", dependencies: ["WPSConfig", "WPSUpstream"]),
-        .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSProtocol", "WPSHTTP"]),
+        .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSHTTP"]),
     ]
 )
