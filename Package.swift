@@ -57,14 +57,17 @@ let package = Package(
         .target(
             name: "WPSServer",
             dependencies: [
-                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS", "WPSDeflate",
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS",
+                "WPSDeflate",
                 "WPSUpstream", "WPSTLSStream", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hot
         ),
         .target(
             name: "WPSClient",
-            dependencies: ["WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS", "WPSTLSStream", "WPSDeflate"],
+            dependencies: [
+                "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSProtocol", "WPSLoop", "WPSTLS", "WPSTLSStream", "WPSDeflate",
+            ],
             swiftSettings: strict
         ),
         .executableTarget(

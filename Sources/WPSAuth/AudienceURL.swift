@@ -49,7 +49,9 @@ struct AudienceURL {
 
     /// Splits `host[:port]` or `[v6]:port`; nil on user info, an empty host, or a port that is
     /// not 1–65535 in plain digits.
-    static func parseAuthority<Part: RandomAccessCollection<UInt8>>(_ authority: Part) -> (host: Part.SubSequence, port: Int?)? {
+    static func parseAuthority<Part: RandomAccessCollection<UInt8>>(_ authority: Part) -> (
+        host: Part.SubSequence, port: Int?
+    )? {
         guard !authority.contains(UInt8(ascii: "@")) else { return nil }
         var hostPart = authority[...]
         var portPart: Part.SubSequence?

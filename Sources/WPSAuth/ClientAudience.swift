@@ -15,7 +15,9 @@ public enum ClientAudience {
     }
 
     /// The same check for an audience given as its UTF-8 bytes.
-    public static func matches(audience: UnsafeBufferPointer<UInt8>, requestHost: String, isTLS: Bool, hub: String) -> Bool {
+    public static func matches(audience: UnsafeBufferPointer<UInt8>, requestHost: String, isTLS: Bool, hub: String)
+        -> Bool
+    {
         var requestHost = requestHost
         return requestHost.withUTF8 { matches(audience: audience, requestHost: $0, isTLS: isTLS, hub: hub) }
     }

@@ -41,7 +41,9 @@ enum Crypto {
 
     /// HMAC-SHA256 of contiguous `data` under a prepared key.
     static func hmacSHA256(key: AccessKey, data: some Collection<UInt8>) -> [UInt8] {
-        if let mac = data.withContiguousStorageIfAvailable({ hmacSHA256(key: key.mac, data: UnsafeRawBufferPointer($0)) }) {
+        if let mac = data.withContiguousStorageIfAvailable({
+            hmacSHA256(key: key.mac, data: UnsafeRawBufferPointer($0))
+        }) {
             return mac
         }
         return Array(data).withUnsafeBytes { hmacSHA256(key: key.mac, data: $0) }

@@ -33,7 +33,9 @@ public enum JWT {
     ) -> Result<JWTClaims, JWTError> {
         // A native String lends its bytes; anything else is copied once.
         token.utf8.withContiguousStorageIfAvailable {
-            verify(bytes: UnsafeRawBufferPointer($0), keys: keys, now: now, clockSkew: clockSkew, requireExpiry: requireExpiry)
+            verify(
+                bytes: UnsafeRawBufferPointer($0), keys: keys, now: now, clockSkew: clockSkew,
+                requireExpiry: requireExpiry)
         }
             ?? Array(token.utf8).withUnsafeBytes {
                 verify(bytes: $0, keys: keys, now: now, clockSkew: clockSkew, requireExpiry: requireExpiry)

@@ -19,7 +19,10 @@ extension ClientCore {
             write(operation)
         case .idle, .stopping:
             if let id = operation.invocationId {
-                cancelInvocation(id, error: InvocationError(invocationId: id, errorName: "NotStarted", message: "The client is not started."))
+                cancelInvocation(
+                    id,
+                    error: InvocationError(
+                        invocationId: id, errorName: "NotStarted", message: "The client is not started."))
             }
             operation.complete(
                 SendMessageError(

@@ -129,7 +129,8 @@ public final class WebPubSubClient: Sendable {
                     }
                     var out = OutputBuffer(capacity: raw.count + 96)
                     raw.withUnsafeBytes {
-                        ClientRequestEncoder.invoke(invocationId: id, event: event, dataType: dataType, data: $0, into: &out)
+                        ClientRequestEncoder.invoke(
+                            invocationId: id, event: event, dataType: dataType, data: $0, into: &out)
                     }
                     core.invoke(id: id, frame: out.bytes, timeoutNanos: timeout.nanos, continuation: continuation)
                 }
@@ -138,7 +139,9 @@ public final class WebPubSubClient: Sendable {
             inbox.post { _ in
                 guard let id = chosen.withLock({ $0 }) else { return }
                 core.cancelInvocation(
-                    id, error: InvocationError(invocationId: id, errorName: "Cancelled", message: "The task was cancelled."))
+                    id,
+                    error: InvocationError(invocationId: id, errorName: "Cancelled", message: "The task was cancelled.")
+                )
             }
         }
     }

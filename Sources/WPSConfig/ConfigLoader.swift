@@ -13,7 +13,8 @@ public enum ConfigLoader {
         "host", "port", "threads", "negotiateKey", "publicUrl", "defaultHub", "eventHandlerTimeoutSeconds",
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
-        "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken", "maxMessagesPerSecond",
+        "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
+        "maxMessagesPerSecond",
     ]
     static let topKeys = Set(scalarKeys + ["accessKeys", "eventHandlers", "hubs"])
     static let hubKeys: Set<String> = ["eventHandlers"]

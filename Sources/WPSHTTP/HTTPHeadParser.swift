@@ -137,8 +137,11 @@ public struct HTTPHeadParser: Sendable {
         // allowed: it stops at the space after a valid target (or at the line's end).
         let stop = ByteScan.firstNotVisible(except: UInt8(ascii: "#"), in: buffer, from: index, to: end) ?? end
         let valid = stop == end || buffer[stop] == HTTPBytes.sp
-        index = valid
-            ? stop : ByteScan.firstIndex(of: HTTPBytes.sp, in: UnsafeRawBufferPointer(rebasing: buffer[..<end]), from: index) ?? end
+        index =
+            valid
+            ? stop
+            : ByteScan.firstIndex(of: HTTPBytes.sp, in: UnsafeRawBufferPointer(rebasing: buffer[..<end]), from: index)
+                ?? end
         let target = targetStart..<index
         // Length first, so the answer matches the early check on an incomplete line.
         if target.count > limits.maxURIBytes { return .uriTooLong }

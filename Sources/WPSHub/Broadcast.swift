@@ -113,6 +113,7 @@ public final class Broadcast: @unchecked Sendable {
                 group: group, fromUserId: fromUserId, dataType: isText ? .text : .binary, data: data, into: &prefix)
         }
         self.init(
-            selector: ConnectionSelector(hub: hub, target: .group(group)), prefix: prefix, raw: (isText, Array(payload)))
+            selector: ConnectionSelector(hub: hub, target: .group(group)), prefix: prefix, raw: (isText, Array(payload))
+        )
     }
 }

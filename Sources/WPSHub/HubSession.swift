@@ -1,6 +1,6 @@
 public import WPSAuth
-public import WPSProtocol
 import WPSBytes
+public import WPSProtocol
 
 /// One logical connection: identity, groups, permissions and, for reliable clients, the
 /// state that outlives a dropped socket (protocol-spec/reliability.md).
@@ -116,7 +116,9 @@ public final class HubSession {
         while let oldest = unacked.first, oldest.sequenceId <= sequenceId {
             let bytes = oldest.broadcast._withUnsafeGuaranteedRef { $0.prefix.count }
             unackedBytes -= bytes
-            if replayAllowance > 0 { replayAllowance = max(0, replayAllowance - bytes - LoopHub.sequencedFrameOverhead) }
+            if replayAllowance > 0 {
+                replayAllowance = max(0, replayAllowance - bytes - LoopHub.sequencedFrameOverhead)
+            }
             Broadcast.removeReplayHolder(oldest.broadcast)
             unacked.removeFirst()
         }

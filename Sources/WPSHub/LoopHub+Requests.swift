@@ -75,7 +75,9 @@ extension LoopHub {
             publish(broadcast)
             succeeded(session, ackId)
         case .event(let event, let ackId, let dataType, let data):
-            sendEvent(event, ackId: ackId, dataType: dataType, data: UnsafeRawBufferPointer(rebasing: frame[data]), on: session)
+            sendEvent(
+                event, ackId: ackId, dataType: dataType, data: UnsafeRawBufferPointer(rebasing: frame[data]),
+                on: session)
         case .invoke(let invocationId, let event, let dataType, let data):
             invoke(
                 event, invocationId: invocationId, dataType: dataType,

@@ -96,7 +96,9 @@ public final class LoopHub {
             session.detachedAt = now
             detached.insert(session.connectionId)
         } else {
-            end(session, code: nil, reason: nil, why: clientCloseCode == nil ? "The connection dropped." : "The client closed the connection.")
+            end(
+                session, code: nil, reason: nil,
+                why: clientCloseCode == nil ? "The connection dropped." : "The client closed the connection.")
         }
     }
 
@@ -146,12 +148,14 @@ public final class LoopHub {
                 body(session)
             }
         case .hub:
-            for session in Array(sessions.values) where session.hub == selector.hub && !session.isEnded && selector.admits(session) {
+            for session in Array(sessions.values)
+            where session.hub == selector.hub && !session.isEnded && selector.admits(session) {
                 body(session)
             }
         case .user(let user):
             for session in Array(sessions.values)
-            where session.hub == selector.hub && session.userId == user && !session.isEnded && selector.admits(session) {
+            where session.hub == selector.hub && session.userId == user && !session.isEnded && selector.admits(session)
+            {
                 body(session)
             }
         }

@@ -15,9 +15,9 @@ public final class Connection {
     // atomic operations on each use, several per delivery, so release builds skip the check;
     // debug builds, which the tests run, keep it and trap on any use after the loop is gone.
     #if DEBUG
-    public unowned let loop: EventLoop
+        public unowned let loop: EventLoop
     #else
-    public unowned(unsafe) let loop: EventLoop
+        public unowned(unsafe) let loop: EventLoop
     #endif
     var state = State.open
     var isDirty = false
@@ -159,7 +159,9 @@ public final class Connection {
     /// gives none back, and replies of one turn merge into one write. An urgent frame takes
     /// this way only into an idle queue, where it cannot overtake anything. False when the
     /// arena cannot take the bytes.
-    private func sendThroughArena(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, urgent: Bool) -> Bool {
+    private func sendThroughArena(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, urgent: Bool)
+        -> Bool
+    {
         let count = first.count + second.count
         guard count > 0,
             let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(count) })

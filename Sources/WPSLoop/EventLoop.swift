@@ -287,7 +287,9 @@ public final class EventLoop {
         switch slots[slot].kind {
         case .connection(let connection):
             if connection.state == .connecting {
-                if event.events & UInt32(WPS_EPOLLOUT | WPS_EPOLLHUP | WPS_EPOLLERR) != 0 { finishConnecting(connection) }
+                if event.events & UInt32(WPS_EPOLLOUT | WPS_EPOLLHUP | WPS_EPOLLERR) != 0 {
+                    finishConnecting(connection)
+                }
                 return
             }
             if event.events & UInt32(WPS_EPOLLIN | WPS_EPOLLHUP | WPS_EPOLLERR | WPS_EPOLLRDHUP) != 0 {

@@ -58,15 +58,16 @@ public final class EventLoopGroup: Sendable {
         let siblings = inboxes
         for index in 0..<count {
             let listenFDs = listeners[index]
-            started.append(Self.spawn {
-                do {
-                    let loop = try EventLoop(index: index, siblings: siblings, listenFDs: listenFDs)
-                    configure(loop)
-                    loop.run()
-                } catch {
-                    fatalError("event loop \(index) could not start: \(error)")
-                }
-            })
+            started.append(
+                Self.spawn {
+                    do {
+                        let loop = try EventLoop(index: index, siblings: siblings, listenFDs: listenFDs)
+                        configure(loop)
+                        loop.run()
+                    } catch {
+                        fatalError("event loop \(index) could not start: \(error)")
+                    }
+                })
         }
         let handles = started
         threads.withLock { $0 = handles }
@@ -110,11 +111,13 @@ public final class EventLoopGroup: Sendable {
     private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
         var handle = pthread_t()
         let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-        let rc = pthread_create(&handle, nil, { raw in
-            let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-            body.run()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &handle, nil,
+            { raw in
+                let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+                body.run()
+                return nil
+            }, context)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         return handle
     }

@@ -126,7 +126,8 @@ struct OutboundQueue {
         }
         append(head, endsFrame: false)
         byteCount += range.count
-        chunks.append(Chunk(owner: .shared(shared), start: middle.baseAddress!, count: range.count, endsFrame: tail.isEmpty))
+        chunks.append(
+            Chunk(owner: .shared(shared), start: middle.baseAddress!, count: range.count, endsFrame: tail.isEmpty))
         tailIsLastChunk = false
         append(tail, endsFrame: true)
     }
@@ -228,7 +229,9 @@ struct OutboundQueue {
         if tailCapacity - tailUsed < total { startBlock(minimum: total) }
         let destination = tailBase! + tailUsed
         if let source = first.baseAddress { destination.copyMemory(from: source, byteCount: first.count) }
-        if let source = second.baseAddress { (destination + first.count).copyMemory(from: source, byteCount: second.count) }
+        if let source = second.baseAddress {
+            (destination + first.count).copyMemory(from: source, byteCount: second.count)
+        }
         if let source = third.baseAddress {
             (destination + first.count + second.count).copyMemory(from: source, byteCount: third.count)
         }

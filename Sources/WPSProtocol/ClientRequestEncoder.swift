@@ -42,7 +42,8 @@ public enum ClientRequestEncoder {
     /// `{"type":"invoke","invocationId":I,"target":"event","event":E,"dataType":T,"data":<raw>}`
     /// (protocol-spec/upstream.md §9).
     public static func invoke(
-        invocationId: String, event: String, dataType: DataType, data: UnsafeRawBufferPointer, into out: inout OutputBuffer
+        invocationId: String, event: String, dataType: DataType, data: UnsafeRawBufferPointer,
+        into out: inout OutputBuffer
     ) {
         out.append(#"{"type":"invoke","invocationId":"#)
         JSONWriter.appendString(invocationId, to: &out)

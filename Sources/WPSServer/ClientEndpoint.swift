@@ -25,7 +25,9 @@ extension Router {
         var prefix = Self.hubPrefix
         let name = path.withUTF8 { path in
             prefix.withUTF8 { prefix -> String? in
-                guard ByteScan.hasPrefix(UnsafeRawBufferPointer(path), UnsafeRawBufferPointer(prefix)) else { return nil }
+                guard ByteScan.hasPrefix(UnsafeRawBufferPointer(path), UnsafeRawBufferPointer(prefix)) else {
+                    return nil
+                }
                 return String(decoding: path[prefix.count...], as: UTF8.self)
             }
         }
@@ -50,11 +52,13 @@ extension Router {
         let upgrade: WebSocketUpgradeRequest
         switch WebSocketHandshake.validateUpgrade(method: head.method, fields: head.headers.rawFields) {
         case .failure(let error):
-            return .respond(HTTPStatus(code: error.status), body: error.reason + "\n", headers: HTTPHeaders(error.headers))
+            return .respond(
+                HTTPStatus(code: error.status), body: error.reason + "\n", headers: HTTPHeaders(error.headers))
         case .success(let request):
             upgrade = request
         }
-        let selected = WebSocketHandshake.selectProtocol(offered: upgrade.offeredProtocols, supported: Self.subprotocolNames)
+        let selected = WebSocketHandshake.selectProtocol(
+            offered: upgrade.offeredProtocols, supported: Self.subprotocolNames)
         let subprotocol = selected.flatMap { WebPubSubSubprotocol.parse($0) }
         let deflate = negotiateDeflate(upgrade)
         let response = upgradeResponse(upgrade, protocol: selected, deflate: deflate)
@@ -74,7 +78,8 @@ extension Router {
             // Recovery: the old access token may have expired; the reconnection token is
             // what proves the client (reference §3.4). Failures are accepted, then closed 1008.
             guard subprotocol?.isReliable == true,
-                ReconnectionToken.verify(recoveryToken, connectionId: connectionId, keys: configuration.accessKeys, now: now),
+                ReconnectionToken.verify(
+                    recoveryToken, connectionId: connectionId, keys: configuration.accessKeys, now: now),
                 let owner = ConnectionIDs.loopIndex(of: connectionId), owner < loop.siblings.count
             else {
                 return accept(.refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
@@ -100,10 +105,13 @@ extension Router {
             let mode = head.queryValue("webpubsub_mode") ?? "sendEvent"
             if mode.lowercased() == "sendtogroup" {
                 guard let group = head.queryValue("group"), GroupName.isValid(group) else {
-                    return .respond(.badRequest, body: "webpubsub_mode=sendToGroup needs one valid group\n", headers: HTTPHeaders())
+                    return .respond(
+                        .badRequest, body: "webpubsub_mode=sendToGroup needs one valid group\n", headers: HTTPHeaders())
                 }
                 guard claims.permissions.canSend(toGroup: group) else {
-                    return .respond(.forbidden, body: "the token has no permission to send to group '\(group)'\n", headers: HTTPHeaders())
+                    return .respond(
+                        .forbidden, body: "the token has no permission to send to group '\(group)'\n",
+                        headers: HTTPHeaders())
                 }
                 kind = .raw(publishGroup: group)
             } else if mode.lowercased() == "sendevent" {
@@ -111,9 +119,11 @@ extension Router {
                     kind = .raw(publishGroup: nil)
                 } else {
                     return accept(
-                    .refuse(
-                        code: .internalError,
-                        reason: "sendEvent mode needs an event handler; use webpubsub_mode=sendToGroup&group=G or a JSON subprotocol"))
+                        .refuse(
+                            code: .internalError,
+                            reason:
+                                "sendEvent mode needs an event handler; use webpubsub_mode=sendToGroup&group=G or a JSON subprotocol"
+                        ))
                 }
             } else {
                 return .respond(.badRequest, body: "unknown webpubsub_mode\n", headers: HTTPHeaders())
@@ -140,9 +150,11 @@ extension Router {
         }
         let identity = ClientIdentity(
             hub: hub, userId: claims.subject, permissions: claims.permissions, groups: claims.groups, kind: kind)
-        let token = kind.isReliable
+        let token =
+            kind.isReliable
             ? ReconnectionToken.issue(connectionId: connectionId, key: configuration.accessKeys[0], now: now) : nil
-        return accept(.open(connectionId: connectionId, identity: identity, reconnectionToken: token), admission: admission)
+        return accept(
+            .open(connectionId: connectionId, identity: identity, reconnectionToken: token), admission: admission)
     }
 
     /// The signature part of the request's access token, which the per-token limit counts.
@@ -163,7 +175,8 @@ extension Router {
             claims: claims.all.map { ($0.name, $0.values) }, query: head.query, headers: head.headers.fields,
             subprotocols: upgrade.offeredProtocols,
             clientCertificates: certificate.map { [($0.thumbprint, $0.pem)] } ?? [])
-        let base = ConnectIdentity(userId: claims.subject, roles: claims.roles, groups: claims.groups, subprotocol: selected)
+        let base = ConnectIdentity(
+            userId: claims.subject, roles: claims.roles, groups: claims.groups, subprotocol: selected)
         let keys = configuration.accessKeys
         return .deferredDecision { [self] complete in
             upstream.connect(handler: handler, source: source, body: body) { [self] outcome in
@@ -192,7 +205,8 @@ extension Router {
                         permissions: answer.roles == nil ? claims.permissions : Permissions(roles: merged.roles),
                         groups: merged.groups, kind: chosenKind)
                     identity.connectionState = state.flatMap { $0.isEmpty ? nil : $0 }
-                    let token = chosenKind.isReliable
+                    let token =
+                        chosenKind.isReliable
                         ? ReconnectionToken.issue(connectionId: connectionId, key: keys[0], now: Int64(time(nil))) : nil
                     let response = upgradeResponse(upgrade, protocol: merged.subprotocol, deflate: deflate)
                     complete(
@@ -241,7 +255,9 @@ extension Router {
                         audience: $0, requestHost: host.assumingMemoryBound(to: UInt8.self), isTLS: false, hub: hub)
                 }
             }
-            guard head.headers.withValue("Host", audienceMatches) ?? audienceMatches(UnsafeRawBufferPointer(start: nil, count: 0))
+            guard
+                head.headers.withValue("Host", audienceMatches)
+                    ?? audienceMatches(UnsafeRawBufferPointer(start: nil, count: 0))
             else { return .failure(AuthFailure("the token's audience does not match this endpoint")) }
             return .success(claims)
         }

@@ -49,13 +49,15 @@ final class ConnectionCounter: Sendable {
                 return LimitReached("the server has \(limits.maxConnections) connections, its limit")
             }
             if let user, counts.users[user, default: 0] >= limits.maxConnectionsPerUser {
-                return LimitReached("user '\(user)' has \(limits.maxConnectionsPerUser) connections, the limit per user")
+                return LimitReached(
+                    "user '\(user)' has \(limits.maxConnectionsPerUser) connections, the limit per user")
             }
             if let address, counts.addresses[address, default: 0] >= limits.maxConnectionsPerIP {
                 return LimitReached("\(address) has \(limits.maxConnectionsPerIP) connections, the limit per address")
             }
             if let token, counts.tokens[token, default: 0] >= limits.maxConnectionsPerToken {
-                return LimitReached("this access token has \(limits.maxConnectionsPerToken) connections, the limit per token")
+                return LimitReached(
+                    "this access token has \(limits.maxConnectionsPerToken) connections, the limit per token")
             }
             counts.total += 1
             if let user { counts.users[user, default: 0] += 1 }

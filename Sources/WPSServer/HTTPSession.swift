@@ -182,7 +182,8 @@ final class HTTPSession: ConnectionHandler {
             phase = .finished
             connection.queue(copying: response)
             let session = WebSocketSession(
-                connection: connection, configuration: router.webSocketLimits, application: application, deflate: deflate,
+                connection: connection, configuration: router.webSocketLimits, application: application,
+                deflate: deflate,
                 compressors: compressors)
             connection.handler = session
             session.start()
@@ -202,7 +203,8 @@ final class HTTPSession: ConnectionHandler {
                     HTTPSession.upgrade(
                         connection, response: response,
                         application: HubApplication(context: context, start: start, maxMessagesPerSecond: messageRate),
-                        configuration: configuration, deflate: deflate, compressors: context.deflate, leftover: leftover)
+                        configuration: configuration, deflate: deflate, compressors: context.deflate, leftover: leftover
+                    )
                 }
             }
             if !moved {
@@ -212,7 +214,8 @@ final class HTTPSession: ConnectionHandler {
                     context: context,
                     start: .refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
                 HTTPSession.upgrade(
-                    connection, response: response, application: refusal, configuration: configuration, deflate: deflate,
+                    connection, response: response, application: refusal, configuration: configuration,
+                    deflate: deflate,
                     compressors: compressors, leftover: [])
             }
             return true

@@ -89,7 +89,9 @@ final class HubApplication: HubTransport, WebSocketApplication {
             let now = session.connection.loop.now
             if rate == nil { rate = MessageRate(perSecond: maxMessagesPerSecond, now: now) }
             guard rate!.take(now: now) else {
-                hub.end(hubSession, code: .policyViolation, reason: "More than \(maxMessagesPerSecond) messages per second.")
+                hub.end(
+                    hubSession, code: .policyViolation, reason: "More than \(maxMessagesPerSecond) messages per second."
+                )
                 return
             }
         }

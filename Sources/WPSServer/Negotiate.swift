@@ -34,16 +34,21 @@ extension Router {
             group = segments[2]
             hub = configuration.defaultHub
         default:
-            return .answer(restError(.notFound, "NotFound", "use /negotiate?userId=U&group=G or /negotiate/{userId}/{group}"))
+            return .answer(
+                restError(.notFound, "NotFound", "use /negotiate?userId=U&group=G or /negotiate/{userId}/{group}"))
         }
         guard let userId, !userId.isEmpty else {
             return .answer(restError(.badRequest, "MissingUserId", "missing user id: pass userId=…"))
         }
-        guard HubName.isValid(hub) else { return .answer(restError(.badRequest, "InvalidHub", "invalid hub name '\(hub)'")) }
+        guard HubName.isValid(hub) else {
+            return .answer(restError(.badRequest, "InvalidHub", "invalid hub name '\(hub)'"))
+        }
         var roles = configuration.negotiateRoles[hub.lowercased()] ?? []
         var groups: [String] = []
         if let group {
-            if let problem = GroupName.problem(group) { return .answer(restError(.badRequest, "InvalidGroup", problem)) }
+            if let problem = GroupName.problem(group) {
+                return .answer(restError(.badRequest, "InvalidGroup", problem))
+            }
             roles += ["webpubsub.joinLeaveGroup.\(group)", "webpubsub.sendToGroup.\(group)"]
             groups = [group]
         }

@@ -35,9 +35,9 @@ final class Outbox: TurnProducer {
     /// The loop's compressors; nil when permessage-deflate is off.
     let compressors: DeflatePool?
     #if DEBUG
-    unowned let loop: EventLoop
+        unowned let loop: EventLoop
     #else
-    unowned(unsafe) let loop: EventLoop
+        unowned(unsafe) let loop: EventLoop
     #endif
 
     // The broadcast encoded last, and its frames made so far. Deliveries of one broadcast
@@ -159,7 +159,8 @@ final class Outbox: TurnProducer {
 
     /// Copies `first` then `second` to `out`.
     @inline(__always)
-    static func copy(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, to out: UnsafeMutableRawPointer) {
+    static func copy(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, to out: UnsafeMutableRawPointer)
+    {
         if let base = first.baseAddress, first.count > 0 { out.copyMemory(from: base, byteCount: first.count) }
         if let base = second.baseAddress, second.count > 0 {
             (out + first.count).copyMemory(from: base, byteCount: second.count)
@@ -249,7 +250,8 @@ final class Outbox: TurnProducer {
                     var index = Int(first)
                     while index >= 0 {
                         let frame = frames[index]
-                        cursor += Self.writeSequencedFrame(frame.prefix, frame.prefixCount, frame.sequenceId, at: cursor)
+                        cursor += Self.writeSequencedFrame(
+                            frame.prefix, frame.prefixCount, frame.sequenceId, at: cursor)
                         index = Int(frame.next)
                     }
                 }

@@ -80,7 +80,8 @@ extension Router {
             let matches = claims.audiences.contains {
                 RequestAudience.matches(audience: $0, requestHost: host, isTLS: false, rawTarget: head.target)
             }
-            return matches ? nil : restError(.unauthorized, "Unauthorized", "the token's audience is not this request URL")
+            return matches
+                ? nil : restError(.unauthorized, "Unauthorized", "the token's audience is not this request URL")
         }
     }
 
@@ -102,6 +103,7 @@ extension Router {
     /// The origin clients should dial: `--public-url`, else the request's `Host`.
     func publicOrigin(_ head: HTTPRequestHead, secure: Bool) -> String {
         if let url = configuration.publicURL { return url.hasSuffix("/") ? String(url.dropLast()) : url }
-        return (secure ? "https://" : "http://") + (head.headers["Host"] ?? "\(configuration.host):\(configuration.port)")
+        return (secure ? "https://" : "http://")
+            + (head.headers["Host"] ?? "\(configuration.host):\(configuration.port)")
     }
 }

@@ -30,12 +30,14 @@ struct RESTPayload {
                 }
             }
             if let valid {
-                return .failure(Failure(status: .badRequest, code: "InvalidJson", message: "the body is not valid JSON: \(valid)"))
+                return .failure(
+                    Failure(status: .badRequest, code: "InvalidJson", message: "the body is not valid JSON: \(valid)"))
             }
             return .success(RESTPayload(dataType: .json, value: body))
         case "text/plain":
             guard let text = String(validating: body, as: UTF8.self) else {
-                return .failure(Failure(status: .badRequest, code: "InvalidText", message: "a text/plain body must be UTF-8"))
+                return .failure(
+                    Failure(status: .badRequest, code: "InvalidText", message: "a text/plain body must be UTF-8"))
             }
             var out = OutputBuffer(capacity: body.count + 8)
             ServerMessageEncoder.appendData(text: text, to: &out)
@@ -123,7 +125,8 @@ struct ConnectionPage {
         }
         body.append(#"],"nextLink":"#)
         if let next {
-            var link = origin + "/api/hubs/" + HTTPPercent.encodeSegment(hub) + "/groups/" + HTTPPercent.encodeSegment(group)
+            var link =
+                origin + "/api/hubs/" + HTTPPercent.encodeSegment(hub) + "/groups/" + HTTPPercent.encodeSegment(group)
             link += "/connections?maxpagesize=\(items.count)&continuationToken=" + HTTPPercent.encodeSegment(next)
             if let topLeft { link += "&top=\(topLeft)" }
             if let apiVersion { link += "&api-version=" + HTTPPercent.encodeSegment(apiVersion) }

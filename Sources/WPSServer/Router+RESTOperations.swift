@@ -19,7 +19,8 @@ extension Router {
         case (2, "groups"), (3, "groups"), (4, "groups"): return groupOperation(r, group: path[1])
         case (2, "users"), (3, "users"), (4, "users"): return userOperation(r, user: path[1])
         case (2, "connections"), (3, "connections"): return connectionOperation(r, id: path[1])
-        case (4, "permissions") where path[2] == "connections": return permissionOperation(r, name: path[1], id: path[3])
+        case (4, "permissions") where path[2] == "connections":
+            return permissionOperation(r, name: path[1], id: path[3])
         default: return .answer(restError(.notFound, "NotFound", "no such API path"))
         }
     }
@@ -56,7 +57,9 @@ extension Router {
         case (3, "POST") where path[2] == ":closeConnections": return close(r, .user(user))
         case (3, "DELETE") where path[2] == "groups": return removeFromGroups(r, .user(user), groups: nil)
         case (4, "PUT") where path[2] == "groups":
-            if let problem = GroupName.problem(path[3]) { return .answer(restError(.badRequest, "InvalidGroup", problem)) }
+            if let problem = GroupName.problem(path[3]) {
+                return .answer(restError(.badRequest, "InvalidGroup", problem))
+            }
             return addToGroup(r, .user(user), group: path[3], missing: "User `\(user)` is not found.")
         case (4, "DELETE") where path[2] == "groups":
             return removeFromGroups(r, .user(user), groups: [path[3]])
@@ -85,7 +88,8 @@ extension Router {
         case "sendtogroup": kind = .sendToGroup
         case "joinleavegroup": kind = .joinLeaveGroup
         default:
-            return .answer(restError(.badRequest, "InvalidPermission", "permission must be sendToGroup or joinLeaveGroup"))
+            return .answer(
+                restError(.badRequest, "InvalidPermission", "permission must be sendToGroup or joinLeaveGroup"))
         }
         let target = r.query("targetName")
         if let target, let problem = GroupName.problem(target) {
@@ -95,7 +99,8 @@ extension Router {
         switch r.method {
         case "PUT", "DELETE":
             let granted = r.method == "PUT"
-            return gather(r, { $0.grant(hub: hub, connectionId: id, kind, group: target, granted: granted) }) { results in
+            return gather(r, { $0.grant(hub: hub, connectionId: id, kind, group: target, granted: granted) }) {
+                results in
                 let found = results.contains { $0 != nil }
                 if granted, !found { return self.restError(.notFound, "NotFound", "Connection \(id) is not found.") }
                 return HTTPAnswer(granted ? .ok : .noContent)
@@ -115,7 +120,8 @@ extension Router {
         var expiresAt: UInt64 = 0
         if let text = r.query("messageTtlSeconds") {
             guard let ttl = Int(text), (0...300).contains(ttl) else {
-                return .answer(restError(.badRequest, "InvalidMessageTtl", "messageTtlSeconds must be an integer from 0 to 300"))
+                return .answer(
+                    restError(.badRequest, "InvalidMessageTtl", "messageTtlSeconds must be an integer from 0 to 300"))
             }
             if ttl > 0 { expiresAt = r.loop.now + UInt64(ttl) * 1_000_000_000 }
         }
@@ -166,14 +172,18 @@ extension Router {
         }
     }
 
-    private func addToGroup(_ r: RESTRequest, _ target: ConnectionSelector.Target, group: String, missing: String) -> RouteDecision {
+    private func addToGroup(_ r: RESTRequest, _ target: ConnectionSelector.Target, group: String, missing: String)
+        -> RouteDecision
+    {
         let selector = ConnectionSelector(hub: r.hub, target: target)
         return gather(r, { $0.addToGroups(selector, groups: [group]) }) { counts in
             counts.reduce(0, +) > 0 ? HTTPAnswer(.ok) : self.restError(.notFound, "NotFound", missing)
         }
     }
 
-    private func removeFromGroups(_ r: RESTRequest, _ target: ConnectionSelector.Target, groups: [String]?) -> RouteDecision {
+    private func removeFromGroups(_ r: RESTRequest, _ target: ConnectionSelector.Target, groups: [String]?)
+        -> RouteDecision
+    {
         let selector = ConnectionSelector(hub: r.hub, target: target)
         return gather(r, { $0.removeFromGroups(selector, groups: groups) }) { _ in HTTPAnswer(.noContent) }
     }
@@ -195,7 +205,10 @@ extension Router {
         }
         let groups = request.groups
         let chosen = selector
-        return gather(r, { hub in adding ? hub.addToGroups(chosen, groups: groups) : hub.removeFromGroups(chosen, groups: groups) }) { _ in
+        return gather(
+            r,
+            { hub in adding ? hub.addToGroups(chosen, groups: groups) : hub.removeFromGroups(chosen, groups: groups) }
+        ) { _ in
             HTTPAnswer(.ok)
         }
     }
@@ -204,7 +217,9 @@ extension Router {
         var lifetime: Int64 = 60
         if let text = r.query("minutesToExpire") {
             guard let minutes = Int64(text), minutes >= 1 else {
-                return .answer(restError(.badRequest, "InvalidMinutesToExpire", "minutesToExpire must be an integer of at least 1"))
+                return .answer(
+                    restError(.badRequest, "InvalidMinutesToExpire", "minutesToExpire must be an integer of at least 1")
+                )
             }
             lifetime = minutes
         }
@@ -213,7 +228,8 @@ extension Router {
             return .answer(restError(.badRequest, "InvalidGroup", problem))
         }
         let token = ClientToken.make(
-            endpoint: publicOrigin(r.head, secure: r.secure), hub: r.hub, userId: r.query("userId"), roles: r.queries("role"),
+            endpoint: publicOrigin(r.head, secure: r.secure), hub: r.hub, userId: r.query("userId"),
+            roles: r.queries("role"),
             groups: groups, key: configuration.accessKeys[0], now: Int64(time(nil)), lifetime: lifetime * 60)
         var body = OutputBuffer()
         body.append(#"{"token":"#)

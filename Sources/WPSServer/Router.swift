@@ -2,8 +2,8 @@ import Glibc
 import Logging
 import WPSAuth
 import WPSDeflate
-import WPSLoop
 import WPSHTTP
+import WPSLoop
 import WPSWebSocket
 
 /// What the server does with one complete request.
@@ -82,7 +82,8 @@ final class Router: Sendable {
     ) -> RouteDecision {
         switch WebSocketHandshake.validateUpgrade(method: head.method, fields: head.headers.rawFields) {
         case .failure(let error):
-            return .respond(HTTPStatus(code: error.status), body: error.reason + "\n", headers: HTTPHeaders(error.headers))
+            return .respond(
+                HTTPStatus(code: error.status), body: error.reason + "\n", headers: HTTPHeaders(error.headers))
         case .success(let request):
             let selected: String?
             if let protocols {
@@ -104,7 +105,8 @@ extension Router {
     /// §7.1.1.2 allows even when the offer did not name it.
     func negotiateDeflate(_ request: WebSocketUpgradeRequest) -> NegotiatedDeflate? {
         guard configuration.deflate.enabled, !request.extensionOffers.isEmpty,
-            var parameters = DeflateNegotiation.negotiate(offers: request.extensionOffers, configuration: configuration.deflate)
+            var parameters = DeflateNegotiation.negotiate(
+                offers: request.extensionOffers, configuration: configuration.deflate)
         else { return nil }
         var reservation: DeflateReservation?
         if !parameters.clientNoContextTakeover {
@@ -123,7 +125,9 @@ extension Router {
     }
 
     /// The 101 response, echoing the subprotocol and the accepted extension.
-    func upgradeResponse(_ request: WebSocketUpgradeRequest, protocol selected: String?, deflate: NegotiatedDeflate?) -> [UInt8] {
+    func upgradeResponse(_ request: WebSocketUpgradeRequest, protocol selected: String?, deflate: NegotiatedDeflate?)
+        -> [UInt8]
+    {
         WebSocketHandshake.responseHead(
             forKey: request.key, protocol: selected,
             extraHeaders: deflate.map { [("Sec-WebSocket-Extensions", $0.parameters.responseHeaderValue)] } ?? [])
@@ -137,7 +141,10 @@ struct HTTPAnswer {
     var contentType: String
     var headers: HTTPHeaders
 
-    init(_ status: HTTPStatus, body: [UInt8] = [], contentType: String = "application/json; charset=utf-8", headers: HTTPHeaders = HTTPHeaders()) {
+    init(
+        _ status: HTTPStatus, body: [UInt8] = [], contentType: String = "application/json; charset=utf-8",
+        headers: HTTPHeaders = HTTPHeaders()
+    ) {
         self.status = status
         self.body = body
         self.contentType = contentType

@@ -1,5 +1,5 @@
-public import Logging
 import Glibc
+public import Logging
 import Synchronization
 import WPSLoop
 

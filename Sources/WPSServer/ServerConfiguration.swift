@@ -1,6 +1,6 @@
 public import WPSAuth
-public import WPSHTTP
 public import WPSDeflate
+public import WPSHTTP
 public import WPSHub
 public import WPSTLS
 

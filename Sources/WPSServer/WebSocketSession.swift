@@ -76,7 +76,8 @@ final class WebSocketSession: ConnectionHandler {
         self.deflate = deflate
         deflateReservation = negotiated?.reservation
         maxMessageBytes = configuration.maxMessageBytes
-        let wireLimit = deflate == nil
+        let wireLimit =
+            deflate == nil
             ? configuration.maxMessageBytes : Self.compressedWireLimit(maxMessageBytes: configuration.maxMessageBytes)
         reader = WebSocketReader(role: .server, maxMessageBytes: wireLimit, allowCompressed: deflate != nil)
         pingNanos = configuration.pingNanos
@@ -108,7 +109,8 @@ final class WebSocketSession: ConnectionHandler {
     func send(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer) {
         guard !closeSent else { return }
         if let deflate, !opcode.isControl, let pool = compressors,
-            pool.shouldCompress(payload.count), let body = pool.compress(payload, windowBits: deflate.serverMaxWindowBits)
+            pool.shouldCompress(payload.count),
+            let body = pool.compress(payload, windowBits: deflate.serverMaxWindowBits)
         {
             withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
                 let length = WebSocketFrameEncoder.writeHeader(
@@ -212,7 +214,9 @@ final class WebSocketSession: ConnectionHandler {
         let failure: WebSocketProtocolError
         switch inflater.decompress(payload, maxOutputBytes: maxMessageBytes, into: &inflated) {
         case .ok: return true
-        case .tooBig: failure = WebSocketProtocolError(code: .messageTooBig, reason: "Message over \(maxMessageBytes) bytes once inflated")
+        case .tooBig:
+            failure = WebSocketProtocolError(
+                code: .messageTooBig, reason: "Message over \(maxMessageBytes) bytes once inflated")
         case .corrupt: failure = WebSocketProtocolError(code: .invalidPayload, reason: "Invalid compressed data")
         case .failed: failure = WebSocketProtocolError(code: .internalError, reason: "Decompression failed")
         }

@@ -38,7 +38,8 @@ struct WebSocketFrameHeader: Sendable {
         var index = 2
         switch second & 0x7F {
         case 126:
-            rawLength = UInt64(bytes.load(fromByteOffset: 2, as: UInt8.self)) << 8
+            rawLength =
+                UInt64(bytes.load(fromByteOffset: 2, as: UInt8.self)) << 8
                 | UInt64(bytes.load(fromByteOffset: 3, as: UInt8.self))
             index = 4
         case 127:

@@ -77,7 +77,8 @@ public enum WebSocketHandshake {
                 case 21 where RawHeaderFields.equalsIgnoringCase(buffer, name, "sec-websocket-version"):
                     versionCount += 1
                     let version = RawHeaderFields.trimmed(buffer, value)
-                    versionIs13 = version.count == 2 && buffer[version.lowerBound] == UInt8(ascii: "1")
+                    versionIs13 =
+                        version.count == 2 && buffer[version.lowerBound] == UInt8(ascii: "1")
                         && buffer[version.lowerBound + 1] == UInt8(ascii: "3")
                 case 17 where RawHeaderFields.equalsIgnoringCase(buffer, name, "sec-websocket-key"):
                     keyCount += 1
@@ -117,11 +118,14 @@ public enum WebSocketHandshake {
             return .failure(WebSocketHandshakeError(status: 400, reason: "Sec-WebSocket-Key is not 16 bytes of base64"))
         }
         return .success(
-            WebSocketUpgradeRequest(key: fields.string(keyRange), offeredProtocols: protocols, extensionOffers: extensions))
+            WebSocketUpgradeRequest(
+                key: fields.string(keyRange), offeredProtocols: protocols, extensionOffers: extensions))
     }
 
     /// Whether a list value contains `token` (lowercase), ignoring case.
-    private static func listContains(_ buffer: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ token: StaticString) -> Bool {
+    private static func listContains(_ buffer: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ token: StaticString)
+        -> Bool
+    {
         let wanted = UnsafeBufferPointer(start: token.utf8Start, count: token.utf8CodeUnitCount)
         return RawHeaderFields.forEachElement(buffer, value) { element in
             RawHeaderFields.equalsIgnoringCase(buffer, element, wanted)
@@ -171,7 +175,9 @@ public enum WebSocketHandshake {
     /// The protocol header's name, written as bytes: only its value needs filtering.
     static let protocolHeaderStart = Array("\r\nSec-WebSocket-Protocol: ".utf8)
 
-    private static func finishResponseHead(protocol selected: String?, extraHeaders: [(String, String)], into out: inout [UInt8]) {
+    private static func finishResponseHead(
+        protocol selected: String?, extraHeaders: [(String, String)], into out: inout [UInt8]
+    ) {
         if let selected {
             out.append(contentsOf: protocolHeaderStart)
             HeaderText.appendFiltered(selected, dropColon: false, to: &out)

@@ -69,7 +69,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "upstream-handler: bytes of the text body answered to reply events.") var replyBytes = 16
     @Option(help: "Local source addresses 127.0.0.1…N to spread connections over.") var sources = 1
     @Option(
-        help: "churn-floor: responder threads, each with its own listener on the shared port, as the server's loops have."
+        help:
+            "churn-floor: responder threads, each with its own listener on the shared port, as the server's loops have."
     ) var responders = 1
     @Option(
         help: """

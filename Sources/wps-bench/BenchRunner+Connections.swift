@@ -38,7 +38,9 @@ extension BenchRunner {
                 ("baselineRssBytes", .int(baseline.rssBytes)), ("loadedRssBytes", .int(loaded.rssBytes)),
                 ("rssPerConnectionBytes", .number(Double(loaded.rssBytes - baseline.rssBytes) / Double(opened))),
             ]
-            if let after = after.server { memory.append(("idleCpuSecondsPerSecond", .number(Self.cpuRate(loaded, after)))) }
+            if let after = after.server {
+                memory.append(("idleCpuSecondsPerSecond", .number(Self.cpuRate(loaded, after))))
+            }
             result.set("memory", .object(memory))
         }
         result.set("lostConnectionsDuringHold", harness.shared.lostConnections.load(ordering: .relaxed))
@@ -90,7 +92,10 @@ extension BenchRunner {
             report.unexpected += part.unexpected
             leastAccepted = min(leastAccepted, part.accepted)
         }
-        result.set("serverIs", responders.count == 1 ? "churn floor responder thread" : "\(responders.count) churn floor responder threads")
+        result.set(
+            "serverIs",
+            responders.count == 1 ? "churn floor responder thread" : "\(responders.count) churn floor responder threads"
+        )
         result.set("responders", responders.count)
         result.set("floorClose", options.floorClose.rawValue)
         result.set(

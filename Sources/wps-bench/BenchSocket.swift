@@ -1,6 +1,6 @@
+import WPSBytes
 import WPSDeflate
 import WPSHTTP
-import WPSBytes
 import WPSLoop
 import WPSWebSocket
 
@@ -98,9 +98,10 @@ final class BenchSocket: ConnectionHandler {
         }
         clientInitiatedClose = true
         state = .closing
-        connection.queue(copying: 
-            WebSocketFrameEncoder.closeFrame(
-                code: .normal, reason: "", maskKey: WebSocketHandshake.randomMaskKey()))
+        connection.queue(
+            copying:
+                WebSocketFrameEncoder.closeFrame(
+                    code: .normal, reason: "", maskKey: WebSocketHandshake.randomMaskKey()))
     }
 
     /// Drops the connection at once.
@@ -201,10 +202,11 @@ final class BenchSocket: ConnectionHandler {
                 return state == .open || state == .closing ? .continue : .stop
             case .ping(let data):
                 if let connection {
-                    connection.queue(copying: 
-                        WebSocketFrameEncoder.frame(
-                            opcode: .pong, payload: UnsafeRawBufferPointer(data),
-                            maskKey: WebSocketHandshake.randomMaskKey()))
+                    connection.queue(
+                        copying:
+                            WebSocketFrameEncoder.frame(
+                                opcode: .pong, payload: UnsafeRawBufferPointer(data),
+                                maskKey: WebSocketHandshake.randomMaskKey()))
                 }
                 return .continue
             case .pong:
@@ -213,10 +215,11 @@ final class BenchSocket: ConnectionHandler {
                 if state == .open {
                     let text = String(decoding: UnsafeRawBufferPointer(reason), as: UTF8.self)
                     failure = "server closed with \(code.map(String.init) ?? "no code") \(text)"
-                    self.connection?.queue(copying: 
-                        WebSocketFrameEncoder.closeFrame(
-                            code: code.map { WebSocketCloseCode(rawValue: $0) }, reason: "",
-                            maskKey: WebSocketHandshake.randomMaskKey()))
+                    self.connection?.queue(
+                        copying:
+                            WebSocketFrameEncoder.closeFrame(
+                                code: code.map { WebSocketCloseCode(rawValue: $0) }, reason: "",
+                                maskKey: WebSocketHandshake.randomMaskKey()))
                 }
                 state = .closing
                 self.connection?.close()

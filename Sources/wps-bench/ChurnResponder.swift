@@ -1,7 +1,7 @@
 import CWPSLinux
-import WPSLoop
 import Glibc
 import Synchronization
+import WPSLoop
 import WPSWebSocket
 
 /// Plays the server in the churn floor: a plain thread with its own epoll loop that answers

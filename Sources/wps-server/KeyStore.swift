@@ -9,7 +9,9 @@ enum KeyStore {
     }
 
     /// The `/negotiate` key: the flag, then `WPS_NEGOTIATE_KEY`, then one kept in the state directory.
-    static func negotiateKey(flag: String?, stateDirectory: String, creating: Bool = true) throws -> (key: String, origin: String) {
+    static func negotiateKey(flag: String?, stateDirectory: String, creating: Bool = true) throws -> (
+        key: String, origin: String
+    ) {
         if let flag, !flag.isEmpty { return (flag, "--negotiate-key") }
         if let env = getenv("WPS_NEGOTIATE_KEY"), let text = String(validatingCString: env), !text.isEmpty {
             return (text, "WPS_NEGOTIATE_KEY")

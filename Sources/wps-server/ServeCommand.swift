@@ -2,13 +2,13 @@ import ArgumentParser
 import Glibc
 import Logging
 import WPSAuth
+import WPSConfig
 import WPSDeflate
 import WPSHTTP
 import WPSHub
 import WPSLoop
 import WPSServer
 import WPSTLS
-import WPSConfig
 import WPSUpstream
 
 @main
@@ -27,7 +27,10 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run the server (the default)."
     )
 
-    @Option(help: "Configuration file (YAML or JSON): hubs, event handlers and settings; flags and WPS_* variables override it. Default: WPS_CONFIG.")
+    @Option(
+        help:
+            "Configuration file (YAML or JSON): hubs, event handlers and settings; flags and WPS_* variables override it. Default: WPS_CONFIG."
+    )
     var config: String?
 
     @Flag(help: "Check the configuration (file, flags, environment) and exit: 0 when it is valid.")
@@ -75,13 +78,17 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Serve the /echo WebSocket test route.")
     var enableEcho = false
 
-    @Option(help: "Access key, repeatable for rotation (the first signs). Default: WPS_ACCESS_KEY, else a key kept in the state directory.")
+    @Option(
+        help:
+            "Access key, repeatable for rotation (the first signs). Default: WPS_ACCESS_KEY, else a key kept in the state directory."
+    )
     var accessKey: [String] = []
 
     @Option(help: "Directory for state that survives restarts (generated keys), created owner-only.")
     var stateDir = ".wps-state"
 
-    @Option(help: "The x-api-key /negotiate requires. Default: WPS_NEGOTIATE_KEY, else a key kept in the state directory.")
+    @Option(
+        help: "The x-api-key /negotiate requires. Default: WPS_NEGOTIATE_KEY, else a key kept in the state directory.")
     var negotiateKey: String?
 
     @Option(help: "Hub used by /negotiate when none is named (default: hub).")
@@ -99,7 +106,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Lowest TLS version accepted: 1.2 or 1.3.")
     var tlsMinVersion = "1.2"
 
-    @Option(help: "With TLS: PEM CA certificates; clients are asked for a certificate that chains to one of them (mutual TLS), and the connect event handler sees it.")
+    @Option(
+        help:
+            "With TLS: PEM CA certificates; clients are asked for a certificate that chains to one of them (mutual TLS), and the connect event handler sees it."
+    )
     var tlsClientCa: String?
 
     @Flag(help: "With --tls-client-ca: a client without a certificate fails the TLS handshake.")
@@ -108,7 +118,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "With TLS: an extra plaintext port beside it.")
     var plainPort: Int?
 
-    @Option(help: "TLS handshake steps per event-loop turn; more wait a turn, so new connections cannot starve live ones.")
+    @Option(
+        help: "TLS handshake steps per event-loop turn; more wait a turn, so new connections cannot starve live ones.")
     var tlsHandshakesPerTurn = 32
 
     @Flag(help: "Turn permessage-deflate (WebSocket compression) off.")
@@ -117,13 +128,20 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Messages shorter than this many bytes are sent uncompressed.")
     var deflateMinBytes = 256
 
-    @Option(help: "Bytes of inflate windows kept for clients that compress with context, all connections together; past it new clients are asked for client_no_context_takeover.")
+    @Option(
+        help:
+            "Bytes of inflate windows kept for clients that compress with context, all connections together; past it new clients are asked for client_no_context_takeover."
+    )
     var deflateWindowMemoryBytes = 128 << 20
 
-    @Option(help: "Origin put in URLs the server hands out, e.g. https://pubsub.example.com (default: the request's Host).")
+    @Option(
+        help: "Origin put in URLs the server hands out, e.g. https://pubsub.example.com (default: the request's Host).")
     var publicUrl: String?
 
-    @Option(help: "Un-acked messages kept per reliable connection before it is closed for good; 0 (the default) bounds by bytes only, 1000 is Azure's limit.")
+    @Option(
+        help:
+            "Un-acked messages kept per reliable connection before it is closed for good; 0 (the default) bounds by bytes only, 1000 is Azure's limit."
+    )
     var reliableMaxMessages = HubConfiguration().reliableMaxMessages
 
     @Option(help: "Bytes of un-acked messages kept per reliable connection before it is closed for good.")
@@ -132,10 +150,16 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a dropped reliable connection stays resumable.")
     var resumeWindow: Double = 60
 
-    @Option(help: "Event handler URL template ({hub}, {event}) for every hub: all user events and connect, connected, disconnected; repeatable, the first match wins.")
+    @Option(
+        help:
+            "Event handler URL template ({hub}, {event}) for every hub: all user events and connect, connected, disconnected; repeatable, the first match wins."
+    )
     var eventHandler: [String] = []
 
-    @Option(help: "Seconds an event handler has to answer connect, a user event, or one attempt of connected/disconnected (default: 30).")
+    @Option(
+        help:
+            "Seconds an event handler has to answer connect, a user event, or one attempt of connected/disconnected (default: 30)."
+    )
     var eventHandlerTimeout: Double?
 
     @Option(help: "WebHook-Request-Origin sent to event handlers (default: the host of --public-url, else --host).")
@@ -153,16 +177,27 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Client connections opened with one access token; more get 429 (0: no limit, the default).")
     var maxConnectionsPerToken: Int?
 
-    @Option(help: "Messages one client connection may send per second before it is closed with 1008 (0: no limit, the default).")
+    @Option(
+        help:
+            "Messages one client connection may send per second before it is closed with 1008 (0: no limit, the default)."
+    )
     var maxMessagesPerSecond: Int?
 
-    @Option(help: "Connections each event loop keeps to one event handler origin; more requests wait (default: \(UpstreamConfiguration().maxConnectionsPerOrigin)).")
+    @Option(
+        help:
+            "Connections each event loop keeps to one event handler origin; more requests wait (default: \(UpstreamConfiguration().maxConnectionsPerOrigin))."
+    )
     var eventHandlerMaxConnections: Int?
 
-    @Option(help: "Largest event handler response body in bytes (default: \(UpstreamConfiguration().maxResponseBodyBytes)).")
+    @Option(
+        help: "Largest event handler response body in bytes (default: \(UpstreamConfiguration().maxResponseBodyBytes))."
+    )
     var eventHandlerMaxResponseBytes: Int?
 
-    @Option(help: "Largest ce-connectionState an event handler may store per connection, in bytes (default: \(UpstreamConfiguration().maxConnectionStateBytes)).")
+    @Option(
+        help:
+            "Largest ce-connectionState an event handler may store per connection, in bytes (default: \(UpstreamConfiguration().maxConnectionStateBytes))."
+    )
     var maxConnectionStateBytes: Int?
 
     @Option(help: "PEM CA certificates trusted for https event handlers (default: the system's trust store).")
@@ -171,7 +206,10 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Do not verify the certificates of https event handlers (local tests only).")
     var eventHandlerInsecure = false
 
-    @Option(help: "Messages of one connection that may wait while its previous user event is with the event handler (default: \(HubConfiguration().maxWaitingMessages)).")
+    @Option(
+        help:
+            "Messages of one connection that may wait while its previous user event is with the event handler (default: \(HubConfiguration().maxWaitingMessages))."
+    )
     var maxWaitingMessages: Int?
 
     @Option(help: "Bytes of those waiting messages, per connection (default: \(HubConfiguration().maxWaitingBytes)).")
@@ -180,25 +218,31 @@ struct ServeCommand: ParsableCommand {
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        for (name, value) in [("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
-                              ("--max-uri-bytes", maxUriBytes), ("--max-message-bytes", maxMessageBytes),
-                              ("--max-outbound-bytes", maxOutboundBytes), ("--max-waiting-messages", maxWaitingMessages ?? 1),
-                              ("--max-waiting-bytes", maxWaitingBytes ?? 1),
-                              ("--event-handler-max-connections", eventHandlerMaxConnections ?? 1),
-                              ("--event-handler-max-response-bytes", eventHandlerMaxResponseBytes ?? 1),
-                              ("--max-connection-state-bytes", maxConnectionStateBytes ?? 1)] where value < 1 {
+        for (name, value) in [
+            ("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
+            ("--max-uri-bytes", maxUriBytes), ("--max-message-bytes", maxMessageBytes),
+            ("--max-outbound-bytes", maxOutboundBytes), ("--max-waiting-messages", maxWaitingMessages ?? 1),
+            ("--max-waiting-bytes", maxWaitingBytes ?? 1),
+            ("--event-handler-max-connections", eventHandlerMaxConnections ?? 1),
+            ("--event-handler-max-response-bytes", eventHandlerMaxResponseBytes ?? 1),
+            ("--max-connection-state-bytes", maxConnectionStateBytes ?? 1),
+        ] where value < 1 {
             throw ValidationError("\(name) must be positive")
         }
-        for (name, value) in [("--max-connections", maxConnections), ("--max-connections-per-user", maxConnectionsPerUser),
-                              ("--max-connections-per-ip", maxConnectionsPerIp),
-                              ("--max-connections-per-token", maxConnectionsPerToken),
-                              ("--max-messages-per-second", maxMessagesPerSecond)] where (value ?? 0) < 0 {
+        for (name, value) in [
+            ("--max-connections", maxConnections), ("--max-connections-per-user", maxConnectionsPerUser),
+            ("--max-connections-per-ip", maxConnectionsPerIp),
+            ("--max-connections-per-token", maxConnectionsPerToken),
+            ("--max-messages-per-second", maxMessagesPerSecond),
+        ] where (value ?? 0) < 0 {
             throw ValidationError("\(name) must not be negative")
         }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
-        for (name, value) in [("--handshake-timeout", handshakeTimeout), ("--ping-interval", pingInterval),
-                              ("--idle-timeout", idleTimeout), ("--resume-window", resumeWindow),
-                              ("--event-handler-timeout", eventHandlerTimeout ?? 1)] where !(value > 0) {
+        for (name, value) in [
+            ("--handshake-timeout", handshakeTimeout), ("--ping-interval", pingInterval),
+            ("--idle-timeout", idleTimeout), ("--resume-window", resumeWindow),
+            ("--event-handler-timeout", eventHandlerTimeout ?? 1),
+        ] where !(value > 0) {
             throw ValidationError("\(name) must be positive")
         }
     }
@@ -243,8 +287,10 @@ struct ServeCommand: ParsableCommand {
         configuration.hub.reliableMaxMessages = reliableMaxMessages
         configuration.hub.reliableMaxBytes = reliableMaxBytes
         configuration.hub.resumeWindow = .nanoseconds(Int64(resumeWindow * 1_000_000_000))
-        configuration.hub.maxWaitingMessages = maxWaitingMessages ?? settings.maxWaitingMessages ?? HubConfiguration().maxWaitingMessages
-        configuration.hub.maxWaitingBytes = maxWaitingBytes ?? settings.maxWaitingBytes ?? HubConfiguration().maxWaitingBytes
+        configuration.hub.maxWaitingMessages =
+            maxWaitingMessages ?? settings.maxWaitingMessages ?? HubConfiguration().maxWaitingMessages
+        configuration.hub.maxWaitingBytes =
+            maxWaitingBytes ?? settings.maxWaitingBytes ?? HubConfiguration().maxWaitingBytes
         configuration.upstream.handlers = settings.handlerTable
         if !eventHandler.isEmpty {
             // The flag replaces the file's handlers for unnamed hubs; named hubs keep theirs.
@@ -257,7 +303,8 @@ struct ServeCommand: ParsableCommand {
                 }
             }
         }
-        configuration.upstream.requestTimeout = .seconds(eventHandlerTimeout ?? settings.eventHandlerTimeoutSeconds ?? 30)
+        configuration.upstream.requestTimeout = .seconds(
+            eventHandlerTimeout ?? settings.eventHandlerTimeoutSeconds ?? 30)
         configuration.upstream.requestOrigin = webhookRequestOrigin ?? settings.webhookRequestOrigin
         configuration.upstream.tlsCAFile = eventHandlerCaFile ?? settings.eventHandlerCAFile
         configuration.upstream.tlsInsecure = eventHandlerInsecure || settings.eventHandlerInsecure == true
@@ -338,10 +385,14 @@ struct ServeCommand: ParsableCommand {
         let scheme = configuration.tls == nil ? "http" : "https"
         printFlushed("wps-server listening on \(scheme)://\(host):\(server.port) (\(configuration.threads) threads)")
         if let plain = server.plainPort { printFlushed("plaintext listener on http://\(host):\(plain)") }
-        if enableEcho { printFlushed("echo route: \(configuration.tls == nil ? "ws" : "wss")://\(host):\(server.port)/echo") }
+        if enableEcho {
+            printFlushed("echo route: \(configuration.tls == nil ? "ws" : "wss")://\(host):\(server.port)/echo")
+        }
         let endpoint = (configuration.tls == nil ? "http://" : "https://") + "\(host):\(server.port)"
         printFlushed("access key from \(keyOrigin)")
-        printFlushed("negotiate: curl -H 'x-api-key: \(negotiate)' '\(endpoint)/negotiate?userId=U&group=G'   (key from \(negotiateOrigin))")
+        printFlushed(
+            "negotiate: curl -H 'x-api-key: \(negotiate)' '\(endpoint)/negotiate?userId=U&group=G'   (key from \(negotiateOrigin))"
+        )
         if let connection = ConnectionString(endpoint: endpoint, accessKey: keys[0]) {
             printFlushed("connection string: \(connection.formatted())")
         }
@@ -349,7 +400,9 @@ struct ServeCommand: ParsableCommand {
             endpoint: endpoint, hub: "hub", userId: "demo",
             roles: ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"], groups: [], key: keys[0],
             now: Int64(time(nil)), lifetime: 3600)
-        printFlushed("try (valid 60 min): websocat --protocol json.webpubsub.azure.v1 '\(ClientToken.clientURL(endpoint: endpoint, hub: "hub", token: demo))'")
+        printFlushed(
+            "try (valid 60 min): websocat --protocol json.webpubsub.azure.v1 '\(ClientToken.clientURL(endpoint: endpoint, hub: "hub", token: demo))'"
+        )
 
         while true {
             let signal = ProcessControl.waitForSignal()

@@ -96,7 +96,8 @@ private func fuzzUTF8(_ input: UnsafeRawBufferPointer) {
     if UTF8Validator.isValid(input) != expected { fatalError("UTF-8 validator disagrees with the standard library") }
     for cut in [1, input.count / 2, input.count &- 3] where cut > 0 && cut < input.count {
         var validator = UTF8Validator()
-        let valid = validator.validate(UnsafeRawBufferPointer(rebasing: input[..<cut]))
+        let valid =
+            validator.validate(UnsafeRawBufferPointer(rebasing: input[..<cut]))
             && validator.validate(UnsafeRawBufferPointer(rebasing: input[cut...])) && validator.isComplete
         if valid != expected { fatalError("split UTF-8 validation at \(cut) disagrees") }
     }

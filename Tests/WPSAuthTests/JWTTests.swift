@@ -1,6 +1,7 @@
 import Testing
-@testable import WPSAuth
 import WPSBytes
+
+@testable import WPSAuth
 
 /// Vectors made with Python's standard library (hmac, hashlib, base64, json), signing exactly
 /// as PyJWT does, at `now` = 1_700_000_000.
@@ -241,7 +242,8 @@ enum PythonVectors {
     /// Registered names are recognised whether written plainly or with escapes; a repeat is
     /// caught across the two spellings in either order; near misses are custom claims.
     @Test func claimNamesWithAndWithoutEscapes() throws {
-        let escaped = #"{"\u0073ub":"u9","ex\u0070":1700000100,"rol\u0065":"webpubsub.joinLeaveGroup","#
+        let escaped =
+            #"{"\u0073ub":"u9","ex\u0070":1700000100,"rol\u0065":"webpubsub.joinLeaveGroup","#
             + #""webpubsub.grou\u0070":["g"],"au\u0064":"a"}"#
         let claims = try verify(JWT.sign(payload: Array(escaped.utf8), key: V.key)).get()
         #expect(claims.subject == "u9" && claims.expiresAt == 1_700_000_100 && claims.audiences == ["a"])
@@ -268,7 +270,8 @@ enum PythonVectors {
             for keys in [[V.key], [V.secondary], [V.secondary, V.key]] {
                 let fromString = verify(token, keys: keys)
                 let fromBytes = Array(("x" + token + "y").utf8).withUnsafeBytes {
-                    JWT.verify(bytes: UnsafeRawBufferPointer(rebasing: $0.dropFirst().dropLast()), keys: keys, now: V.now)
+                    JWT.verify(
+                        bytes: UnsafeRawBufferPointer(rebasing: $0.dropFirst().dropLast()), keys: keys, now: V.now)
                 }
                 #expect("\(fromString)" == "\(fromBytes)", "\(token.prefix(20))")
             }
@@ -279,7 +282,8 @@ enum PythonVectors {
     /// byte-level audience walk and the permissions all read the same values, escaped or not,
     /// and a value of the wrong shape is still refused when the token is verified.
     @Test func stringClaimsReadInPlace() throws {
-        let payload = #"{"exp":1700000100,"aud":["http://x/client/hubs/a","http:\/\/y\/client\/hubs\/b"],"#
+        let payload =
+            #"{"exp":1700000100,"aud":["http://x/client/hubs/a","http:\/\/y\/client\/hubs\/b"],"#
             + #""role":["webpubsub.joinLeaveGroup.g\u0031","webpubsub.sendToGroups.p*","webpubsub.sendToGroup"],"#
             + #""webpubsub.group":"\u00e9"}"#
         let claims = try verify(JWT.sign(payload: Array(payload.utf8), key: V.key)).get()

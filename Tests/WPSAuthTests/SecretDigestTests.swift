@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WPSAuth
 
 /// `SecretDigest` (the negotiate key check) and `AccessKey` equality: exact matches only, for

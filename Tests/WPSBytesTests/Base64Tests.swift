@@ -68,7 +68,9 @@ import WPSBytes
     @Test func sharedBytesKeepContents() {
         let shared = SharedBytes([1, 2, 3])
         #expect(shared.array == [1, 2, 3])
-        let built = SharedBytes(count: 2) { $0[0] = 9; $0[1] = 8 }
+        let built = SharedBytes(count: 2) {
+            $0[0] = 9; $0[1] = 8
+        }
         #expect(built.array == [9, 8])
     }
 }

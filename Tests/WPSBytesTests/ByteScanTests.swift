@@ -5,7 +5,9 @@ import WPSBytes
 /// including bytes that differ from the target only in the high bit.
 @Suite struct ByteScanTests {
     static func naiveSpecial(_ bytes: [UInt8], _ first: UInt8, _ second: UInt8, from start: Int) -> Int? {
-        bytes.indices.first { $0 >= start && [first, second, 0].contains(bytes[$0]) || $0 >= start && bytes[$0] >= 0x80 }
+        bytes.indices.first {
+            $0 >= start && [first, second, 0].contains(bytes[$0]) || $0 >= start && bytes[$0] >= 0x80
+        }
     }
 
     @Test func firstIndexAgreesWithAPlainLoop() {
@@ -18,7 +20,9 @@ import WPSBytes
                 if position + 1 < length, position >= 0 { bytes[position + 1] = UInt8(ascii: "&") | 0x80 }
                 for start in 0...length {
                     let expected = bytes.indices.first { $0 >= start && bytes[$0] == UInt8(ascii: "&") }
-                    let found = bytes.withUnsafeBytes { ByteScan.firstIndex(of: UInt8(ascii: "&"), in: $0, from: start) }
+                    let found = bytes.withUnsafeBytes {
+                        ByteScan.firstIndex(of: UInt8(ascii: "&"), in: $0, from: start)
+                    }
                     #expect(found == expected, "length \(length) position \(position) start \(start)")
                 }
             }
@@ -125,7 +129,9 @@ import WPSBytes
                     var right = filler
                     left[position] = UInt8(a)
                     right[position] = UInt8(b)
-                    let found = left.withUnsafeBytes { l in right.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) } }
+                    let found = left.withUnsafeBytes { l in
+                        right.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) }
+                    }
                     if found != Self.naiveEqualIgnoringCase(left, right) {
                         Issue.record("bytes \(a) and \(b) at \(position): \(found)")
                     }
@@ -143,13 +149,18 @@ import WPSBytes
                 for mask: UInt8 in [0x20, 0x01, 0x80, 0x60] {
                     var right = left
                     for index in flips where index < length { right[index] ^= mask }
-                    let found = left.withUnsafeBytes { l in right.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) } }
-                    #expect(found == Self.naiveEqualIgnoringCase(left, right), "length \(length) flips \(flips) mask \(mask)")
+                    let found = left.withUnsafeBytes { l in
+                        right.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) }
+                    }
+                    #expect(
+                        found == Self.naiveEqualIgnoringCase(left, right),
+                        "length \(length) flips \(flips) mask \(mask)")
                 }
             }
             let shorter = Array(left.dropLast())
             if length > 0 {
-                #expect(!left.withUnsafeBytes { l in shorter.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) } })
+                #expect(
+                    !left.withUnsafeBytes { l in shorter.withUnsafeBytes { ByteScan.equalIgnoringASCIICase(l, $0) } })
             }
         }
     }
@@ -164,7 +175,8 @@ import WPSBytes
                     for index in 0..<written { buffer[index] = UInt8(truncatingIfNeeded: index &* 31 &+ 5) }
                     return written
                 }
-                #expect(made == (0..<written).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 5) }, "\(capacity) \(written)")
+                #expect(
+                    made == (0..<written).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 5) }, "\(capacity) \(written)")
             }
             #expect(ByteArray.make(capacity: capacity) { _ in nil } == nil)
         }

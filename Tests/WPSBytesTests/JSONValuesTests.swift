@@ -32,7 +32,9 @@ func readJSON<T>(_ text: String, _ read: (UnsafeRawBufferPointer, JSONToken) -> 
                 var escaped = plain
                 escaped.replaceSubrange(position...position, with: Array("\\n".utf8))
                 let expected = String(decoding: plain, as: UTF8.self).replacingCharacters(position, with: "\n")
-                #expect(readJSON("\"" + String(decoding: escaped, as: UTF8.self) + "\"") { JSON.string($0, $1) } == expected)
+                #expect(
+                    readJSON("\"" + String(decoding: escaped, as: UTF8.self) + "\"") { JSON.string($0, $1) } == expected
+                )
                 var control = plain
                 control[position] = 0x1F
                 #expect(readJSON("\"" + String(decoding: control, as: UTF8.self) + "\"") { JSON.string($0, $1) } == nil)

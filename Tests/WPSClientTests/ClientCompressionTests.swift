@@ -20,7 +20,8 @@ import WPSClient
         try await a.joinGroup("g")
         try await b.joinGroup("g")
         let big = String(repeating: "compressible text ", count: 500)
-        let json = Array(("{\"rows\":[" + Array(repeating: "{\"k\":\"v\"}", count: 300).joined(separator: ",") + "]}").utf8)
+        let json = Array(
+            ("{\"rows\":[" + Array(repeating: "{\"k\":\"v\"}", count: 300).joined(separator: ",") + "]}").utf8)
         try await a.sendToGroup("g", data: .text(big))
         try await b.sendToGroup("g", data: .json(json))
         try await a.sendToGroup("g", data: .text("small"))

@@ -25,7 +25,8 @@ import WPSTLS
     static func secureURL(port: Int, userId: String) -> String {
         let endpoint = "https://localhost:\(port)"
         let token = ClientToken.make(
-            endpoint: endpoint, hub: "hub", userId: userId, roles: ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"],
+            endpoint: endpoint, hub: "hub", userId: userId,
+            roles: ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"],
             groups: [], key: TestServer.key, now: Int64(time(nil)))
         return ClientToken.clientURL(endpoint: endpoint, hub: "hub", token: token)
     }
@@ -33,7 +34,8 @@ import WPSTLS
     @Test func groupMessagesFlowOverWSS() async throws {
         let files = try Self.certificate()
         let server = try TestServer(
-            negotiateKey: "nk", tls: TLSServerContext(TLSConfiguration(certificateChainPath: files.cert, privateKeyPath: files.key)))
+            negotiateKey: "nk",
+            tls: TLSServerContext(TLSConfiguration(certificateChainPath: files.cert, privateKeyPath: files.key)))
         defer { server.shutdown() }
         var options = WebPubSubClientOptions()
         options.tls = try ClientTLS(caFile: files.cert)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import WPSHub
 
 /// A session's group list behaves as a dictionary from name to slot, before and after it
@@ -61,7 +62,9 @@ import Testing
             for g in 0..<groupCount {
                 let expected = sessions.enumerated().filter { (g + $0.offset + round) % 3 != 0 }.map(\.element)
                 let members = hub.members(hub: "chat", group: "g\(g)")
-                #expect(Set(members.map(ObjectIdentifier.init)) == Set(expected.map(ObjectIdentifier.init)), "round \(round) g\(g)")
+                #expect(
+                    Set(members.map(ObjectIdentifier.init)) == Set(expected.map(ObjectIdentifier.init)),
+                    "round \(round) g\(g)")
                 #expect(members.count == expected.count)
             }
             for (n, session) in sessions.enumerated() {

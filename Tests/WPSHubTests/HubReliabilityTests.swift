@@ -14,7 +14,9 @@ import WPSHub
     }
 
     /// A reliable member of "room" and a publisher with its own wire.
-    func setUp(_ hub: LoopHub, kind: ClientKind = .jsonReliable) -> (member: HubSession, wire: FakeTransport, publisher: HubSession) {
+    func setUp(_ hub: LoopHub, kind: ClientKind = .jsonReliable) -> (
+        member: HubSession, wire: FakeTransport, publisher: HubSession
+    ) {
         let wire = FakeTransport(raw: !kind.isJSON)
         let member = hub.open(
             connectionId: Fixtures.id(1), identity: Fixtures.identity(kind, groups: ["room"]), reconnectionToken: "t",

@@ -57,7 +57,8 @@ import WPSHub
         hub.receive(#"{"type":"joinGroup","group":"room","ackId":2}"#, on: session)
         ack = transport.take()[0]
         #expect(errorName(ack) == "Duplicate")
-        #expect((ack.json["error"] as? [String: Any])?["message"] as? String == "Message with ack-id: 2 has been processed")
+        #expect(
+            (ack.json["error"] as? [String: Any])?["message"] as? String == "Message with ack-id: 2 has been processed")
 
         // A failed ackId is not remembered: the same id may succeed later.
         hub.receive(#"{"type":"leaveGroup","group":"room","ackId":1}"#, on: session)
@@ -153,11 +154,13 @@ import WPSHub
             return ack.map { $0.json["success"] as? Bool == true ? "ok" : errorName($0) ?? "?" }
         }
         #expect(outcome("joinGroup", "a", 1) == "ok" && outcome("sendToGroup", "a", 2) == "ok")
-        #expect(hub.grant(hub: "chat", connectionId: Fixtures.id(1), .joinLeaveGroup, group: "b", granted: false) == true)
+        #expect(
+            hub.grant(hub: "chat", connectionId: Fixtures.id(1), .joinLeaveGroup, group: "b", granted: false) == true)
         #expect(outcome("joinGroup", "b", 3) == "Forbidden" && outcome("joinGroup", "c", 4) == "ok")
         #expect(hub.grant(hub: "chat", connectionId: Fixtures.id(1), .sendToGroup, group: nil, granted: false) == true)
         #expect(outcome("sendToGroup", "a", 5) == "Forbidden")
-        #expect(hub.grant(hub: "chat", connectionId: Fixtures.id(1), .joinLeaveGroup, group: nil, granted: true) == true)
+        #expect(
+            hub.grant(hub: "chat", connectionId: Fixtures.id(1), .joinLeaveGroup, group: nil, granted: true) == true)
         #expect(outcome("joinGroup", "b", 6) == "ok")
     }
 

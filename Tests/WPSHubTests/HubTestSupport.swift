@@ -18,7 +18,8 @@ final class FakeTransport: HubTransport {
         var urgent = false
         var text: String { String(decoding: payload, as: UTF8.self) }
         var json: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])) as? [String: Any] ?? [:]
+            (try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])) as? [String: Any]
+                ?? [:]
         }
         var type: String? { json["type"] as? String }
     }

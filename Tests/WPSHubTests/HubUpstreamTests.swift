@@ -177,7 +177,8 @@ extension HubUpstreamTests {
     @Test func aJSONNullReplyIsNoReply() {
         let (session, transport) = open(12)
         send(#"{"type":"event","event":"e","dataType":"text","data":"x","ackId":1}"#, session)
-        hub.upstreamAnswered(session, .success(reply: .init(dataType: .json, body: Array(" null ".utf8)), connectionState: nil))
+        hub.upstreamAnswered(
+            session, .success(reply: .init(dataType: .json, body: Array(" null ".utf8)), connectionState: nil))
         let messages = transport.take()
         #expect(messages.map(\.type) == ["ack"])
         #expect(messages[0].json["success"] as? Bool == true)

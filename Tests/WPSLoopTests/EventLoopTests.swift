@@ -3,12 +3,14 @@ import Glibc
 import Synchronization
 import Testing
 import WPSBytes
+
 @testable import WPSLoop
 
 /// Echoes every byte back; closes when it reads "bye"; answers timers with "tick".
 final class EchoHandler: ConnectionHandler {
     func received(_ bytes: UnsafeMutableRawBufferPointer, on connection: Connection) {
-        if bytes.count >= 3, bytes[0] == UInt8(ascii: "b"), bytes[1] == UInt8(ascii: "y"), bytes[2] == UInt8(ascii: "e") {
+        if bytes.count >= 3, bytes[0] == UInt8(ascii: "b"), bytes[1] == UInt8(ascii: "y"), bytes[2] == UInt8(ascii: "e")
+        {
             connection.send(Array("ciao".utf8))
             connection.close()
             return
@@ -62,7 +64,9 @@ struct TestSocket {
         try #require(rc == 0)
     }
 
-    func send(_ text: String) { _ = text.utf8CString.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count - 1, 0) } }
+    func send(_ text: String) {
+        _ = text.utf8CString.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count - 1, 0) }
+    }
 
     func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) } }
 
@@ -257,7 +261,9 @@ struct TestSocket {
         let group = try EventLoopGroup(threads: 1, host: "127.0.0.1", port: 0) { loop in
             probe.loop = loop
             loop.context = Context(loop)
-            loop.acceptHandler = { _ in _ = loop.index; return EchoHandler() }
+            loop.acceptHandler = { _ in
+                _ = loop.index; return EchoHandler()
+            }
             loop.every(1_000_000_000) { _ = loop.now }
         }
         group.shutdown(graceNanos: 1_000_000_000)
@@ -506,10 +512,12 @@ final class Thread2: @unchecked Sendable {
 
     init(_ body: @escaping () -> Void) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        pthread_create(&handle, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
+        pthread_create(
+            &handle, nil,
+            { raw in
+                Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, box)
     }
 
     func join() { pthread_join(handle, nil) }

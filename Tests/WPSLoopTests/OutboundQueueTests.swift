@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 import WPSBytes
+
 @testable import WPSLoop
 
 @Suite struct OutboundQueueTests {
@@ -92,7 +93,9 @@ import WPSBytes
         var expected: [UInt8] = []
         for index in 0..<3 as Range<UInt8> {
             ([index] as [UInt8]).withUnsafeBytes { head in
-                ([9, index] as [UInt8]).withUnsafeBytes { tail in queue.appendFrame(head: head, shared, range: 0..<shared.count, tail: tail) }
+                ([9, index] as [UInt8]).withUnsafeBytes { tail in
+                    queue.appendFrame(head: head, shared, range: 0..<shared.count, tail: tail)
+                }
             }
             expected += [index] + shared.array + [9, index]
         }
@@ -117,7 +120,9 @@ import WPSBytes
         var queue = OutboundQueue()
         let shared = big(4)
         ([1, 1] as [UInt8]).withUnsafeBytes { head in
-            ([3] as [UInt8]).withUnsafeBytes { tail in queue.appendFrame(head: head, shared, range: 0..<shared.count, tail: tail) }
+            ([3] as [UInt8]).withUnsafeBytes { tail in
+                queue.appendFrame(head: head, shared, range: 0..<shared.count, tail: tail)
+            }
         }
         let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
         defer { iovecs.deallocate() }

@@ -78,8 +78,11 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
         // Escapes in keys and values; last duplicate wins.
         (#"{"\u0074ype":"joinGroup","gr\u006fup":"g\u00e9\n"}"#, "join gé\n -"),
         // Every type in other cases, and spelled with an escape (the slow path).
-        (#"{"type":"SEQUENCEACK","sequenceId":1}"#, "seqAck 1"), (#"{"type":"SeNdToGrOuP","group":"g","data":1}"#,
-            "send g - noEcho=false json 1"),
+        (#"{"type":"SEQUENCEACK","sequenceId":1}"#, "seqAck 1"),
+        (
+            #"{"type":"SeNdToGrOuP","group":"g","data":1}"#,
+            "send g - noEcho=false json 1"
+        ),
         (#"{"type":"EVENT","event":"e","data":1}"#, "event e - json 1"), (#"{"type":"PING"}"#, "ping"),
         (#"{"type":"LeaveGroup","group":"g"}"#, "leave g -"), (#"{"type":"\u006aoinGroup","group":"g"}"#, "join g -"),
         (#"{"type":"se\u0071uenceAck","sequenceId":2}"#, "seqAck 2"), (#"{"type":"\u0050ing"}"#, "ping"),
@@ -110,7 +113,8 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
         // Near misses of every length a type has.
         (#"{"type":"pong"}"#, .unknownType("pong")), (#"{"type":"evens"}"#, .unknownType("evens")),
         (#"{"type":"joinGroop"}"#, .unknownType("joinGroop")), (#"{"type":"leaveGroop"}"#, .unknownType("leaveGroop")),
-        (#"{"type":"sendToGroop"}"#, .unknownType("sendToGroop")), (#"{"type":"sequenceAcc"}"#, .unknownType("sequenceAcc")),
+        (#"{"type":"sendToGroop"}"#, .unknownType("sendToGroop")),
+        (#"{"type":"sequenceAcc"}"#, .unknownType("sequenceAcc")),
         (#"{"type":"seXuenceAck"}"#, .unknownType("seXuenceAck")), (#"{"type":"\u0070ong"}"#, .unknownType("pong")),
         (#"{"type":5}"#, .unknownType("5")),
         (#"{"type":null}"#, .unknownType("null")),
@@ -403,7 +407,8 @@ func render(_ request: ClientRequest, _ raw: UnsafeRawBufferPointer) -> String {
 
     @Test func errorsMapToCloseOrAck() {
         #expect(
-            ClientRequestError.invalidJSON("x").close == ClientProtocolClose(code: .invalidPayload, reason: "Invalid message: x"))
+            ClientRequestError.invalidJSON("x").close
+                == ClientProtocolClose(code: .invalidPayload, reason: "Invalid message: x"))
         #expect(ClientRequestError.unknownType("").close?.reason == "Invalid message: missing type")
         #expect(ClientRequestError.unknownType("foo").close?.reason == "Invalid message: unknown type 'foo'")
         #expect(ClientRequestError.badRequest(ackId: 3, message: "m").close == nil)

@@ -7,9 +7,12 @@ import Testing
     /// The ASCII shortcut agrees with Unicode's White_Space property on every ASCII scalar
     /// and on the non-ASCII spaces that still go through the tables.
     @Test func whitespaceAgreesWithUnicode() {
-        let scalars = (0..<0x80).compactMap(Unicode.Scalar.init) + ["\u{85}", "\u{A0}", "\u{2003}", "\u{3000}", "é", "\u{200B}"]
+        let scalars =
+            (0..<0x80).compactMap(Unicode.Scalar.init) + ["\u{85}", "\u{A0}", "\u{2003}", "\u{3000}", "é", "\u{200B}"]
         for scalar in scalars {
-            #expect(GroupName.isWhitespace(scalar) == scalar.properties.isWhitespace, "U+\(String(scalar.value, radix: 16))")
+            #expect(
+                GroupName.isWhitespace(scalar) == scalar.properties.isWhitespace, "U+\(String(scalar.value, radix: 16))"
+            )
         }
     }
 

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import WPSBytes
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Testing
 import WPSWebSocket
+
+#if canImport(Glibc)
+    import WPSBytes
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Replays the committed fuzz corpus (Tests/Fuzz/corpus/frame) through the reader.
 @Suite struct CorpusReplayTests {
@@ -49,7 +50,8 @@ import WPSWebSocket
                 for allowCompressed in [false, true] {
                     let whole = read(bytes, role: role, maxMessageBytes: 256, allowCompressed: allowCompressed)
                     let halves = read(
-                        bytes, role: role, maxMessageBytes: 256, allowCompressed: allowCompressed, cuts: [bytes.count / 2])
+                        bytes, role: role, maxMessageBytes: 256, allowCompressed: allowCompressed,
+                        cuts: [bytes.count / 2])
                     #expect(whole == halves, "\(name)")
                 }
             }

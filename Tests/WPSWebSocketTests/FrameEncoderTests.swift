@@ -1,5 +1,5 @@
-import WPSBytes
 import Testing
+import WPSBytes
 import WPSWebSocket
 
 @Suite struct FrameEncoderTests {
@@ -68,7 +68,8 @@ import WPSWebSocket
             for cut in 0...length {
                 var pieces = original
                 pieces.withUnsafeMutableBytes { buffer in
-                    WebSocketFrameEncoder.mask(UnsafeMutableRawBufferPointer(rebasing: buffer[..<cut]), key: key, offset: startOffset)
+                    WebSocketFrameEncoder.mask(
+                        UnsafeMutableRawBufferPointer(rebasing: buffer[..<cut]), key: key, offset: startOffset)
                     WebSocketFrameEncoder.mask(
                         UnsafeMutableRawBufferPointer(rebasing: buffer[cut...]), key: key, offset: startOffset + cut)
                 }
@@ -81,13 +82,15 @@ import WPSWebSocket
     func roundTrip(_ sender: WebSocketRole) {
         let key: UInt32? = sender == .client ? WebSocketHandshake.randomMaskKey() : nil
         let cases: [(WebSocketOpcode, [UInt8])] = [
-            (.text, Array("héllo wörld".utf8)), (.binary, [0, 1, 2, 255]), (.binary, [UInt8](repeating: 3, count: 70000)),
+            (.text, Array("héllo wörld".utf8)), (.binary, [0, 1, 2, 255]),
+            (.binary, [UInt8](repeating: 3, count: 70000)),
             (.ping, Array("p".utf8)), (.pong, []), (.text, []),
         ]
         for (opcode, payload) in cases {
             let bytes = WebSocketFrameEncoder.frame(opcode: opcode, payload: payload, maskKey: key)
             let expected: Recorded =
-                opcode == .ping ? .ping(payload) : opcode == .pong ? .pong(payload) : .message(opcode, payload, compressed: false)
+                opcode == .ping
+                ? .ping(payload) : opcode == .pong ? .pong(payload) : .message(opcode, payload, compressed: false)
             #expect(read(bytes, role: receiver(of: sender)) == [expected])
         }
         let close = WebSocketFrameEncoder.closeFrame(code: .goingAway, reason: "restart", maskKey: key)

@@ -56,27 +56,32 @@ let upgradeCases: [(String, String, Headers, Int?)] = [
         case .failure(let error):
             #expect(error.status == status, "\(name)")
             if error.status == 426 {
-                #expect(error.headers.count == 1 && error.headers[0].name == "Sec-WebSocket-Version" && error.headers[0].value == "13")
+                #expect(
+                    error.headers.count == 1 && error.headers[0].name == "Sec-WebSocket-Version"
+                        && error.headers[0].value == "13")
             }
         }
     }
 
     @Test func offersAreCollected() throws {
-        let headers = goodHeaders + [
-            ("Sec-WebSocket-Protocol", "json.webpubsub.azure.v1, json.reliable.webpubsub.azure.v1"),
-            ("sec-websocket-protocol", " chat ,,"),
-            ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
-            ("Sec-WebSocket-Extensions", "x-other"),
-        ]
+        let headers =
+            goodHeaders + [
+                ("Sec-WebSocket-Protocol", "json.webpubsub.azure.v1, json.reliable.webpubsub.azure.v1"),
+                ("sec-websocket-protocol", " chat ,,"),
+                ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
+                ("Sec-WebSocket-Extensions", "x-other"),
+            ]
         let request = try WebSocketHandshake.validateUpgrade(method: "GET", headers: headers).get()
         #expect(request.offeredProtocols == ["json.webpubsub.azure.v1", "json.reliable.webpubsub.azure.v1", "chat"])
         #expect(request.extensionOffers == ["permessage-deflate; client_max_window_bits", "x-other"])
     }
 
-    @Test(arguments: [
-        (["a", "B"], ["b"], "B"), (["x", "y"], ["z"], nil), ([], ["z"], nil), (["Json.V1", "json.v1"], ["JSON.v1"], "Json.V1"),
-        (["p2", "p1"], ["p1", "p2"], "p2"),
-    ] as [([String], [String], String?)])
+    @Test(
+        arguments: [
+            (["a", "B"], ["b"], "B"), (["x", "y"], ["z"], nil), ([], ["z"], nil),
+            (["Json.V1", "json.v1"], ["JSON.v1"], "Json.V1"),
+            (["p2", "p1"], ["p1", "p2"], "p2"),
+        ] as [([String], [String], String?)])
     func selectProtocol(_ offered: [String], _ supported: [String], _ expected: String?) {
         #expect(WebSocketHandshake.selectProtocol(offered: offered, supported: supported) == expected)
     }
@@ -103,22 +108,29 @@ let upgradeCases: [(String, String, Headers, Int?)] = [
 
     /// The response built from a key carries the same accept value as the one built from it.
     @Test func responseHeadForKey() {
-        for key in ["dGhlIHNhbXBsZSBub25jZQ==", "x3JJHMbDL1EzLkh9GBhXDw==", "", "a", String(repeating: "k", count: 200)] {
+        for key in [
+            "dGhlIHNhbXBsZSBub25jZQ==", "x3JJHMbDL1EzLkh9GBhXDw==", "", "a", String(repeating: "k", count: 200),
+        ] {
             for selected in [nil, "json.webpubsub.azure.v1"] as [String?] {
                 let extra = selected == nil ? [] : [("Sec-WebSocket-Extensions", "permessage-deflate")]
                 let expected = WebSocketHandshake.responseHead(
                     accept: WebSocketHandshake.acceptValue(forKey: key), protocol: selected, extraHeaders: extra)
-                #expect(WebSocketHandshake.responseHead(forKey: key, protocol: selected, extraHeaders: extra) == expected)
+                #expect(
+                    WebSocketHandshake.responseHead(forKey: key, protocol: selected, extraHeaders: extra) == expected)
             }
         }
         let sample = WebSocketHandshake.responseHead(forKey: "dGhlIHNhbXBsZSBub25jZQ==", protocol: nil)
-        #expect(String(decoding: sample, as: UTF8.self).contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"))
+        #expect(
+            String(decoding: sample, as: UTF8.self).contains(
+                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"))
     }
 
     @Test func randomValues() {
         let key = WebSocketHandshake.randomKey()
         #expect(key.utf8.count == 24)
-        #expect(WebSocketHandshake.validateUpgrade(method: "GET", headers: replacing("Sec-WebSocket-Key", with: key)).isSuccess)
+        #expect(
+            WebSocketHandshake.validateUpgrade(method: "GET", headers: replacing("Sec-WebSocket-Key", with: key))
+                .isSuccess)
         #expect(key != WebSocketHandshake.randomKey())
         let masks = (0..<8).map { _ in WebSocketHandshake.randomMaskKey() }
         #expect(Set(masks).count > 1)
@@ -147,17 +159,21 @@ let upgradeCases: [(String, String, Headers, Int?)] = [
     static let base: Headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)]
 
     /// (name, status, headers, expected protocol, or "fail")
-    @Test(arguments: [
-        ("no protocol", 101, base, nil),
-        ("protocol", 101, base + [("Sec-WebSocket-Protocol", "B")], "b"),
-        ("not 101", 200, base, "fail"),
-        ("wrong accept", 101, [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", "x")], "fail"),
-        ("missing accept", 101, [("Upgrade", "websocket"), ("Connection", "Upgrade")], "fail"),
-        ("missing upgrade", 101, [("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)], "fail"),
-        ("missing connection", 101, [("Upgrade", "websocket"), ("Sec-WebSocket-Accept", accept)], "fail"),
-        ("unoffered protocol", 101, base + [("Sec-WebSocket-Protocol", "c")], "fail"),
-        ("two protocols", 101, base + [("Sec-WebSocket-Protocol", "a, b")], "fail"),
-    ] as [(String, Int, Headers, String?)])
+    @Test(
+        arguments: [
+            ("no protocol", 101, base, nil),
+            ("protocol", 101, base + [("Sec-WebSocket-Protocol", "B")], "b"),
+            ("not 101", 200, base, "fail"),
+            (
+                "wrong accept", 101,
+                [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", "x")], "fail"
+            ),
+            ("missing accept", 101, [("Upgrade", "websocket"), ("Connection", "Upgrade")], "fail"),
+            ("missing upgrade", 101, [("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)], "fail"),
+            ("missing connection", 101, [("Upgrade", "websocket"), ("Sec-WebSocket-Accept", accept)], "fail"),
+            ("unoffered protocol", 101, base + [("Sec-WebSocket-Protocol", "c")], "fail"),
+            ("two protocols", 101, base + [("Sec-WebSocket-Protocol", "a, b")], "fail"),
+        ] as [(String, Int, Headers, String?)])
     func verifyServerResponse(_ name: String, _ status: Int, _ headers: Headers, _ expected: String?) {
         let result = WebSocketHandshake.verifyServerResponse(
             status: status, headers: headers, key: Self.key, offeredProtocols: ["a", "b"])

@@ -80,7 +80,9 @@ func read(_ bytes: [UInt8], with reader: inout WebSocketReader, cuts: [Int] = []
 }
 
 /// The close code the stream fails with, or nil when it does not fail.
-func failure(_ bytes: [UInt8], role: WebSocketRole = .server, maxMessageBytes: Int = 1 << 20, allowCompressed: Bool = false)
+func failure(
+    _ bytes: [UInt8], role: WebSocketRole = .server, maxMessageBytes: Int = 1 << 20, allowCompressed: Bool = false
+)
     -> WebSocketCloseCode?
 {
     let events = read(bytes, role: role, maxMessageBytes: maxMessageBytes, allowCompressed: allowCompressed)

@@ -1,5 +1,5 @@
-import WPSBytes
 import Testing
+import WPSBytes
 import WPSWebSocket
 
 @Suite struct ReaderLimitTests {
@@ -15,7 +15,8 @@ import WPSWebSocket
     @Test(arguments: [(99, true), (100, true), (101, false)])
     func fragmentedLimit(_ size: Int, _ accepted: Bool) {
         let payload = [UInt8](repeating: 0x61, count: size)
-        let stream = frame(.text, Array(payload[..<40]), fin: false)
+        let stream =
+            frame(.text, Array(payload[..<40]), fin: false)
             + frame(.continuation, Array(payload[40..<80]), fin: false) + frame(.ping, [])
             + frame(.continuation, Array(payload[80...]))
         let events = read(stream, maxMessageBytes: Self.limit)
@@ -33,7 +34,8 @@ import WPSWebSocket
     }
 
     @Test func controlFramesDoNotCountTowardsTheLimit() {
-        let stream = frame(.binary, [UInt8](repeating: 1, count: 100), fin: false)
+        let stream =
+            frame(.binary, [UInt8](repeating: 1, count: 100), fin: false)
             + frame(.ping, [UInt8](repeating: 2, count: 125)) + frame(.continuation, [])
         let events = read(stream, maxMessageBytes: Self.limit)
         #expect(events.count == 2)
@@ -66,14 +68,18 @@ import WPSWebSocket
         #expect(read(Array(frame(.continuation, [2, 3]).prefix(3)), with: &reader) == [])
         #expect(reader.bufferedBytes == 13)
         let rest = Array(frame(.continuation, [2, 3]).dropFirst(3))
-        #expect(read(rest, with: &reader) == [.message(.binary, [UInt8](repeating: 1, count: 10) + [2, 3], compressed: false)])
+        #expect(
+            read(rest, with: &reader) == [
+                .message(.binary, [UInt8](repeating: 1, count: 10) + [2, 3], compressed: false)
+            ])
         #expect(reader.bufferedBytes == 0)
     }
 
     @Test func largeMessageBufferIsReleased() {
         var reader = WebSocketReader(role: .server, maxMessageBytes: 1 << 20)
         let payload = [UInt8](repeating: 9, count: 200_000)
-        let stream = frame(.binary, Array(payload[..<100_000]), fin: false) + frame(.continuation, Array(payload[100_000...]))
+        let stream =
+            frame(.binary, Array(payload[..<100_000]), fin: false) + frame(.continuation, Array(payload[100_000...]))
         #expect(read(stream, with: &reader) == [.message(.binary, payload, compressed: false)])
         #expect(reader.bufferedBytes == 0)
         #expect(read(frame(.text, "after"), with: &reader) == [.message(.text, Array("after".utf8), compressed: false)])

@@ -1,5 +1,5 @@
-import WPSBytes
 import Testing
+import WPSBytes
 import WPSWebSocket
 
 /// One protocol rule: a stream, the reader settings and the close code it must fail with.
@@ -18,8 +18,10 @@ let ruleCases: [RuleCase] = [
     RuleCase(name: "unmasked server frame", bytes: frame(.text, "hi", from: .server), role: .client, code: nil),
     RuleCase(name: "RSV1 without compression", bytes: frame(.text, "hi", rsv1: true), code: .protocolError),
     RuleCase(name: "RSV1 with compression", bytes: frame(.binary, [1], rsv1: true), allowCompressed: true, code: nil),
-    RuleCase(name: "RSV2", bytes: withFirstByte(frame(.text, "hi"), or: 0x20), allowCompressed: true, code: .protocolError),
-    RuleCase(name: "RSV3", bytes: withFirstByte(frame(.text, "hi"), or: 0x10), allowCompressed: true, code: .protocolError),
+    RuleCase(
+        name: "RSV2", bytes: withFirstByte(frame(.text, "hi"), or: 0x20), allowCompressed: true, code: .protocolError),
+    RuleCase(
+        name: "RSV3", bytes: withFirstByte(frame(.text, "hi"), or: 0x10), allowCompressed: true, code: .protocolError),
     RuleCase(name: "RSV1 on ping", bytes: frame(.ping, "x", rsv1: true), allowCompressed: true, code: .protocolError),
     RuleCase(
         name: "RSV1 on continuation",
@@ -93,7 +95,9 @@ let ruleCases: [RuleCase] = [
     func reservedOpcode(_ value: Int) {
         let bytes = frame(WebSocketOpcode(rawValue: UInt8(value)), [1])
         #expect(failure(bytes) == .protocolError)
-        #expect(failure(frame(WebSocketOpcode(rawValue: UInt8(value)), [1], from: .server), role: .client) == .protocolError)
+        #expect(
+            failure(frame(WebSocketOpcode(rawValue: UInt8(value)), [1], from: .server), role: .client) == .protocolError
+        )
     }
 
     /// Every class of close code: allowed ones are delivered, the rest are 1002.

@@ -10,7 +10,8 @@ func splitStreams(from sender: WebSocketRole) -> [(name: String, bytes: [UInt8])
         (
             "fragments with interleaved ping",
             frame(.binary, [1, 2, 3], fin: false, from: sender) + frame(.ping, "ping!", from: sender)
-                + frame(.continuation, [4, 5], fin: false, from: sender) + frame(.continuation, [], fin: false, from: sender)
+                + frame(.continuation, [4, 5], fin: false, from: sender)
+                + frame(.continuation, [], fin: false, from: sender)
                 + frame(.pong, [], from: sender) + frame(.continuation, [6], from: sender)
         ),
         (

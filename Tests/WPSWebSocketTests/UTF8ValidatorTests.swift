@@ -1,5 +1,5 @@
-import WPSBytes
 import Testing
+import WPSBytes
 import WPSWebSocket
 
 /// (name, bytes, valid as a whole text)
