@@ -17,7 +17,7 @@ extension LoopHub {
         case .json, .jsonReliable:
             guard isText else {
                 let close = ClientProtocolClose.binaryFrame
-                end(session, code: close.code, reason: close.reason)
+                end(session, code: close.code, reason: close.reason, cause: .protocolViolation)
                 return
             }
             switch ClientRequestDecoder.decode(frame) {
@@ -26,7 +26,7 @@ extension LoopHub {
             case .failure(let error):
                 // protocol-spec/client-protocol.md: bad JSON or type closes; a bad field with an ackId is acked.
                 if let close = error.close {
-                    end(session, code: close.code, reason: close.reason)
+                    end(session, code: close.code, reason: close.reason, cause: .protocolViolation)
                 } else if let (ackId, ackError) = error.ackError {
                     ack(session, ackId, error: ackError)
                 } else if let (invocationId, invokeError) = error.invocationError {

@@ -28,7 +28,7 @@ extension LoopHub {
         if (configuration.reliableMaxMessages > 0 && session.unackedCount > configuration.reliableMaxMessages)
             || session.unackedBytes > configuration.reliableMaxBytes
         {
-            end(session, code: .policyViolation, reason: "The reliable message buffer is full.")
+            end(session, code: .policyViolation, reason: "The reliable message buffer is full.", cause: .bufferOverflow)
             return nil
         }
         return sequenceId
@@ -44,13 +44,15 @@ extension LoopHub {
             return  // Still reading its replay, which does not count (LoopHub.resume).
         }
         let reason = "slow consumer: more than \(limit) bytes queued"
+        observer?.hubEvent(.slowConsumer(session, queuedBytes: transport.queuedBytes, limitBytes: limit))
         if session.kind.isReliable {
             session.transport = nil
             transport.close(code: .internalError, reason: reason)
             session.detachedAt = now
             detached.insert(session.connectionId)
+            observer?.hubEvent(.detached(session, cause: .slowConsumer))
         } else {
-            end(session, code: .policyViolation, reason: reason)
+            end(session, code: .policyViolation, reason: reason, cause: .slowConsumer)
         }
     }
 

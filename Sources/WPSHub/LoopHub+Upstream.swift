@@ -75,7 +75,7 @@ extension LoopHub {
                 let error = AckError(name: .internalServerError, message: reason + " Retry later.")
                 invokeResponse(session, invocationId, error: error)
             } else {
-                end(session, code: .policyViolation, reason: reason)
+                end(session, code: .policyViolation, reason: reason, cause: .protocolViolation)
             }
             return
         }

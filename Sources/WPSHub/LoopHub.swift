@@ -21,6 +21,14 @@ public final class LoopHub {
     public private(set) var sessions: [String: HubSession] = [:]
     var groups: [GroupKey: [HubSession]] = [:]
     var detached: Set<String> = []
+    /// Hears session events (logs, metrics, trace); nil: nobody listens.
+    public var observer: HubObserver?
+    /// Why recently ended reliable sessions ended, so a late recovery attempt can say why
+    /// it is refused; the oldest are forgotten past `rememberedEndsLimit`.
+    var recentlyEnded: [String: ResumeRefusal] = [:]
+    var recentlyEndedOrder: [String] = []
+    var recentlyEndedHead = 0
+    static let rememberedEndsLimit = 4096
     /// Monotonic time of the latest input (ns); set by `tick` and `transportClosed`.
     public var now: UInt64 = 0
     /// Reused for small messages (acks, system messages) so they allocate nothing.
@@ -50,6 +58,7 @@ public final class LoopHub {
             join(session, group)
         }
         upstream?.connected(session)
+        observer?.hubEvent(.opened(session))
         return session
     }
 
@@ -57,11 +66,19 @@ public final class LoopHub {
     /// Returns nil when the session cannot be resumed; the caller then closes with 1008.
     public func resume(connectionId: String, transport: HubTransport, now: UInt64 = 0) -> HubSession? {
         self.now = max(self.now, now)
-        guard let session = sessions[connectionId], !session.isEnded, session.kind.isReliable else { return nil }
+        guard let session = sessions[connectionId], !session.isEnded, session.kind.isReliable else {
+            if let observer {
+                let reason: ResumeRefusal =
+                    sessions[connectionId] != nil ? .notReliable : recentlyEnded[connectionId] ?? .unknown
+                observer.hubEvent(.resumeRefused(connectionId: connectionId, reason: reason))
+            }
+            return nil
+        }
         if let old = session.transport, old !== transport {
             // The old socket is half-open from our side; the client has moved on.
             session.transport = nil
             old.close(code: .normal, reason: "resumed on another connection")
+            observer?.hubEvent(.detached(session, cause: .replaced))
         }
         session.transport = transport
         session.detachedAt = 0
@@ -81,6 +98,7 @@ public final class LoopHub {
         // counting it against the client would cut it again at the next message, and again
         // after every recovery. It is allowed on top of the limit until acknowledged.
         session.replayAllowance = replayed
+        observer?.hubEvent(.resumed(session, replayed: session.unackedCount))
         return session
     }
 
@@ -95,10 +113,11 @@ public final class LoopHub {
         if session.kind.isReliable, !session.isEnded, clientCloseCode != WebSocketCloseCode.normal {
             session.detachedAt = now
             detached.insert(session.connectionId)
+            observer?.hubEvent(.detached(session, cause: .dropped))
+        } else if clientCloseCode == nil {
+            end(session, code: nil, reason: nil, why: "The connection dropped.", cause: .dropped)
         } else {
-            end(
-                session, code: nil, reason: nil,
-                why: clientCloseCode == nil ? "The connection dropped." : "The client closed the connection.")
+            end(session, code: nil, reason: nil, why: "The client closed the connection.", cause: .clientClosed)
         }
     }
 
@@ -112,7 +131,9 @@ public final class LoopHub {
                 continue
             }
             if now >= session.detachedAt &+ configuration.resumeWindowNanos {
-                end(session, code: nil, reason: nil, why: "The connection dropped and was not resumed in time.")
+                end(
+                    session, code: nil, reason: nil, why: "The connection dropped and was not resumed in time.",
+                    cause: .resumeWindowPassed)
             }
         }
     }
@@ -170,7 +191,11 @@ public final class LoopHub {
     /// Closes a session for good: `system/disconnected` with `reason` to JSON clients, then
     /// a close with `code`. A later resume attempt is refused.
     /// `why` is what the event handler's `disconnected` event says, when not `reason`.
-    public func end(_ session: HubSession, code: WebSocketCloseCode?, reason: String?, why: String? = nil) {
+    /// `cause` is what logs and metrics count it as.
+    public func end(
+        _ session: HubSession, code: WebSocketCloseCode?, reason: String?, why: String? = nil,
+        cause: EndCause = .closedByServer
+    ) {
         guard !session.isEnded else { return }
         session.isEnded = true
         session.heldFrames = []
@@ -185,12 +210,28 @@ public final class LoopHub {
         // Most sessions never wait for a resume: no need to hash the id for an empty set.
         if !detached.isEmpty { detached.remove(session.connectionId) }
         session.dropBuffer()
+        var sentCode: WebSocketCloseCode?
         if let transport = session.transport {
             session.transport = nil
             if let reason, session.kind.isJSON { sendDisconnected(reason, to: transport) }
+            sentCode = code ?? .normal
             transport.close(code: code ?? .normal, reason: reason ?? "")
         }
         upstream?.disconnected(session, reason: reason ?? why ?? "")
+        if session.kind.isReliable { rememberEnd(session.connectionId, ResumeRefusal(cause)) }
+        observer?.hubEvent(.ended(session, code: sentCode, reason: reason ?? why ?? "", cause: cause))
+    }
+
+    /// Keeps why a reliable session ended, for a recovery attempt that comes later.
+    func rememberEnd(_ connectionId: String, _ reason: ResumeRefusal) {
+        if recentlyEndedOrder.count < Self.rememberedEndsLimit {
+            recentlyEndedOrder.append(connectionId)
+        } else {
+            recentlyEnded.removeValue(forKey: recentlyEndedOrder[recentlyEndedHead])
+            recentlyEndedOrder[recentlyEndedHead] = connectionId
+            recentlyEndedHead = (recentlyEndedHead + 1) % Self.rememberedEndsLimit
+        }
+        recentlyEnded[connectionId] = reason
     }
 
     /// Frame header and `,"sequenceId":N}` suffix, at most, around a buffered message.

@@ -77,11 +77,21 @@ extension Router {
         {
             // Recovery: the old access token may have expired; the reconnection token is
             // what proves the client (reference §3.4). Failures are accepted, then closed 1008.
-            guard subprotocol?.isReliable == true,
-                ReconnectionToken.verify(
-                    recoveryToken, connectionId: connectionId, keys: configuration.accessKeys, now: now),
-                let owner = ConnectionIDs.loopIndex(of: connectionId), owner < loop.siblings.count
-            else {
+            let owner = ConnectionIDs.loopIndex(of: connectionId).flatMap { $0 < loop.siblings.count ? $0 : nil }
+            let refusal: String? =
+                if subprotocol?.isReliable != true {
+                    "the subprotocol is not json.reliable.webpubsub.azure.v1"
+                } else if !ReconnectionToken.verify(
+                    recoveryToken, connectionId: connectionId, keys: configuration.accessKeys, now: now)
+                {
+                    "the reconnection token is invalid or expired"
+                } else if owner == nil {
+                    "the connection id is not one this server issued"
+                } else {
+                    nil
+                }
+            guard let owner, refusal == nil else {
+                context.events.report(.recoveryRefused(connectionId: connectionId, reason: refusal ?? ""))
                 return accept(.refuse(code: .policyViolation, reason: "the connection cannot be recovered"))
             }
             if owner == loop.index {

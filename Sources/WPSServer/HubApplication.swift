@@ -90,8 +90,9 @@ final class HubApplication: HubTransport, WebSocketApplication {
             if rate == nil { rate = MessageRate(perSecond: maxMessagesPerSecond, now: now) }
             guard rate!.take(now: now) else {
                 hub.end(
-                    hubSession, code: .policyViolation, reason: "More than \(maxMessagesPerSecond) messages per second."
-                )
+                    hubSession, code: .policyViolation,
+                    reason: "More than \(maxMessagesPerSecond) messages per second.",
+                    cause: .protocolViolation)
                 return
             }
         }
@@ -104,12 +105,22 @@ final class HubApplication: HubTransport, WebSocketApplication {
             session.close(failure.code, reason: failure.reason)
             return
         }
-        hub.end(hubSession, code: failure.code, reason: failure.reason)
+        hub.end(hubSession, code: failure.code, reason: failure.reason, cause: .protocolViolation)
         if !session.closeSent { session.close(failure.code, reason: failure.reason) }
     }
 
     func closed(_ session: WebSocketSession) {
         deliveryConnection = nil
+        if !outbox.events.isEmpty {
+            let byPeer = session.peerStartedClose || !session.closeSent
+            let code =
+                session.peerStartedClose
+                ? session.peerCloseCode.map { WebSocketCloseCode(rawValue: $0) } : session.sentCloseCode
+            outbox.events.report(
+                .socketClosed(
+                    session: hubSession, code: code, reason: session.peerStartedClose ? "" : session.sentCloseReason,
+                    byPeer: byPeer))
+        }
         guard let hubSession else { return }
         // A close frame without a code is a client stopping on purpose, like 1000.
         let code = session.peerSentClose ? WebSocketCloseCode(rawValue: session.peerCloseCode ?? 1000) : nil

@@ -8,6 +8,8 @@ final class LoopContext {
     unowned let loop: EventLoop
     let hub: LoopHub
     let outbox: Outbox
+    /// Where this loop's session and connection events go (logs, metrics, trace).
+    let events = LoopEvents()
     let index: Int
     let handshakeBudget: HandshakeBudget
     let deflate: DeflatePool?
@@ -21,7 +23,9 @@ final class LoopContext {
         handshakeBudget = HandshakeBudget(perTurn: configuration.tlsHandshakesPerTurn, loop: loop)
         deflate = configuration.deflate.enabled ? DeflatePool(configuration: configuration.deflate) : nil
         hub = LoopHub(configuration: configuration.hub)
-        outbox = Outbox(loop: loop, maxOutboundBytes: configuration.maxOutboundBytes, compressors: deflate)
+        outbox = Outbox(
+            loop: loop, maxOutboundBytes: configuration.maxOutboundBytes, compressors: deflate, events: events)
+        hub.observer = events
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
         if let upstream, configuration.upstream.isEnabled {

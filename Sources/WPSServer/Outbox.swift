@@ -34,6 +34,8 @@ final class Outbox: TurnProducer {
     let maxOutboundBytes: Int
     /// The loop's compressors; nil when permessage-deflate is off.
     let compressors: DeflatePool?
+    /// The loop's event listeners, for ports reporting their sockets' ends.
+    let events: LoopEvents
     #if DEBUG
         unowned let loop: EventLoop
     #else
@@ -66,8 +68,9 @@ final class Outbox: TurnProducer {
     private var lastHeldID: ObjectIdentifier?
     private var registered = false
 
-    init(loop: EventLoop, maxOutboundBytes: Int, compressors: DeflatePool?) {
+    init(loop: EventLoop, maxOutboundBytes: Int, compressors: DeflatePool?, events: LoopEvents) {
         self.loop = loop
+        self.events = events
         self.maxOutboundBytes = maxOutboundBytes
         self.compressors = compressors
     }

@@ -52,7 +52,8 @@ final class Router: Sendable {
         _ head: HTTPRequestHead, body: [UInt8], context: LoopContext, secure: Bool, connection: Connection? = nil
     ) -> RouteDecision {
         if let hub = clientHub(head) {
-            return routeClient(head, hubName: hub, context: context, connection: connection)
+            return reportingRefusals(
+                routeClient(head, hubName: hub, context: context, connection: connection), hub, context)
         }
         if head.path == "/api" || head.path.hasPrefix("/api/") {
             return routeREST(head, body: body, context: context, secure: secure)
@@ -99,6 +100,28 @@ final class Router: Sendable {
 }
 
 extension Router {
+    /// Tells the loop's listeners about an upgrade answered with anything but 101.
+    private func reportingRefusals(_ decision: RouteDecision, _ hub: String?, _ context: LoopContext) -> RouteDecision {
+        guard !context.events.isEmpty else { return decision }
+        switch decision {
+        case .respond(let status, let body, _):
+            context.events.report(.upgradeRefused(hub: hub, status: status.code, reason: Self.firstLine(body)))
+        case .answer(let answer):
+            context.events.report(.upgradeRefused(hub: hub, status: answer.status.code, reason: ""))
+        case .deferredDecision(let start):
+            return .deferredDecision { complete in
+                start { decision in complete(self.reportingRefusals(decision, hub, context)) }
+            }
+        case .upgrade, .moveAndUpgrade, .deferred:
+            break
+        }
+        return decision
+    }
+
+    static func firstLine(_ text: String) -> String {
+        String(text.prefix { $0 != "\n" && $0 != "\r" })
+    }
+
     /// permessage-deflate parameters for this upgrade, or nil (off, not offered, no acceptable offer).
     /// A client that keeps context needs its own inflate window here; when the window budget
     /// is spent, the answer asks it for client_no_context_takeover instead, which RFC 7692

@@ -35,6 +35,11 @@ final class WebSocketSession: ConnectionHandler {
     var peerCloseCode: UInt16?
     /// The peer sent a close frame (with or without a code).
     var peerSentClose = false
+    /// The peer's close frame came before ours: the peer started the closing handshake.
+    var peerStartedClose = false
+    /// The code and reason of the close frame the server sent, once sent.
+    var sentCloseCode: WebSocketCloseCode?
+    var sentCloseReason = ""
     /// permessage-deflate as negotiated; nil: off for this connection.
     let deflate: DeflateParameters?
     /// The loop's compressors and shared inflaters; nil when permessage-deflate is off.
@@ -145,6 +150,8 @@ final class WebSocketSession: ConnectionHandler {
     /// answer with a reset that can destroy our close frame.
     func close(_ code: WebSocketCloseCode?, reason: String) {
         if !closeSent {
+            sentCloseCode = code
+            sentCloseReason = reason
             withUnsafeTemporaryAllocation(byteCount: WebSocketFrameEncoder.maxCloseFrameBytes, alignment: 1) { frame in
                 let length = WebSocketFrameEncoder.writeCloseFrame(into: frame, code: code, reason: reason)
                 connection.queue(copying: UnsafeRawBufferPointer(rebasing: frame[0..<length]))
@@ -188,6 +195,7 @@ final class WebSocketSession: ConnectionHandler {
             case .close(let code, _):
                 peerCloseCode = code
                 peerSentClose = true
+                peerStartedClose = !closeSent
                 // Echo the peer's code (RFC 6455 §5.5.1); an empty close gets an empty reply.
                 close(code.map { WebSocketCloseCode(rawValue: $0) }, reason: "")
                 return .stop
