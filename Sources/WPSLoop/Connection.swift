@@ -189,7 +189,7 @@ public final class Connection {
     /// Queues one frame made of `head` (copied), `shared[range]` (copied when small,
     /// referenced otherwise) and `tail` (copied); returns the bytes now queued. One call per
     /// delivery keeps a broadcast's per-recipient work small.
-    @discardableResult
+    @discardableResult @inline(__always)
     func sendFrame(
         head: UnsafeRawBufferPointer, _ shared: SharedBytes, range: Range<Int>? = nil, tail: UnsafeRawBufferPointer
     ) -> Int {
@@ -213,7 +213,7 @@ public final class Connection {
     /// Queues whole frames, `byteCount` bytes that `write` builds in place: in the turn
     /// arena when the socket keeps up (borrowed, like a broadcast), else in the queue's own
     /// block. Returns the bytes now queued.
-    @discardableResult
+    @discardableResult @inline(__always)
     func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
         guard state == .open || state == .connecting, byteCount > 0 else { return queuedBytes }
         if !wantsWritable,

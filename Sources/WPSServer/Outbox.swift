@@ -47,8 +47,16 @@ final class Outbox: TurnProducer {
     // `currentID`, which costs no reference count.
     private var current: Broadcast?
     private var currentID: ObjectIdentifier?
-    var jsonFrame: SharedBytes?
-    var rawFrame: SharedBytes?
+    var jsonFrame: SharedBytes? {
+        didSet { jsonFrameRef = jsonFrame.map { Unmanaged.passUnretained($0) } }
+    }
+    var rawFrame: SharedBytes? {
+        didSet { rawFrameRef = rawFrame.map { Unmanaged.passUnretained($0) } }
+    }
+    /// The same frames unretained, kept alive by the properties above: handing one to a
+    /// recipient through a guaranteed reference costs no retain and release.
+    private var jsonFrameRef: Unmanaged<SharedBytes>?
+    private var rawFrameRef: Unmanaged<SharedBytes>?
     /// Compressed forms of the current broadcast, by window bits (Outbox+Deflate).
     var compressed: [Int: CompressedBroadcast] = [:]
 
@@ -60,7 +68,11 @@ final class Outbox: TurnProducer {
         let sequenceId: UInt64
         var next: Int32
     }
-    private var pending: [PendingFrame] = []
+    /// This turn's pending frames, in manually managed storage: appending and linking are
+    /// plain stores, with no uniqueness check per recipient as an array would make.
+    private var pending: UnsafeMutablePointer<PendingFrame>
+    private var pendingCount = 0
+    private var pendingCapacity: Int
     private var pendingPorts: [HubApplication] = []
     private var building: [HubApplication] = []
     /// Broadcasts `pending` points into, each held once for the turn.
@@ -69,6 +81,8 @@ final class Outbox: TurnProducer {
     private var registered = false
 
     init(loop: EventLoop, maxOutboundBytes: Int, compressors: DeflatePool?, events: LoopEvents) {
+        pendingCapacity = Self.initialPendingFrames
+        pending = .allocate(capacity: pendingCapacity)
         self.loop = loop
         self.events = events
         self.maxOutboundBytes = maxOutboundBytes
@@ -88,11 +102,15 @@ final class Outbox: TurnProducer {
         let queued: Int
         switch port.form {
         case .json:
-            let frame = jsonFrame ?? makeJSONFrame(broadcast)
-            queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+            if jsonFrameRef == nil { _ = makeJSONFrame(broadcast) }
+            queued = jsonFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
+                connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+            }
         case .raw:
-            let frame = rawFrame ?? makeRawFrame(broadcast)
-            queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+            if rawFrameRef == nil { _ = makeRawFrame(broadcast) }
+            queued = rawFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
+                connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+            }
         case .reliable:
             if broadcast.prefix.count < Self.builtAtTurnEndBelow {
                 deferSequenced(broadcast, sequenceId: sequenceId, to: port)
@@ -199,9 +217,11 @@ final class Outbox: TurnProducer {
             lastHeldID = id
         }
         let prefix = broadcast.prefix.pointer
-        let entry = Int32(truncatingIfNeeded: pending.count)
-        pending.append(
-            PendingFrame(prefix: prefix.baseAddress, prefixCount: prefix.count, sequenceId: sequenceId, next: -1))
+        if pendingCount == pendingCapacity { growPending() }
+        let entry = Int32(truncatingIfNeeded: pendingCount)
+        (pending + pendingCount).initialize(
+            to: PendingFrame(prefix: prefix.baseAddress, prefixCount: prefix.count, sequenceId: sequenceId, next: -1))
+        pendingCount += 1
         if port.pendingFirst < 0 {
             port.pendingFirst = entry
             pendingPorts.append(port)
@@ -222,13 +242,29 @@ final class Outbox: TurnProducer {
         swap(&pendingPorts, &building)
         while let port = building.popLast() { buildPending(port) }
         if pendingPorts.isEmpty {
-            pending.removeAll(keepingCapacity: pending.capacity <= Self.keptPendingFrames)
+            pendingCount = 0
+            if pendingCapacity > Self.keptPendingFrames {
+                pending.deallocate()
+                pendingCapacity = Self.initialPendingFrames
+                pending = .allocate(capacity: pendingCapacity)
+            }
             held.removeAll(keepingCapacity: true)
             lastHeldID = nil
         }
     }
 
-    /// Pending entries whose storage is kept between turns.
+    private func growPending() {
+        let grown = UnsafeMutablePointer<PendingFrame>.allocate(capacity: pendingCapacity * 2)
+        grown.moveInitialize(from: pending, count: pendingCount)
+        pending.deallocate()
+        pending = grown
+        pendingCapacity *= 2
+    }
+
+    deinit { pending.deallocate() }
+
+    /// Pending entries allocated at first, and the most whose storage is kept between turns.
+    static let initialPendingFrames = 1024
     static let keptPendingFrames = 1 << 16
 
     /// Writes `port`'s deferred frames, oldest first, in one region of its queue; called
@@ -246,17 +282,15 @@ final class Outbox: TurnProducer {
         port.pendingLast = -1
         port.pendingBytes = 0
         guard let connection = port.deliveryConnection else { return }
-        pending.withUnsafeBufferPointer { frames in
-            _ = connection._withUnsafeGuaranteedRef { connection in
-                connection.queue(byteCount: total) { out in
-                    var cursor = out
-                    var index = Int(first)
-                    while index >= 0 {
-                        let frame = frames[index]
-                        cursor += Self.writeSequencedFrame(
-                            frame.prefix, frame.prefixCount, frame.sequenceId, at: cursor)
-                        index = Int(frame.next)
-                    }
+        let frames = pending
+        _ = connection._withUnsafeGuaranteedRef { connection in
+            connection.queue(byteCount: total) { out in
+                var cursor = out
+                var index = Int(first)
+                while index >= 0 {
+                    let frame = frames[index]
+                    cursor += Self.writeSequencedFrame(frame.prefix, frame.prefixCount, frame.sequenceId, at: cursor)
+                    index = Int(frame.next)
                 }
             }
         }
