@@ -7,11 +7,15 @@ import WPSWebSocket
 /// messages, and is the hub's transport for that connection, handing what the hub says to
 /// the loop's `Outbox` together with what the Outbox keeps per connection.
 final class HubApplication: HubTransport, WebSocketApplication {
-    enum Start: Sendable {
+    /// How the connection begins. Indirect, so it costs one pointer here (freed once used)
+    /// rather than an identity's worth of bytes for the connection's whole life.
+    indirect enum Start: Sendable {
         case open(connectionId: String, identity: ClientIdentity, reconnectionToken: String?)
         case resume(connectionId: String)
         /// Accept, then close at once with this code and reason (refused recovery, unsupported mode).
         case refuse(code: WebSocketCloseCode, reason: String)
+        /// Already begun.
+        case started
     }
 
     /// The form data messages take on this connection.
@@ -24,7 +28,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
     var deliveryConnection: Unmanaged<Connection>?
     var form: Form
     /// The server window of permessage-deflate on this connection; 0: not negotiated.
-    var deflateWindowBits = 0
+    var deflateWindowBits: UInt8 = 0
     /// This connection's reliable frames waiting for the end of the turn (`Outbox.pending`):
     /// the first and last entry (-1: none) and the bytes they will take.
     var pendingFirst: Int32 = -1
@@ -32,7 +36,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
     var pendingBytes = 0
     let outbox: Outbox
     let hub: LoopHub
-    let start: Start
+    var start: Start
     /// Set in `opened`. Not retained (the session owns this application) and not weak
     /// either: a weak load per send showed up in profiles, and the session outlives every
     /// use — the hub drops this transport in `transportClosed`, called from `closed`.
@@ -58,7 +62,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
             case .raw: form = .raw
             }
         case .resume: form = .reliable  // Only reliable sessions resume.
-        case .refuse: form = .raw
+        case .refuse, .started: form = .raw
         }
         super.init()
     }
@@ -66,7 +70,9 @@ final class HubApplication: HubTransport, WebSocketApplication {
     func opened(_ session: WebSocketSession) {
         self.session = session
         deliveryConnection = Unmanaged.passUnretained(session.connection)
-        deflateWindowBits = session.deflate?.serverMaxWindowBits ?? 0
+        deflateWindowBits = UInt8(truncatingIfNeeded: session.deflate?.serverMaxWindowBits ?? 0)
+        let start = self.start
+        self.start = .started
         switch start {
         case .open(let connectionId, let identity, let token):
             hubSession = hub.open(
@@ -80,6 +86,8 @@ final class HubApplication: HubTransport, WebSocketApplication {
             }
         case .refuse(let code, let reason):
             session.close(code, reason: reason)
+        case .started:
+            break
         }
     }
 

@@ -97,7 +97,8 @@ final class Outbox: TurnProducer {
         guard let connection = port.deliveryConnection else { return false }
         if currentID != ObjectIdentifier(broadcast) { switchTo(broadcast) }
         if port.deflateWindowBits != 0, let compressors, compressors.shouldCompress(broadcast.prefix.count) {
-            return deliverCompressed(broadcast, sequenceId: sequenceId, to: port, windowBits: port.deflateWindowBits)
+            return deliverCompressed(
+                broadcast, sequenceId: sequenceId, to: port, windowBits: Int(port.deflateWindowBits))
         }
         let queued: Int
         switch port.form {
