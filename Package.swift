@@ -49,6 +49,7 @@ let package = Package(
             dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth"],
             swiftSettings: hot
         ),
+        .target(name: "WPSRedis", dependencies: ["WPSLoop"], swiftSettings: strict),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: hot),
         .target(
             name: "WPSConfig", dependencies: ["WPSUpstream", "WPSProtocol", .product(name: "Yams", package: "Yams")],
@@ -127,6 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSWebSocket", "WPSDeflate", "CWPSLinux"]),
+        .testTarget(name: "WPSRedisTests", dependencies: ["WPSRedis", "WPSLoop"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
         .testTarget(name: "WPSConfigTests", dependencies: ["WPSConfig", "WPSUpstream"]),
         .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSHTTP"]),

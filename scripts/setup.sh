@@ -20,6 +20,18 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 command -v swift >/dev/null 2>&1 || { echo "swift toolchain not found (Swift 6.3 expected)" >&2; exit 1; }
 
+# Services the tests start for themselves (each test runs its own, on a free loopback port).
+setup_test_services() {
+    local missing=()
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]} ..." >&2
+        local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
 setup_venv() {
     if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
