@@ -47,7 +47,7 @@ final class ConnectionLog: HubObserver, ServerObserver {
             guard logger.logLevel <= (routine ? .debug : .info) else { return }
             var metadata = describe(session, "session.ended")
             metadata["cause"] = .string(cause.rawValue)
-            metadata["reason"] = .string(reason)
+            metadata["reason"] = .string(Self.clean(reason))
             if let code { metadata["code"] = .stringConvertible(Int(code.rawValue)) }
             logger.log(level: routine ? .debug : .info, "session ended (\(cause.rawValue))", metadata: metadata)
         }
@@ -57,10 +57,11 @@ final class ConnectionLog: HubObserver, ServerObserver {
         switch event {
         case .upgradeRefused(let hub, let status, let reason):
             var metadata: Logger.Metadata = [
-                "event": "connection.refused", "status": .stringConvertible(status), "reason": .string(reason),
+                "event": "connection.refused", "status": .stringConvertible(status),
+                "reason": .string(Self.clean(reason)),
                 "loop": .stringConvertible(loopIndex),
             ]
-            if let hub { metadata["hub"] = .string(hub) }
+            if let hub { metadata["hub"] = .string(Self.clean(hub)) }
             logger.info("upgrade refused with \(status)", metadata: metadata)
         case .recoveryRefused(let connectionId, let reason):
             refused(connectionId: connectionId, reason: reason)
@@ -72,7 +73,7 @@ final class ConnectionLog: HubObserver, ServerObserver {
                     "event": "connection.closed", "loop": .stringConvertible(loopIndex),
                 ]
             metadata["closedBy"] = .string(by)
-            metadata["reason"] = .string(reason)
+            metadata["reason"] = .string(Self.clean(reason))
             if let code { metadata["code"] = .stringConvertible(Int(code.rawValue)) }
             logger.debug("connection closed by \(by)", metadata: metadata)
         }
@@ -82,7 +83,8 @@ final class ConnectionLog: HubObserver, ServerObserver {
         logger.info(
             "recovery refused (\(reason))",
             metadata: [
-                "event": "session.recovery_refused", "connectionId": .string(connectionId), "reason": .string(reason),
+                "event": "session.recovery_refused", "connectionId": .string(Self.clean(connectionId)),
+                "reason": .string(reason),
                 "loop": .stringConvertible(loopIndex),
             ])
     }
@@ -93,8 +95,21 @@ final class ConnectionLog: HubObserver, ServerObserver {
             "event": .string(event), "connectionId": .string(session.connectionId), "hub": .string(session.hub),
             "loop": .stringConvertible(loopIndex),
         ]
-        if let user = session.userId { metadata["user"] = .string(user) }
+        if let user = session.userId { metadata["user"] = .string(Self.clean(user)) }
         return metadata
+    }
+
+    /// Text a client chose (a close reason, a user id, an id in a recovery URL): control
+    /// characters become `?` and it is cut at 256 characters, so it cannot forge or flood
+    /// lines of the text format.
+    static func clean(_ text: String) -> String {
+        let limit = 256
+        guard text.utf8.count > limit || text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars.prefix(limit) {
+            out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
+        }
+        return text.unicodeScalars.count > limit ? out + "…" : out
     }
 
     static func protocolName(_ kind: ClientKind) -> String {
