@@ -42,16 +42,7 @@ final class LoopContext {
                 reports: upstream.reports)
             self.upstream = dispatcher
             hub.upstream = dispatcher
-            var checks = loop.index == 0 ? upstream.readiness.checks : []
-            loop.every(Self.upstreamTickNanos) { [unowned loop] in
-                // The first loop checks every handler at its first tick, so the server can
-                // report ready without waiting for a client to need one.
-                if !checks.isEmpty {
-                    for check in checks { dispatcher.prevalidate(check.handler, hub: check.hub) }
-                    checks = []
-                }
-                dispatcher.tick(now: loop.now)
-            }
+            loop.every(Self.upstreamTickNanos) { [unowned loop] in dispatcher.tick(now: loop.now) }
             loop.whenEnded { dispatcher.dropPendingWork() }
         }
         loop.every(Self.hubTickNanos) { [unowned loop] in hub.tick(now: loop.now) }
@@ -94,5 +85,4 @@ struct UpstreamShared: Sendable {
     let tls: UpstreamTLS?
     let logger: Logger
     let reports: UpstreamReports
-    let readiness: Readiness
 }

@@ -3,7 +3,8 @@ import WPSUpstream
 
 /// What `/readyz` answers: ready once the listeners are bound and every configured event
 /// handler passed its abuse-protection preflight; not ready again while shutting down or
-/// when a handler fails a later preflight.
+/// when a handler fails a later preflight. Preflights run when a client needs the handler,
+/// as before, or when a probe finds one not passed: a server nobody probes sends none early.
 final class Readiness: Sendable {
     /// One preflight readiness waits for: a handler and the hub its URL is built with.
     struct Check: Sendable {

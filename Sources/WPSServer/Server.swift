@@ -38,7 +38,7 @@ public final class Server: Sendable {
             requestOrigin: configuration.upstream.requestOrigin ?? Self.requestOrigin(configuration),
             tls: configuration.upstream.handlers.all.contains { $0.urlTemplate.isTLS }
                 ? try UpstreamTLS(configuration: configuration.upstream) : nil,
-            logger: logger, reports: reports, readiness: readiness)
+            logger: logger, reports: reports)
         group = try EventLoopGroup(threads: configuration.threads, listen: addresses) { loop in
             loop.lingerNanos = linger
             loop.acceptPaused = { errno in pauses.record(errno: errno, logger: logger) }

@@ -370,7 +370,7 @@ final class UpstreamDispatcher: HubUpstream {
     }
 
     /// Starts the preflight of `handler` unless one runs, passed, or failed too recently
-    /// (readiness probes and start-up call this; unlike `validated`, nothing waits on it).
+    /// (readiness probes call this; unlike `validated`, nothing waits on it).
     func prevalidate(_ handler: EventHandler, hub: String) {
         let key = handler.urlTemplate.url(hub: hub, event: "validate")
         switch validations[key] {

@@ -48,6 +48,12 @@ def find_secrets(text: str, keys: list[str]) -> list[str]:
 
 
 class ServerProcess:
+    # How far the credential scan has read (class defaults, for subclasses with their own __init__).
+    _scanned_stderr = 0
+    _scanned_stdout = 0
+    # Environment the process was started with, when a subclass sets one (keys may come from it).
+    env: dict | None = None
+
     def __init__(self, *args: str, echo: bool = True, preexec=None):
         if not os.path.exists(SERVER_BIN):
             pytest.fail(f"server binary {SERVER_BIN} does not exist (set WPS_SERVER_BIN)")
@@ -65,8 +71,6 @@ class ServerProcess:
         self.threads: int | None = None
         self._listening = threading.Event()
         self.crash_reported = False
-        self._scanned_stderr = 0
-        self._scanned_stdout = 0
         REGISTRY.append(self)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self.stderr_file, text=True, bufsize=1, preexec_fn=preexec)
@@ -150,6 +154,8 @@ class ServerProcess:
         """The keys this server was started with: --access-key and --negotiate-key values, and
         the ones it generated in its state directory."""
         keys = [self.args[i + 1] for i, a in enumerate(self.args[:-1]) if a in ("--access-key", "--negotiate-key")]
+        env = self.env or {}
+        keys += env.get("WPS_ACCESS_KEY", "").split(",") + [env.get("WPS_NEGOTIATE_KEY", "")]
         state = getattr(self, "_state_dir", None)
         if state is None and "--state-dir" in self.args:
             state = self.args[self.args.index("--state-dir") + 1]

@@ -130,6 +130,8 @@ def test_connection_life_in_json_log(wps_factory, raw_clients):
     ended = wait_event(srv, "session.ended", connectionId=cid)
     assert (ended["level"], ended["cause"], ended["code"]) == ("info", "bufferOverflow", 1008), ended
     assert ended["reason"], ended
+    by_server = wait_event(srv, "connection.closed", connectionId=cid, closedBy="server")
+    assert by_server["code"] == 1008, by_server
 
     # Its recovery is refused with the reason the session ended.
     late = raw_clients(recovery_url(url, cid, hello2.get("reconnectionToken") or hello["reconnectionToken"]),
@@ -161,7 +163,6 @@ def test_connection_life_in_json_log(wps_factory, raw_clients):
     refused_upgrade = wait_event(srv, "connection.refused", status=401)
     assert refused_upgrade["hub"] in (HUB, HUB.lower()) and refused_upgrade["reason"], refused_upgrade
 
-    # The server closes a session: closedBy server.
     pub.close(1000)
     srv.stop()
     records = log_lines(srv)
@@ -260,7 +261,10 @@ def test_readyz_waits_for_event_handler_validation(event_handlers):
     template = handler.url_template("/upstream/{hub}/{event}?code=secret-function-key")
     srv = start_wps("--event-handler", template)
     try:
+        resp = wire.http_get(srv.port, "/readyz")  # starts the preflight
+        assert resp.status == 503, resp
         handler.wait_preflights(1)
+        time.sleep(0.2)
         resp = wire.http_get(srv.port, "/readyz")
         assert resp.status == 503, resp
         body = resp.body.decode()
