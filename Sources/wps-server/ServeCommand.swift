@@ -48,7 +48,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    @Option(help: "Log lines as text, or json: one object per line (default: WPS_LOG_FORMAT, else text).")
+    @Option(
+        help:
+            "Log lines as text, or json: one object per line (default: WPS_LOG_FORMAT, else the file's logFormat, else text)."
+    )
     var logFormat: LogFormat?
 
     @Option(help: "Largest request head in bytes (431 above it).")
