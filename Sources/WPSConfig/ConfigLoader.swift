@@ -14,8 +14,10 @@ public enum ConfigLoader {
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
         "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
-        "maxMessagesPerSecond",
+        "maxMessagesPerSecond", "logFormat",
     ]
+    /// The values `logFormat` takes.
+    public static let logFormats: Set<String> = ["text", "json"]
     static let topKeys = Set(scalarKeys + ["accessKeys", "eventHandlers", "hubs"])
     static let hubKeys: Set<String> = ["eventHandlers"]
     static let handlerKeys: Set<String> = ["urlTemplate", "userEventPattern", "systemEvents", "headers"]
@@ -76,6 +78,10 @@ public enum ConfigLoader {
         case "maxConnectionsPerIp": file.maxConnectionsPerIp = try reader.int(value, key, in: 0...Int.max)
         case "maxConnectionsPerToken": file.maxConnectionsPerToken = try reader.int(value, key, in: 0...Int.max)
         case "maxMessagesPerSecond": file.maxMessagesPerSecond = try reader.int(value, key, in: 0...Int.max)
+        case "logFormat":
+            let format = try reader.string(value, key)
+            guard logFormats.contains(format) else { throw reader.error(value, "logFormat must be text or json") }
+            file.logFormat = format
         case "accessKeys":
             let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key)
             }

@@ -78,15 +78,16 @@ extension Router {
             // Recovery: the old access token may have expired; the reconnection token is
             // what proves the client (reference §3.4). Failures are accepted, then closed 1008.
             let owner = ConnectionIDs.loopIndex(of: connectionId).flatMap { $0 < loop.siblings.count ? $0 : nil }
+            // Stable names: logs and metrics count them (protocol-spec/server.md, Logs).
             let refusal: String? =
                 if subprotocol?.isReliable != true {
-                    "the subprotocol is not json.reliable.webpubsub.azure.v1"
+                    "notReliable"
                 } else if !ReconnectionToken.verify(
                     recoveryToken, connectionId: connectionId, keys: configuration.accessKeys, now: now)
                 {
-                    "the reconnection token is invalid or expired"
+                    "badToken"
                 } else if owner == nil {
-                    "the connection id is not one this server issued"
+                    "badConnectionId"
                 } else {
                     nil
                 }

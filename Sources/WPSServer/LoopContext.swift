@@ -17,7 +17,7 @@ final class LoopContext {
     /// The application side; nil when no event handler is configured.
     var upstream: UpstreamDispatcher?
 
-    init(loop: EventLoop, configuration: ServerConfiguration, upstream: UpstreamShared? = nil) {
+    init(loop: EventLoop, configuration: ServerConfiguration, upstream: UpstreamShared? = nil, logger: Logger? = nil) {
         self.loop = loop
         index = loop.index
         handshakeBudget = HandshakeBudget(perTurn: configuration.tlsHandshakesPerTurn, loop: loop)
@@ -25,6 +25,13 @@ final class LoopContext {
         hub = LoopHub(configuration: configuration.hub)
         outbox = Outbox(
             loop: loop, maxOutboundBytes: configuration.maxOutboundBytes, compressors: deflate, events: events)
+        // Registered only when some of its lines would be written: otherwise the loop keeps
+        // no listener and skips building events at all.
+        if let logger, logger.logLevel <= .info {
+            let log = ConnectionLog(logger: logger, loopIndex: loop.index)
+            events.add(log as HubObserver)
+            events.add(log as ServerObserver)
+        }
         hub.observer = events
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub

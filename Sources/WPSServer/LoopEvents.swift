@@ -9,6 +9,7 @@ enum ServerEvent {
     case upgradeRefused(hub: String?, status: Int, reason: String)
     /// A recovery attempt was turned away before the hub saw it (bad or expired token, a
     /// subprotocol that cannot recover, a socket that could not move to its session's loop).
+    /// `reason` is a stable name: `badToken`, `notReliable`, `badConnectionId`.
     case recoveryRefused(connectionId: String, reason: String)
     /// A WebSocket closed. `session` is nil for one that never had a hub session. `code` and
     /// `reason` are those of the close frame the server sent, or the peer's when `byPeer`;

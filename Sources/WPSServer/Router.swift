@@ -38,8 +38,13 @@ final class Router: Sendable {
     /// Counts connections when a connection limit is set; nil otherwise.
     let connections: ConnectionCounter?
 
-    init(configuration: ServerConfiguration, logger: Logger) {
+    /// Whether `/readyz` says ready.
+    let readiness: Readiness
+
+    init(configuration: ServerConfiguration, logger: Logger, readiness: Readiness? = nil) {
         self.configuration = configuration
+        self.readiness = readiness ?? Readiness(configuration: configuration)
+        if readiness == nil { self.readiness.listening() }
         negotiateKey = configuration.negotiateKey.map(SecretDigest.init)
         self.logger = logger
         webSocketLimits = WebSocketSession.Limits(configuration)
@@ -67,6 +72,14 @@ final class Router: Sendable {
                 return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET, HEAD"])
             }
             return .respond(.ok, body: "ok", headers: HTTPHeaders())
+        case "/readyz":
+            guard head.method == "GET" || head.method == "HEAD" else {
+                return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET, HEAD"])
+            }
+            if let reason = readiness.notReadyReason(dispatcher: context.upstream) {
+                return .respond(.serviceUnavailable, body: "not ready: \(reason)\n", headers: HTTPHeaders())
+            }
+            return .respond(.ok, body: "ready", headers: HTTPHeaders())
         case "/echo" where configuration.enableEcho:
             guard head.method == "GET" else {
                 return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])

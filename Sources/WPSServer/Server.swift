@@ -10,6 +10,8 @@ public final class Server: Sendable {
     private let logger: Logger
     /// Upstream request counts and validation outcomes of every loop.
     let upstreamReports: UpstreamReports
+    /// What `/readyz` answers from.
+    let readiness: Readiness
 
     /// The bound port (the real one when 0 was configured).
     public var port: Int { group.port }
@@ -20,7 +22,9 @@ public final class Server: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        let routes = Router(configuration: configuration, logger: logger)
+        let readiness = Readiness(configuration: configuration)
+        self.readiness = readiness
+        let routes = Router(configuration: configuration, logger: logger, readiness: readiness)
         let linger = configuration.lingerTimeout.nanoseconds
         var addresses = [(host: configuration.host, port: configuration.port)]
         if configuration.tls != nil, let plain = configuration.plainPort {
@@ -38,7 +42,7 @@ public final class Server: Sendable {
         group = try EventLoopGroup(threads: configuration.threads, listen: addresses) { loop in
             loop.lingerNanos = linger
             loop.acceptPaused = { errno in pauses.record(errno: errno, logger: logger) }
-            let context = LoopContext(loop: loop, configuration: configuration, upstream: upstream)
+            let context = LoopContext(loop: loop, configuration: configuration, upstream: upstream, logger: logger)
             loop.context = context
             loop.acceptHandler = { connection in
                 // Listener 0 is the main port (TLS when configured); listener 1 the plain one.
@@ -49,6 +53,7 @@ public final class Server: Sendable {
                 return HTTPSession(connection: connection, router: routes, context: context)
             }
         }
+        readiness.listening()
     }
 
     /// The host events name in `WebHook-Request-Origin`: the one in the connection string
@@ -76,6 +81,7 @@ public final class Server: Sendable {
 
     /// Stops accepting, closes WebSockets with 1001 and returns once every loop has ended.
     public func shutdown() {
+        readiness.stopping()
         group.shutdown(graceNanos: configuration.shutdownGrace.nanoseconds)
         group.join()
     }

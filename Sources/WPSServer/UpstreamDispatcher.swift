@@ -369,6 +369,17 @@ final class UpstreamDispatcher: HubUpstream {
         }
     }
 
+    /// Starts the preflight of `handler` unless one runs, passed, or failed too recently
+    /// (readiness probes call this; unlike `validated`, nothing waits on it).
+    func prevalidate(_ handler: EventHandler, hub: String) {
+        let key = handler.urlTemplate.url(hub: hub, event: "validate")
+        switch validations[key] {
+        case .pending, .valid: return
+        case .failed(_, let until) where loop.now < until: return
+        case .failed, .none: validated(handler, hub: hub) { _ in }
+        }
+    }
+
     private func preflight(_ handler: EventHandler, hub: String, key: String, attempt: Int) {
         let request = CloudEventRequest.validation(handler: handler, hub: hub, requestOrigin: requestOrigin)
         // The reason reaches clients (500 bodies, acks) and the log: never the query's values.

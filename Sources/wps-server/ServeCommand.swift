@@ -48,6 +48,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(
+        help:
+            "Log lines as text, or json: one object per line (default: WPS_LOG_FORMAT, else the file's logFormat, else text)."
+    )
+    var logFormat: LogFormat?
+
     @Option(help: "Largest request head in bytes (431 above it).")
     var maxHeadBytes = HTTPLimits().maxHeadBytes
 
@@ -248,13 +254,6 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "wps-server")
         // Block termination signals before any loop thread exists, so only sigwait sees them.
         ProcessControl.blockSignals()
         _ = ProcessControl.raiseOpenFileLimit(1 << 20)
@@ -266,6 +265,22 @@ struct ServeCommand: ParsableCommand {
             printError("wps-server: \(error)")
             throw ExitCode(2)
         }
+        // The format may come from the file, so logging starts once it is read.
+        let level = logLevel
+        let format = logFormat ?? settings.logFormat.flatMap(LogFormat.init(rawValue:)) ?? .text
+        LoggingSystem.bootstrap { label in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+        let logger = Logger(label: "wps-server")
         let host = self.host ?? settings.host ?? "127.0.0.1"
         var configuration = ServerConfiguration()
         configuration.host = host
@@ -371,7 +386,9 @@ struct ServeCommand: ParsableCommand {
                 printError("wps-server: \(error)")
                 throw ExitCode(2)
             }
-            printFlushed(ConfigSources.summary(configuration, file: config ?? ConfigSources.environmentPath()))
+            printFlushed(
+                ConfigSources.summary(configuration, file: config ?? ConfigSources.environmentPath())
+                    + "\nlog format: \(format.rawValue), level \(level.rawValue)")
             return
         }
         let server: Server
@@ -425,4 +442,9 @@ struct ServeCommand: ParsableCommand {
         server.shutdown()
         logger.notice("stopped")
     }
+}
+
+/// How log lines are written (`--log-format`, `WPS_LOG_FORMAT`, `logFormat`).
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
 }

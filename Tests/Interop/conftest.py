@@ -105,5 +105,17 @@ def _fail_on_server_crash():
         pytest.fail("server crashed during this test:\n" + "\n\n".join(crashes), pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _fail_on_secret_in_log():
+    """A server log line written during this test that holds an access key, a JWT or a
+    reconnection token fails the test (ERROR at teardown). Stopped servers are scanned too."""
+    yield
+    leaks = []
+    for srv in REGISTRY:
+        leaks += [f"wps-server pid {srv.pid}: {leak}" for leak in srv.new_leaks()]
+    if leaks:
+        pytest.fail("credentials in the server log:\n" + "\n".join(leaks[:20]), pytrace=False)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "deadline(seconds): per-test SIGALRM deadline")

@@ -71,6 +71,7 @@ class WpsProc(ServerProcess):
         penv = {k: v for k, v in os.environ.items() if k not in _KEY_ENV}
         if env:
             penv.update(env)
+        self.env = penv
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self.stderr_file, text=True, bufsize=1, env=penv)
         self._reader = threading.Thread(target=self._drain_stdout, daemon=True)

@@ -21,8 +21,39 @@ STARTUP_TIMEOUT = 10.0
 
 REGISTRY: list["ServerProcess"] = []  # every server started in this session
 
+# What must never reach a server's log: JWTs (`eyJ` header, two dots) and reconnection tokens
+# (base64url("<expiry>:<32 hex>") "." 43 characters of MAC).
+JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+RECONNECTION_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_-])([A-Za-z0-9_-]{40,})\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+# Start-up lines on stdout that hand out credentials on purpose (server.md, Start-up).
+BANNER_PREFIXES = ("negotiate: curl", "connection string:", "try (valid 60 min):")
+
+
+def _is_reconnection_token(body: str) -> bool:
+    import base64
+    try:
+        text = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return re.fullmatch(r"\d+:[0-9a-f]{32}", text) is not None
+
+
+def find_secrets(text: str, keys: list[str]) -> list[str]:
+    """Each credential found in `text`, shortened so the report itself does not leak it."""
+    found = [f"access key {k[:4]}…" for k in keys if k and k in text]
+    found += [f"JWT {m.group(0)[:12]}…" for m in JWT_RE.finditer(text)]
+    found += [f"reconnection token {m.group(0)[:12]}…" for m in RECONNECTION_TOKEN_RE.finditer(text)
+              if _is_reconnection_token(m.group(1))]
+    return found
+
 
 class ServerProcess:
+    # How far the credential scan has read (class defaults, for subclasses with their own __init__).
+    _scanned_stderr = 0
+    _scanned_stdout = 0
+    # Environment the process was started with, when a subclass sets one (keys may come from it).
+    env: dict | None = None
+
     def __init__(self, *args: str, echo: bool = True, preexec=None):
         if not os.path.exists(SERVER_BIN):
             pytest.fail(f"server binary {SERVER_BIN} does not exist (set WPS_SERVER_BIN)")
@@ -118,6 +149,49 @@ class ServerProcess:
             return ""
         frames = [l for l in out.splitlines() if l.strip()]
         return "\nsymbolized access-conflict frames:\n  " + "\n  ".join(frames[:40])
+
+    def secrets(self) -> list[str]:
+        """The keys this server was started with: --access-key and --negotiate-key values, and
+        the ones it generated in its state directory."""
+        keys = [self.args[i + 1] for i, a in enumerate(self.args[:-1]) if a in ("--access-key", "--negotiate-key")]
+        env = self.env or {}
+        keys += env.get("WPS_ACCESS_KEY", "").split(",") + [env.get("WPS_NEGOTIATE_KEY", "")]
+        state = getattr(self, "_state_dir", None)
+        if state is None and "--state-dir" in self.args:
+            state = self.args[self.args.index("--state-dir") + 1]
+        for name in ("access-key", "negotiate-key"):
+            try:
+                with open(os.path.join(state or "", name)) as f:
+                    keys.append(f.read().strip())
+            except OSError:
+                pass
+        return [k for k in keys if len(k) >= 8]
+
+    def new_leaks(self) -> list[str]:
+        """Credentials in the log written since the last call: every stderr line, and stdout
+        lines other than the start-up banner's."""
+        try:
+            with open(self.stderr_file.name, "rb") as f:
+                f.seek(self._scanned_stderr)
+                data = f.read()
+        except OSError:
+            data = b""
+        # Only whole lines: a line being written is scanned next time.
+        end = data.rfind(b"\n") + 1 if self.alive() else len(data)
+        self._scanned_stderr += end
+        lines = data[:end].decode("utf-8", "replace").splitlines()
+        stdout = self.stdout_lines[self._scanned_stdout:]
+        self._scanned_stdout += len(stdout)
+        lines += [l for l in stdout if not l.startswith(BANNER_PREFIXES)]
+        if not lines:
+            return []
+        keys = self.secrets()
+        leaks = []
+        for line in lines:
+            found = find_secrets(line, keys)
+            if found:
+                leaks.append(f"{', '.join(found)} in: {line[:160]!r}")
+        return leaks
 
     def cleanup(self) -> None:
         try:

@@ -93,6 +93,7 @@ import WPSUpstream
             ("accessKeys: []\n", 1, "at least one"),
             ("port: 1\nport: 2\n", 1, "duplicate"),
             ("port: [1\n", 2, "expected"),
+            ("logFormat: xml\n", 1, "text or json"),
         ] as [(String, Int, String)])
     func badValuesNameTheLineAndReason(_ text: String, _ line: Int, _ reason: String) {
         let error = failure(text)
