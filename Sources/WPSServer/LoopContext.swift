@@ -10,6 +10,8 @@ final class LoopContext {
     let outbox: Outbox
     /// Where this loop's session and connection events go (logs, metrics, trace).
     let events = LoopEvents()
+    /// The live trace's subscriptions on this loop (protocol-spec/admin.md §5).
+    let trace: LoopTrace
     let index: Int
     let handshakeBudget: HandshakeBudget
     let deflate: DeflatePool?
@@ -26,6 +28,9 @@ final class LoopContext {
         outbox = Outbox(
             loop: loop, maxOutboundBytes: configuration.maxOutboundBytes, compressors: deflate, events: events)
         hub.observer = events
+        trace = LoopTrace(loop: loop, hub: hub)
+        events.add(trace as HubObserver)
+        events.add(trace as ServerObserver)
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
         if let upstream, configuration.upstream.isEnabled {
