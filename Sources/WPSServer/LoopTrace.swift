@@ -259,7 +259,7 @@ final class LoopTrace: HubObserver, ServerObserver, HubTracer, TurnProducer {
         event.group = group
         if wantsPayloads {
             event.payload = Array(frame)
-            event.payloadIsBase64 = !isText
+            event.payloadForm = isText ? .text : .base64
         }
         emit(event, session: session)
     }

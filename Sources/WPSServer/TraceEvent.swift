@@ -13,7 +13,17 @@ struct TraceEvent {
     /// The message's data as sent; only a viewer of that one connection that asked for
     /// payloads gets it.
     var payload: [UInt8]?
-    var payloadIsBase64 = false
+    var payloadForm = PayloadForm.json
+
+    /// How `payload` goes into the event's `data`.
+    enum PayloadForm {
+        /// A JSON value as the client wrote it (the `data` of a JSON-protocol message).
+        case json
+        /// Text of a simple client, as a JSON string.
+        case text
+        /// Binary of a simple client, base64 in a JSON string.
+        case base64
+    }
 
     init(
         _ type: String, hub: String? = nil, connectionId: String? = nil, userId: String? = nil, group: String? = nil,
@@ -43,10 +53,10 @@ struct TraceEvent {
         bytes.removeLast()
         var tail = OutputBuffer(capacity: payload.count + 16)
         tail.append(#","data":"#)
-        if payloadIsBase64 {
-            JSONWriter.appendString(Base64.encode(payload), to: &tail)
-        } else {
-            payload.withUnsafeBytes { JSONWriter.appendString($0, to: &tail) }
+        switch payloadForm {
+        case .json: tail.append(contentsOf: payload)
+        case .text: payload.withUnsafeBytes { JSONWriter.appendString($0, to: &tail) }
+        case .base64: JSONWriter.appendString(Base64.encode(payload), to: &tail)
         }
         tail.append("}")
         return bytes + tail.bytes

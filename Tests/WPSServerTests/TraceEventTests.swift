@@ -61,20 +61,23 @@ import WPSAuth
 
     @Test func encodingLeavesOutThePayloadUnlessAsked() {
         var event = Self.event
-        event.payload = Array(#""hi\""#.utf8)
+        event.payload = Array(#"{"a":"q\""}"#.utf8)
         let plain = String(decoding: event.encode(timeMillis: 7, loop: 1, withPayload: false), as: UTF8.self)
         #expect(
             plain
                 == #"{"type":"sendToGroup","time":7,"loop":1,"hub":"h","connectionId":"c1","userId":"alice","group":"chat","bytes":5}"#
         )
         let full = String(decoding: event.encode(timeMillis: 7, loop: 1, withPayload: true), as: UTF8.self)
-        #expect(full == plain.dropLast() + #","data":"\"hi\\\""}"#)
+        #expect(full == plain.dropLast() + #","data":{"a":"q\""}}"#)
+        event.payloadForm = .text
+        let text = String(decoding: event.encode(timeMillis: 7, loop: 1, withPayload: true), as: UTF8.self)
+        #expect(text == plain.dropLast() + #","data":"{\"a\":\"q\\\"\"}"}"#)
     }
 
     @Test func binaryPayloadIsBase64() {
         var event = TraceEvent("event", connectionId: "c")
         event.payload = [0, 255]
-        event.payloadIsBase64 = true
+        event.payloadForm = .base64
         let text = String(decoding: event.encode(timeMillis: 0, loop: 0, withPayload: true), as: UTF8.self)
         #expect(text.hasSuffix(#""data":"AP8="}"#))
     }
