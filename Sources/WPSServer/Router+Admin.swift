@@ -3,6 +3,7 @@ import WPSAuth
 import WPSHTTP
 import WPSHub
 import WPSLoop
+import WPSProtocol
 
 /// The admin routes under `/admin` (protocol-spec/admin.md): introspection as JSON and the
 /// live trace. Our own extension; Azure has nothing like it.
@@ -36,7 +37,9 @@ extension Router {
                 Gather.run(on: loop, { $0.summary() }) { reply(Self.serverAnswer($0, startedAt: started)) }
             }
         case 3 where segments[1] == "hubs":
-            let hub = segments[2].lowercased()
+            guard let hub = HubName.canonical(segments[2]) else {
+                return .answer(restError(.badRequest, "InvalidHub", "invalid hub name '\(segments[2])'"))
+            }
             return .deferred { reply in
                 Gather.run(on: loop, { ($0.summary().hubs[hub], $0.groupSizes(hub: hub)) }) {
                     reply(Self.hubAnswer(hub, $0))

@@ -165,6 +165,8 @@ def test_server_hub_and_connection(srv):
         assert detail["loop"] == int(cid[-1], 16) % 2 or detail["loop"] in (0, 1)
     assert poll(lambda: admin_get(port, f"/admin/connections/{cid}").status, lambda s: s == 404) == 404
     assert admin_get(port, "/admin/connections?slowest=0").status == 400
+    assert admin_get(port, "/admin/hubs/bad%20hub").status == 400
+    assert admin_get(port, "/admin/hubs/NoOneHere").json()["connections"] == 0
     assert http_request(port, "POST", "/admin/server",
                         headers={"Authorization": f"Bearer {admin_token(port)}"}).status == 405
 
