@@ -328,3 +328,21 @@ def test_a_viewer_that_never_reads_is_dropped(srv):
             assert code == 1008 and "too slow" in reason
         finally:
             slow.shutdown()
+
+
+def test_ping_round_trip_is_measured():
+    server = start_wps("--ping-interval", "0.2")
+    try:
+        client, connected = connect(server.port, "pinged")
+        with client:
+            cid = connected["connectionId"]
+            deadline = time.monotonic() + 5
+            detail = {}
+            while time.monotonic() < deadline:
+                client.expect_silence(0.3)  # reading answers the server's pings
+                detail = admin_get(server.port, f"/admin/connections/{cid}").json()
+                if detail["pingRoundTripMicros"] is not None:
+                    break
+            assert isinstance(detail["pingRoundTripMicros"], int) and detail["pingRoundTripMicros"] >= 0, detail
+    finally:
+        server.stop()
