@@ -350,3 +350,22 @@ def test_ping_round_trip_is_measured():
             assert isinstance(detail["pingRoundTripMicros"], int) and detail["pingRoundTripMicros"] >= 0, detail
     finally:
         server.stop()
+
+
+def test_events_of_every_loop_reach_a_viewer(srv):
+    """Connections spread over both loops; the viewer, on one of them, hears both."""
+    port = srv.port
+    v = viewer(port, hub=HUB, user="spread")
+    with v:
+        clients = [connect(port, "spread")[0] for _ in range(12)]
+        try:
+            seen = []
+            deadline = time.monotonic() + 5
+            while len([e for e in seen if e["type"] == "opened"]) < 12 and time.monotonic() < deadline:
+                seen += events(v, lambda e: True, timeout=max(0.1, deadline - time.monotonic()))
+            opened = [e for e in seen if e["type"] == "opened"]
+            assert len(opened) == 12, seen
+            assert {e["loop"] for e in opened} == {0, 1}, opened
+        finally:
+            for c in clients:
+                c.close()
