@@ -10,7 +10,7 @@ final class LoopContext {
     let outbox: Outbox
     /// Where this loop's session and connection events go (logs, metrics, trace).
     let events = LoopEvents()
-    /// The live trace's subscriptions on this loop (protocol-spec/admin.md §5).
+    /// The live trace's subscriptions on this loop (protocol-spec/admin.md §4).
     let trace: LoopTrace
     let index: Int
     let handshakeBudget: HandshakeBudget

@@ -4,7 +4,7 @@ import WPSHub
 import WPSLoop
 import WPSProtocol
 
-/// The live trace on one loop (protocol-spec/admin.md §5): which viewers, on this loop or
+/// The live trace on one loop (protocol-spec/admin.md §4): which viewers, on this loop or
 /// another, want this loop's events, and the batches on their way to other loops. The hub's
 /// per-message hooks are installed only while a subscription exists.
 final class LoopTrace: HubObserver, ServerObserver, HubTracer, TurnProducer {

@@ -3,7 +3,7 @@ import WPSWebSocket
 
 /// `/admin/trace`: one viewer of the live trace, living on the loop that accepted it. Events
 /// arrive from every loop; when more than `maxQueuedBytes` wait to be written, the viewer is
-/// closed with 1008 rather than the server held back (protocol-spec/admin.md §5.3).
+/// closed with 1008 rather than the server held back (protocol-spec/admin.md §4.2).
 final class TraceViewer: WebSocketApplication {
     let id: UInt64
     let filter: TraceFilter
