@@ -62,6 +62,12 @@ public final class HubSession {
     /// The invocation ids of the `invoke` requests in `heldFrames`.
     var heldInvocations: Set<String> = []
 
+    /// For the admin routes: the last `sequenceAck` received, resumes so far, and when the
+    /// session began (loop time, ns; set by the server).
+    public internal(set) var lastSequenceAck: UInt64?
+    public internal(set) var resumeCount = 0
+    public var openedAt: UInt64 = 0
+
     /// The subprotocol name events report in `ce-subprotocol`; nil for simple clients.
     public var subprotocolName: String? {
         switch kind {

@@ -37,11 +37,15 @@ extension LoopHub {
     }
 
     func handle(_ request: ClientRequest, frame: UnsafeRawBufferPointer, on session: HubSession) {
+        if let tracer { tracer.received(request, frame: frame, on: session) }
         switch request {
         case .ping:
             sendText(to: session, urgent: true) { ServerMessageEncoder.pong(into: &$0) }
         case .sequenceAck(let sequenceId):
-            if session.kind.isReliable { session.acknowledge(upTo: sequenceId) }
+            if session.kind.isReliable {
+                session.acknowledge(upTo: sequenceId)
+                session.lastSequenceAck = sequenceId
+            }
         case .joinGroup(let group, let ackId):
             guard !isDuplicate(session, ackId) else { return }
             guard session.mayJoinLeave(group) else {
@@ -88,6 +92,7 @@ extension LoopHub {
     }
 
     func receivedRaw(_ frame: UnsafeRawBufferPointer, isText: Bool, on session: HubSession, group: String?) {
+        if let tracer { tracer.receivedRaw(frame, isText: isText, group: group, on: session) }
         guard let group else { return sendRawEvent(frame, isText: isText, on: session) }
         guard session.maySend(to: group) else { return }
         publish(Broadcast(hub: session.hub, group: group, fromUserId: session.userId, isText: isText, payload: frame))
@@ -115,6 +120,7 @@ extension LoopHub {
 
     /// Acks go ahead of queued data unless they must follow a reply sent just before.
     func ack(_ session: HubSession, _ ackId: UInt64, error: AckError?, urgent: Bool = true) {
+        if let tracer { tracer.acked(session, ackId: ackId, error: error) }
         sendText(to: session, urgent: urgent) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
     }
 }

@@ -23,6 +23,8 @@ public final class LoopHub {
     var detached: Set<String> = []
     /// Hears session events (logs, metrics, trace); nil: nobody listens.
     public var observer: HubObserver?
+    /// Hears single messages for the live trace; nil unless a viewer watches this loop.
+    public var tracer: HubTracer?
     /// Why recently ended reliable sessions ended, so a late recovery attempt can say why
     /// it is refused; the oldest are forgotten past `rememberedEndsLimit`.
     var recentlyEnded: [String: ResumeRefusal] = [:]
@@ -82,6 +84,7 @@ public final class LoopHub {
         }
         session.transport = transport
         session.detachedAt = 0
+        session.resumeCount += 1
         detached.remove(connectionId)
         sendConnected(session)
         // Everything not yet acknowledged, in order, with its original sequence id; copies

@@ -78,6 +78,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
             hubSession = hub.open(
                 connectionId: connectionId, identity: identity, reconnectionToken: token, transport: self)
             hubSession?.admission = admission
+            hubSession?.openedAt = session.connection.loop.now
             admission = nil
         case .resume(let connectionId):
             hubSession = hub.resume(connectionId: connectionId, transport: self, now: session.connection.loop.now)

@@ -10,6 +10,8 @@ final class LoopContext {
     let outbox: Outbox
     /// Where this loop's session and connection events go (logs, metrics, trace).
     let events = LoopEvents()
+    /// The live trace's subscriptions on this loop (protocol-spec/admin.md §4).
+    let trace: LoopTrace
     let index: Int
     let handshakeBudget: HandshakeBudget
     let deflate: DeflatePool?
@@ -33,6 +35,9 @@ final class LoopContext {
             events.add(log as ServerObserver)
         }
         hub.observer = events
+        trace = LoopTrace(loop: loop, hub: hub)
+        events.add(trace as HubObserver)
+        events.add(trace as ServerObserver)
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
         if let upstream, configuration.upstream.isEnabled {

@@ -141,6 +141,10 @@ extension Router {
         guard let broadcast else {
             return .answer(restError(.badRequest, "InvalidPayload", "the body does not match its content type"))
         }
+        if r.context.trace.isActive {
+            r.context.trace.restSend(
+                hub: r.hub, target: target, dataType: payload.dataType.wireName, bytes: payload.value.count)
+        }
         let hub = r.context.hub
         if case .connection(let id) = target {
             // Only the owning loop can have it.

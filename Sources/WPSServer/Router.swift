@@ -37,6 +37,8 @@ final class Router: Sendable {
     let handshakeNanos: UInt64
     /// Counts connections when a connection limit is set; nil otherwise.
     let connections: ConnectionCounter?
+    /// Wall-clock start, for `/admin/server`'s uptime.
+    let startedAt = Int64(time(nil))
 
     /// Whether `/readyz` says ready.
     let readiness: Readiness
@@ -62,6 +64,9 @@ final class Router: Sendable {
         }
         if head.path == "/api" || head.path.hasPrefix("/api/") {
             return routeREST(head, body: body, context: context, secure: secure)
+        }
+        if head.path == "/admin" || head.path.hasPrefix("/admin/") {
+            return routeAdmin(head, context: context, secure: secure)
         }
         if head.path == "/negotiate" || head.path.hasPrefix("/negotiate/") {
             return routeNegotiate(head, secure: secure)
@@ -91,7 +96,7 @@ final class Router: Sendable {
     }
 
     /// Validates the upgrade; `protocols` nil accepts any offered subprotocol (echoing the first).
-    private func upgrade(
+    func upgrade(
         _ head: HTTPRequestHead, protocols: [String]?, make: () -> WebSocketApplication
     ) -> RouteDecision {
         switch WebSocketHandshake.validateUpgrade(method: head.method, fields: head.headers.rawFields) {

@@ -54,6 +54,9 @@ public struct ServerConfiguration: Sendable {
     public var limits = ConnectionLimits()
     /// Event handlers of the application side (protocol-spec/upstream.md).
     public var upstream = UpstreamConfiguration()
+    /// Bytes of trace events that may wait for one `/admin/trace` viewer before it is closed
+    /// with 1008: a second or two of a busy server's events, and never the server held back.
+    public var traceMaxQueuedBytes = 1 << 20
 
     public init() {}
 }

@@ -29,6 +29,10 @@ final class WebSocketSession: ConnectionHandler {
     let maxOutboundBytes: Int
     var lastHeard: UInt64
     var nextPing: UInt64
+    /// When our last ping went out (loop time, ns; 0: none outstanding) and the round trip
+    /// of the latest one answered, for the admin routes.
+    var pingSentAt: UInt64 = 0
+    var pingRoundTripNanos: UInt64?
     /// Our close frame is queued; anything after it must not be sent.
     var closeSent = false
     /// The code of the peer's close frame, if it sent one with a code.
@@ -191,6 +195,10 @@ final class WebSocketSession: ConnectionHandler {
                 send(.pong, payload)
                 return .continue
             case .pong:
+                if pingSentAt != 0 {
+                    pingRoundTripNanos = connection.loop.now &- pingSentAt
+                    pingSentAt = 0
+                }
                 return .continue
             case .close(let code, _):
                 peerCloseCode = code
@@ -260,6 +268,7 @@ final class WebSocketSession: ConnectionHandler {
         }
         if now >= nextPing {
             send(.ping, UnsafeRawBufferPointer(start: nil, count: 0))
+            pingSentAt = now
             nextPing = now + pingNanos
         }
         armTimer()

@@ -72,6 +72,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Bytes queued for one slow connection before it is cut.")
     var maxOutboundBytes = ServerConfiguration().maxOutboundBytes
 
+    @Option(help: "Bytes of trace events queued for one /admin/trace viewer before it is closed with 1008.")
+    var traceMaxQueuedBytes = ServerConfiguration().traceMaxQueuedBytes
+
     @Option(help: "Seconds a client has to send a complete request head.")
     var handshakeTimeout: Double = 10
 
@@ -227,7 +230,8 @@ struct ServeCommand: ParsableCommand {
         for (name, value) in [
             ("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
             ("--max-uri-bytes", maxUriBytes), ("--max-message-bytes", maxMessageBytes),
-            ("--max-outbound-bytes", maxOutboundBytes), ("--max-waiting-messages", maxWaitingMessages ?? 1),
+            ("--max-outbound-bytes", maxOutboundBytes), ("--trace-max-queued-bytes", traceMaxQueuedBytes),
+            ("--max-waiting-messages", maxWaitingMessages ?? 1),
             ("--max-waiting-bytes", maxWaitingBytes ?? 1),
             ("--event-handler-max-connections", eventHandlerMaxConnections ?? 1),
             ("--event-handler-max-response-bytes", eventHandlerMaxResponseBytes ?? 1),
@@ -291,6 +295,7 @@ struct ServeCommand: ParsableCommand {
             maxURIBytes: maxUriBytes, maxBodyBytes: maxBodyBytes)
         configuration.maxMessageBytes = maxMessageBytes
         configuration.maxOutboundBytes = maxOutboundBytes
+        configuration.traceMaxQueuedBytes = traceMaxQueuedBytes
         configuration.handshakeTimeout = .seconds(handshakeTimeout)
         configuration.pingInterval = .seconds(pingInterval)
         configuration.idleTimeout = .seconds(idleTimeout)

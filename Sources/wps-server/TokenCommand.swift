@@ -6,7 +6,7 @@ import WPSAuth
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
-        abstract: "Print a client WebSocket URL with a freshly signed access token."
+        abstract: "Print a client WebSocket URL with a freshly signed access token, or an admin token."
     )
 
     @Option(help: "Hub name.")
@@ -33,6 +33,9 @@ struct TokenCommand: ParsableCommand {
     @Option(help: "State directory holding the generated access key.")
     var stateDir = ".wps-state"
 
+    @Flag(help: "Print a bearer token for the /admin routes instead of a client URL.")
+    var admin = false
+
     func validate() throws {
         guard minutes >= 1 else { throw ValidationError("--minutes must be at least 1") }
     }
@@ -40,6 +43,13 @@ struct TokenCommand: ParsableCommand {
     func run() throws {
         let (keys, _) = try KeyStore.keys(flags: accessKey, stateDirectory: stateDir)
         let origin = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        if admin {
+            print(
+                AdminToken.make(
+                    endpoint: origin, key: keys[0], now: Int64(time(nil)), lifetime: Int64(minutes) * 60, subject: user)
+            )
+            return
+        }
         let token = ClientToken.make(
             endpoint: origin, hub: hub, userId: user, roles: role, groups: group, key: keys[0],
             now: Int64(time(nil)), lifetime: Int64(minutes) * 60)
