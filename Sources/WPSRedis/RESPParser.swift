@@ -44,14 +44,20 @@ public struct RESPParser: Sendable {
     {
         guard cursor < bytes.count else { return nil }
         let type = bytes[cursor]
+        // Simple strings, errors, doubles and big numbers are text up to CRLF, bounded like a
+        // bulk string; every other line is a short header.
+        let isText =
+            type == UInt8(ascii: "+") || type == UInt8(ascii: "-") || type == UInt8(ascii: ",")
+            || type == UInt8(ascii: "(")
         guard let line = try Self.line(bytes, from: cursor + 1) else {
-            // The header line is incomplete; a line longer than any header can be is broken.
-            if bytes.count - cursor > Self.maxLineBytes, type != UInt8(ascii: "+"), type != UInt8(ascii: "-") {
-                throw RESPProtocolError("header line too long")
-            }
-            if bytes.count - cursor > maxBulkBytes { throw RESPProtocolError("simple string too long") }
+            // Incomplete: refused as soon as it is longer than it may ever be (a CR may
+            // already sit at the end, hence the one byte more).
+            let seen = bytes.count - cursor - 1
+            if isText, seen > maxBulkBytes + 1 { throw RESPProtocolError("line over \(maxBulkBytes) bytes") }
+            if !isText, seen > Self.maxLineBytes { throw RESPProtocolError("header line too long") }
             return nil
         }
+        if isText, line - cursor - 1 > maxBulkBytes { throw RESPProtocolError("line over \(maxBulkBytes) bytes") }
         let body = UnsafeRawBufferPointer(rebasing: bytes[(cursor + 1)..<line])
         let next = line + 2
         switch type {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WPSRedis
 
@@ -126,5 +127,37 @@ import WPSRedis
         let configuration = try RedisConfiguration(url: "redis://user:hunter2@h:1/3")
         #expect(configuration.redactedURL == "redis://user:***@h:1/3")
         #expect(!configuration.redactedURL.contains("hunter2"))
+    }
+}
+
+/// Replays the committed fuzz corpus (Tests/Fuzz/corpus/resp): each value found parses the
+/// same way cut anywhere before its end.
+@Suite struct RESPCorpusReplayTests {
+    static var corpusDirectory: String {
+        let file = #filePath
+        let tests = file[..<file.range(of: "/WPSRedisTests/")!.lowerBound]
+        return tests + "/Fuzz/corpus/resp"
+    }
+
+    @Test func corpusInputsParseConsistently() throws {
+        let parser = RESPParser(maxBulkBytes: 256, maxElements: 64, maxDepth: 8)
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpusDirectory)
+        #expect(names.count >= 10)
+        for name in names {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.corpusDirectory + "/" + name)))
+            bytes.withUnsafeBytes { input in
+                var offset = 0
+                while offset < input.count {
+                    let rest = UnsafeRawBufferPointer(rebasing: input[offset...])
+                    guard case .value(_, let consumed) = parser.parse(rest) else { break }
+                    for cut in 0..<consumed {
+                        #expect(
+                            parser.parse(UnsafeRawBufferPointer(rebasing: rest[0..<cut])) == .needMore,
+                            "\(name): a prefix of \(cut) bytes")
+                    }
+                    offset += consumed
+                }
+            }
+        }
     }
 }
