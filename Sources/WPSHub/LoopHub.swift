@@ -23,6 +23,8 @@ public final class LoopHub {
     var detached: Set<String> = []
     /// Hears session events (logs, metrics, trace); nil: nobody listens.
     public var observer: HubObserver?
+    /// Acks sent, by result, for metrics.
+    public internal(set) var acks = AckCounts()
     /// Why recently ended reliable sessions ended, so a late recovery attempt can say why
     /// it is refused; the oldest are forgotten past `rememberedEndsLimit`.
     var recentlyEnded: [String: ResumeRefusal] = [:]

@@ -104,6 +104,8 @@ final class HubApplication: HubTransport, WebSocketApplication {
                 return
             }
         }
+        outbox.traffic.clientMessagesIn &+= 1
+        outbox.traffic.clientBytesIn &+= payload.count
         hub.received(payload, isText: opcode == .text, on: hubSession)
     }
 

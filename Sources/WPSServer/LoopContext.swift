@@ -14,6 +14,8 @@ final class LoopContext {
     let handshakeBudget: HandshakeBudget
     let deflate: DeflatePool?
     let tlsStats = TLSStats()
+    /// This loop's counts for `/metrics`.
+    let metrics = LoopMetrics()
     /// The application side; nil when no event handler is configured.
     var upstream: UpstreamDispatcher?
 
@@ -26,6 +28,8 @@ final class LoopContext {
         outbox = Outbox(
             loop: loop, maxOutboundBytes: configuration.maxOutboundBytes, compressors: deflate, events: events)
         hub.observer = events
+        events.add(metrics as HubObserver)
+        events.add(metrics as ServerObserver)
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
         if let upstream, configuration.upstream.isEnabled {

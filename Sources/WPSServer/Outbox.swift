@@ -79,6 +79,8 @@ final class Outbox: TurnProducer {
     private var held: [Broadcast] = []
     private var lastHeldID: ObjectIdentifier?
     private var registered = false
+    /// Messages and bytes through this loop, read at scrape time (LoopMetrics).
+    var traffic = Traffic()
 
     init(loop: EventLoop, maxOutboundBytes: Int, compressors: DeflatePool?, events: LoopEvents) {
         pendingCapacity = Self.initialPendingFrames
@@ -95,6 +97,7 @@ final class Outbox: TurnProducer {
     @inline(__always)
     func deliver(_ broadcast: Broadcast, sequenceId: UInt64, to port: HubApplication) -> Bool {
         guard let connection = port.deliveryConnection else { return false }
+        traffic.dataMessagesOut &+= 1
         if currentID != ObjectIdentifier(broadcast) { switchTo(broadcast) }
         if port.deflateWindowBits != 0, let compressors, compressors.shouldCompress(broadcast.prefix.count) {
             return deliverCompressed(
@@ -105,12 +108,14 @@ final class Outbox: TurnProducer {
         case .json:
             if jsonFrameRef == nil { _ = makeJSONFrame(broadcast) }
             queued = jsonFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
-                connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+                traffic.dataBytesOut &+= frame.count
+                return connection._withUnsafeGuaranteedRef { $0.queue(frame) }
             }
         case .raw:
             if rawFrameRef == nil { _ = makeRawFrame(broadcast) }
             queued = rawFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
-                connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+                traffic.dataBytesOut &+= frame.count
+                return connection._withUnsafeGuaranteedRef { $0.queue(frame) }
             }
         case .reliable:
             if broadcast.prefix.count < Self.builtAtTurnEndBelow {
@@ -129,9 +134,11 @@ final class Outbox: TurnProducer {
     func sendSystem(_ message: UnsafeRawBufferPointer, urgent: Bool, to port: HubApplication) -> Bool {
         guard let connection = port.deliveryConnection else { return false }
         if !urgent { buildPending(port) }
+        traffic.systemMessagesOut &+= 1
         return withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
             let count = WebSocketFrameEncoder.writeHeader(into: header, opcode: .text, payloadLength: message.count)
             let head = UnsafeRawBufferPointer(rebasing: header[0..<count])
+            traffic.systemBytesOut &+= head.count + message.count
             let queued = connection._withUnsafeGuaranteedRef {
                 $0.queue(byteCount: head.count + message.count, urgent: urgent) { out in
                     Self.copy(head, message, to: out)
@@ -230,7 +237,9 @@ final class Outbox: TurnProducer {
             pending[Int(port.pendingLast)].next = entry
         }
         port.pendingLast = entry
-        port.pendingBytes += Self.sequencedFrameSize(prefix.count, sequenceId)
+        let size = Self.sequencedFrameSize(prefix.count, sequenceId)
+        port.pendingBytes += size
+        traffic.dataBytesOut &+= size
         if !registered {
             registered = true
             loop.produceBeforeFlush(self)
@@ -306,6 +315,7 @@ final class Outbox: TurnProducer {
             let cursor = base + 16
             let suffix = Self.writeSequenceSuffix(sequenceId, at: cursor)
             let header = Self.writeTextFrameHeader(payloadLength: prefix.count + suffix, at: base)
+            traffic.dataBytesOut &+= header + prefix.count + suffix
             return connection._withUnsafeGuaranteedRef {
                 $0.queue(
                     prefix, head: UnsafeRawBufferPointer(start: base, count: header),
