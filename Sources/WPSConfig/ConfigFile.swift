@@ -26,6 +26,8 @@ public struct ConfigFile: Sendable {
     public var maxConnectionsPerIp: Int?
     public var maxConnectionsPerToken: Int?
     public var maxMessagesPerSecond: Int?
+    public var metricsPort: Int?
+    public var metricsHost: String?
     /// Handlers for hubs the file does not name.
     public var eventHandlers: [EventHandler] = []
     /// Per hub (lower-cased name), in file order.

@@ -14,7 +14,7 @@ public enum ConfigLoader {
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
         "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
-        "maxMessagesPerSecond",
+        "maxMessagesPerSecond", "metricsPort", "metricsHost",
     ]
     static let topKeys = Set(scalarKeys + ["accessKeys", "eventHandlers", "hubs"])
     static let hubKeys: Set<String> = ["eventHandlers"]
@@ -76,6 +76,8 @@ public enum ConfigLoader {
         case "maxConnectionsPerIp": file.maxConnectionsPerIp = try reader.int(value, key, in: 0...Int.max)
         case "maxConnectionsPerToken": file.maxConnectionsPerToken = try reader.int(value, key, in: 0...Int.max)
         case "maxMessagesPerSecond": file.maxMessagesPerSecond = try reader.int(value, key, in: 0...Int.max)
+        case "metricsPort": file.metricsPort = try reader.int(value, key, in: 0...65535)
+        case "metricsHost": file.metricsHost = try reader.string(value, key)
         case "accessKeys":
             let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key)
             }

@@ -37,8 +37,17 @@ final class Router: Sendable {
     let handshakeNanos: UInt64
     /// Counts connections when a connection limit is set; nil otherwise.
     let connections: ConnectionCounter?
+    /// The registry `/metrics` renders.
+    let metrics: ServerMetrics
+    /// Listener indexes (`Connection.listener`) of the plaintext port beside TLS and of the
+    /// metrics port, in the order `Server` binds them.
+    let plainListener: Int?
+    let metricsListener: Int?
 
-    init(configuration: ServerConfiguration, logger: Logger) {
+    init(configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
+        self.metrics = metrics
+        plainListener = configuration.tls != nil && configuration.plainPort != nil ? 1 : nil
+        metricsListener = configuration.metricsPort != nil ? (plainListener ?? 0) + 1 : nil
         self.configuration = configuration
         negotiateKey = configuration.negotiateKey.map(SecretDigest.init)
         self.logger = logger
@@ -51,6 +60,11 @@ final class Router: Sendable {
     func route(
         _ head: HTTPRequestHead, body: [UInt8], context: LoopContext, secure: Bool, connection: Connection? = nil
     ) -> RouteDecision {
+        if let metricsListener, let connection, connection.listener == metricsListener {
+            return head.path == "/metrics"
+                ? routeMetrics(head, context: context, open: true)
+                : .respond(.notFound, body: "not found\n", headers: HTTPHeaders())
+        }
         if let hub = clientHub(head) {
             return reportingRefusals(
                 routeClient(head, hubName: hub, context: context, connection: connection), hub, context)
@@ -67,6 +81,8 @@ final class Router: Sendable {
                 return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET, HEAD"])
             }
             return .respond(.ok, body: "ok", headers: HTTPHeaders())
+        case "/metrics":
+            return routeMetrics(head, context: context, open: false)
         case "/echo" where configuration.enableEcho:
             guard head.method == "GET" else {
                 return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])
