@@ -104,8 +104,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
                 return
             }
         }
-        outbox.traffic.clientMessagesIn &+= 1
-        outbox.traffic.clientBytesIn &+= payload.count
+        outbox.countReceived(bytes: payload.count)
         hub.received(payload, isText: opcode == .text, on: hubSession)
     }
 

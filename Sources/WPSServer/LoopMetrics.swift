@@ -82,6 +82,7 @@ final class LoopMetrics: HubObserver, ServerObserver {
         }
         out.count("wps_slow_consumer_cuts_total", own.slowConsumerCuts)
 
+        context.outbox.settleTraffic()
         let traffic = context.outbox.traffic
         out.count("wps_messages_in_total", ["kind", "client"], traffic.clientMessagesIn)
         out.count("wps_messages_in_bytes_total", ["kind", "client"], traffic.clientBytesIn)

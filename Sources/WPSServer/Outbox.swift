@@ -79,8 +79,13 @@ final class Outbox: TurnProducer {
     private var held: [Broadcast] = []
     private var lastHeldID: ObjectIdentifier?
     private var registered = false
-    /// Messages and bytes through this loop, read at scrape time (LoopMetrics).
-    var traffic = Traffic()
+    /// Messages and bytes through this loop, read at scrape time (LoopMetrics); current
+    /// only after `settleTraffic()`.
+    private(set) var traffic = Traffic()
+    /// Whole JSON and raw frames of the current broadcast handed out, settled into `traffic`
+    /// once per broadcast: the common delivery pays one increment, not a size read and two adds.
+    private var jsonDeliveries = 0
+    private var rawDeliveries = 0
 
     init(loop: EventLoop, maxOutboundBytes: Int, compressors: DeflatePool?, events: LoopEvents) {
         pendingCapacity = Self.initialPendingFrames
@@ -97,7 +102,6 @@ final class Outbox: TurnProducer {
     @inline(__always)
     func deliver(_ broadcast: Broadcast, sequenceId: UInt64, to port: HubApplication) -> Bool {
         guard let connection = port.deliveryConnection else { return false }
-        traffic.dataMessagesOut &+= 1
         if currentID != ObjectIdentifier(broadcast) { switchTo(broadcast) }
         if port.deflateWindowBits != 0, let compressors, compressors.shouldCompress(broadcast.prefix.count) {
             return deliverCompressed(
@@ -107,15 +111,15 @@ final class Outbox: TurnProducer {
         switch port.form {
         case .json:
             if jsonFrameRef == nil { _ = makeJSONFrame(broadcast) }
+            jsonDeliveries &+= 1
             queued = jsonFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
-                traffic.dataBytesOut &+= frame.count
-                return connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+                connection._withUnsafeGuaranteedRef { $0.queue(frame) }
             }
         case .raw:
             if rawFrameRef == nil { _ = makeRawFrame(broadcast) }
+            rawDeliveries &+= 1
             queued = rawFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
-                traffic.dataBytesOut &+= frame.count
-                return connection._withUnsafeGuaranteedRef { $0.queue(frame) }
+                connection._withUnsafeGuaranteedRef { $0.queue(frame) }
             }
         case .reliable:
             if broadcast.prefix.count < Self.builtAtTurnEndBelow {
@@ -159,9 +163,40 @@ final class Outbox: TurnProducer {
         port.session?.close(code, reason: reason)
     }
 
+    // MARK: - counts
+
+    /// Adds the current broadcast's whole-frame deliveries to `traffic`.
+    func settleTraffic() {
+        if jsonDeliveries > 0 {
+            traffic.dataMessagesOut &+= jsonDeliveries
+            traffic.dataBytesOut &+= jsonDeliveries &* (jsonFrame?.count ?? 0)
+            jsonDeliveries = 0
+        }
+        if rawDeliveries > 0 {
+            traffic.dataMessagesOut &+= rawDeliveries
+            traffic.dataBytesOut &+= rawDeliveries &* (rawFrame?.count ?? 0)
+            rawDeliveries = 0
+        }
+    }
+
+    /// Counts one client message received.
+    @inline(__always)
+    func countReceived(bytes: Int) {
+        traffic.clientMessagesIn &+= 1
+        traffic.clientBytesIn &+= bytes
+    }
+
+    /// Counts one data message queued whole, outside the JSON and raw paths above.
+    @inline(__always)
+    func countDelivered(bytes: Int) {
+        traffic.dataMessagesOut &+= 1
+        traffic.dataBytesOut &+= bytes
+    }
+
     // MARK: - forms of a broadcast
 
     private func switchTo(_ broadcast: Broadcast) {
+        settleTraffic()
         current = broadcast
         currentID = ObjectIdentifier(broadcast)
         jsonFrame = nil
@@ -239,7 +274,7 @@ final class Outbox: TurnProducer {
         port.pendingLast = entry
         let size = Self.sequencedFrameSize(prefix.count, sequenceId)
         port.pendingBytes += size
-        traffic.dataBytesOut &+= size
+        countDelivered(bytes: size)
         if !registered {
             registered = true
             loop.produceBeforeFlush(self)
@@ -315,7 +350,7 @@ final class Outbox: TurnProducer {
             let cursor = base + 16
             let suffix = Self.writeSequenceSuffix(sequenceId, at: cursor)
             let header = Self.writeTextFrameHeader(payloadLength: prefix.count + suffix, at: base)
-            traffic.dataBytesOut &+= header + prefix.count + suffix
+            countDelivered(bytes: header + prefix.count + suffix)
             return connection._withUnsafeGuaranteedRef {
                 $0.queue(
                     prefix, head: UnsafeRawBufferPointer(start: base, count: header),

@@ -199,3 +199,25 @@ def test_metrics_port_from_environment():
     finally:
         s.stop()
         s.cleanup()
+
+
+def test_upstream_requests_by_event_and_status():
+    from restenv import ACCESS_KEY
+    from upstreamenv import EventHandlerServer
+
+    with EventHandlerServer(access_keys=[ACCESS_KEY]) as handler:
+        s = start_rest_server("--metrics-port", "0", "--event-handler", handler.url_template("/u/{hub}/{event}"))
+        try:
+            text = s.wait_stdout(lambda t: "metrics on http://" in t)
+            s.metrics_port = int(text.split("metrics on http://127.0.0.1:")[1].split("/")[0])
+            env = HubEnv(s)
+            try:
+                env.raw("dave")
+                values = scrape(s.metrics_port)
+                assert value(values, "wps_upstream_requests_total", event="connect", status="204") == 1
+                assert value(values, "wps_upstream_request_duration_seconds_count", event="connect") == 1
+            finally:
+                env.close()
+        finally:
+            s.stop()
+            s.cleanup()
