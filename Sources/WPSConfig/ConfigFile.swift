@@ -28,6 +28,8 @@ public struct ConfigFile: Sendable {
     public var maxMessagesPerSecond: Int?
     /// `text` or `json`.
     public var logFormat: String?
+    public var metricsPort: Int?
+    public var metricsHost: String?
     /// Handlers for hubs the file does not name.
     public var eventHandlers: [EventHandler] = []
     /// Per hub (lower-cased name), in file order.

@@ -14,7 +14,7 @@ public enum ConfigLoader {
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
         "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
-        "maxMessagesPerSecond", "logFormat",
+        "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost",
     ]
     /// The values `logFormat` takes.
     public static let logFormats: Set<String> = ["text", "json"]
@@ -82,6 +82,8 @@ public enum ConfigLoader {
             let format = try reader.string(value, key)
             guard logFormats.contains(format) else { throw reader.error(value, "logFormat must be text or json") }
             file.logFormat = format
+        case "metricsPort": file.metricsPort = try reader.int(value, key, in: 0...65535)
+        case "metricsHost": file.metricsHost = try reader.string(value, key)
         case "accessKeys":
             let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key)
             }

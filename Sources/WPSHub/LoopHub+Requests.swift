@@ -121,6 +121,7 @@ extension LoopHub {
     /// Acks go ahead of queued data unless they must follow a reply sent just before.
     func ack(_ session: HubSession, _ ackId: UInt64, error: AckError?, urgent: Bool = true) {
         if let tracer { tracer.acked(session, ackId: ackId, error: error) }
+        acks.record(error)
         sendText(to: session, urgent: urgent) { ServerMessageEncoder.ack(ackId: ackId, error: error, into: &$0) }
     }
 }

@@ -25,6 +25,8 @@ public final class LoopHub {
     public var observer: HubObserver?
     /// Hears single messages for the live trace; nil unless a viewer watches this loop.
     public var tracer: HubTracer?
+    /// Acks sent, by result, for metrics.
+    public internal(set) var acks = AckCounts()
     /// Why recently ended reliable sessions ended, so a late recovery attempt can say why
     /// it is refused; the oldest are forgotten past `rememberedEndsLimit`.
     var recentlyEnded: [String: ResumeRefusal] = [:]

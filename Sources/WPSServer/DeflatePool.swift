@@ -10,6 +10,9 @@ public final class DeflatePool {
     private var inflaters: [Int: MessageInflater] = [:]
     /// Compressions done, for tests and metrics.
     public private(set) var compressions = 0
+    /// Bytes handed to `compress` and bytes it made of them, for metrics.
+    public private(set) var compressedInputBytes = 0
+    public private(set) var compressedOutputBytes = 0
 
     public init(configuration: DeflateConfiguration) {
         self.configuration = configuration
@@ -44,6 +47,8 @@ public final class DeflatePool {
             return nil
         }
         compressions += 1
+        compressedInputBytes += message.count
+        compressedOutputBytes += output.count
         return output
     }
 

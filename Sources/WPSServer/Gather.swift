@@ -8,18 +8,25 @@ enum Gather {
     static func run<Result: Sendable>(
         on loop: EventLoop, _ work: @escaping @Sendable (LoopHub) -> Result, done: @escaping ([Result]) -> Void
     ) {
+        runOnContexts(on: loop, { work($0.hub) }, done: done)
+    }
+
+    /// The same over each loop's whole context (metrics read more than the hub).
+    static func runOnContexts<Result: Sendable>(
+        on loop: EventLoop, _ work: @escaping @Sendable (LoopContext) -> Result, done: @escaping ([Result]) -> Void
+    ) {
         let state = GatherState<Result>(count: loop.siblings.count, done: done)
         let handle = LoopBound(state)
         let origin = loop.inbox
         for (index, inbox) in loop.siblings.enumerated() where index != loop.index {
             inbox.post { remote in
-                let result = work(LoopContext.of(remote).hub)
+                let result = work(LoopContext.of(remote))
                 origin.post { _ in handle.value.complete(index, result) }
             }
         }
         // The local share runs now, but its answer, like every other, arrives through the
         // inbox: the caller is never re-entered before it has returned.
-        let local = work(LoopContext.of(loop).hub)
+        let local = work(LoopContext.of(loop))
         let index = loop.index
         origin.post { _ in handle.value.complete(index, local) }
     }

@@ -105,6 +105,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
                 return
             }
         }
+        outbox.countReceived(bytes: payload.count)
         hub.received(payload, isText: opcode == .text, on: hubSession)
     }
 

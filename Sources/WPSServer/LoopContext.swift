@@ -16,6 +16,8 @@ final class LoopContext {
     let handshakeBudget: HandshakeBudget
     let deflate: DeflatePool?
     let tlsStats = TLSStats()
+    /// This loop's counts for `/metrics`.
+    let metrics = LoopMetrics()
     /// The application side; nil when no event handler is configured.
     var upstream: UpstreamDispatcher?
 
@@ -38,6 +40,8 @@ final class LoopContext {
         trace = LoopTrace(loop: loop, hub: hub)
         events.add(trace as HubObserver)
         events.add(trace as ServerObserver)
+        events.add(metrics as HubObserver)
+        events.add(metrics as ServerObserver)
         hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         let hub = self.hub
         if let upstream, configuration.upstream.isEnabled {

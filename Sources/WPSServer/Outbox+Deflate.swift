@@ -31,9 +31,11 @@ extension Outbox {
         switch port.form {
         case .json:
             let frame = variants.jsonFrame ?? jsonFrame ?? makeJSONFrame(broadcast)
+            countDelivered(bytes: frame.count)
             queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .raw:
             let frame = variants.rawFrame ?? rawFrame ?? makeRawFrame(broadcast)
+            countDelivered(bytes: frame.count)
             queued = connection._withUnsafeGuaranteedRef { $0.queue(frame) }
         case .reliable:
             buildPending(port)
@@ -57,6 +59,7 @@ extension Outbox {
                 let header = WebSocketFrameEncoder.writeHeader(
                     into: UnsafeMutableRawBufferPointer(start: base, count: 14), opcode: .text, rsv1: true,
                     payloadLength: prefix.count + tailCount)
+                countDelivered(bytes: header + prefix.count + tailCount)
                 return connection._withUnsafeGuaranteedRef {
                     $0.queue(
                         prefix, head: UnsafeRawBufferPointer(start: base, count: header),
@@ -71,6 +74,7 @@ extension Outbox {
         _ broadcast: Broadcast, sequenceId: UInt64, on connection: Unmanaged<Connection>
     ) -> Int {
         let size = Self.sequencedFrameSize(broadcast.prefix.count, sequenceId)
+        countDelivered(bytes: size)
         let prefix = broadcast.prefix.pointer
         return connection._withUnsafeGuaranteedRef {
             $0.queue(byteCount: size) { out in

@@ -79,6 +79,13 @@ final class Outbox: TurnProducer {
     private var held: [Broadcast] = []
     private var lastHeldID: ObjectIdentifier?
     private var registered = false
+    /// Messages and bytes through this loop, read at scrape time (LoopMetrics); current
+    /// only after `settleTraffic()`.
+    private(set) var traffic = Traffic()
+    /// Whole JSON and raw frames of the current broadcast handed out, settled into `traffic`
+    /// once per broadcast: the common delivery pays one increment, not a size read and two adds.
+    private var jsonDeliveries = 0
+    private var rawDeliveries = 0
 
     init(loop: EventLoop, maxOutboundBytes: Int, compressors: DeflatePool?, events: LoopEvents) {
         pendingCapacity = Self.initialPendingFrames
@@ -104,11 +111,13 @@ final class Outbox: TurnProducer {
         switch port.form {
         case .json:
             if jsonFrameRef == nil { _ = makeJSONFrame(broadcast) }
+            jsonDeliveries &+= 1
             queued = jsonFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
                 connection._withUnsafeGuaranteedRef { $0.queue(frame) }
             }
         case .raw:
             if rawFrameRef == nil { _ = makeRawFrame(broadcast) }
+            rawDeliveries &+= 1
             queued = rawFrameRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { frame in
                 connection._withUnsafeGuaranteedRef { $0.queue(frame) }
             }
@@ -129,9 +138,11 @@ final class Outbox: TurnProducer {
     func sendSystem(_ message: UnsafeRawBufferPointer, urgent: Bool, to port: HubApplication) -> Bool {
         guard let connection = port.deliveryConnection else { return false }
         if !urgent { buildPending(port) }
+        traffic.systemMessagesOut &+= 1
         return withUnsafeTemporaryAllocation(byteCount: 14, alignment: 1) { header in
             let count = WebSocketFrameEncoder.writeHeader(into: header, opcode: .text, payloadLength: message.count)
             let head = UnsafeRawBufferPointer(rebasing: header[0..<count])
+            traffic.systemBytesOut &+= head.count + message.count
             let queued = connection._withUnsafeGuaranteedRef {
                 $0.queue(byteCount: head.count + message.count, urgent: urgent) { out in
                     Self.copy(head, message, to: out)
@@ -152,9 +163,40 @@ final class Outbox: TurnProducer {
         port.session?.close(code, reason: reason)
     }
 
+    // MARK: - counts
+
+    /// Adds the current broadcast's whole-frame deliveries to `traffic`.
+    func settleTraffic() {
+        if jsonDeliveries > 0 {
+            traffic.dataMessagesOut &+= jsonDeliveries
+            traffic.dataBytesOut &+= jsonDeliveries &* (jsonFrame?.count ?? 0)
+            jsonDeliveries = 0
+        }
+        if rawDeliveries > 0 {
+            traffic.dataMessagesOut &+= rawDeliveries
+            traffic.dataBytesOut &+= rawDeliveries &* (rawFrame?.count ?? 0)
+            rawDeliveries = 0
+        }
+    }
+
+    /// Counts one client message received.
+    @inline(__always)
+    func countReceived(bytes: Int) {
+        traffic.clientMessagesIn &+= 1
+        traffic.clientBytesIn &+= bytes
+    }
+
+    /// Counts one data message queued whole, outside the JSON and raw paths above.
+    @inline(__always)
+    func countDelivered(bytes: Int) {
+        traffic.dataMessagesOut &+= 1
+        traffic.dataBytesOut &+= bytes
+    }
+
     // MARK: - forms of a broadcast
 
     private func switchTo(_ broadcast: Broadcast) {
+        settleTraffic()
         current = broadcast
         currentID = ObjectIdentifier(broadcast)
         jsonFrame = nil
@@ -230,7 +272,9 @@ final class Outbox: TurnProducer {
             pending[Int(port.pendingLast)].next = entry
         }
         port.pendingLast = entry
-        port.pendingBytes += Self.sequencedFrameSize(prefix.count, sequenceId)
+        let size = Self.sequencedFrameSize(prefix.count, sequenceId)
+        port.pendingBytes += size
+        countDelivered(bytes: size)
         if !registered {
             registered = true
             loop.produceBeforeFlush(self)
@@ -306,6 +350,7 @@ final class Outbox: TurnProducer {
             let cursor = base + 16
             let suffix = Self.writeSequenceSuffix(sequenceId, at: cursor)
             let header = Self.writeTextFrameHeader(payloadLength: prefix.count + suffix, at: base)
+            countDelivered(bytes: header + prefix.count + suffix)
             return connection._withUnsafeGuaranteedRef {
                 $0.queue(
                     prefix, head: UnsafeRawBufferPointer(start: base, count: header),

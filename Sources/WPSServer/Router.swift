@@ -42,8 +42,20 @@ final class Router: Sendable {
 
     /// Whether `/readyz` says ready.
     let readiness: Readiness
+    /// The registry `/metrics` renders.
+    let metrics: ServerMetrics
+    /// Listener indexes (`Connection.listener`) of the plaintext port beside TLS and of the
+    /// metrics port, in the order `Server` binds them.
+    let plainListener: Int?
+    let metricsListener: Int?
 
-    init(configuration: ServerConfiguration, logger: Logger, readiness: Readiness? = nil) {
+    init(
+        configuration: ServerConfiguration, logger: Logger, readiness: Readiness? = nil,
+        metrics: ServerMetrics = ServerMetrics()
+    ) {
+        self.metrics = metrics
+        plainListener = configuration.tls != nil && configuration.plainPort != nil ? 1 : nil
+        metricsListener = configuration.metricsPort != nil ? (plainListener ?? 0) + 1 : nil
         self.configuration = configuration
         self.readiness = readiness ?? Readiness(configuration: configuration)
         if readiness == nil { self.readiness.listening() }
@@ -58,6 +70,11 @@ final class Router: Sendable {
     func route(
         _ head: HTTPRequestHead, body: [UInt8], context: LoopContext, secure: Bool, connection: Connection? = nil
     ) -> RouteDecision {
+        if let metricsListener, let connection, connection.listener == metricsListener {
+            return head.path == "/metrics"
+                ? routeMetrics(head, context: context, open: true)
+                : .respond(.notFound, body: "not found\n", headers: HTTPHeaders())
+        }
         if let hub = clientHub(head) {
             return reportingRefusals(
                 routeClient(head, hubName: hub, context: context, connection: connection), hub, context)
@@ -85,6 +102,8 @@ final class Router: Sendable {
                 return .respond(.serviceUnavailable, body: "not ready: \(reason)\n", headers: HTTPHeaders())
             }
             return .respond(.ok, body: "ready", headers: HTTPHeaders())
+        case "/metrics":
+            return routeMetrics(head, context: context, open: false)
         case "/echo" where configuration.enableEcho:
             guard head.method == "GET" else {
                 return .respond(.methodNotAllowed, body: "method not allowed\n", headers: ["Allow": "GET"])

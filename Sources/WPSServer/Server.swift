@@ -1,5 +1,6 @@
 import Glibc
 public import Logging
+public import Prometheus
 import Synchronization
 import WPSLoop
 
@@ -16,7 +17,12 @@ public final class Server: Sendable {
     /// The bound port (the real one when 0 was configured).
     public var port: Int { group.port }
     /// The bound plaintext port beside a TLS one, if any.
-    public var plainPort: Int? { group.ports.count > 1 ? group.ports[1] : nil }
+    public var plainPort: Int? { routes.plainListener.map { group.ports[$0] } }
+    /// The bound port of the `/metrics` listener, if any.
+    public var metricsPort: Int? { routes.metricsListener.map { group.ports[$0] } }
+    private let routes: Router
+    /// The registry `/metrics` renders; anything else may register its own metrics there.
+    public var metricsRegistry: PrometheusCollectorRegistry { routes.metrics.registry }
 
     /// Binds the listeners and starts the loops.
     public init(configuration: ServerConfiguration, logger: Logger) throws {
@@ -24,14 +30,17 @@ public final class Server: Sendable {
         self.logger = logger
         let readiness = Readiness(configuration: configuration)
         self.readiness = readiness
-        let routes = Router(configuration: configuration, logger: logger, readiness: readiness)
+        let metrics = ServerMetrics()
+        let routes = Router(configuration: configuration, logger: logger, readiness: readiness, metrics: metrics)
+        self.routes = routes
         let linger = configuration.lingerTimeout.nanoseconds
         var addresses = [(host: configuration.host, port: configuration.port)]
         if configuration.tls != nil, let plain = configuration.plainPort {
             addresses.append((configuration.host, plain))
         }
+        if let port = configuration.metricsPort { addresses.append((configuration.metricsHost, port)) }
         let tls = configuration.tls
-        let reports = UpstreamReports()
+        let reports = UpstreamReports(metrics: metrics)
         let pauses = AcceptPauses()
         upstreamReports = reports
         let upstream = UpstreamShared(

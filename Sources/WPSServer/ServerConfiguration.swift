@@ -46,6 +46,11 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLSServerContext?
     /// An extra plaintext port beside a TLS one; nil: none.
     public var plainPort: Int?
+    /// A plaintext listener serving only `/metrics`, without authentication; nil: none (then
+    /// `/metrics` on `port` asks for a REST token). Loopback by default: anyone who reaches
+    /// it reads the counts.
+    public var metricsPort: Int?
+    public var metricsHost = "127.0.0.1"
     /// TLS handshake steps one loop runs per turn before the rest wait a turn.
     public var tlsHandshakesPerTurn = 32
     /// permessage-deflate policy (protocol-spec/deflate.md); `enabled` false turns it off.

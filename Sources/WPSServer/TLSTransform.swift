@@ -9,6 +9,8 @@ final class TLSTransform: StreamTransform {
     let budget: HandshakeBudget
     let stats: TLSStats
     var sniffed = false
+    /// Whether this connection's handshake was counted in `stats`.
+    var counted = false
     /// The first bytes of the connection, held until there are enough to tell TLS from HTTP.
     var firstBytes: [UInt8] = []
     /// A plain-text answer for a client that spoke HTTP to the TLS port.
@@ -54,6 +56,10 @@ final class TLSTransform: StreamTransform {
         if session.state == .handshaking, !budgetTaken, !budget.take() { return .later }
         switch session.receive(UnsafeRawBufferPointer(bytes), onPlaintext: deliver) {
         case .ok:
+            if !counted, session.state == .established {
+                counted = true
+                stats.handshakes += 1
+            }
             return .ok
         case .closed:
             return .finished
@@ -113,8 +119,9 @@ final class HandshakeBudget {
     }
 }
 
-/// Counters of TLS trouble on one loop, for logs.
+/// Counters of TLS handshakes and trouble on one loop, for logs and metrics.
 final class TLSStats {
+    var handshakes = 0
     var plaintextRejected = 0
     var handshakeFailures = 0
 }

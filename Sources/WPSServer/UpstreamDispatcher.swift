@@ -433,12 +433,19 @@ final class UpstreamReports: Sendable {
     }
 
     let counts = Mutex(Counts())
+    /// Where each request's status and latency also go; nil in tests that need only counts.
+    let metrics: ServerMetrics?
+
+    init(metrics: ServerMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     func record(event: String, result: Result<UpstreamResponse, UpstreamFailure>, nanos: UInt64) {
         counts.withLock { counts in
             counts.requests[event, default: 0] += 1
             if case .failure = result { counts.failures[event, default: 0] += 1 }
         }
+        metrics?.recordUpstream(event: event, result: result, nanos: nanos)
     }
 
     func validationRetried() { counts.withLock { $0.validationRetries += 1 } }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Glibc
 import Logging
+import Metrics
+import Prometheus
 import WPSAuth
 import WPSConfig
 import WPSDeflate
@@ -128,6 +130,15 @@ struct ServeCommand: ParsableCommand {
     var plainPort: Int?
 
     @Option(
+        help:
+            "A plaintext port serving only /metrics (Prometheus) without authentication; without it /metrics on --port needs a REST bearer token."
+    )
+    var metricsPort: Int?
+
+    @Option(help: "Address of the --metrics-port listener (default: 127.0.0.1).")
+    var metricsHost: String?
+
+    @Option(
         help: "TLS handshake steps per event-loop turn; more wait a turn, so new connections cannot starve live ones.")
     var tlsHandshakesPerTurn = 32
 
@@ -226,6 +237,9 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be 0...65535")
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         for (name, value) in [
             ("--max-head-bytes", maxHeadBytes), ("--max-headers", maxHeaders),
@@ -300,6 +314,8 @@ struct ServeCommand: ParsableCommand {
         configuration.pingInterval = .seconds(pingInterval)
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.enableEcho = enableEcho
+        configuration.metricsPort = metricsPort ?? settings.metricsPort
+        configuration.metricsHost = metricsHost ?? settings.metricsHost ?? configuration.metricsHost
         let (keys, keyOrigin) = try KeyStore.keys(
             flags: accessKey, file: settings.accessKeys.map { ($0, settings.path) }, stateDirectory: stateDir,
             creating: !checkConfig)
@@ -403,10 +419,15 @@ struct ServeCommand: ParsableCommand {
             printError("wps-server: event handler TLS: \(error)")
             throw ExitCode.failure
         }
+        // Libraries that report through swift-metrics land in the same /metrics page.
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))
         // Tests and scripts read this exact line to learn the port.
         let scheme = configuration.tls == nil ? "http" : "https"
         printFlushed("wps-server listening on \(scheme)://\(host):\(server.port) (\(configuration.threads) threads)")
         if let plain = server.plainPort { printFlushed("plaintext listener on http://\(host):\(plain)") }
+        if let metrics = server.metricsPort {
+            printFlushed("metrics on http://\(configuration.metricsHost):\(metrics)/metrics")
+        }
         if enableEcho {
             printFlushed("echo route: \(configuration.tls == nil ? "ws" : "wss")://\(host):\(server.port)/echo")
         }
