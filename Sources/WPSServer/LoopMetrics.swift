@@ -51,12 +51,10 @@ final class LoopMetrics: HubObserver, ServerObserver {
         }
     }
 
-    /// Refusals before the hub carry a sentence; the label is a short word for it.
+    /// Refusals before the hub carry a stable name already (`ServerEvent.recoveryRefused`),
+    /// the same the log uses.
     static func refusalLabel(_ reason: String) -> String {
-        if reason.contains("subprotocol") { return ResumeRefusal.notReliable.rawValue }
-        if reason.contains("token") { return "invalidToken" }
-        if reason.contains("issued") { return ResumeRefusal.unknown.rawValue }
-        return "refused"
+        reason.isEmpty ? "refused" : reason
     }
 
     /// Everything this loop counts, read on its thread at scrape time: these counters, the

@@ -143,7 +143,7 @@ def test_refused_recoveries(srv):
         def moved(name, **labels):
             return value(after, name, **labels) - value(before, name, **labels)
 
-        assert moved("wps_recoveries_refused_total", reason="invalidToken") == 1
+        assert moved("wps_recoveries_refused_total", reason="badToken") == 1
         assert moved("wps_recoveries_refused_total", reason="ended") == 1
         assert moved("wps_recoveries_attempted_total") == 2
         assert moved("wps_recoveries_accepted_total") == 0
