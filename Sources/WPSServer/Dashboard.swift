@@ -322,7 +322,10 @@ enum Dashboard {
           const step = w / (HISTORY - 1), x0 = w - (n - 1) * step;
           let d = "";
           points.forEach((v, i) => { d += (i ? "L" : "M") + (x0 + i * step).toFixed(1) + " " + (h - 4 - (h - 22) * v / max).toFixed(1); });
-          return '<path d="' + d + '" fill="none" stroke="' + color + '" stroke-width="2" vector-effect="non-scaling-stroke" stroke-linejoin="round"/>';
+          // A faint area under the line, then the line itself.
+          const area = d + "L" + w + " " + (h - 4) + "L" + x0.toFixed(1) + " " + (h - 4) + "Z";
+          return '<path d="' + area + '" fill="' + color + '" fill-opacity="0.08" stroke="none"/>'
+            + '<path d="' + d + '" fill="none" stroke="' + color + '" stroke-width="2" vector-effect="non-scaling-stroke" stroke-linejoin="round"/>';
         }
         function niceMax(v) { if (v <= 4) return 4; const p = Math.pow(10, Math.floor(Math.log10(v))); for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p; return v; }
         function chart(id, lines) {
@@ -334,6 +337,8 @@ enum Dashboard {
             out += '<line x1="0" x2="' + w + '" y1="' + y + '" y2="' + y + '" stroke="#e9edf3" vector-effect="non-scaling-stroke"/>';
             out += '<text x="4" y="' + (y - 3) + '" font-size="10" fill="#8a96a3">' + fmtRate(max * f) + "</text>";
           }
+          out += '<text x="' + (w - 4) + '" y="' + (h - 8) + '" font-size="10" fill="#8a96a3" text-anchor="end">now</text>';
+          out += '<text x="' + (w / 2) + '" y="' + (h - 8) + '" font-size="10" fill="#c0c8d2" text-anchor="middle">5 minutes</text>';
           for (const [pts, color] of lines) out += line(pts, max, color, w, h);
           svg.innerHTML = out;
         }

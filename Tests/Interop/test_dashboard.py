@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from restenv import http_request, make_jwt
-from sdkenv import ACCESS_KEY, ALL_ROLES, JSON_PROTOCOL, RawClient, client_url, start_wps
+from sdkenv import ACCESS_KEY, ALL_ROLES, JSON_PROTOCOL, RawClient, client_url, handshake_status, start_wps
 
 HUB = "dashhub"
 SCREENSHOT = Path(__file__).resolve().parents[2] / ".build" / "dashboard.png"
@@ -155,6 +155,20 @@ def test_dashboard_in_browser(srv, browser):
                  lambda: re.fullmatch(r"\d+(\.\d)? (B|KiB|MiB)", text("insp-queued")) is not None)
         assert text("insp-user") == "alice"
         assert "room" in text("insp-groups")
+
+        # A refused upgrade shows among the problems.
+        status, _ = handshake_status(f"ws://127.0.0.1:{port}/client/hubs/{HUB}?access_token=not-a-token")
+        assert status == 401
+        wait_for("the refusal is listed", lambda: "refused" in text("problems") and HUB in text("problems"))
+
+        # A group filter opens a filtered trace; alice's next send to the group shows in it.
+        browser.find_element(By.ID, "f-group").send_keys("room")
+        browser.find_element(By.CSS_SELECTOR, "#filter-form button[type=submit]").click()
+        wait_for("the filtered trace is open", lambda: text("trace-state") == "filtered: group=room")
+        time.sleep(0.5)  # every loop learns of the new viewer
+        alice.send_json({"type": "sendToGroup", "group": "room", "dataType": "text", "data": "again"})
+        wait_for("the filtered trace shows the send", lambda: traced("sendToGroup"))
+        assert not browser.find_elements(By.CSS_SELECTOR, '#trace .ev[data-type="opened"]')
 
         wait_for("the slowest table lists the clients",
                  lambda: sum(cid in text("slowest") for _, cid in clients) == 3)
