@@ -24,6 +24,9 @@ command -v swift >/dev/null 2>&1 || { echo "swift toolchain not found (Swift 6.3
 setup_test_services() {
     local missing=()
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    # Headless Chromium drives the dashboard test (Tests/Interop/test_dashboard.py).
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} ..." >&2
         local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -13,6 +13,12 @@ extension Router {
     static let maxSlowest = 1000
 
     func routeAdmin(_ head: HTTPRequestHead, context: LoopContext, secure: Bool) -> RouteDecision {
+        // The dashboard page holds no data, so it alone is served without a token.
+        if head.path == "/admin/", head.method == "GET" || head.method == "HEAD" {
+            return .answer(
+                HTTPAnswer(
+                    .ok, body: Dashboard.body, contentType: "text/html; charset=utf-8", headers: Dashboard.headers))
+        }
         guard let segments = Self.pathSegments(head.rawPath) else {
             return .answer(restError(.badRequest, "InvalidPath", "the path is not valid percent-encoding"))
         }
