@@ -72,16 +72,24 @@ extension Router {
             return restError(.unauthorized, "Unauthorized", "an Authorization: Bearer token is required")
         }
         let token = String(header.dropFirst(7)).trimmingSpaces
+        return verifyBearer(
+            token, head, secure: false, target: head.target, mismatch: "the token's audience is not this request URL")
+    }
+
+    /// nil when `token` is signed by a configured key, is in its validity window, and one of
+    /// its audiences is `target` on this request's host; else the 401 to answer with.
+    func verifyBearer(
+        _ token: String, _ head: HTTPRequestHead, secure: Bool, target: String, mismatch: String
+    ) -> HTTPAnswer? {
         switch JWT.verify(token, keys: configuration.accessKeys, now: Int64(time(nil))) {
         case .failure(let error):
             return restError(.unauthorized, "Unauthorized", "invalid token: \(error)")
         case .success(let claims):
             let host = head.headers["Host"] ?? ""
             let matches = claims.audiences.contains {
-                RequestAudience.matches(audience: $0, requestHost: host, isTLS: false, rawTarget: head.target)
+                RequestAudience.matches(audience: $0, requestHost: host, isTLS: secure, rawTarget: target)
             }
-            return matches
-                ? nil : restError(.unauthorized, "Unauthorized", "the token's audience is not this request URL")
+            return matches ? nil : restError(.unauthorized, "Unauthorized", mismatch)
         }
     }
 

@@ -100,16 +100,7 @@ extension Router {
         guard let token, !token.isEmpty else {
             return restError(.unauthorized, "Unauthorized", "an Authorization: Bearer token is required")
         }
-        switch JWT.verify(token, keys: configuration.accessKeys, now: Int64(time(nil))) {
-        case .failure(let error):
-            return restError(.unauthorized, "Unauthorized", "invalid token: \(error)")
-        case .success(let claims):
-            let host = head.headers["Host"] ?? ""
-            let matches = claims.audiences.contains {
-                RequestAudience.matches(audience: $0, requestHost: host, isTLS: secure, rawTarget: "/admin")
-            }
-            return matches ? nil : restError(.unauthorized, "Unauthorized", "the token is not an admin token")
-        }
+        return verifyBearer(token, head, secure: secure, target: "/admin", mismatch: "the token is not an admin token")
     }
 
     // MARK: - answers
