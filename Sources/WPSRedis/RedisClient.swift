@@ -27,12 +27,20 @@ public final class RedisClient: ConnectionHandler {
         public unowned(unsafe) let loop: EventLoop
     #endif
     public private(set) var state = State.disconnected {
-        didSet { if state != oldValue { onStateChange?(state) } }
+        didSet {
+            guard state != oldValue else { return }
+            onStateChange?(state)
+            if (state == .ready) != (oldValue == .ready) { onReadyChange?(state == .ready) }
+        }
     }
     /// Out-of-band data from Redis: pub/sub messages (`message`, `smessage`, `pmessage`) and
     /// subscription confirmations.
     public var onPush: ((RESPValue) -> Void)?
     public var onStateChange: ((State) -> Void)?
+    public var onReadyChange: ((Bool) -> Void)?
+    public var onMessage: ((_ channel: [UInt8], _ message: [UInt8]) -> Void)?
+    /// The id Redis gave this connection (`CLIENT ID`), from the handshake; 0 before.
+    public private(set) var clientId: Int64 = 0
 
     private var connection: Connection?
     private var input: [UInt8] = []
@@ -149,9 +157,14 @@ public final class RedisClient: ConnectionHandler {
     }
 
     private func handshakeAnswered(_ result: Result<RESPValue, RedisError>) {
-        guard case .success = result, let connection else {
+        guard case .success(let hello) = result, let connection else {
             connection?.abort()
             return
+        }
+        if case .map(let fields) = hello {
+            for (key, value) in fields where key.string == "id" {
+                if case .integer(let id) = value { clientId = id }
+            }
         }
         failures = 0
         if !channels.isEmpty { write(["SUBSCRIBE"] + channels.sorted().map { .text($0) }, on: connection) }
@@ -218,7 +231,15 @@ public final class RedisClient: ConnectionHandler {
     }
 
     private func deliver(_ value: RESPValue) {
-        if case .push = value {
+        if case .push(let parts) = value {
+            // `message channel payload` and `smessage channel payload`; confirmations and
+            // other pushes go to `onPush` only.
+            if let onMessage, parts.count == 3, case .bulkString(let kind) = parts[0],
+                kind == Self.messageKind || kind == Self.shardMessageKind,
+                case .bulkString(let channel) = parts[1], case .bulkString(let payload) = parts[2]
+            {
+                onMessage(channel, payload)
+            }
             onPush?(value)
             return
         }
@@ -255,6 +276,9 @@ public final class RedisClient: ConnectionHandler {
         guard connection === self.connection else { return }
         lost()
     }
+
+    static let messageKind = Array("message".utf8)
+    static let shardMessageKind = Array("smessage".utf8)
 
     /// How often a disconnected client checks whether its reconnect is due.
     static let tickNanos: UInt64 = 50_000_000
