@@ -52,6 +52,7 @@ let package = Package(
             swiftSettings: hot
         ),
         .target(name: "WPSRedis", dependencies: ["WPSLoop"], swiftSettings: strict),
+        .target(name: "WPSCluster", dependencies: ["WPSHub", "WPSAuth", "WPSProtocol"], swiftSettings: strict),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: hot),
         .target(
             name: "WPSConfig", dependencies: ["WPSUpstream", "WPSProtocol", .product(name: "Yams", package: "Yams")],
@@ -62,7 +63,8 @@ let package = Package(
             dependencies: [
                 "WPSBytes", "WPSHTTP", "WPSWebSocket", "WPSLoop", "WPSProtocol", "WPSAuth", "WPSHub", "WPSTLS",
                 "WPSDeflate",
-                "WPSUpstream", "WPSTLSStream", .product(name: "Logging", package: "swift-log"),
+                "WPSUpstream", "WPSTLSStream", "WPSRedis", "WPSCluster",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: hot
@@ -78,7 +80,7 @@ let package = Package(
             name: "wps-server",
             dependencies: [
                 "WPSServer", "WPSAuth", "WPSHTTP", "WPSHub", "WPSLoop", "WPSTLS", "WPSDeflate", "WPSUpstream",
-                "WPSConfig",
+                "WPSConfig", "WPSRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -134,6 +136,7 @@ let package = Package(
         .testTarget(
             name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSWebSocket", "WPSDeflate", "CWPSLinux"]),
         .testTarget(name: "WPSRedisTests", dependencies: ["WPSRedis", "WPSLoop"]),
+        .testTarget(name: "WPSClusterTests", dependencies: ["WPSCluster", "WPSHub", "WPSAuth", "WPSProtocol"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
         .testTarget(name: "WPSConfigTests", dependencies: ["WPSConfig", "WPSUpstream"]),
         .testTarget(name: "WPSUpstreamTests", dependencies: ["WPSUpstream", "WPSAuth", "WPSHTTP"]),

@@ -30,6 +30,12 @@ public struct ConfigFile: Sendable {
     public var logFormat: String?
     public var metricsPort: Int?
     public var metricsHost: String?
+    /// Cluster mode: the Redis URL, whether it is a Redis Cluster, this node's id, the
+    /// cluster's name.
+    public var redis: String?
+    public var redisCluster: Bool?
+    public var nodeId: String?
+    public var clusterName: String?
     /// Handlers for hubs the file does not name.
     public var eventHandlers: [EventHandler] = []
     /// Per hub (lower-cased name), in file order.

@@ -14,7 +14,8 @@ public enum ConfigLoader {
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
         "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
-        "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost",
+        "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost", "redis", "redisCluster", "nodeId",
+        "clusterName",
     ]
     /// The values `logFormat` takes.
     public static let logFormats: Set<String> = ["text", "json"]
@@ -84,6 +85,10 @@ public enum ConfigLoader {
             file.logFormat = format
         case "metricsPort": file.metricsPort = try reader.int(value, key, in: 0...65535)
         case "metricsHost": file.metricsHost = try reader.string(value, key)
+        case "redis": file.redis = try reader.string(value, key)
+        case "redisCluster": file.redisCluster = try reader.bool(value, key)
+        case "nodeId": file.nodeId = try reader.string(value, key)
+        case "clusterName": file.clusterName = try reader.string(value, key)
         case "accessKeys":
             let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key)
             }

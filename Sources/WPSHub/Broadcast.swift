@@ -33,6 +33,19 @@ public final class Broadcast: @unchecked Sendable {
         payloadIsText = raw.isText
     }
 
+    /// A message made elsewhere (another node), from its parts as they were sent.
+    public init(
+        selector: ConnectionSelector, prefix: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
+        payloadIsText: Bool, expiresAt: UInt64
+    ) {
+        hub = selector.hub
+        self.selector = selector
+        self.expiresAt = expiresAt
+        self.prefix = SharedBytes(prefix)
+        self.payload = SharedBytes(payload)
+        self.payloadIsText = payloadIsText
+    }
+
     private init(copying other: Broadcast) {
         hub = other.hub
         selector = other.selector

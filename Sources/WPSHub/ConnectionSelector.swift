@@ -15,12 +15,17 @@ public struct ConnectionSelector: Sendable {
     public var target: Target
     public var excluded: Set<String>
     public var predicate: Predicate?
+    /// The filter's source text, so another node can compile the same predicate.
+    public var filterText: String?
 
-    public init(hub: String, target: Target, excluded: Set<String> = [], predicate: Predicate? = nil) {
+    public init(
+        hub: String, target: Target, excluded: Set<String> = [], predicate: Predicate? = nil, filterText: String? = nil
+    ) {
         self.hub = hub
         self.target = target
         self.excluded = excluded
         self.predicate = predicate
+        self.filterText = filterText
     }
 
     /// True when `session` passes the exclusions and the predicate (the target is checked by

@@ -31,6 +31,25 @@ open class HubTransport {
 
 /// The other loops of this process, reached by posting.
 public protocol HubPeers: AnyObject {
-    /// Hands `broadcast` to every other loop, which delivers it to its own members.
+    /// Hands `broadcast` to every other loop, which delivers it to its own members (and, in
+    /// a cluster, to the other nodes).
     func publish(_ broadcast: Broadcast)
+    /// False while a message published here cannot reach every node of the cluster (its
+    /// link to Redis is down); always true for a single node.
+    var reachesEveryNode: Bool { get }
+}
+
+extension HubPeers {
+    public var reachesEveryNode: Bool { true }
+}
+
+/// Hears, per loop, which groups and users have members here: the first member of a group
+/// or user arriving and the last one leaving. A cluster subscribes to what its nodes need.
+public protocol HubMembership: AnyObject {
+    func groupOpened(hub: String, group: String)
+    func groupClosed(hub: String, group: String)
+    /// A connection of `user` opened (called for each; the listener counts).
+    func userArrived(hub: String, user: String)
+    /// A connection of `user` ended.
+    func userLeft(hub: String, user: String)
 }

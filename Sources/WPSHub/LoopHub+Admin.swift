@@ -9,6 +9,11 @@ extension LoopHub {
     public struct ConnectionInfo: Sendable, Equatable {
         public var connectionId: String
         public var userId: String?
+
+        public init(connectionId: String, userId: String?) {
+            self.connectionId = connectionId
+            self.userId = userId
+        }
     }
 
     /// Ends every admitted connection: `system/disconnected` with `reason`, close 1008, and

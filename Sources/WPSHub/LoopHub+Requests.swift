@@ -65,6 +65,13 @@ extension LoopHub {
             guard session.maySend(to: group) else {
                 return forbidden(session, ackId, "The client has no permission to send message to group '\(group)'.")
             }
+            // An acknowledged send is all or nothing: while other nodes cannot be reached it
+            // is refused, so the client may retry without duplicates. Without an ackId the
+            // message still reaches this node's members.
+            if let ackId, let peers, !peers.reachesEveryNode {
+                ack(session, ackId, error: AckError(name: .internalServerError, message: Self.unreachableNodes))
+                return
+            }
             let value = UnsafeRawBufferPointer(rebasing: frame[data])
             guard
                 let broadcast = Broadcast(
@@ -97,6 +104,8 @@ extension LoopHub {
         guard session.maySend(to: group) else { return }
         publish(Broadcast(hub: session.hub, group: group, fromUserId: session.userId, isText: isText, payload: frame))
     }
+
+    static let unreachableNodes = "The message was not sent: the other nodes of the cluster cannot be reached."
 
     // MARK: - acks
 

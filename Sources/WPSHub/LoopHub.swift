@@ -23,6 +23,8 @@ public final class LoopHub {
     var detached: Set<String> = []
     /// Hears session events (logs, metrics, trace); nil: nobody listens.
     public var observer: HubObserver?
+    /// Hears which groups and users this loop has members of; nil without a cluster.
+    public var membership: HubMembership?
     /// Hears single messages for the live trace; nil unless a viewer watches this loop.
     public var tracer: HubTracer?
     /// Acks sent, by result, for metrics.
@@ -57,6 +59,7 @@ public final class LoopHub {
             ackHistoryCount: configuration.ackHistoryCount)
         session.transport = transport
         sessions[connectionId] = session
+        if let membership, let user = session.userId { membership.userArrived(hub: session.hub, user: user) }
         sendConnected(session)
         for group in identity.groups where GroupName.isValid(group) {
             join(session, group)
@@ -212,6 +215,7 @@ public final class LoopHub {
             for group in session.groupSlots.names { leave(session, group) }
         }
         sessions.removeValue(forKey: session.connectionId)
+        if let membership, let user = session.userId { membership.userLeft(hub: session.hub, user: user) }
         // Most sessions never wait for a resume: no need to hash the id for an empty set.
         if !detached.isEmpty { detached.remove(session.connectionId) }
         session.dropBuffer()
@@ -248,12 +252,18 @@ public final class LoopHub {
         guard session.groupSlots[group] == nil else { return }
         // One lookup of the group: its member list is appended to in place; a new group
         // takes a spare list if there is one.
-        session.groupSlots[group] = append(session, to: &groups[GroupKey(hub: session.hub, group: group), default: []])
+        var opened = false
+        session.groupSlots[group] = append(
+            session, to: &groups[GroupKey(hub: session.hub, group: group), default: []], opened: &opened)
+        if opened, let membership { membership.groupOpened(hub: session.hub, group: group) }
     }
 
     /// Appends `session` to `members` and returns its slot there.
-    private func append(_ session: HubSession, to members: inout [HubSession]) -> Int {
-        if members.isEmpty, let spare = spareMemberLists.popLast() { members = spare }
+    private func append(_ session: HubSession, to members: inout [HubSession], opened: inout Bool) -> Int {
+        if members.isEmpty {
+            opened = true
+            if let spare = spareMemberLists.popLast() { members = spare }
+        }
         members.append(session)
         return members.count - 1
     }
@@ -278,6 +288,7 @@ public final class LoopHub {
             if spareMemberLists.count < Self.spareMemberListLimit, emptied.capacity <= Self.spareMemberListMaxCapacity {
                 spareMemberLists.append(emptied)
             }
+            if let membership { membership.groupClosed(hub: session.hub, group: group) }
         }
     }
 

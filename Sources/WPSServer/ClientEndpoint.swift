@@ -88,6 +88,10 @@ extension Router {
                     "badToken"
                 } else if owner == nil {
                     "badConnectionId"
+                } else if ConnectionIDs.node(of: connectionId) != context.cluster?.nodeId {
+                    // Held by another node (or made outside this cluster); handing a session
+                    // over between nodes is not done yet.
+                    "otherNode"
                 } else {
                     nil
                 }
@@ -151,7 +155,7 @@ extension Router {
                 admission = ticket
             }
         }
-        let connectionId = ConnectionIDs.make(loop: loop.index)
+        let connectionId = ConnectionIDs.make(loop: loop.index, node: context.cluster?.nodeId)
         if let upstream = context.upstream, let handler = upstream.connectHandler(hub: hub) {
             return connectThroughHandler(
                 handler, upstream: upstream, head: head, upgrade: upgrade, claims: claims, hub: hub, kind: kind,
@@ -291,13 +295,25 @@ extension String {
 
 /// Connection ids are 32 lowercase hex digits; the last two name the owning loop, so a
 /// recovering client can be handed to the loop that holds its session.
+/// Connection ids: 32 hex digits whose last two name the loop; in a cluster the node id
+/// and a `.` come first, so any node can tell which node holds a connection.
 enum ConnectionIDs {
-    static func make(loop: Int) -> String {
-        ConnectionID.generate(tag: UInt8(truncatingIfNeeded: loop))
+    static func make(loop: Int, node: String? = nil) -> String {
+        let id = ConnectionID.generate(tag: UInt8(truncatingIfNeeded: loop))
+        guard let node else { return id }
+        return node + "." + id
     }
 
     static func loopIndex(of id: String) -> Int? {
-        guard id.utf8.count == 32 else { return nil }
+        let count = id.utf8.count
+        guard count == 32 || (count > 33 && id.utf8.dropLast(32).last == UInt8(ascii: ".")) else { return nil }
         return Int(id.suffix(2), radix: 16)
+    }
+
+    /// The node named in a cluster connection id; nil for ids without one.
+    static func node(of id: String) -> String? {
+        let count = id.utf8.count
+        guard count > 33, id.utf8.dropLast(32).last == UInt8(ascii: ".") else { return nil }
+        return String(id.dropLast(33))
     }
 }

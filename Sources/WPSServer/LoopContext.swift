@@ -20,8 +20,15 @@ final class LoopContext {
     let metrics = LoopMetrics()
     /// The application side; nil when no event handler is configured.
     var upstream: UpstreamDispatcher?
+    /// The other loops of this process, and through `cluster` the other nodes.
+    let peers: LoopPeers
+    /// This loop's part of the cluster; nil without `--redis`.
+    let cluster: ClusterLoop?
 
-    init(loop: EventLoop, configuration: ServerConfiguration, upstream: UpstreamShared? = nil, logger: Logger? = nil) {
+    init(
+        loop: EventLoop, configuration: ServerConfiguration, upstream: UpstreamShared? = nil, logger: Logger? = nil,
+        cluster: ClusterShared? = nil
+    ) {
         self.loop = loop
         index = loop.index
         handshakeBudget = HandshakeBudget(perTurn: configuration.tlsHandshakesPerTurn, loop: loop)
@@ -42,7 +49,16 @@ final class LoopContext {
         events.add(trace as ServerObserver)
         events.add(metrics as HubObserver)
         events.add(metrics as ServerObserver)
-        hub.peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
+        peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
+        if let cluster {
+            let part = ClusterLoop(loop: loop, hub: hub, shared: cluster)
+            self.cluster = part
+            peers.cluster = part
+            hub.membership = part
+        } else {
+            self.cluster = nil
+        }
+        hub.peers = peers
         let hub = self.hub
         if let upstream, configuration.upstream.isEnabled {
             let dispatcher = UpstreamDispatcher(
@@ -73,19 +89,28 @@ final class LoopContext {
     }
 }
 
-/// Posts a broadcast once to each other loop, which fans it out to its own members.
+/// Posts a broadcast once to each other loop, which fans it out to its own members, and
+/// in a cluster publishes it once for the other nodes.
 final class LoopPeers: HubPeers {
     let others: [LoopInbox]
+    var cluster: ClusterLoop?
 
     init(inboxes: [LoopInbox], own: Int) {
         others = inboxes.enumerated().filter { $0.offset != own }.map(\.element)
     }
 
     func publish(_ broadcast: Broadcast) {
+        postToOtherLoops(broadcast)
+        cluster?.publish(broadcast)
+    }
+
+    func postToOtherLoops(_ broadcast: Broadcast) {
         for inbox in others {
             inbox.post { loop in LoopContext.of(loop).hub.deliver(broadcast.copyForAnotherLoop()) }
         }
     }
+
+    var reachesEveryNode: Bool { cluster?.isReady ?? true }
 }
 
 /// What every loop's upstream dispatcher shares.

@@ -22,10 +22,13 @@ final class Readiness: Sendable {
 
     let checks: [Check]
     private let phase = Mutex(Phase.starting)
+    /// In cluster mode: the node is not ready while its Redis link is down.
+    let cluster: ClusterShared?
 
     /// Handlers named for a hub are checked with that hub; those for every hub with the
     /// default hub, the one `/negotiate` hands out when none is named.
-    init(configuration: ServerConfiguration) {
+    init(configuration: ServerConfiguration, cluster: ClusterShared? = nil) {
+        self.cluster = cluster
         var checks: [Check] = []
         var seen: Set<String> = []
         let table = configuration.upstream.isEnabled ? configuration.upstream.handlers : EventHandlerTable()
@@ -54,6 +57,9 @@ final class Readiness: Sendable {
         case .starting: return "starting"
         case .stopping: return "shutting down"
         case .listening: break
+        }
+        if let cluster, !cluster.subscriberReady.load(ordering: .acquiring) {
+            return "Redis (\(cluster.configuration.redis.redactedURL)) is unreachable"
         }
         guard !checks.isEmpty, let dispatcher else { return nil }
         let passed = dispatcher.reports.counts.withLock { $0.passedKeys }

@@ -99,15 +99,15 @@ extension Router {
         switch r.method {
         case "PUT", "DELETE":
             let granted = r.method == "PUT"
-            return gather(r, { $0.grant(hub: hub, connectionId: id, kind, group: target, granted: granted) }) {
-                results in
-                let found = results.contains { $0 != nil }
-                if granted, !found { return self.restError(.notFound, "NotFound", "Connection \(id) is not found.") }
+            return operate(r, .grant(hub: hub, connectionId: id, kind, group: target, granted: granted)) { result in
+                if granted, result.flag == nil {
+                    return self.restError(.notFound, "NotFound", "Connection \(id) is not found.")
+                }
                 return HTTPAnswer(granted ? .ok : .noContent)
             }
         case "HEAD":
-            return gather(r, { $0.hasPermission(hub: hub, connectionId: id, kind, group: target) }) { results in
-                HTTPAnswer(results.contains { $0 == true } ? .ok : .notFound)
+            return operate(r, .checkPermission(hub: hub, connectionId: id, kind, group: target)) { result in
+                HTTPAnswer(result.flag == true ? .ok : .notFound)
             }
         default:
             return .answer(methodNotAllowed())
@@ -145,18 +145,37 @@ extension Router {
             r.context.trace.restSend(
                 hub: r.hub, target: target, dataType: payload.dataType.wireName, bytes: payload.value.count)
         }
-        let hub = r.context.hub
+        let context = r.context
+        if let cluster = context.cluster {
+            // All or nothing: while other nodes cannot be reached nothing is delivered, so
+            // the caller may retry without duplicates (protocol-spec/cluster.md).
+            guard cluster.isReady else { return .answer(clusterUnavailable(.unavailable(.unavailable))) }
+            if case .connection(let id) = target, let node = ConnectionIDs.node(of: id), node != cluster.nodeId {
+                return .deferred { reply in
+                    cluster.publish(broadcast) { published in
+                        reply(published ? HTTPAnswer(.accepted) : self.clusterUnavailable(.unavailable(.unavailable)))
+                    }
+                }
+            }
+        }
         if case .connection(let id) = target {
             // Only the owning loop can have it.
             if let owner = ConnectionIDs.loopIndex(of: id), owner < r.loop.siblings.count, owner != r.loop.index {
                 r.loop.siblings[owner].post { loop in LoopContext.of(loop).hub.deliver(broadcast) }
             } else {
-                hub.deliver(broadcast)
+                context.hub.deliver(broadcast)
             }
-        } else {
-            hub.publish(broadcast)
+            return .answer(HTTPAnswer(.accepted))
         }
-        return .answer(HTTPAnswer(.accepted))
+        context.hub.deliver(broadcast)
+        context.peers.postToOtherLoops(broadcast)
+        guard let cluster = context.cluster else { return .answer(HTTPAnswer(.accepted)) }
+        // Answered once Redis has it: a later call, on any node, is then ordered after it.
+        return .deferred { reply in
+            cluster.publish(broadcast) { published in
+                reply(published ? HTTPAnswer(.accepted) : self.clusterUnavailable(.unavailable(.unavailable)))
+            }
+        }
     }
 
     private func close(_ r: RESTRequest, _ target: ConnectionSelector.Target) -> RouteDecision {
@@ -166,22 +185,20 @@ extension Router {
         case .success(let made): selector = made
         }
         let reason = r.query("reason") ?? ""
-        return gather(r, { $0.closeConnections(selector, reason: reason) }) { _ in HTTPAnswer(.noContent) }
+        return operate(r, .close(selector, reason: reason)) { _ in HTTPAnswer(.noContent) }
     }
 
     private func exists(_ r: RESTRequest, _ target: ConnectionSelector.Target) -> RouteDecision {
         let selector = ConnectionSelector(hub: r.hub, target: target)
-        return gather(r, { $0.count(selector) }) { counts in
-            HTTPAnswer(counts.reduce(0, +) > 0 ? .ok : .notFound)
-        }
+        return operate(r, .count(selector)) { result in HTTPAnswer(result.count > 0 ? .ok : .notFound) }
     }
 
     private func addToGroup(_ r: RESTRequest, _ target: ConnectionSelector.Target, group: String, missing: String)
         -> RouteDecision
     {
         let selector = ConnectionSelector(hub: r.hub, target: target)
-        return gather(r, { $0.addToGroups(selector, groups: [group]) }) { counts in
-            counts.reduce(0, +) > 0 ? HTTPAnswer(.ok) : self.restError(.notFound, "NotFound", missing)
+        return operate(r, .addToGroups(selector, groups: [group])) { result in
+            result.count > 0 ? HTTPAnswer(.ok) : self.restError(.notFound, "NotFound", missing)
         }
     }
 
@@ -189,7 +206,7 @@ extension Router {
         -> RouteDecision
     {
         let selector = ConnectionSelector(hub: r.hub, target: target)
-        return gather(r, { $0.removeFromGroups(selector, groups: groups) }) { _ in HTTPAnswer(.noContent) }
+        return operate(r, .removeFromGroups(selector, groups: groups)) { _ in HTTPAnswer(.noContent) }
     }
 
     /// `:addToGroups` / `:removeFromGroups`: body `{"groups":[…],"filter":"…"}`.
@@ -204,17 +221,15 @@ extension Router {
         if let text = request.filter {
             switch compileFilter(text) {
             case .failure(let failure): return .answer(failure.answer)
-            case .success(let predicate): selector.predicate = predicate
+            case .success(let predicate):
+                selector.predicate = predicate
+                selector.filterText = text
             }
         }
-        let groups = request.groups
-        let chosen = selector
-        return gather(
-            r,
-            { hub in adding ? hub.addToGroups(chosen, groups: groups) : hub.removeFromGroups(chosen, groups: groups) }
-        ) { _ in
-            HTTPAnswer(.ok)
-        }
+        let operation: HubOperation =
+            adding
+            ? .addToGroups(selector, groups: request.groups) : .removeFromGroups(selector, groups: request.groups)
+        return operate(r, operation) { _ in HTTPAnswer(.ok) }
     }
 
     private func generateToken(_ r: RESTRequest) -> RouteDecision {
@@ -261,23 +276,52 @@ extension Router {
         let hub = r.hub
         let origin = publicOrigin(r.head, secure: r.secure)
         let version = r.query("api-version")
-        return gather(r, { $0.connections(hub: hub, group: group) }) { shards in
+        return operate(r, .members(hub: hub, group: group)) { result in
             ConnectionPage(
-                all: shards.flatMap { $0 }, after: after, pageSize: min(pageSize, top ?? pageSize), top: top
+                all: result.members, after: after, pageSize: min(pageSize, top ?? pageSize), top: top
             ).answer(origin: origin, hub: hub, group: group, apiVersion: version)
         }
     }
 
     // MARK: - helpers
 
-    /// Runs `work` on every loop and answers with `finish` of the results.
-    private func gather<Result: Sendable>(
-        _ r: RESTRequest, _ work: @escaping @Sendable (LoopHub) -> Result, _ finish: @escaping ([Result]) -> HTTPAnswer
+    /// Applies `operation` on every loop, and in a cluster on every node (or only on the
+    /// node holding the connection it is about), and answers with `finish` of the combined
+    /// result; 503 when the cluster could not answer.
+    private func operate(
+        _ r: RESTRequest, _ operation: HubOperation, _ finish: @escaping (HubOperationResult) -> HTTPAnswer
     ) -> RouteDecision {
         let loop = r.loop
-        return .deferred { reply in
-            Gather.run(on: loop, work) { reply(finish($0)) }
+        var node: String?
+        if let cluster = r.context.cluster {
+            if let id = operation.connectionId {
+                // Only its own node can hold a connection; an id naming no node names none.
+                guard let owner = ConnectionIDs.node(of: id) else {
+                    return .answer(finish(HubOperationResult.empty(for: operation)))
+                }
+                node = owner == cluster.nodeId ? nil : owner
+            }
+            if operation.connectionId == nil || node != nil {
+                let target = node
+                return .deferred { reply in
+                    cluster.request(operation, node: target) { result in
+                        switch result {
+                        case .success(let combined): reply(finish(combined))
+                        case .failure(let failure): reply(self.clusterUnavailable(failure))
+                        }
+                    }
+                }
+            }
         }
+        return .deferred { reply in
+            Gather.run(on: loop, { $0.apply(operation) }) { results in
+                reply(finish(HubOperationResult.combine(results, for: operation)))
+            }
+        }
+    }
+
+    func clusterUnavailable(_ failure: ClusterFailure) -> HTTPAnswer {
+        restError(.serviceUnavailable, "ClusterUnavailable", "The operation did not complete: \(failure).")
     }
 
     private func makeSelector(
@@ -287,7 +331,9 @@ extension Router {
         if allowFilter, let text = r.query("filter") {
             switch compileFilter(text) {
             case .failure(let failure): return .failure(failure)
-            case .success(let predicate): selector.predicate = predicate
+            case .success(let predicate):
+                selector.predicate = predicate
+                selector.filterText = text
             }
         }
         return .success(selector)

@@ -28,7 +28,8 @@ public final class Server: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        let readiness = Readiness(configuration: configuration)
+        let cluster = configuration.cluster.map { ClusterShared(configuration: $0, logger: logger) }
+        let readiness = Readiness(configuration: configuration, cluster: cluster)
         self.readiness = readiness
         let metrics = ServerMetrics()
         let routes = Router(configuration: configuration, logger: logger, readiness: readiness, metrics: metrics)
@@ -51,7 +52,8 @@ public final class Server: Sendable {
         group = try EventLoopGroup(threads: configuration.threads, listen: addresses) { loop in
             loop.lingerNanos = linger
             loop.acceptPaused = { errno in pauses.record(errno: errno, logger: logger) }
-            let context = LoopContext(loop: loop, configuration: configuration, upstream: upstream, logger: logger)
+            let context = LoopContext(
+                loop: loop, configuration: configuration, upstream: upstream, logger: logger, cluster: cluster)
             loop.context = context
             loop.acceptHandler = { connection in
                 // Listener 0 is the main port (TLS when configured); listener 1 the plain one.

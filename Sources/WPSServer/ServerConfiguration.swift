@@ -51,6 +51,8 @@ public struct ServerConfiguration: Sendable {
     /// it reads the counts.
     public var metricsPort: Int?
     public var metricsHost = "127.0.0.1"
+    /// Cluster mode on Redis; nil: a single node.
+    public var cluster: ClusterConfiguration?
     /// TLS handshake steps one loop runs per turn before the rest wait a turn.
     public var tlsHandshakesPerTurn = 32
     /// permessage-deflate policy (protocol-spec/deflate.md); `enabled` false turns it off.

@@ -9,6 +9,7 @@ import WPSDeflate
 import WPSHTTP
 import WPSHub
 import WPSLoop
+import WPSRedis
 import WPSServer
 import WPSTLS
 import WPSUpstream
@@ -137,6 +138,21 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Address of the --metrics-port listener (default: 127.0.0.1).")
     var metricsHost: String?
+
+    @Option(
+        help:
+            "Cluster mode: redis://[user:pass@]host:port[/db] of the Redis every node shares (default: WPS_REDIS, else the file's redis; none: a single node)."
+    )
+    var redis: String?
+
+    @Flag(help: "With --redis: the URL is one node of a Redis Cluster.")
+    var redisCluster = false
+
+    @Option(help: "With --redis: this node's id, letters, digits, - and _ (default: generated, printed at start).")
+    var nodeId: String?
+
+    @Option(help: "With --redis: the cluster's name, so several clusters can share one Redis (default: wps).")
+    var clusterName: String?
 
     @Option(
         help: "TLS handshake steps per event-loop turn; more wait a turn, so new connections cannot starve live ones.")
@@ -316,6 +332,25 @@ struct ServeCommand: ParsableCommand {
         configuration.enableEcho = enableEcho
         configuration.metricsPort = metricsPort ?? settings.metricsPort
         configuration.metricsHost = metricsHost ?? settings.metricsHost ?? configuration.metricsHost
+        if let url = redis ?? settings.redis {
+            let redisConfiguration: RedisConfiguration
+            do {
+                redisConfiguration = try RedisConfiguration(url: url)
+            } catch {
+                throw ValidationError("--redis: \(error)")
+            }
+            let node = nodeId ?? settings.nodeId ?? String(ConnectionID.generate().prefix(8))
+            if let problem = ClusterConfiguration.nodeIdProblem(node) { throw ValidationError("--node-id: \(problem)") }
+            var cluster = ClusterConfiguration(redis: redisConfiguration, nodeId: node)
+            cluster.redisCluster = redisCluster || settings.redisCluster == true
+            if let name = clusterName ?? settings.clusterName {
+                if let problem = ClusterConfiguration.clusterNameProblem(name) {
+                    throw ValidationError("--cluster-name: \(problem)")
+                }
+                cluster.name = name
+            }
+            configuration.cluster = cluster
+        }
         let (keys, keyOrigin) = try KeyStore.keys(
             flags: accessKey, file: settings.accessKeys.map { ($0, settings.path) }, stateDirectory: stateDir,
             creating: !checkConfig)
@@ -427,6 +462,10 @@ struct ServeCommand: ParsableCommand {
         if let plain = server.plainPort { printFlushed("plaintext listener on http://\(host):\(plain)") }
         if let metrics = server.metricsPort {
             printFlushed("metrics on http://\(configuration.metricsHost):\(metrics)/metrics")
+        }
+        if let cluster = configuration.cluster {
+            printFlushed("node id: \(cluster.nodeId)")
+            printFlushed("cluster \(cluster.name) on \(cluster.redis.redactedURL)")
         }
         if enableEcho {
             printFlushed("echo route: \(configuration.tls == nil ? "ws" : "wss")://\(host):\(server.port)/echo")

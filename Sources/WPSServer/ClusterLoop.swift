@@ -1,0 +1,360 @@
+import Glibc
+import Logging
+import Synchronization
+import WPSCluster
+import WPSHub
+import WPSLoop
+import WPSProtocol
+import WPSRedis
+
+/// What the loops of one node share in cluster mode.
+final class ClusterShared: Sendable {
+    let configuration: ClusterConfiguration
+    let channels: ClusterChannels
+    let logger: Logger
+    /// Whether loop 0's subscription link is up: without it nothing from other nodes
+    /// arrives, so the node is not ready and cross-node operations are refused.
+    let subscriberReady = Atomic<Bool>(false)
+
+    init(configuration: ClusterConfiguration, logger: Logger) {
+        self.configuration = configuration
+        channels = ClusterChannels(name: configuration.name)
+        self.logger = logger
+    }
+
+    var nodeId: String { configuration.nodeId }
+
+    /// A new link to Redis on `loop`.
+    func makeLink(on loop: EventLoop) -> RedisLink {
+        RedisClient(loop: loop, configuration: configuration.redis)
+    }
+}
+
+/// Why a cluster-wide operation did not complete.
+enum ClusterFailure: Error, CustomStringConvertible {
+    case unavailable(RedisError)
+    case timeout(missing: Int)
+
+    var description: String {
+        switch self {
+        case .unavailable(let error): "the cluster cannot be reached (\(error))"
+        case .timeout(let missing): "\(missing) node(s) of the cluster did not answer in time"
+        }
+    }
+}
+
+/// One loop's part of the cluster (protocol-spec/cluster.md): it publishes this loop's
+/// broadcasts and operations to Redis and tells loop 0 which groups and users this loop
+/// has members of. Loop 0 also holds the node's subscription, through which everything
+/// from other nodes arrives, and its lease.
+final class ClusterLoop: HubMembership {
+    let shared: ClusterShared
+    unowned let loop: EventLoop
+    let hub: LoopHub
+    /// Commands and publishes of this loop.
+    let link: RedisLink
+    /// Connections per user channel on this loop.
+    private var userCounts: [String: Int] = [:]
+    private var pending: [UInt64: PendingRequest] = [:]
+    private var requestCounter: UInt64 = 0
+    private var scratch: [UInt8] = []
+
+    // Loop 0 only.
+    private var subscriber: RedisLink?
+    /// Loops with members, per subscribed group or user channel.
+    private var channelCounts: [String: Int] = [:]
+    /// Filters of operations from other nodes, compiled once per text.
+    private var filters: [String: ConnectionSelector.Predicate] = [:]
+    static let filterCacheLimit = 256
+
+    struct PendingRequest {
+        let operation: HubOperation
+        let deadline: UInt64
+        var expected: Int?
+        var results: [HubOperationResult] = []
+        let done: (Result<HubOperationResult, ClusterFailure>) -> Void
+    }
+
+    init(loop: EventLoop, hub: LoopHub, shared: ClusterShared) {
+        self.loop = loop
+        self.hub = hub
+        self.shared = shared
+        link = shared.makeLink(on: loop)
+        if loop.index == 0 {
+            let subscriber = shared.makeLink(on: loop)
+            self.subscriber = subscriber
+            subscriber.subscribe([shared.channels.all, shared.channels.node(shared.nodeId)])
+            subscriber.onMessage = { [unowned self] channel, message in self.received(message) }
+            subscriber.onReadyChange = { [shared] ready in
+                shared.subscriberReady.store(ready, ordering: .releasing)
+                if ready {
+                    shared.logger.info(
+                        "Redis link up: node \(shared.nodeId) joined cluster \(shared.configuration.name)")
+                } else {
+                    shared.logger.warning(
+                        "Redis link down (\(shared.configuration.redis.redactedURL)): cross-node operations fail until it is back"
+                    )
+                }
+            }
+            subscriber.start()
+            let renewal = UInt64(shared.configuration.lease.nanoseconds / 3)
+            loop.every(max(renewal, Self.tickNanos)) { [unowned self] in self.renewLease() }
+        }
+        link.start()
+        loop.every(Self.tickNanos) { [unowned self] in self.expireRequests() }
+        loop.whenEnded { [unowned self] in
+            self.link.stop()
+            self.subscriber?.stop()
+        }
+    }
+
+    static let tickNanos: UInt64 = 100_000_000
+
+    var nodeId: String { shared.nodeId }
+
+    /// True while a message or operation from here can reach every node.
+    var isReady: Bool { link.isReady && shared.subscriberReady.load(ordering: .acquiring) }
+
+    // MARK: - publishing
+
+    /// Publishes `broadcast` to the nodes that need it; `done` hears whether Redis took it.
+    func publish(_ broadcast: Broadcast, done: ((Bool) -> Void)? = nil) {
+        let channels = shared.channels
+        let channel: String
+        switch broadcast.selector.target {
+        case .group(let group): channel = channels.group(hub: broadcast.hub, group: group)
+        case .user(let user): channel = channels.user(hub: broadcast.hub, user: user)
+        case .hub: channel = channels.all
+        case .connection(let id):
+            guard let node = ConnectionIDs.node(of: id), node != nodeId else {
+                done?(true)
+                return
+            }
+            channel = channels.node(node)
+        }
+        var ttl: UInt64 = 0
+        if broadcast.expiresAt != 0 {
+            guard broadcast.expiresAt > loop.now else {
+                done?(true)
+                return
+            }
+            ttl = max(1, (broadcast.expiresAt - loop.now) / 1_000_000)
+        }
+        scratch.removeAll(keepingCapacity: true)
+        ClusterWire.encode(.broadcast(origin: nodeId, broadcast, ttlMillis: ttl), into: &scratch)
+        link.publish(channel: channel, message: scratch) { result in
+            if case .failure(let error) = result {
+                self.shared.logger.warning("a message for other nodes was not published: \(error)")
+            }
+            done?((try? result.get()) != nil)
+        }
+    }
+
+    // MARK: - operations
+
+    /// Applies `operation` on every node (or only on `node`) and combines the answers.
+    func request(
+        _ operation: HubOperation, node: String?, done: @escaping (Result<HubOperationResult, ClusterFailure>) -> Void
+    ) {
+        guard isReady else { return done(.failure(.unavailable(.unavailable))) }
+        requestCounter += 1
+        let id = UInt64(loop.index) << 48 | (requestCounter & 0xFFFF_FFFF_FFFF)
+        pending[id] = PendingRequest(
+            operation: operation, deadline: loop.now &+ UInt64(shared.configuration.requestTimeout.nanoseconds),
+            done: done)
+        let message = ClusterWire.encode(.request(origin: nodeId, id: id, operation))
+        let channel = node.map { shared.channels.node($0) } ?? shared.channels.all
+        // Redis says how many nodes received it: that many answers are awaited.
+        link.publish(channel: channel, message: message) { [unowned self] result in
+            switch result {
+            case .success(let count):
+                pending[id]?.expected = Int(count)
+                complete(id)
+            case .failure(let error):
+                finish(id, .failure(.unavailable(error)))
+            }
+        }
+    }
+
+    func receivedReply(_ id: UInt64, _ result: HubOperationResult) {
+        guard pending[id] != nil else { return }  // Late: the request timed out.
+        pending[id]?.results.append(result)
+        complete(id)
+    }
+
+    private func complete(_ id: UInt64) {
+        guard let request = pending[id], let expected = request.expected, request.results.count >= expected else {
+            return
+        }
+        finish(id, .success(HubOperationResult.combine(request.results, for: request.operation)))
+    }
+
+    private func finish(_ id: UInt64, _ result: Result<HubOperationResult, ClusterFailure>) {
+        guard let request = pending.removeValue(forKey: id) else { return }
+        request.done(result)
+    }
+
+    private func expireRequests() {
+        guard !pending.isEmpty else { return }
+        let now = loop.now
+        for (id, request) in pending where request.deadline <= now {
+            let missing = max(1, (request.expected ?? 1) - request.results.count)
+            finish(id, .failure(.timeout(missing: missing)))
+        }
+    }
+
+    // MARK: - membership (HubMembership)
+
+    func groupOpened(hub: String, group: String) { retain(shared.channels.group(hub: hub, group: group)) }
+
+    func groupClosed(hub: String, group: String) { release(shared.channels.group(hub: hub, group: group)) }
+
+    func userArrived(hub: String, user: String) {
+        let channel = shared.channels.user(hub: hub, user: user)
+        userCounts[channel, default: 0] += 1
+        if userCounts[channel] == 1 { retain(channel) }
+    }
+
+    func userLeft(hub: String, user: String) {
+        let channel = shared.channels.user(hub: hub, user: user)
+        guard let count = userCounts[channel] else { return }
+        if count <= 1 {
+            userCounts.removeValue(forKey: channel)
+            release(channel)
+        } else {
+            userCounts[channel] = count - 1
+        }
+    }
+
+    /// This loop has members behind `channel` now: loop 0 subscribes if no loop had.
+    private func retain(_ channel: String) {
+        if loop.index == 0 { return changeSubscription(channel, by: 1) }
+        loop.siblings[0].post { loop in LoopContext.of(loop).cluster?.changeSubscription(channel, by: 1) }
+    }
+
+    private func release(_ channel: String) {
+        if loop.index == 0 { return changeSubscription(channel, by: -1) }
+        loop.siblings[0].post { loop in LoopContext.of(loop).cluster?.changeSubscription(channel, by: -1) }
+    }
+
+    private func changeSubscription(_ channel: String, by delta: Int) {
+        guard let subscriber else { return }
+        let count = channelCounts[channel, default: 0] + delta
+        if count <= 0 {
+            channelCounts.removeValue(forKey: channel)
+            subscriber.unsubscribe([channel])
+        } else {
+            channelCounts[channel] = count
+            if count == 1, delta > 0 { subscriber.subscribe([channel]) }
+        }
+    }
+
+    // MARK: - receiving (loop 0)
+
+    private func received(_ message: [UInt8]) {
+        let decoded: ClusterMessage
+        do {
+            decoded = try message.withUnsafeBytes { bytes throws(ClusterWire.DecodeError) in
+                try ClusterWire.decode(bytes, now: loop.now) { [unowned self] text in compiled(text) }
+            }
+        } catch {
+            shared.logger.warning("a message from the cluster was dropped: \(error)")
+            return
+        }
+        switch decoded {
+        case .broadcast(let origin, let broadcast, _):
+            // Its own node delivered it when it was published.
+            guard origin != nodeId else { return }
+            deliverHere(broadcast)
+        case .request(let origin, let id, let operation):
+            answer(operation, id: id, to: origin)
+        case .reply(let id, let result):
+            let owner = Int(id >> 48)
+            if owner == loop.index {
+                receivedReply(id, result)
+            } else if owner < loop.siblings.count {
+                loop.siblings[owner].post { loop in LoopContext.of(loop).cluster?.receivedReply(id, result) }
+            }
+        }
+    }
+
+    /// Delivers a broadcast from another node on every loop of this one (a connection's
+    /// message only on the loop that owns it).
+    private func deliverHere(_ broadcast: Broadcast) {
+        if case .connection(let id) = broadcast.selector.target {
+            guard let owner = ConnectionIDs.loopIndex(of: id), owner < loop.siblings.count else { return }
+            if owner == loop.index { return hub.deliver(broadcast) }
+            loop.siblings[owner].post { loop in LoopContext.of(loop).hub.deliver(broadcast.copyForAnotherLoop()) }
+            return
+        }
+        hub.deliver(broadcast)
+        for (index, inbox) in loop.siblings.enumerated() where index != loop.index {
+            inbox.post { loop in LoopContext.of(loop).hub.deliver(broadcast.copyForAnotherLoop()) }
+        }
+    }
+
+    /// Applies an operation from `origin` on every loop here and answers it. The answer
+    /// goes out only after the subscriptions the operation changed are in effect, so a
+    /// message published once the caller has its answer reaches the new members.
+    private func answer(_ operation: HubOperation, id: UInt64, to origin: String) {
+        let channel = shared.channels.node(origin)
+        Gather.run(on: loop, { $0.apply(operation) }) { [unowned self] results in
+            let message = ClusterWire.encode(.reply(id: id, HubOperationResult.combine(results, for: operation)))
+            let send = { [link] in link.publish(channel: channel, message: message, reply: nil) }
+            if let subscriber { subscriber.barrier { _ in send() } } else { send() }
+        }
+    }
+
+    private func compiled(_ text: String) -> ConnectionSelector.Predicate? {
+        if let known = filters[text] { return known }
+        guard let filter = try? ODataFilter(text) else { return nil }
+        let predicate: ConnectionSelector.Predicate = { session in filter.matches(session) }
+        if filters.count >= Self.filterCacheLimit { filters.removeAll(keepingCapacity: true) }
+        filters[text] = predicate
+        return predicate
+    }
+
+    // MARK: - lease (loop 0)
+
+    /// Renews this node's registration and drops nodes whose lease ran out: their
+    /// subscription connection is closed at Redis, so they stop counting as receivers of
+    /// anything (a node cut off from the network would otherwise hold its place until
+    /// Redis noticed the dead socket).
+    private func renewLease() {
+        guard link.isReady else { return }
+        let channels = shared.channels
+        let now = Self.wallClockMillis()
+        let lease = Int64(shared.configuration.lease.nanoseconds / 1_000_000)
+        link.command(
+            ["ZADD", .text(channels.nodes), .text(String(now + lease)), .text(nodeId)], key: channels.nodes, reply: nil)
+        if let client = subscriber as? RedisClient, client.clientId != 0 {
+            let key = channels.nodeKey(nodeId)
+            link.command(["HSET", .text(key), "subscriber", .text(String(client.clientId))], key: key, reply: nil)
+            link.command(["PEXPIRE", .text(key), .text(String(lease * 3))], key: key, reply: nil)
+        }
+        link.command(["ZRANGEBYSCORE", .text(channels.nodes), "-inf", .text(String(now))], key: channels.nodes) {
+            [unowned self] result in
+            guard case .success(let value) = result, let expired = value.elements else { return }
+            for node in expired.compactMap(\.string) where node != nodeId { reap(node) }
+        }
+    }
+
+    private func reap(_ node: String) {
+        let channels = shared.channels
+        let key = channels.nodeKey(node)
+        shared.logger.warning("node \(node) let its lease run out: it is dropped from the cluster")
+        link.command(["HGET", .text(key), "subscriber"], key: key) { [link] result in
+            if case .success(let value) = result, let id = value.string, !id.isEmpty {
+                link.command(["CLIENT", "KILL", "ID", .text(id)], key: nil, reply: nil)
+            }
+            link.command(["ZREM", .text(channels.nodes), .text(node)], key: channels.nodes, reply: nil)
+            link.command(["DEL", .text(key)], key: key, reply: nil)
+        }
+    }
+
+    static func wallClockMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
