@@ -88,6 +88,11 @@ final class ClusterLoop: HubMembership {
     private var outgoing: [String: (to: String, deadline: UInt64)] = [:]
     private var requestCounter: UInt64 = 0
     private var scratch: [UInt8] = []
+    /// For `/metrics`: messages this loop published for other nodes and received from them,
+    /// and cluster-wide operations by outcome.
+    private(set) var published = 0
+    private(set) var received = 0
+    private(set) var operations: [String: Int] = [:]
 
     // Loop 0 only.
     private var subscriber: RedisLink?
@@ -154,6 +159,15 @@ final class ClusterLoop: HubMembership {
 
     var nodeId: String { shared.nodeId }
 
+    /// This loop's Redis links for metrics: (commands up, subscription up or nil when this
+    /// loop has none), and their round trips.
+    var linkStates: (commands: Bool, subscription: Bool?) { (link.isReady, subscriber.map(\.isReady)) }
+    var roundTrips: (count: Int, nanos: UInt64) {
+        let own = link.roundTrips
+        let other = subscriber?.roundTrips ?? (count: 0, nanos: 0)
+        return (own.count + other.count, own.nanos &+ other.nanos)
+    }
+
     /// True while a message or operation from here can reach every node.
     var isReady: Bool { link.isReady && shared.subscriberReady.load(ordering: .acquiring) }
 
@@ -184,6 +198,7 @@ final class ClusterLoop: HubMembership {
         }
         scratch.removeAll(keepingCapacity: true)
         ClusterWire.encode(.broadcast(origin: nodeId, broadcast, ttlMillis: ttl), into: &scratch)
+        published += 1
         link.publish(channel: channel, message: scratch) { result in
             if case .failure(let error) = result {
                 self.shared.logger.warning("a message for other nodes was not published: \(error)")
@@ -240,6 +255,13 @@ final class ClusterLoop: HubMembership {
 
     private func finish(_ id: UInt64, _ result: Result<HubOperationResult, ClusterFailure>) {
         guard let request = pending.removeValue(forKey: id) else { return }
+        let outcome: String
+        switch result {
+        case .success: outcome = "ok"
+        case .failure(.unavailable): outcome = "unavailable"
+        case .failure(.timeout): outcome = "timeout"
+        }
+        operations[outcome, default: 0] += 1
         request.done(result)
     }
 
@@ -302,6 +324,7 @@ final class ClusterLoop: HubMembership {
     // MARK: - receiving (loop 0)
 
     private func received(_ message: [UInt8]) {
+        received += 1
         let decoded: ClusterMessage
         do {
             decoded = try message.withUnsafeBytes { bytes throws(ClusterWire.DecodeError) in
