@@ -336,8 +336,13 @@ final class ClusterLoop: HubMembership {
         }
         switch decoded {
         case .broadcast(let origin, let broadcast, _):
-            if case .connection(let id) = broadcast.selector.target, let next = movedTo(id) {
-                return link.publish(channel: shared.channels.node(next), message: message, reply: nil)
+            if case .connection(let id) = broadcast.selector.target {
+                // Published to the node the id names; passed on if the session moved. Its
+                // origin may be this node (a session that moved here, addressed from here).
+                if let next = movedTo(id) {
+                    return link.publish(channel: shared.channels.node(next), message: message, reply: nil)
+                }
+                return deliverHere(broadcast)
             }
             // Its own node delivered it when it was published.
             guard origin != nodeId else { return }

@@ -202,3 +202,40 @@ def test_sdk_clients_moved_between_nodes_lose_and_duplicate_nothing(cluster, pro
         assert sub.connection_id == first_id
         assert {f["connectionId"] for f in sub.connected_frames()} == {first_id}
         assert proxy.accepted >= 5, f"{first_id}: recovered {proxy.accepted - 1} times, expected 4"
+
+
+def _drop(client: RawClient) -> None:
+    client.ws.sock.shutdown(socket.SHUT_RDWR)
+    client.ws.sock.close()
+
+
+@pytest.mark.deadline(60)
+def test_a_session_moves_on_and_back_and_stays_addressable(cluster, raw_clients):
+    a, b, c = cluster
+    rest = {node.port: service_client(node.port) for node in cluster}
+    sub = raw_clients(client_url(a.port, user_id="nomad", roles=ALL_ROLES, groups=["g"]), RELIABLE_PROTOCOL)
+    hello = _connected(sub)
+    cid, token = hello["connectionId"], hello["reconnectionToken"]
+    expected = 0
+    for hop, node in enumerate((b, c, a)):
+        _drop(sub)
+        sub = raw_clients(recovery_url(client_url(node.port, user_id="nomad"), cid, token), RELIABLE_PROTOCOL)
+        assert _connected(sub)["connectionId"] == cid
+        # Addressed by id through every node, by group and by user: each arrives once, in order.
+        for sender in cluster:
+            rest[sender.port].send_to_connection(cid, {"i": expected}, content_type="application/json")
+            rest[sender.port].send_to_group("g", {"i": expected + 1}, content_type="application/json")
+            rest[sender.port].send_to_user("nomad", {"i": expected + 2}, content_type="application/json")
+            expected += 3
+        got = []
+        while len(got) < 9:
+            try:
+                m = sub.recv_json()
+            except AssertionError:
+                raise AssertionError(f"hop {hop}: only {got}")
+            if m.get("type") == "message":
+                got.append(m["data"]["i"])
+                sub.send_json({"type": "sequenceAck", "sequenceId": m["sequenceId"]})
+        assert got == list(range(expected - 9, expected)), f"hop {hop}: {got}"
+        for sender in cluster:
+            assert rest[sender.port].connection_exists(cid), f"hop {hop}: node {sender.port} lost track of it"
