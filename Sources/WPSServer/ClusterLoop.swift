@@ -533,6 +533,36 @@ final class ClusterLoop: HubMembership {
         }
     }
 
+    /// The registered nodes with their lease expiry (ms since the epoch), for `/admin/server`;
+    /// nil when Redis cannot say.
+    func registeredNodes(_ done: @escaping ([(node: String, expiresAt: Int64)]?) -> Void) {
+        let key = shared.channels.nodes
+        link.command(["ZRANGE", .text(key), "0", "-1", "WITHSCORES"], key: key) { result in
+            guard case .success(let value) = result, let items = value.elements else { return done(nil) }
+            var nodes: [(node: String, expiresAt: Int64)] = []
+            // RESP3 answers pairs; RESP2 a flat list.
+            var flat: [RESPValue] = []
+            for item in items {
+                if let pair = item.elements { flat += pair } else { flat.append(item) }
+            }
+            var index = 0
+            while index + 1 < flat.count {
+                if let node = flat[index].string {
+                    let score: Int64
+                    switch flat[index + 1] {
+                    case .double(let text), .bulkString(let text):
+                        score = Int64(Double(String(decoding: text, as: UTF8.self)) ?? 0)
+                    case .integer(let value): score = value
+                    default: score = 0
+                    }
+                    nodes.append((node, score))
+                }
+                index += 2
+            }
+            done(nodes)
+        }
+    }
+
     // MARK: - lease (loop 0)
 
     /// Renews this node's registration and drops nodes whose lease ran out: their
