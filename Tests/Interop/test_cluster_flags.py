@@ -59,6 +59,11 @@ def test_the_start_prints_the_node_id_and_a_generated_one_differs():
         try:
             ids = []
             for srv in (first, second):
+                # The lines after the listening one arrive a moment later.
+                deadline = time.time() + 5
+                while not any(line.startswith("cluster ") for line in srv.stdout_lines):
+                    assert time.time() < deadline, srv.stdout_lines
+                    time.sleep(0.02)
                 lines = [line for line in srv.stdout_lines if line.startswith("node id: ")]
                 assert len(lines) == 1, srv.stdout_lines
                 ids.append(lines[0].removeprefix("node id: ").strip())
