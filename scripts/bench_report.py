@@ -171,10 +171,11 @@ def cluster_rows(runs):
         per_node = " / ".join(fmt((node or {}).get("cpuSeconds"))
                               for node in (run.get("nodeCpu") or {}).values()) or fmt(server(run, "cpuSeconds"))
         p50 = latency(run, "p50")
-        lines.append(f"| {label} | {run.get('subscriberNodes', 1)} | {fmt(run.get('deliveriesPerSecond'))} "
+        nodes = run.get("subscriberNodes", 1) if label.startswith("cluster-") and "single" not in label else "1, no Redis"
+        lines.append(f"| {label} | {nodes} | {fmt(run.get('deliveriesPerSecond'))} "
                      f"| {fmt(cpu(run), 3)} | {fmt(pair_ratio(groups, label, twin, cpu))} | {per_node} "
                      f"| {fmt(redis_figure(run, 'cpuMicrosPerPublish'))} "
-                     f"| {percent(redis_figure(run, 'cpuUtilisation'))} "
+                     f"| {fmt(100 * redis_figure(run, 'cpuUtilisation'), 1) if redis_figure(run, 'cpuUtilisation') is not None else '–'} "
                      f"| {fmt(p50 / 1000 if p50 is not None else None)} | {fmt(p99_ms(run))} "
                      f"| {run.get('lost', 0)}/{run.get('duplicated', 0)}/{run.get('outOfOrder', 0)} "
                      f"| {'yes' if run.get('ok') else 'NO'} |")
@@ -821,8 +822,8 @@ def panel_cluster(runs, x, y, w, h):
                    f'stroke="white" stroke-width="3" paint-order="stroke">{value:.3f}</text>')
     out.append(f'<text x="{x + w / 2}" y="{y + h + 32}" text-anchor="middle">single server without Redis, '
                f'then nodes sharing one Redis</text>')
-    out.append(f'<text x="{x + w / 2}" y="{y + h + 48}" text-anchor="middle">(bars: deliveries/s, left axis; '
-               f'green: node CPU-s per million deliveries, summed over nodes, right axis)</text>')
+    out.append(f'<text x="{x + w / 2}" y="{y + h + 48}" text-anchor="middle">(bars: deliveries/s, left; '
+               f'green: CPU-s per million, all nodes, right)</text>')
     return out
 
 
