@@ -28,6 +28,11 @@ public final class Connection {
     let slot: Int32
     let generation: UInt32
     var wantsWritable = false
+    /// Whether small writes of this connection may be placed in the loop's turn arena. A
+    /// connection that writes in the middle of a fan-out (a link to Redis publishing each
+    /// message) turns it off: its bytes would sit between the frames subscribers share in
+    /// the arena, which the arena otherwise hands to each of them as one piece.
+    public var usesTurnArena = true
     var isReading = true
     /// Whether a close waits for the peer's end of stream; see `close(peerFinished:)`.
     var lingers = true
@@ -96,7 +101,7 @@ public final class Connection {
     public func queue(byteCount: Int, urgent: Bool = false, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
         guard urgent else { return sendBuilt(byteCount: byteCount, write) }
         guard state == .open || state == .connecting, byteCount > 0 else { return queuedBytes }
-        if outbound.isIdle, !wantsWritable,
+        if outbound.isIdle, !wantsWritable, usesTurnArena,
             let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(byteCount) })
         {
             write(destination)
@@ -163,7 +168,7 @@ public final class Connection {
         -> Bool
     {
         let count = first.count + second.count
-        guard count > 0,
+        guard count > 0, usesTurnArena,
             let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(count) })
         else { return false }
         if let base = first.baseAddress, first.count > 0 { destination.copyMemory(from: base, byteCount: first.count) }
@@ -216,7 +221,7 @@ public final class Connection {
     @discardableResult @inline(__always)
     func sendBuilt(byteCount: Int, _ write: (UnsafeMutableRawPointer) -> Void) -> Int {
         guard state == .open || state == .connecting, byteCount > 0 else { return queuedBytes }
-        if !wantsWritable,
+        if !wantsWritable, usesTurnArena,
             let destination = Unmanaged.passUnretained(loop.arena)._withUnsafeGuaranteedRef({ $0.reserve(byteCount) })
         {
             write(destination)

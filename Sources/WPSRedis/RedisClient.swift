@@ -139,6 +139,8 @@ public final class RedisClient: ConnectionHandler {
             return
         }
         connection = made
+        // Commands go out in the middle of fan-outs: kept apart from the subscribers' frames.
+        made.usesTurnArena = false
         // The handshake goes first; its answer makes the client ready.
         var hello: [RESPArgument] = ["HELLO", "3"]
         if let password = configuration.password {
