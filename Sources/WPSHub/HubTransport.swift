@@ -52,4 +52,7 @@ public protocol HubMembership: AnyObject {
     func userArrived(hub: String, user: String)
     /// A connection of `user` ended.
     func userLeft(hub: String, user: String)
+    /// Calls `done` (on this loop) once the subscriptions asked for so far are in effect, so
+    /// other nodes' messages for them arrive; also when that cannot be known.
+    func whenSubscribed(_ done: @escaping () -> Void)
 }

@@ -51,7 +51,17 @@ extension LoopHub {
             guard session.mayJoinLeave(group) else {
                 return forbidden(session, ackId, "The client has no permission to join or leave group '\(group)'.")
             }
-            join(session, group)
+            let opened = join(session, group)
+            if opened, let ackId, let membership {
+                // In a cluster the ack waits until messages for the group from other nodes
+                // reach this node, so a message sent once the client has its ack reaches it.
+                session.ackHistory.insert(ackId)
+                membership.whenSubscribed { [weak self, weak session] in
+                    guard let self, let session, !session.isEnded else { return }
+                    self.ack(session, ackId, error: nil)
+                }
+                return
+            }
             succeeded(session, ackId)
         case .leaveGroup(let group, let ackId):
             guard !isDuplicate(session, ackId) else { return }

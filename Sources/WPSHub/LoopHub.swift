@@ -267,14 +267,17 @@ public final class LoopHub {
 
     // MARK: - groups
 
-    func join(_ session: HubSession, _ group: String) {
-        guard session.groupSlots[group] == nil else { return }
+    /// Returns true when the group had no member on this loop before.
+    @discardableResult
+    func join(_ session: HubSession, _ group: String) -> Bool {
+        guard session.groupSlots[group] == nil else { return false }
         // One lookup of the group: its member list is appended to in place; a new group
         // takes a spare list if there is one.
         var opened = false
         session.groupSlots[group] = append(
             session, to: &groups[GroupKey(hub: session.hub, group: group), default: []], opened: &opened)
         if opened, let membership { membership.groupOpened(hub: session.hub, group: group) }
+        return opened
     }
 
     /// Appends `session` to `members` and returns its slot there.

@@ -307,6 +307,30 @@ final class ClusterLoop: HubMembership {
         }
     }
 
+    /// Work waiting for loop 0's subscriptions to be in effect, by number.
+    private var subscriptionWaiters: [UInt64: () -> Void] = [:]
+    private var nextWaiter: UInt64 = 0
+
+    func whenSubscribed(_ done: @escaping () -> Void) {
+        nextWaiter += 1
+        let id = nextWaiter
+        subscriptionWaiters[id] = done
+        let index = loop.index
+        // Loop 0 asks Redis; its answer comes back here by number (the closure stays here).
+        let ask: @Sendable (EventLoop) -> Void = { zeroLoop in
+            guard let zero = LoopContext.of(zeroLoop).cluster, let subscriber = zero.subscriber else { return }
+            subscriber.barrier { _ in
+                if index == 0 { return zero.subscribed(id) }
+                zeroLoop.siblings[index].post { loop in LoopContext.of(loop).cluster?.subscribed(id) }
+            }
+        }
+        if index == 0 { ask(loop) } else { loop.siblings[0].post(ask) }
+    }
+
+    private func subscribed(_ id: UInt64) {
+        subscriptionWaiters.removeValue(forKey: id)?()
+    }
+
     /// This loop has members behind `channel` now: loop 0 subscribes if no loop had.
     private func retain(_ channel: String) {
         if loop.index == 0 { return changeSubscription(channel, by: 1) }

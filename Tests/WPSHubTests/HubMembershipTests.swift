@@ -10,6 +10,35 @@ import WPSHub
         func groupClosed(hub: String, group: String) { events.append("-g \(hub)/\(group)") }
         func userArrived(hub: String, user: String) { events.append("+u \(hub)/\(user)") }
         func userLeft(hub: String, user: String) { events.append("-u \(hub)/\(user)") }
+        var waiting: [() -> Void] = []
+        func whenSubscribed(_ done: @escaping () -> Void) { waiting.append(done) }
+    }
+
+    @Test func theAckOfAFirstJoinWaitsForTheSubscription() throws {
+        let hub = LoopHub()
+        let recorder = Recorder()
+        hub.membership = recorder
+        let first = FakeTransport()
+        let a = hub.open(
+            connectionId: "a", identity: Fixtures.identity(.json), reconnectionToken: nil, transport: first)
+        let second = FakeTransport()
+        let b = hub.open(
+            connectionId: "b", identity: Fixtures.identity(.json), reconnectionToken: nil, transport: second)
+        _ = first.take()
+        _ = second.take()
+        hub.receive(#"{"type":"joinGroup","group":"g","ackId":1}"#, on: a)
+        #expect(first.take().isEmpty)
+        // A repeat while waiting is a duplicate, not a second join.
+        hub.receive(#"{"type":"joinGroup","group":"g","ackId":1}"#, on: a)
+        #expect(first.take().first?.json["error"] != nil)
+        // The group is open on this loop already: no wait.
+        hub.receive(#"{"type":"joinGroup","group":"g","ackId":2}"#, on: b)
+        #expect(second.take().first?.json["success"] as? Bool == true)
+        #expect(recorder.waiting.count == 1)
+        recorder.waiting.removeFirst()()
+        let ack = try #require(first.take().first)
+        #expect(ack.json["ackId"] as? Int == 1)
+        #expect(ack.json["success"] as? Bool == true)
     }
 
     @Test func groupsOpenOnTheFirstMemberAndCloseAfterTheLast() {
