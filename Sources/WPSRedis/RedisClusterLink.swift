@@ -34,9 +34,9 @@ public final class RedisClusterLink: RedisLink {
     public var onMessage: ((_ channel: [UInt8], _ message: [UInt8]) -> Void)?
 
     private let seeds: [Address]
-    private var seedIndex = 0
-    /// Asked for the slot map while no shard is connected.
-    private var seedClient: RedisClient?
+    /// While no shard is connected, every seed and every known shard is dialled; the first
+    /// to answer is asked for the slot map.
+    private var seedClients: [Address: RedisClient] = [:]
     /// The primary owning each slot, by address; nil while unknown.
     private var owners: [Address?] = Array(repeating: nil, count: RedisKeySlot.count)
     /// Every slot has an owner.
@@ -65,7 +65,8 @@ public final class RedisClusterLink: RedisLink {
         var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
-    /// `seeds` are tried after the configuration's own host and port.
+    /// The slot map is first read from the configuration's host and port, or from any of
+    /// `moreSeeds`, whichever answers first.
     public init(loop: EventLoop, configuration: RedisConfiguration, moreSeeds: [(host: String, port: Int)] = []) {
         self.loop = loop
         var configuration = configuration
@@ -86,8 +87,7 @@ public final class RedisClusterLink: RedisLink {
         stopped = true
         for client in shards.values { retire(client) }
         shards.removeAll()
-        if let seedClient { retire(seedClient) }
-        seedClient = nil
+        retireSeeds()
         isReady = false
         runAfterRefresh()
     }
@@ -284,9 +284,9 @@ public final class RedisClusterLink: RedisLink {
         }
         lastRefreshAt = loop.now
         nextRefreshAt = lastRefreshAt &+ topologyRefreshNanos
-        guard let asked = shards.values.first(where: { $0.isReady }) ?? seedClient.flatMap({ $0.isReady ? $0 : nil })
+        guard let asked = shards.values.first(where: { $0.isReady }) ?? seedClients.values.first(where: { $0.isReady })
         else {
-            connectSeed()
+            connectSeeds()
             runAfterRefresh()
             return
         }
@@ -315,22 +315,22 @@ public final class RedisClusterLink: RedisLink {
         }
     }
 
-    /// No shard is connected: a seed (the next one each time) is asked once it is.
-    private func connectSeed() {
-        if let seedClient {
-            if seedClient.state == .connecting { return }
-            retire(seedClient)
+    /// No shard is connected: seeds are dialled (each keeps retrying with its back-off) until
+    /// the slot map has been read through one of them.
+    private func connectSeeds() {
+        for address in seeds + shards.keys where seedClients[address] == nil {
+            let client = RedisClient(loop: loop, configuration: configuration(for: address))
+            client.onReadyChange = { [weak self] ready in
+                if ready { self?.refresh() }
+            }
+            seedClients[address] = client
+            client.start()
         }
-        let known = Set(seeds)
-        let candidates = seeds + shards.keys.filter { !known.contains($0) }.sorted { $0.description < $1.description }
-        let address = candidates[seedIndex % candidates.count]
-        seedIndex += 1
-        let client = RedisClient(loop: loop, configuration: configuration(for: address))
-        client.onReadyChange = { [weak self] ready in
-            if ready { self?.refresh() }
-        }
-        seedClient = client
-        client.start()
+    }
+
+    private func retireSeeds() {
+        for client in seedClients.values { retire(client) }
+        seedClients.removeAll()
     }
 
     private func finishRefresh() {
@@ -362,10 +362,7 @@ public final class RedisClusterLink: RedisLink {
             for (channel, at) in placed where at == address { placed[channel] = nil }
         }
         for address in wanted where shards[address] == nil { addShard(address) }
-        if let seedClient {
-            retire(seedClient)
-            self.seedClient = nil
-        }
+        retireSeeds()
         placeSubscriptions()
         updateReadiness()
         finishRefresh()

@@ -21,6 +21,62 @@ import WPSLoop
         }
     }
 
+    @Test func slotMapsAreRead() {
+        func text(_ value: String) -> RESPValue { .bulkString(Array(value.utf8)) }
+        // CLUSTER SHARDS in RESP3: a replica, a primary with no endpoint, two ranges.
+        let shards = RESPValue.array([
+            .map([
+                (text("slots"), .array([.integer(0), .integer(99), .integer(200), .integer(299)])),
+                (
+                    text("nodes"),
+                    .array([
+                        .map([
+                            (text("port"), .integer(7001)), (text("ip"), text("10.0.0.2")),
+                            (text("endpoint"), text("10.0.0.2")), (text("role"), text("replica")),
+                            (text("health"), text("online")),
+                        ]),
+                        .map([
+                            (text("port"), .integer(7000)), (text("ip"), text("10.0.0.1")),
+                            (text("endpoint"), text("?")), (text("role"), text("master")),
+                            (text("health"), text("online")),
+                        ]),
+                    ])
+                ),
+            ]),
+            // The same in RESP2: flat key/value arrays.
+            .array([
+                text("slots"), .array([.integer(100), .integer(199)]), text("nodes"),
+                .array([
+                    .array([
+                        text("port"), .integer(7002), text("ip"), text("10.0.0.3"), text("endpoint"),
+                        text("redis-3"), text("role"), text("master"), text("health"), text("online"),
+                    ])
+                ]),
+            ]),
+        ])
+        typealias Range = RedisClusterLink.SlotRange
+        let first = RedisClusterLink.Address(host: "10.0.0.1", port: 7000)
+        let third = RedisClusterLink.Address(host: "redis-3", port: 7002)
+        #expect(
+            RedisClusterLink.parseShards(shards) == [
+                Range(slots: 0...99, owner: first), Range(slots: 200...299, owner: first),
+                Range(slots: 100...199, owner: third),
+            ])
+        // CLUSTER SLOTS: an empty host is the node that was asked.
+        let slots = RESPValue.array([
+            .array([.integer(0), .integer(5), .array([text(""), .integer(7000), text("id")])]),
+            .array([
+                .integer(6), .integer(9), .array([text("10.0.0.3"), .integer(7002), text("id")]),
+                .array([text("10.0.0.4"), .integer(7003), text("id")]),
+            ]),
+        ])
+        #expect(
+            RedisClusterLink.parseSlots(slots, askedHost: "10.0.0.1") == [
+                Range(slots: 0...5, owner: first), Range(slots: 6...9, owner: .init(host: "10.0.0.3", port: 7002)),
+            ])
+        #expect(RedisClusterLink.parseShards(.array([.integer(1)])) == nil)
+    }
+
     @Test func redirectsAreRead() {
         let moved = RedisClusterLink.Redirect("MOVED 3999 127.0.0.1:6381")
         #expect(moved?.asking == false)
@@ -42,13 +98,15 @@ final class ClusterHarness: @unchecked Sendable {
     let messages = Locked<[(channel: String, message: String)]>([])
     let readiness = Locked<[Bool]>([])
 
-    init(_ configuration: RedisConfiguration, refreshNanos: UInt64) throws {
+    init(
+        _ configuration: RedisConfiguration, moreSeeds: [(host: String, port: Int)] = [], refreshNanos: UInt64
+    ) throws {
         let made = Locked<(EventLoop, RedisClusterLink)?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let messages = self.messages
         let readiness = self.readiness
         group = try EventLoopGroup(threads: 1) { loop in
-            let link = RedisClusterLink(loop: loop, configuration: configuration)
+            let link = RedisClusterLink(loop: loop, configuration: configuration, moreSeeds: moreSeeds)
             link.topologyRefreshNanos = refreshNanos
             link.onMessage = { channel, message in
                 messages.withLock {
@@ -173,6 +231,52 @@ struct RedisClusterLinkTests {
         }
         // No key: any shard answers.
         #expect(harness.command(["PING"], key: nil) == .success(.simpleString(Array("PONG".utf8))))
+
+        // A seed that does not answer is passed over for one that does.
+        var configuration = RedisConfiguration()
+        configuration.port = try RedisServerProcess.freePort()
+        let other = try ClusterHarness(
+            configuration, moreSeeds: [("127.0.0.1", cluster.nodes[2].port)], refreshNanos: 60_000_000_000)
+        defer { other.shutdown() }
+        _ = other.onLoop { $0.start() }
+        #expect(other.waitFor { other.isReady })
+        #expect(
+            other.command(["GET", .text(keys[0])], key: keys[0])
+                == .success(.bulkString(Array("value of \(keys[0])".utf8))))
+    }
+
+    @Test func aRefusedShardSubscriptionDoesNotTakeTheNextReply() throws {
+        let cluster = try RedisClusterProcess()
+        defer { cluster.stop() }
+        let channel = try keysPerShard(cluster)[1]
+        var configuration = RedisConfiguration()
+        configuration.port = cluster.nodes[0].port
+        let client = try ClientHarness(configuration)
+        defer { client.shutdown() }
+        let dropped = Locked<[(String, String?)]>([])
+        _ = client.onLoop { client in
+            client.onShardChannelDropped = { channel, reason in dropped.withLock { $0.append((channel, reason)) } }
+            client.start()
+        }
+        #expect(client.waitFor("ready") { client.state == .ready })
+        // Node 0 does not own the channel's slot: it refuses with MOVED, an ordinary error
+        // reply between the PINGs' replies.
+        let replies = Locked<[Result<RESPValue, RedisError>]>([])
+        _ = client.onLoop { client in
+            client.send(["PING", "one"]) { result in replies.withLock { $0.append(result) } }
+            client.subscribe([channel], sharded: true)
+            client.send(["PING", "two"]) { result in replies.withLock { $0.append(result) } }
+        }
+        #expect(client.waitFor("replies") { replies.withLock { $0.count } == 2 })
+        #expect(
+            replies.withLock { $0 } == [
+                .success(.bulkString(Array("one".utf8))), .success(.bulkString(Array("two".utf8))),
+            ])
+        let refusal = dropped.withLock { $0 }
+        #expect(refusal.count == 1)
+        #expect(refusal.first?.0 == channel)
+        #expect(refusal.first?.1?.hasPrefix("MOVED \(RedisKeySlot.of(channel)) ") == true)
+        #expect(client.onLoop { $0.subscribedShardChannels } == [])
     }
 
     @Test func publishAndSubscribeAcrossShards() throws {
