@@ -1,4 +1,6 @@
 public import WPSLoop
+import WPSTLS
+import WPSTLSStream
 
 /// One connection to Redis on an event loop: commands pipelined with their replies matched
 /// in order, RESP3 pushes (pub/sub messages) handed to `onPush`, and a connection that heals:
@@ -60,6 +62,8 @@ public final class RedisClient: ConnectionHandler {
     private var reconnectAt: UInt64 = 0
     private var failures = 0
     private var ticking = false
+    /// Made on the first `rediss://` connect and kept: it holds the loaded CA certificates.
+    private var tlsContext: TLSClientContext?
 
     struct PendingCommand {
         let deadline: UInt64
@@ -168,10 +172,22 @@ public final class RedisClient: ConnectionHandler {
     private func connect() {
         state = .connecting
         input.removeAll(keepingCapacity: true)
+        var transform: StreamTransform?
+        if configuration.tls {
+            if tlsContext == nil { tlsContext = try? TLSClientContext(caFile: configuration.tlsCAFile, alpn: []) }
+            guard let tlsContext else {
+                lost()
+                return
+            }
+            transform = TLSClientTransform(context: tlsContext, serverName: configuration.host)
+        }
         guard let made = loop.connect(host: configuration.host, port: configuration.port, handler: self) else {
             lost()
             return
         }
+        // Set before anything is queued: the handshake below is written through TLS, held
+        // by the session until its own handshake is done.
+        made.transform = transform
         connection = made
         // The handshake goes first; its answer makes the client ready.
         var hello: [RESPArgument] = ["HELLO", "3"]

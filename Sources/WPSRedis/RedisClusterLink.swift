@@ -293,7 +293,7 @@ public final class RedisClusterLink: RedisLink {
         refreshing = true
         asked.send(["CLUSTER", "SHARDS"]) { [weak self, weak asked] result in
             guard let self, !self.stopped else { return }
-            if case .success(let value) = result, let ranges = Self.parseShards(value) {
+            if case .success(let value) = result, let ranges = Self.parseShards(value, tls: self.configuration.tls) {
                 self.apply(ranges)
                 return
             }
@@ -417,8 +417,9 @@ public final class RedisClusterLink: RedisLink {
     }
 
     /// Reads `CLUSTER SHARDS`: per shard, its slot ranges and its nodes; the primary (the
-    /// online one when there are several) owns the ranges.
-    static func parseShards(_ value: RESPValue) -> [SlotRange]? {
+    /// online one when there are several) owns the ranges. With `tls`, a node's `tls-port`
+    /// is used when it has one (its `port` may be the plain one, or absent).
+    static func parseShards(_ value: RESPValue, tls: Bool = false) -> [SlotRange]? {
         guard let shards = value.elements else { return nil }
         var ranges: [SlotRange] = []
         for shard in shards {
@@ -428,7 +429,7 @@ public final class RedisClusterLink: RedisLink {
             var primary: Address?
             for node in nodes {
                 guard let node = Self.fields(node), node["role"]?.string == "master",
-                    case .integer(let port) = node["port"]
+                    case .integer(let port) = (tls ? node["tls-port"] : nil) ?? node["port"], port > 0
                 else { continue }
                 let endpoint = node["endpoint"]?.string ?? ""
                 let host = endpoint.isEmpty || endpoint == "?" ? node["ip"]?.string ?? "" : endpoint

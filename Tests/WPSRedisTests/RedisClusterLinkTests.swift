@@ -75,6 +75,29 @@ import WPSLoop
                 Range(slots: 0...5, owner: first), Range(slots: 6...9, owner: .init(host: "10.0.0.3", port: 7002)),
             ])
         #expect(RedisClusterLink.parseShards(.array([.integer(1)])) == nil)
+        // Over TLS a node's TLS port is the one to use.
+        let tlsShard = RESPValue.array([
+            .map([
+                (text("slots"), .array([.integer(0), .integer(16383)])),
+                (
+                    text("nodes"),
+                    .array([
+                        .map([
+                            (text("port"), .integer(7000)), (text("tls-port"), .integer(7100)),
+                            (text("ip"), text("10.0.0.1")), (text("role"), text("master")),
+                        ])
+                    ])
+                ),
+            ])
+        ])
+        #expect(
+            RedisClusterLink.parseShards(tlsShard, tls: true) == [
+                Range(slots: 0...16383, owner: .init(host: "10.0.0.1", port: 7100))
+            ])
+        #expect(
+            RedisClusterLink.parseShards(tlsShard) == [
+                Range(slots: 0...16383, owner: .init(host: "10.0.0.1", port: 7000))
+            ])
     }
 
     @Test func redirectsAreRead() {
