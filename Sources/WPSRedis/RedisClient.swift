@@ -71,7 +71,9 @@ public final class RedisClient: ConnectionHandler {
         /// A (un)subscribe command is answered by one push of this kind per channel rather
         /// than by a reply; a refusal is an ordinary error reply.
         var confirmedBy: [UInt8]? = nil
-        var confirmationsDue = 0
+        /// Channels whose confirmation is still due: by name, so that Redis ending another
+        /// subscription by itself meanwhile is not taken for one of them.
+        var unconfirmed: Set<String> = []
     }
 
     public init(loop: EventLoop, configuration: RedisConfiguration) {
@@ -156,7 +158,7 @@ public final class RedisClient: ConnectionHandler {
                 }
             }
             pending.append(
-                PendingCommand(deadline: deadline, reply: reply, confirmedBy: kind, confirmationsDue: group.count))
+                PendingCommand(deadline: deadline, reply: reply, confirmedBy: kind, unconfirmed: Set(group)))
         }
         armTimer()
     }
@@ -293,9 +295,11 @@ public final class RedisClient: ConnectionHandler {
             {
                 onMessage(channel, payload)
             }
-            if let kind = parts.first, case .bulkString(let kind) = kind, confirms(kind) {
-                pending[pendingHead].confirmationsDue -= 1
-                if pending[pendingHead].confirmationsDue == 0 { answer(value) }
+            if parts.count >= 2, case .bulkString(let kind) = parts[0], let channel = parts[1].string,
+                confirms(kind, channel)
+            {
+                pending[pendingHead].unconfirmed.remove(channel)
+                if pending[pendingHead].unconfirmed.isEmpty { answer(value) }
             } else if parts.count >= 2, case .bulkString(let kind) = parts[0], kind == Self.shardUnsubscribeKind,
                 let channel = parts[1].string, shardChannels.remove(channel) != nil
             {
@@ -308,10 +312,10 @@ public final class RedisClient: ConnectionHandler {
         answer(value)
     }
 
-    /// Whether a push of `kind` confirms the (un)subscribe command awaited first.
-    private func confirms(_ kind: [UInt8]) -> Bool {
+    /// Whether a push of `kind` about `channel` confirms the (un)subscribe awaited first.
+    private func confirms(_ kind: [UInt8], _ channel: String) -> Bool {
         guard pendingHead < pending.count, let awaited = pending[pendingHead].confirmedBy else { return false }
-        return awaited == kind && pending[pendingHead].confirmationsDue > 0
+        return awaited == kind && pending[pendingHead].unconfirmed.contains(channel)
     }
 
     /// Hands `value` to the command awaited first.
