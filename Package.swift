@@ -51,7 +51,7 @@ let package = Package(
             dependencies: ["WPSBytes", "WPSProtocol", "WPSAuth"],
             swiftSettings: hot
         ),
-        .target(name: "WPSRedis", dependencies: ["WPSLoop"], swiftSettings: strict),
+        .target(name: "WPSRedis", dependencies: ["WPSLoop", "WPSTLS", "WPSTLSStream"], swiftSettings: strict),
         .target(name: "WPSCluster", dependencies: ["WPSHub", "WPSAuth", "WPSProtocol"], swiftSettings: strict),
         .target(name: "WPSLoop", dependencies: ["CWPSLinux", "WPSBytes"], swiftSettings: hot),
         .target(
@@ -135,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WPSBenchTests", dependencies: ["wps-bench", "WPSBytes", "WPSWebSocket", "WPSDeflate", "CWPSLinux"]),
-        .testTarget(name: "WPSRedisTests", dependencies: ["WPSRedis", "WPSLoop"]),
+        .testTarget(name: "WPSRedisTests", dependencies: ["WPSRedis", "WPSLoop", "WPSTLS"]),
         .testTarget(name: "WPSClusterTests", dependencies: ["WPSCluster", "WPSHub", "WPSAuth", "WPSProtocol"]),
         .testTarget(name: "WPSJobsTests", dependencies: ["WPSJobs"]),
         .testTarget(name: "WPSConfigTests", dependencies: ["WPSConfig", "WPSUpstream"]),

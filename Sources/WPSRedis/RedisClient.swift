@@ -1,4 +1,6 @@
 public import WPSLoop
+import WPSTLS
+import WPSTLSStream
 
 /// One connection to Redis on an event loop: commands pipelined with their replies matched
 /// in order, RESP3 pushes (pub/sub messages) handed to `onPush`, and a connection that heals:
@@ -39,6 +41,11 @@ public final class RedisClient: ConnectionHandler {
     public var onStateChange: ((State) -> Void)?
     public var onReadyChange: ((Bool) -> Void)?
     public var onMessage: ((_ channel: [UInt8], _ message: [UInt8]) -> Void)?
+    /// Hears a sharded channel this client no longer holds although nobody unsubscribed it:
+    /// Redis refused the `SSUBSCRIBE` (the reason is its error, say `MOVED`), or ended the
+    /// subscription itself because the channel's slot left the server (reason nil). The
+    /// channel is forgotten; it is not subscribed again on reconnect.
+    public var onShardChannelDropped: ((_ channel: String, _ reason: String?) -> Void)?
     /// Replies received, and the time between each command and its reply, summed (ns).
     public private(set) var repliesReceived = 0
     public private(set) var replyNanos: UInt64 = 0
@@ -55,10 +62,18 @@ public final class RedisClient: ConnectionHandler {
     private var reconnectAt: UInt64 = 0
     private var failures = 0
     private var ticking = false
+    /// Made on the first `rediss://` connect and kept: it holds the loaded CA certificates.
+    private var tlsContext: TLSClientContext?
 
     struct PendingCommand {
         let deadline: UInt64
         let reply: Reply?
+        /// A (un)subscribe command is answered by one push of this kind per channel rather
+        /// than by a reply; a refusal is an ordinary error reply.
+        var confirmedBy: [UInt8]? = nil
+        /// Channels whose confirmation is still due: by name, so that Redis ending another
+        /// subscription by itself meanwhile is not taken for one of them.
+        var unconfirmed: Set<String> = []
     }
 
     public init(loop: EventLoop, configuration: RedisConfiguration) {
@@ -111,17 +126,42 @@ public final class RedisClient: ConnectionHandler {
     public func subscribe(_ names: [String], sharded: Bool = false) {
         let new = names.filter { sharded ? shardChannels.insert($0).inserted : channels.insert($0).inserted }
         guard !new.isEmpty, state == .ready, let connection else { return }
-        write([.text(sharded ? "SSUBSCRIBE" : "SUBSCRIBE")] + new.map { .text($0) }, on: connection)
+        writeSubscription(subscribe: true, new, sharded: sharded, on: connection)
     }
 
     /// Stops receiving `names`.
     public func unsubscribe(_ names: [String], sharded: Bool = false) {
         let gone = names.filter { sharded ? shardChannels.remove($0) != nil : channels.remove($0) != nil }
         guard !gone.isEmpty, state == .ready, let connection else { return }
-        write([.text(sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE")] + gone.map { .text($0) }, on: connection)
+        writeSubscription(subscribe: false, gone, sharded: sharded, on: connection)
     }
 
     public var subscribedChannels: Set<String> { channels }
+    public var subscribedShardChannels: Set<String> { shardChannels }
+
+    /// Writes (un)subscribe commands, each awaiting its confirmations in `pending` so that a
+    /// refusal (an error reply) is not taken for the answer to the next command. Sharded
+    /// channels go one per command: channels of different slots in one command are refused.
+    private func writeSubscription(subscribe: Bool, _ names: [String], sharded: Bool, on connection: Connection) {
+        let command = sharded ? (subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE") : (subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE")
+        let kind = Array(command.lowercased().utf8)
+        let deadline = loop.now &+ configuration.commandTimeoutNanos
+        let groups = sharded ? names.map { [$0] } : [names]
+        for group in groups {
+            write([.text(command)] + group.map { .text($0) }, on: connection)
+            var reply: Reply?
+            if sharded, subscribe, let channel = group.first {
+                reply = { [weak self] result in
+                    guard case .failure(.server(let reason)) = result, let self else { return }
+                    guard self.shardChannels.remove(channel) != nil else { return }
+                    self.onShardChannelDropped?(channel, reason)
+                }
+            }
+            pending.append(
+                PendingCommand(deadline: deadline, reply: reply, confirmedBy: kind, unconfirmed: Set(group)))
+        }
+        armTimer()
+    }
 
     private func write(_ arguments: [RESPArgument], on connection: Connection) {
         var bytes: [UInt8] = []
@@ -134,10 +174,22 @@ public final class RedisClient: ConnectionHandler {
     private func connect() {
         state = .connecting
         input.removeAll(keepingCapacity: true)
+        var transform: StreamTransform?
+        if configuration.tls {
+            if tlsContext == nil { tlsContext = try? TLSClientContext(caFile: configuration.tlsCAFile, alpn: []) }
+            guard let tlsContext else {
+                lost()
+                return
+            }
+            transform = TLSClientTransform(context: tlsContext, serverName: configuration.host)
+        }
         guard let made = loop.connect(host: configuration.host, port: configuration.port, handler: self) else {
             lost()
             return
         }
+        // Set before anything is queued: the handshake below is written through TLS, held
+        // by the session until its own handshake is done.
+        made.transform = transform
         connection = made
         // Commands go out in the middle of fan-outs: kept apart from the subscribers' frames.
         made.usesTurnArena = false
@@ -172,9 +224,9 @@ public final class RedisClient: ConnectionHandler {
             }
         }
         failures = 0
-        if !channels.isEmpty { write(["SUBSCRIBE"] + channels.sorted().map { .text($0) }, on: connection) }
+        if !channels.isEmpty { writeSubscription(subscribe: true, channels.sorted(), sharded: false, on: connection) }
         if !shardChannels.isEmpty {
-            write(["SSUBSCRIBE"] + shardChannels.sorted().map { .text($0) }, on: connection)
+            writeSubscription(subscribe: true, shardChannels.sorted(), sharded: true, on: connection)
         }
         state = .ready
     }
@@ -245,9 +297,31 @@ public final class RedisClient: ConnectionHandler {
             {
                 onMessage(channel, payload)
             }
+            if parts.count >= 2, case .bulkString(let kind) = parts[0], let channel = parts[1].string,
+                confirms(kind, channel)
+            {
+                pending[pendingHead].unconfirmed.remove(channel)
+                if pending[pendingHead].unconfirmed.isEmpty { answer(value) }
+            } else if parts.count >= 2, case .bulkString(let kind) = parts[0], kind == Self.shardUnsubscribeKind,
+                let channel = parts[1].string, shardChannels.remove(channel) != nil
+            {
+                // Nobody asked: Redis let go of the channel because its slot moved away.
+                onShardChannelDropped?(channel, nil)
+            }
             onPush?(value)
             return
         }
+        answer(value)
+    }
+
+    /// Whether a push of `kind` about `channel` confirms the (un)subscribe awaited first.
+    private func confirms(_ kind: [UInt8], _ channel: String) -> Bool {
+        guard pendingHead < pending.count, let awaited = pending[pendingHead].confirmedBy else { return false }
+        return awaited == kind && pending[pendingHead].unconfirmed.contains(channel)
+    }
+
+    /// Hands `value` to the command awaited first.
+    private func answer(_ value: RESPValue) {
         guard pendingHead < pending.count else { return }  // An answer nobody asked for.
         let command = pending[pendingHead]
         pendingHead += 1
@@ -286,6 +360,7 @@ public final class RedisClient: ConnectionHandler {
 
     static let messageKind = Array("message".utf8)
     static let shardMessageKind = Array("smessage".utf8)
+    static let shardUnsubscribeKind = Array("sunsubscribe".utf8)
 
     /// How often a disconnected client checks whether its reconnect is due.
     static let tickNanos: UInt64 = 50_000_000
@@ -305,6 +380,8 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     case stopped
     /// Redis answered with an error.
     case server(String)
+    /// A Redis Cluster kept sending the command elsewhere (`MOVED`, `ASK`) past the limit.
+    case tooManyRedirects(slot: Int)
 
     public var description: String {
         switch self {
@@ -313,6 +390,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connectionLost: "the connection to Redis was lost"
         case .stopped: "the Redis client stopped"
         case .server(let message): "Redis: \(message)"
+        case .tooManyRedirects(let slot): "Redis Cluster redirected a command for slot \(slot) too many times"
         }
     }
 }

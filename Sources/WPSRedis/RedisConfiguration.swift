@@ -5,8 +5,11 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var username: String?
     public var password: String?
     public var database = 0
-    /// `rediss://`: TLS to Redis.
+    /// `rediss://`: TLS to Redis, its certificate verified for `host`.
     public var tls = false
+    /// With TLS, the CA certificates (PEM) Redis's certificate must chain to; nil for the
+    /// system's trust store.
+    public var tlsCAFile: String?
     /// A reply later than this counts as a broken link: the connection is replaced.
     public var commandTimeoutNanos: UInt64 = 5_000_000_000
     /// The first reconnect waits this long; each failure doubles it up to the maximum.
@@ -20,7 +23,7 @@ public struct RedisConfiguration: Sendable, Equatable {
 
     public static func == (lhs: RedisConfiguration, rhs: RedisConfiguration) -> Bool {
         lhs.host == rhs.host && lhs.port == rhs.port && lhs.username == rhs.username && lhs.password == rhs.password
-            && lhs.database == rhs.database && lhs.tls == rhs.tls
+            && lhs.database == rhs.database && lhs.tls == rhs.tls && lhs.tlsCAFile == rhs.tlsCAFile
     }
 
     /// Reads `redis://[[user]:password@]host[:port][/db]` (or `rediss://`).

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WPSLoop
 import WPSRedis
+import WPSTLS
 
 /// A value shared between the test thread and a loop.
 final class Locked<T>: @unchecked Sendable {
@@ -210,5 +211,43 @@ struct RedisClientTests {
         #expect(Date().timeIntervalSince(started) < 0.9)
         #expect(harness.waitFor("ready again") { harness.state == .ready })
         #expect(harness.command(["PING"]) == .success(.simpleString(Array("PONG".utf8))))
+    }
+
+    @Test func tlsWhenTheURLSaysRediss() throws {
+        let directory = NSTemporaryDirectory() + "wps-redis-tls-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificate = directory + "/cert.pem"
+        let key = directory + "/key.pem"
+        try TLSCertificateFactory.makeSelfSigned(
+            commonName: "localhost", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], certificatePath: certificate,
+            keyPath: key)
+        let redis = try RedisServerProcess(tls: (certificate, key))
+
+        var trusting = try RedisConfiguration(url: "rediss://127.0.0.1:\(redis.port)")
+        trusting.tlsCAFile = certificate
+        trusting.minReconnectDelayNanos = 20_000_000
+        trusting.maxReconnectDelayNanos = 200_000_000
+        let harness = try start(trusting)
+        defer { harness.shutdown() }
+        #expect(harness.command(["SET", "k", "over tls"]) == .success(.simpleString(Array("OK".utf8))))
+        #expect(harness.command(["GET", "k"]) == .success(.bulkString(Array("over tls".utf8))))
+
+        // A certificate it has no reason to trust: never ready.
+        var other = trusting
+        other.tlsCAFile = nil
+        let refused = try ClientHarness(other)
+        defer { refused.shutdown() }
+        _ = refused.onLoop { $0.start() }
+        usleep(300_000)
+        #expect(refused.state != .ready)
+        // Plain TCP to the TLS port is not Redis either.
+        var plain = trusting
+        plain.tls = false
+        let confused = try ClientHarness(plain)
+        defer { confused.shutdown() }
+        _ = confused.onLoop { $0.start() }
+        usleep(300_000)
+        #expect(confused.state != .ready)
     }
 }

@@ -6,6 +6,8 @@ final class RedisServerProcess {
     let port: Int
     private var process: Process?
     let extraArguments: [String]
+    /// Certificate and key files when the port speaks TLS only.
+    let tls: (certificate: String, key: String)?
 
     /// Nil when `redis-server` is not installed (scripts/test installs it).
     static var executable: String? {
@@ -14,9 +16,10 @@ final class RedisServerProcess {
         }
     }
 
-    init(arguments: [String] = []) throws {
+    init(arguments: [String] = [], tls: (certificate: String, key: String)? = nil) throws {
         port = try Self.freePort()
         extraArguments = arguments
+        self.tls = tls
         try start()
     }
 
@@ -28,7 +31,7 @@ final class RedisServerProcess {
             [
                 "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
                 "--loglevel", "warning",
-            ] + extraArguments
+            ] + tlsArguments + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -41,6 +44,15 @@ final class RedisServerProcess {
         }
         stop()
         throw Failure("redis-server did not start on port \(port)")
+    }
+
+    /// The port moves to TLS; plain TCP is off.
+    private var tlsArguments: [String] {
+        guard let tls else { return [] }
+        return [
+            "--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certificate, "--tls-key-file", tls.key,
+            "--tls-auth-clients", "no",
+        ]
     }
 
     func stop() {
