@@ -34,6 +34,7 @@ public struct ConfigFile: Sendable {
     /// cluster's name.
     public var redis: String?
     public var redisCluster: Bool?
+    public var redisCaFile: String?
     public var nodeId: String?
     public var clusterName: String?
     public var clusterLeaseSeconds: Double?

@@ -14,7 +14,7 @@ public enum ConfigLoader {
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
         "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
-        "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost", "redis", "redisCluster", "nodeId",
+        "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost", "redis", "redisCluster", "redisCaFile", "nodeId",
         "clusterName", "clusterLeaseSeconds", "clusterRequestTimeoutSeconds",
     ]
     /// The values `logFormat` takes.
@@ -87,6 +87,7 @@ public enum ConfigLoader {
         case "metricsHost": file.metricsHost = try reader.string(value, key)
         case "redis": file.redis = try reader.string(value, key)
         case "redisCluster": file.redisCluster = try reader.bool(value, key)
+        case "redisCaFile": file.redisCaFile = try reader.string(value, key)
         case "nodeId": file.nodeId = try reader.string(value, key)
         case "clusterName": file.clusterName = try reader.string(value, key)
         case "clusterLeaseSeconds": file.clusterLeaseSeconds = try reader.positive(value, key)

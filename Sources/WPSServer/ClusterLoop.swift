@@ -32,7 +32,8 @@ final class ClusterShared: Sendable {
 
     /// A new link to Redis on `loop`.
     func makeLink(on loop: EventLoop) -> RedisLink {
-        RedisClient(loop: loop, configuration: configuration.redis)
+        if configuration.redisCluster { return RedisClusterLink(loop: loop, configuration: configuration.redis) }
+        return RedisClient(loop: loop, configuration: configuration.redis)
     }
 }
 

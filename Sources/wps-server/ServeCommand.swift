@@ -148,6 +148,9 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "With --redis: the URL is one node of a Redis Cluster.")
     var redisCluster = false
 
+    @Option(help: "With a rediss:// URL: CA certificates (PEM) to verify Redis with (default: the system's).")
+    var redisCaFile: String?
+
     @Option(help: "With --redis: this node's id, letters, digits, - and _ (default: generated, printed at start).")
     var nodeId: String?
 
@@ -343,11 +346,15 @@ struct ServeCommand: ParsableCommand {
         configuration.metricsPort = metricsPort ?? settings.metricsPort
         configuration.metricsHost = metricsHost ?? settings.metricsHost ?? configuration.metricsHost
         if let url = redis ?? settings.redis {
-            let redisConfiguration: RedisConfiguration
+            var redisConfiguration: RedisConfiguration
             do {
                 redisConfiguration = try RedisConfiguration(url: url)
             } catch {
                 throw ValidationError("--redis: \(error)")
+            }
+            if let file = redisCaFile ?? settings.redisCaFile {
+                guard redisConfiguration.tls else { throw ValidationError("--redis-ca-file needs a rediss:// URL") }
+                redisConfiguration.tlsCAFile = file
             }
             let node = nodeId ?? settings.nodeId ?? String(ConnectionID.generate().prefix(8))
             if let problem = ClusterConfiguration.nodeIdProblem(node) { throw ValidationError("--node-id: \(problem)") }
