@@ -1,0 +1,590 @@
+"""Cluster mode: three wps-server nodes on one Redis behind HAProxy behave as one service.
+
+Each test runs against a real cluster (clusterenv): once on a single redis-server and once on a
+three-shard Redis Cluster (--redis-cluster). Clients and REST calls go through HAProxy (round
+robin), so consecutive connections and calls land on different nodes; tests check that they did
+(connection ids name their node; HAProxy tags each answer with the node that served it). Where a
+test needs a client on a given node it connects to that node's own port.
+
+Negative observations ("X did not receive") use HubEnv.collect: a sentinel sent to the connection
+afterwards by the same caller, which the cluster delivers after everything that caller sent before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError  # noqa: F401
+from azure.core.rest import HttpRequest
+from azure.messaging.webpubsubclient.models import SendMessageError, WebPubSubDataType
+
+from clusterenv import (ACCESS_KEY, NEGOTIATE_KEY, NODE_HEADER, Cluster, cluster, env,  # noqa: F401
+                        fresh_cluster, wait_until)
+from restenv import (API_VERSION, JSON_PROTOCOL, RELIABLE_PROTOCOL, hub_path, http_request, jwt_claims, rest,
+                     unique)
+from sdkenv import RawClient
+
+pytestmark = pytest.mark.deadline(90)
+
+ALL_ROLES = ("webpubsub.joinLeaveGroup", "webpubsub.sendToGroup")
+
+
+def one_per_node(env, make):
+    """make(node) for every node, in node order."""
+    return [make(n) for n in env.cluster.nodes]
+
+
+def data_of(messages: list[dict]) -> list:
+    return [m.get("data") for m in messages if m.get("type") == "message"]
+
+
+def ack(c: RawClient, ack_id: int) -> dict:
+    """The ack for `ack_id`; messages read before it are kept for received()."""
+    msg, skipped = c.recv_until(lambda m: m.get("type") == "ack" and m.get("ackId") == ack_id)
+    c.pending = getattr(c, "pending", []) + skipped
+    return msg
+
+
+def received(env, c: RawClient) -> list:
+    """Data of every message `c` got so far (sentinel-checked), including those read by ack()."""
+    before, c.pending = getattr(c, "pending", []), []
+    return data_of(before + env.collect(c))
+
+
+def served_nodes(cluster: Cluster, calls) -> set[str]:
+    """Runs calls() and returns the nodes that answered the REST calls it made through HAProxy."""
+    mark = len(cluster.served)
+    calls()
+    nodes = cluster.served_since(mark)
+    assert None not in nodes, f"an answer without {NODE_HEADER}: {nodes}"
+    return set(nodes)
+
+
+def all_node_ids(cluster: Cluster) -> set[str]:
+    return {n.node_id for n in cluster.nodes}
+
+
+# --------------------------------------------------------------------------------------------
+# the cluster itself
+# --------------------------------------------------------------------------------------------
+
+
+def test_nodes_announce_their_ids_and_are_ready(cluster):
+    for n in cluster.nodes:
+        assert n.reported_node_id() == n.node_id
+        assert n.status("/healthz") == 200
+        assert n.status("/readyz") == 200
+    seen = {cluster.proxy.served_by()[1] for _ in range(len(cluster.nodes) * 2)}
+    assert seen == all_node_ids(cluster), seen
+
+
+def test_connections_through_haproxy_land_on_every_node(env):
+    clients = [env.raw(f"u{i}") for i in range(6)]
+    nodes = [Cluster.node_of(c.conn_id) for c in clients]
+    assert set(nodes) == all_node_ids(env.cluster), nodes
+    for c in clients:
+        assert c.conn_id.rsplit(".", 1)[1].isalnum() and len(c.conn_id.rsplit(".", 1)[1]) == 32, c.conn_id
+
+
+def test_rest_calls_through_haproxy_land_on_every_node(env):
+    c = env.raw("someone")
+    nodes = served_nodes(env.cluster, lambda: [env.svc.connection_exists(c.conn_id) for _ in range(6)])
+    assert nodes == all_node_ids(env.cluster)
+
+
+# --------------------------------------------------------------------------------------------
+# client SDK: connections on every node talk to each other
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reliable", [False, True], ids=["json", "reliable"])
+def test_sdk_clients_on_every_node_exchange_group_messages(env, reliable):
+    g = unique("g")
+    clients = [env.sdk(f"user{i}", roles=ALL_ROLES, reliable=reliable) for i in range(3)]
+    assert {Cluster.node_of(c.connection_id) for c in clients} == all_node_ids(env.cluster)
+    for c in clients:
+        c.client.join_group(g)
+    for i, c in enumerate(clients):
+        c.client.send_to_group(g, f"from-{i}", WebPubSubDataType.TEXT)
+    for c in clients:
+        c.wait_for(lambda c=c: len(c.messages(g)) >= 3, 10, "a message from every node")
+    for c in clients:
+        got = sorted((m.from_user_id, m.data) for m in c.messages(g))
+        assert got == [(f"user{i}", f"from-{i}") for i in range(3)], got
+        assert c.schema_errors == []
+
+
+def test_client_join_send_leave_across_nodes(env):
+    """joinGroup / leaveGroup / sendToGroup from a client on each node reach members on the others."""
+    g = unique("g")
+    members = one_per_node(env, lambda n: env.raw_on(n, f"m-{n.node_id}", roles=ALL_ROLES))
+    for i, c in enumerate(members):
+        c.send_json({"type": "joinGroup", "group": g, "ackId": 1})
+        assert ack(c, 1)["success"] is True
+    for i, c in enumerate(members):
+        c.send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": f"hello-{i}", "ackId": 2})
+        assert ack(c, 2)["success"] is True
+    for c in members:
+        got = received(env, c)
+        assert sorted(got) == [f"hello-{i}" for i in range(3)], got
+    # the first node's member leaves; the others keep talking
+    members[0].send_json({"type": "leaveGroup", "group": g, "ackId": 3})
+    assert ack(members[0], 3)["success"] is True
+    members[2].send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": "after-leave",
+                          "ackId": 4, "noEcho": True})
+    assert ack(members[2], 4)["success"] is True
+    assert received(env, members[0]) == []
+    assert received(env, members[1]) == ["after-leave"]
+    assert received(env, members[2]) == []
+
+
+def test_join_then_immediate_send_from_another_node(env):
+    """Once joinGroup is acknowledged, a message sent right away on another node reaches the
+    new member (its node listens for the group before it answers)."""
+    n1, n2 = env.cluster.nodes[0], env.cluster.nodes[1]
+    member = env.raw_on(n1, "member", roles=ALL_ROLES)
+    sender = env.raw_on(n2, "sender", roles=ALL_ROLES)
+    missed = []
+    for i in range(20):
+        g = unique("fresh")
+        member.send_json({"type": "joinGroup", "group": g, "ackId": 100 + i})
+        assert ack(member, 100 + i)["success"] is True
+        sender.send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": f"first-{i}",
+                          "ackId": 100 + i})
+        assert ack(sender, 100 + i)["success"] is True
+        got = received(env, member)
+        if got != [f"first-{i}"]:
+            missed.append((i, got))
+    assert missed == [], f"messages lost right after joinGroup's ack (round, received): {missed}"
+
+
+# --------------------------------------------------------------------------------------------
+# REST sends, whichever node takes the call
+# --------------------------------------------------------------------------------------------
+
+
+def test_send_to_all_group_user_connection(env):
+    g = unique("g")
+    clients = {f"c{i}": env.raw_on(n, "alice" if i == 0 else f"bob{i}", groups=[g])
+               for i, n in enumerate(env.cluster.nodes)}
+    clients["far-alice"] = env.raw_on(env.cluster.nodes[2], "alice")
+    everyone = set(clients)
+
+    def sends():
+        for k in range(3):  # three calls: round robin puts one on each node
+            env.svc.send_to_all(f"all-{k}", content_type="text/plain")
+            env.svc.send_to_group(g, f"group-{k}", content_type="text/plain")
+            env.svc.send_to_user("alice", f"user-{k}", content_type="text/plain")
+            env.svc.send_to_connection(clients["c1"].conn_id, f"conn-{k}", content_type="text/plain")
+
+    assert served_nodes(env.cluster, sends) == all_node_ids(env.cluster)
+    for name, c in clients.items():
+        got = data_of(env.collect(c))
+        expected = [f"all-{k}" for k in range(3)]
+        if name.startswith("c"):
+            expected += [f"group-{k}" for k in range(3)]
+        if name in ("c0", "far-alice"):
+            expected += [f"user-{k}" for k in range(3)]
+        if name == "c1":
+            expected += [f"conn-{k}" for k in range(3)]
+        assert sorted(got) == sorted(expected), (name, got)
+        # each caller's calls arrive in the order they were made
+        for prefix in ("all-", "group-", "user-", "conn-"):
+            mine = [d for d in got if d.startswith(prefix)]
+            assert mine == sorted(mine), (name, got)
+    assert everyone
+
+
+def test_send_with_excluded_and_filter(env):
+    g = unique("g")
+    nodes = env.cluster.nodes
+    clients = {
+        "anna": env.raw_on(nodes[0], "anna", groups=[g]),
+        "bob": env.raw_on(nodes[1], "bob", groups=[g]),
+        "carl": env.raw_on(nodes[2], "carl"),
+        "adam": env.raw_on(nodes[2], "adam", groups=[g]),
+    }
+    svc = env.svc
+    svc.send_to_all("x-all", content_type="text/plain", excluded=[clients["anna"].conn_id, clients["adam"].conn_id])
+    svc.send_to_group(g, "x-group", content_type="text/plain", excluded=[clients["bob"].conn_id])
+    svc.send_to_all("f-all", content_type="text/plain", filter="startswith(userId, 'a')")
+    svc.send_to_group(g, "f-group", content_type="text/plain", filter="userId ne 'anna'")
+    svc.send_to_all("f-conn", content_type="text/plain", filter=f"connectionId eq '{clients['bob'].conn_id}'")
+    svc.send_to_all("f-both", content_type="text/plain", filter=f"'{g}' in groups",
+                    excluded=[clients["adam"].conn_id])
+    svc.send_to_user("carl", "f-user", content_type="text/plain", filter=f"'{g}' in groups")
+    expected = {
+        "anna": ["x-group", "f-all", "f-both"],
+        "bob": ["x-all", "f-group", "f-conn", "f-both"],
+        "carl": ["x-all"],
+        "adam": ["x-group", "f-all", "f-group"],
+    }
+    for name, c in clients.items():
+        assert data_of(env.collect(c)) == expected[name], name
+
+
+def test_send_with_message_ttl(env):
+    g = unique("g")
+    c = one_per_node(env, lambda n: env.raw_on(n, "ttl-user", groups=[g]))
+    for k in range(3):
+        env.svc.send_to_all(f"ttl-{k}", content_type="text/plain", params={"messageTtlSeconds": 60})
+        env.svc.send_to_user("ttl-user", f"ttl-user-{k}", content_type="text/plain", params={"messageTtlSeconds": 30})
+        env.svc.send_to_group(g, f"ttl-group-{k}", content_type="text/plain", params={"messageTtlSeconds": 1})
+        env.svc.send_to_connection(c[k].conn_id, f"ttl-conn-{k}", content_type="text/plain",
+                                   params={"messageTtlSeconds": 0})
+    for i, x in enumerate(c):
+        got = data_of(env.collect(x))
+        expected = [m for k in range(3) for m in (f"ttl-{k}", f"ttl-user-{k}", f"ttl-group-{k}")
+                    + ((f"ttl-conn-{k}",) if k == i else ())]
+        assert got == expected, got
+    r = rest(env.port, "POST", hub_path(env.hub, "/:send"), params={"messageTtlSeconds": "301"},
+             body="x", content_type="text/plain", key=ACCESS_KEY)
+    assert r.status == 400, r
+
+
+def test_send_json_and_binary_across_nodes(env):
+    clients = one_per_node(env, lambda n: env.raw_on(n, "p"))
+    env.svc.send_to_all({"k": [1, "ü", None]})
+    env.svc.send_to_all(b"\x00\x01\xff", content_type="application/octet-stream")
+    for c in clients:
+        got = [m for m in env.collect(c) if m.get("type") == "message"]
+        assert [(m["dataType"], m["data"]) for m in got] == [("json", {"k": [1, "ü", None]}), ("binary", "AAH/")]
+
+
+# --------------------------------------------------------------------------------------------
+# REST group membership
+# --------------------------------------------------------------------------------------------
+
+
+def test_add_and_remove_connection_to_group(env):
+    g = unique("g")
+    clients = one_per_node(env, lambda n: env.raw_on(n, f"u-{n.node_id}"))
+    for c in clients:
+        env.svc.add_connection_to_group(g, c.conn_id)  # through HAProxy: any node
+    env.svc.send_to_group(g, "one", content_type="text/plain")
+    for c in clients:
+        assert data_of(env.collect(c)) == ["one"]
+    env.svc.remove_connection_from_group(g, clients[1].conn_id)
+    env.svc.send_to_group(g, "two", content_type="text/plain")
+    assert [data_of(env.collect(c)) for c in clients] == [["two"], [], ["two"]]
+    env.svc.remove_connection_from_all_groups(clients[2].conn_id)
+    env.svc.send_to_group(g, "three", content_type="text/plain")
+    assert [data_of(env.collect(c)) for c in clients] == [["three"], [], []]
+    with pytest.raises(ResourceNotFoundError):
+        env.svc.add_connection_to_group(g, env.cluster.nodes[1].node_id + "." + "0" * 32)
+
+
+def test_add_and_remove_user_to_group(env):
+    g = unique("g")
+    dana = one_per_node(env, lambda n: env.raw_on(n, "dana"))
+    other = env.raw_on(env.cluster.nodes[0], "other")
+    env.svc.add_user_to_group(g, "dana")
+    env.svc.send_to_group(g, "to-dana", content_type="text/plain")
+    for c in dana:
+        assert data_of(env.collect(c)) == ["to-dana"]
+    assert data_of(env.collect(other)) == []
+    assert env.svc.group_exists(g)
+    env.svc.remove_user_from_group(g, "dana")
+    env.svc.send_to_group(g, "gone", content_type="text/plain")
+    for c in dana:
+        assert data_of(env.collect(c)) == []
+    assert not env.svc.group_exists(g)
+    env.svc.add_user_to_group(g, "dana")
+    env.svc.add_user_to_group(g + "b", "dana")
+    env.svc.remove_user_from_all_groups("dana")
+    env.svc.send_to_group(g, "gone2", content_type="text/plain")
+    env.svc.send_to_group(g + "b", "gone3", content_type="text/plain")
+    for c in dana:
+        assert data_of(env.collect(c)) == []
+
+
+def _batch(env, op: str, groups: list[str], filter_: str | None) -> int:
+    body: dict = {"groups": groups}
+    if filter_ is not None:
+        body["filter"] = filter_
+    req = HttpRequest("POST", f"/api/hubs/{env.hub}/:{op}", params={"api-version": API_VERSION}, json=body)
+    return env.svc.send_request(req).status_code
+
+
+def test_add_to_groups_and_remove_from_groups_with_filter(env):
+    g1, g2 = unique("g"), unique("g")
+    nodes = env.cluster.nodes
+    clients = {
+        "listener-1": env.raw_on(nodes[0], "listener-1"),
+        "listener-2": env.raw_on(nodes[1], "listener-2"),
+        "anon": env.raw_on(nodes[2], None, groups=["old"]),
+        "other": env.raw_on(nodes[2], "other"),
+    }
+    assert _batch(env, "addToGroups", [g1, g2], "startswith(userId, 'listener-')") == 200
+    env.svc.send_to_group(g1, "b1", content_type="text/plain")
+    env.svc.send_to_group(g2, "b2", content_type="text/plain")
+    assert env.who_got(clients, "b1", group=g1) == {"listener-1", "listener-2"}
+    assert env.who_got(clients, "b2", group=g2) == {"listener-1", "listener-2"}
+    assert _batch(env, "addToGroups", [g1], "'old' in groups and userId eq null") == 200
+    env.svc.send_to_group(g1, "b3", content_type="text/plain")
+    assert env.who_got(clients, "b3", group=g1) == {"listener-1", "listener-2", "anon"}
+    assert _batch(env, "removeFromGroups", [g1], "userId eq 'listener-1' or userId eq null") == 200
+    env.svc.send_to_group(g1, "b4", content_type="text/plain")
+    env.svc.send_to_group(g2, "b5", content_type="text/plain")
+    assert env.who_got(clients, "b4", group=g1) == {"listener-2"}
+    assert env.who_got(clients, "b5", group=g2) == {"listener-1", "listener-2"}
+    assert _batch(env, "removeFromGroups", [g1, g2, "old"], None) == 200
+    env.svc.send_to_group(g1, "b6", content_type="text/plain")
+    env.svc.send_to_group(g2, "b7", content_type="text/plain")
+    env.svc.send_to_group("old", "b8", content_type="text/plain")
+    for p in ("b6", "b7", "b8"):
+        assert env.who_got(clients, p) == set(), p
+
+
+# --------------------------------------------------------------------------------------------
+# existence and member lists
+# --------------------------------------------------------------------------------------------
+
+
+def test_existence_from_every_node(env):
+    g = unique("g")
+    nodes = env.cluster.nodes
+    held = {n.node_id: env.raw_on(n, f"user-{n.node_id}", groups=[g]) for n in nodes}
+    for entry in nodes:  # the node that answers
+        svc = env.node_svc(entry)
+        for holder in nodes:  # the node that holds the connection
+            c = held[holder.node_id]
+            assert svc.connection_exists(c.conn_id), (entry.node_id, holder.node_id)
+            assert svc.user_exists(f"user-{holder.node_id}"), (entry.node_id, holder.node_id)
+        assert svc.group_exists(g)
+        assert not svc.group_exists(g + "-none")
+        assert not svc.user_exists("nobody")
+        assert not svc.connection_exists(nodes[1].node_id + "." + "0" * 32)
+        assert not svc.connection_exists("0" * 32)
+    # a group emptied on every node is gone everywhere
+    env.svc.remove_connection_from_group(g, held[nodes[0].node_id].conn_id)
+    assert env.svc.group_exists(g)
+    for n in nodes[1:]:
+        env.svc.remove_connection_from_group(g, held[n.node_id].conn_id)
+    for entry in nodes:
+        assert not env.node_svc(entry).group_exists(g), entry.node_id
+
+
+def test_list_group_members_paged(env):
+    g = unique("big")
+    members = {}
+    for i in range(45):  # through HAProxy: fifteen on each node
+        c = env.raw(f"user-{i:03d}", groups=[g], timeout=10)
+        members[c.conn_id] = c.user
+    assert {Cluster.node_of(cid) for cid in members} == all_node_ids(env.cluster)
+    env.raw("outsider")
+    listed = [(m.connection_id, m.user_id) for m in env.svc.list_connections(group=g)]
+    assert sorted(listed) == sorted(members.items())
+    for page_size in (1, 7, 20):
+        mark = len(env.cluster.served)
+        pages = list(env.svc.list_connections(group=g, maxpagesize=page_size).by_page())
+        ids = [m.connection_id for p in pages for m in p]
+        assert len(ids) == 45 and set(ids) == set(members), (page_size, len(ids))
+        assert all(len(p) <= page_size for p in pages)
+        assert ids == sorted(ids), "members are listed in connection-id order"
+        if len(pages) >= 3:  # the pages came from different nodes
+            assert set(env.cluster.served_since(mark)) == all_node_ids(env.cluster)
+    top = [m.connection_id for m in env.svc.list_connections(group=g, top=10, maxpagesize=3)]
+    assert top == sorted(members)[:10], top
+    r = rest(env.port, "GET", hub_path(env.hub, f"/groups/{g}/connections"), params={"maxpagesize": "20"},
+             key=ACCESS_KEY)
+    assert r.status == 200, r
+    assert r.json()["nextLink"].startswith(f"http://127.0.0.1:{env.port}/api/hubs/"), r.json()
+
+
+# --------------------------------------------------------------------------------------------
+# closing
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", ["all", "group", "user", "connection"])
+def test_close_with_reason_on_every_node(env, scope):
+    g = unique("g")
+    reason = f"closed across the cluster ({scope})"
+    victims = one_per_node(env, lambda n: env.raw_on(n, "victim", groups=[g]))
+    sdk_victim = env.sdk("victim", groups=[g], reliable=True)
+    bystander = env.raw_on(env.cluster.nodes[1], "bystander")
+    if scope == "all":
+        env.svc.close_all_connections(reason=reason, excluded=[bystander.conn_id])
+    elif scope == "group":
+        env.svc.close_group_connections(g, reason=reason)
+    elif scope == "user":
+        env.svc.close_user_connections("victim", reason=reason)
+    else:
+        for cid in [v.conn_id for v in victims] + [sdk_victim.connection_id]:
+            env.svc.close_connection(cid, reason=reason)
+    for v in victims:
+        closed, before = v.expect_close(5)
+        assert closed.code == 1008, closed
+        assert before and before[-1] == {"type": "system", "event": "disconnected", "message": reason}, before
+    sdk_victim.wait_for(lambda: bool(sdk_victim.disconnected), 10, "the disconnected event")
+    with sdk_victim.lock:
+        assert sdk_victim.disconnected[0].message == reason
+    for v in victims:
+        assert not env.svc.connection_exists(v.conn_id)
+    assert env.svc.connection_exists(bystander.conn_id)
+    assert data_of(env.collect(bystander)) == []
+
+
+def test_close_with_excluded_across_nodes(env):
+    g = unique("g")
+    nodes = env.cluster.nodes
+    keep = env.raw_on(nodes[0], "victim", groups=[g])
+    gone = env.raw_on(nodes[1], "victim", groups=[g])
+    other = env.raw_on(nodes[2], "other", groups=[g])
+    env.svc.close_user_connections("victim", excluded=[keep.conn_id])
+    closed, before = gone.expect_close(5)
+    assert closed.code == 1008 and before[-1]["message"] == "Closed by app server", before
+    env.svc.close_group_connections(g, excluded=[other.conn_id], reason="r2")
+    closed, before = keep.expect_close(5)
+    assert closed.code == 1008 and before[-1]["message"] == "r2"
+    assert env.svc.connection_exists(other.conn_id)
+    assert data_of(env.collect(other)) == []
+
+
+# --------------------------------------------------------------------------------------------
+# permissions
+# --------------------------------------------------------------------------------------------
+
+
+def test_grant_revoke_check_permission_across_nodes(env):
+    g = unique("g")
+    nodes = env.cluster.nodes
+    member = env.raw_on(nodes[0], "member", groups=[g])
+    sdk = env.sdk_on(nodes[1], "writer", reliable=False)
+    cid = sdk.connection_id
+    assert Cluster.node_of(cid) == nodes[1].node_id
+    for entry in nodes:
+        assert not env.node_svc(entry).has_permission("sendToGroup", cid, target_name=g)
+    with pytest.raises(SendMessageError):
+        sdk.client.send_to_group(g, "denied", WebPubSubDataType.TEXT)
+    env.node_svc(nodes[2]).grant_permission("sendToGroup", cid, target_name=g)  # held by another node
+    for entry in nodes:
+        assert env.node_svc(entry).has_permission("sendToGroup", cid, target_name=g), entry.node_id
+    sdk.client.send_to_group(g, "allowed", WebPubSubDataType.TEXT)
+    assert data_of(env.collect(member)) == ["allowed"]
+    env.node_svc(nodes[0]).revoke_permission("sendToGroup", cid, target_name=g)
+    for entry in nodes:
+        assert not env.node_svc(entry).has_permission("sendToGroup", cid, target_name=g), entry.node_id
+    with pytest.raises(SendMessageError):
+        sdk.client.send_to_group(g, "denied-again", WebPubSubDataType.TEXT)
+    env.node_svc(nodes[2]).grant_permission("joinLeaveGroup", cid, target_name=g)
+    sdk.client.join_group(g)
+    env.svc.send_to_group(g, "joined", content_type="text/plain")
+    sdk.wait_for(lambda: any(m.data == "joined" for m in sdk.messages(g)), 10, "the granted join")
+    with pytest.raises(ResourceNotFoundError):
+        env.node_svc(nodes[0]).grant_permission("sendToGroup", nodes[1].node_id + "." + "0" * 32, target_name=g)
+
+
+# --------------------------------------------------------------------------------------------
+# tokens: :generateToken and /negotiate on any node
+# --------------------------------------------------------------------------------------------
+
+
+def test_generate_token_from_any_node_connects_through_haproxy(env):
+    g = unique("g")
+    listener = env.raw_on(env.cluster.nodes[0], "listener", groups=[g])
+    landed = set()
+    for i in range(3):
+        r = rest(env.port, "POST", hub_path(env.hub, "/:generateToken"),
+                 params=[("userId", f"gen-{i}"), ("role", "webpubsub.sendToGroup"), ("minutesToExpire", "5")],
+                 key=ACCESS_KEY)
+        assert r.status == 200, r
+        assert r.header(NODE_HEADER) in all_node_ids(env.cluster)
+        landed.add(r.header(NODE_HEADER))
+        token = r.json()["token"]
+        assert jwt_claims(token)["aud"].lower() == f"http://127.0.0.1:{env.port}/client/hubs/{env.hub}".lower()
+        c = RawClient.open(f"ws://127.0.0.1:{env.port}/client/hubs/{env.hub}?access_token={token}", JSON_PROTOCOL)
+        env.raws.append(c)
+        hello = c.recv_json()
+        assert hello["event"] == "connected" and hello["userId"] == f"gen-{i}", hello
+        c.send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": f"gen-{i}", "ackId": 1})
+        assert ack(c, 1)["success"] is True
+    assert landed == all_node_ids(env.cluster)
+    assert received(env, listener) == ["gen-0", "gen-1", "gen-2"]
+
+
+def test_negotiate_through_haproxy(env):
+    g = unique("g")
+    listener = env.raw_on(env.cluster.nodes[2], "listener", groups=[g])
+    for i in range(3):
+        q = urllib.parse.urlencode({"userId": f"neg-{i}", "group": g, "hub": env.hub})
+        r = http_request(env.port, "GET", "/negotiate?" + q, headers={"x-api-key": NEGOTIATE_KEY})
+        assert r.status == 200, r
+        body = r.json()
+        assert body["url"].lower().startswith(f"ws://127.0.0.1:{env.port}/client/hubs/{env.hub}?access_token=".lower()), body
+        c = RawClient.open(body["url"], JSON_PROTOCOL)
+        env.raws.append(c)
+        hello = c.recv_json()
+        assert hello["userId"] == f"neg-{i}", hello
+        c.send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": f"neg-{i}", "ackId": 1})
+        assert ack(c, 1)["success"] is True
+    assert received(env, listener) == ["neg-0", "neg-1", "neg-2"]
+    r = http_request(env.port, "GET", "/negotiate?userId=x", headers={"x-api-key": "wrong"})
+    assert r.status == 401, r
+
+
+# --------------------------------------------------------------------------------------------
+# ordering and exactly-once across nodes
+# --------------------------------------------------------------------------------------------
+
+SUBSCRIBERS = 50
+PER_PUBLISHER = 100
+
+
+@pytest.mark.deadline(120)
+def test_fifty_subscribers_three_publishers_once_and_in_order(env):
+    g = unique("fan")
+    subscribers = [env.raw(f"sub-{i:02d}", groups=[g], timeout=10) for i in range(SUBSCRIBERS)]
+    per_node = {}
+    for s in subscribers:
+        per_node.setdefault(Cluster.node_of(s.conn_id), []).append(s)
+    assert set(per_node) == all_node_ids(env.cluster), {k: len(v) for k, v in per_node.items()}
+
+    publishers = [env.sdk_on(n, f"pub-{i}", roles=(f"webpubsub.sendToGroup.{g}",), reliable=False)
+                  for i, n in enumerate(env.cluster.nodes)]
+    errors: list[str] = []
+
+    def publish(i, p):
+        try:
+            for k in range(PER_PUBLISHER):
+                p.client.send_to_group(g, f"{i}:{k}", WebPubSubDataType.TEXT, ack=False)
+            p.client.send_to_group(g, f"{i}:end", WebPubSubDataType.TEXT)  # acknowledged
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"publisher {i}: {e!r}")
+
+    threads = [threading.Thread(target=publish, args=(i, p), daemon=True) for i, p in enumerate(publishers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and not any(t.is_alive() for t in threads), errors
+
+    expected = {i: [f"{i}:{k}" for k in range(PER_PUBLISHER)] + [f"{i}:end"] for i in range(3)}
+    problems = []
+    for s in subscribers:
+        got: dict[int, list[str]] = {0: [], 1: [], 2: []}
+        deadline = time.monotonic() + 20
+        while any(not v or v[-1] != f"{i}:end" for i, v in got.items()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                m = s.recv_json(left)
+            except AssertionError:
+                break
+            assert m["type"] == "message" and m["group"] == g, m
+            i = int(m["data"].split(":")[0])
+            assert m["fromUserId"] == f"pub-{i}", m
+            got[i].append(m["data"])
+        if got != expected:
+            summary = {i: (len(v), v[:3], v[-3:]) for i, v in got.items()}
+            problems.append(f"{s.user} on {Cluster.node_of(s.conn_id)}: {summary}")
+    assert problems == [], f"{len(problems)} subscribers did not get every message once in order:\n" + \
+        "\n".join(problems[:10])
+    # nothing more (no late duplicates) for a few of them, one per node
+    for subs in per_node.values():
+        assert data_of(env.collect(subs[0])) == []
