@@ -521,6 +521,19 @@ class ClusterHub(HubEnv):
     def sdk_on(self, node: Node, user: str | None = None, groups=(), roles=(), reliable: bool = True, **kw):
         return self.sdk(user, groups, roles, reliable=reliable, url=self.url_on(node, user, groups, roles), **kw)
 
+    def sdk_via_proxy_on(self, node: Node, user: str | None = None, groups=(), roles=(), reliable: bool = True,
+                         **kw):
+        """An SDK client connected through HAProxy that landed on `node` (round robin: clients
+        that land elsewhere are closed and another is opened, a few times at most). Unlike a
+        client pinned to the node's port, it reconnects through HAProxy too."""
+        for _ in range(2 * len(self.cluster.nodes)):
+            c = self.sdk(user, groups, roles, reliable=reliable, **kw)
+            if Cluster.node_of(c.connection_id) == node.node_id:
+                return c
+            self.sdks.remove(c)
+            c.close()
+        raise AssertionError(f"no connection through HAProxy landed on {node.node_id}")
+
     def spread(self, make: Callable[[int], Any], count: int, conn_id: Callable[[Any], str]) -> list:
         """Opens `count` clients with `make(i)` through HAProxy and checks they landed on every
         live node."""
