@@ -12,6 +12,11 @@ afterwards by the same caller, which the cluster delivers after everything that 
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -21,11 +26,13 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError  # no
 from azure.core.rest import HttpRequest
 from azure.messaging.webpubsubclient.models import SendMessageError, WebPubSubDataType
 
+import clusterenv
 from clusterenv import (ACCESS_KEY, NEGOTIATE_KEY, NODE_HEADER, Cluster, cluster, env,  # noqa: F401
                         fresh_cluster, wait_until)
 from restenv import (API_VERSION, JSON_PROTOCOL, RELIABLE_PROTOCOL, hub_path, http_request, jwt_claims, rest,
                      unique)
 from sdkenv import RawClient
+from serverproc import SERVER_BIN
 
 pytestmark = pytest.mark.deadline(90)
 
@@ -765,3 +772,91 @@ def test_redis_outage_keeps_local_delivery_fails_fast_and_recovers(fresh_cluster
         assert received(env, newcomer) == ["hello-newcomer"]
     finally:
         env.close()
+
+
+# --------------------------------------------------------------------------------------------
+# scripts/cluster
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port_run(length: int) -> int:
+    """A port P with P..P+length-1 all free right now on 127.0.0.1."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - length)
+        socks = []
+        try:
+            for p in range(base, base + length):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no run of free ports found")
+
+
+@pytest.mark.deadline(90)
+def test_cluster_script_serves_one_endpoint_and_stops_everything(tmp_path):
+    clusterenv.require_tools()
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "cluster")
+    port = _free_port_run(4 + 1)
+    envvars = {k: v for k, v in os.environ.items() if k not in ("WPS_ACCESS_KEY", "WPS_NEGOTIATE_KEY")}
+    envvars.update(WPS_SERVER_BIN=SERVER_BIN, WPS_CLUSTER_DIR=str(tmp_path / "cluster"))
+    out = open(tmp_path / "out.log", "w+")
+    proc = subprocess.Popen(["bash", script, "--nodes", "3", "--port", str(port)], stdin=subprocess.DEVNULL,
+                            stdout=out, stderr=subprocess.STDOUT, env=envvars)
+    try:
+        def printed():
+            assert proc.poll() is None, open(tmp_path / "out.log").read()
+            return "connection string:" in open(tmp_path / "out.log").read()
+
+        wait_until(printed, 60, "scripts/cluster to print the connection string", interval=0.2)
+        text = open(tmp_path / "out.log").read()
+        assert f"endpoint: http://127.0.0.1:{port}" in text, text
+        cs = [line for line in text.splitlines() if line.startswith("connection string: ")][0]
+        cs = cs.split(": ", 1)[1]
+        assert cs.startswith(f"Endpoint=http://127.0.0.1:{port};AccessKey=") and cs.endswith(";Version=1.0;"), cs
+        children = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+        assert len(children) >= 5, children  # redis-server, three nodes, haproxy
+
+        from azure.messaging.webpubsubservice import WebPubSubServiceClient
+        svc = WebPubSubServiceClient.from_connection_string(cs, hub="ScriptHub")
+        g = unique("g")
+        clients = []
+        try:
+            for i in range(3):
+                c = RawClient.open(svc.get_client_access_token(user_id=f"u{i}", groups=[g])["url"], JSON_PROTOCOL)
+                clients.append(c)
+                c.conn_id = c.recv_json()["connectionId"]
+            assert len({Cluster.node_of(c.conn_id) for c in clients}) == 3, [c.conn_id for c in clients]
+            svc.send_to_group(g, "via-script", content_type="text/plain")
+            for c in clients:
+                msg, _ = c.recv_until(lambda m: m.get("type") == "message")
+                assert msg["data"] == "via-script"
+            for c in clients:
+                assert svc.connection_exists(c.conn_id)
+        finally:
+            for c in clients:
+                c.close()
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        out.close()
+    assert proc.returncode == 143, proc.returncode
+    for child in children:
+        try:
+            os.kill(child, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        assert not alive, f"scripts/cluster left pid {child} running"
