@@ -106,7 +106,7 @@ public struct Permissions: Sendable, Hashable {
         }
     }
 
-    private mutating func update(_ kind: Kind, _ body: (inout Grants) -> Void) {
+    mutating func update(_ kind: Kind, _ body: (inout Grants) -> Void) {
         switch kind {
         case .joinLeaveGroup: body(&joinLeave)
         case .sendToGroup: body(&send)

@@ -13,6 +13,14 @@ public enum ClusterMessage: Sendable {
     case request(origin: String, id: UInt64, HubOperation)
     /// One node's answer to request `id`.
     case reply(id: UInt64, HubOperationResult)
+    /// Node `to` asks whoever holds reliable session `connectionId` to hand it over.
+    case handoverBegin(connectionId: String, to: String)
+    /// A node's answer to `handoverBegin`: the session, or nil from a node without it.
+    case handoverState(connectionId: String, SessionSnapshot?)
+    /// Node `to` has taken the session: the commit point in the cluster's message order.
+    case handoverCommit(connectionId: String, to: String)
+    /// What the old node kept for the session between begin and commit, in order.
+    case handoverTail(connectionId: String, [Broadcast])
 }
 
 /// The byte form of `ClusterMessage`. Pure: no I/O, no clock.
@@ -22,11 +30,17 @@ public enum ClusterWire {
         case broadcast = 0x42  // B
         case request = 0x51  // Q
         case reply = 0x52  // R
+        case handoverBegin = 0x48  // H
+        case handoverState = 0x53  // S
+        case handoverCommit = 0x43  // C
+        case handoverTail = 0x54  // T
     }
 
     // MARK: - encoding
 
-    public static func encode(_ message: ClusterMessage, into out: inout [UInt8]) {
+    /// Encodes `message`; `now` (monotonic ns) turns the deadlines of messages inside a
+    /// handover into the TTLs that remain.
+    public static func encode(_ message: ClusterMessage, now: UInt64 = 0, into out: inout [UInt8]) {
         out.append(version)
         switch message {
         case .broadcast(let origin, let broadcast, let ttl):
@@ -46,12 +60,70 @@ public enum ClusterWire {
             out.append(Tag.reply.rawValue)
             appendNumber(id, to: &out)
             appendResult(result, to: &out)
+        case .handoverBegin(let id, let node):
+            out.append(Tag.handoverBegin.rawValue)
+            appendString(id, to: &out)
+            appendString(node, to: &out)
+        case .handoverState(let id, let snapshot):
+            out.append(Tag.handoverState.rawValue)
+            appendString(id, to: &out)
+            if let snapshot {
+                out.append(1)
+                appendSnapshot(snapshot, now: now, to: &out)
+            } else {
+                out.append(0)
+            }
+        case .handoverCommit(let id, let node):
+            out.append(Tag.handoverCommit.rawValue)
+            appendString(id, to: &out)
+            appendString(node, to: &out)
+        case .handoverTail(let id, let tail):
+            out.append(Tag.handoverTail.rawValue)
+            appendString(id, to: &out)
+            appendNumber(UInt64(tail.count), to: &out)
+            for broadcast in tail { appendMessage(broadcast, now: now, to: &out) }
         }
     }
 
-    public static func encode(_ message: ClusterMessage) -> [UInt8] {
+    /// A buffered message: its remaining TTL (ms, 0: none) and bytes.
+    static func appendMessage(_ broadcast: Broadcast, now: UInt64, to out: inout [UInt8]) {
+        var ttl: UInt64 = 0
+        if broadcast.expiresAt != 0 {
+            ttl = broadcast.expiresAt > now ? max(1, (broadcast.expiresAt - now) / 1_000_000) : 1
+        }
+        appendNumber(ttl, to: &out)
+        out.append(broadcast.payloadIsText ? 1 : 0)
+        appendBytes(broadcast.prefix.pointer, to: &out)
+        appendBytes(broadcast.payload.pointer, to: &out)
+    }
+
+    static func appendSnapshot(_ snapshot: SessionSnapshot, now: UInt64, to out: inout [UInt8]) {
+        appendString(snapshot.hub, to: &out)
+        appendOptional(snapshot.userId, to: &out)
+        appendStrings(snapshot.permissions.transferForm, to: &out)
+        appendStrings(snapshot.groups, to: &out)
+        appendOptional(snapshot.reconnectionToken, to: &out)
+        appendNumber(snapshot.nextSequenceId, to: &out)
+        appendNumber(UInt64(snapshot.unacked.count), to: &out)
+        for entry in snapshot.unacked {
+            appendNumber(entry.sequenceId, to: &out)
+            appendMessage(entry.broadcast, now: now, to: &out)
+        }
+        appendNumber(UInt64(snapshot.ackIds.count), to: &out)
+        for id in snapshot.ackIds { appendNumber(id, to: &out) }
+        appendOptional(snapshot.connectionState, to: &out)
+        appendNumber(UInt64(max(0, snapshot.resumeCount)), to: &out)
+        if let ack = snapshot.lastSequenceAck {
+            out.append(1)
+            appendNumber(ack, to: &out)
+        } else {
+            out.append(0)
+        }
+    }
+
+    public static func encode(_ message: ClusterMessage, now: UInt64 = 0) -> [UInt8] {
         var out: [UInt8] = []
-        encode(message, into: &out)
+        encode(message, now: now, into: &out)
         return out
     }
 
@@ -206,6 +278,22 @@ public enum ClusterWire {
         case .reply:
             let id = try reader.number()
             return .reply(id: id, try reader.result())
+        case .handoverBegin:
+            let id = try reader.string()
+            return .handoverBegin(connectionId: id, to: try reader.string())
+        case .handoverState:
+            let id = try reader.string()
+            guard try reader.byte() == 1 else { return .handoverState(connectionId: id, nil) }
+            return .handoverState(connectionId: id, try reader.snapshot(connectionId: id, now: now))
+        case .handoverCommit:
+            let id = try reader.string()
+            return .handoverCommit(connectionId: id, to: try reader.string())
+        case .handoverTail:
+            let id = try reader.string()
+            let count = try reader.count()
+            var tail: [Broadcast] = []
+            for _ in 0..<count { tail.append(try reader.message(connectionId: id, hub: "", now: now)) }
+            return .handoverTail(connectionId: id, tail)
         }
     }
 
@@ -280,6 +368,50 @@ public enum ClusterWire {
                 selector.predicate = predicate
             }
             return selector
+        }
+
+        /// A count of items that each take at least one byte.
+        mutating func count() throws(DecodeError) -> Int {
+            let count = try number()
+            guard count <= UInt64(input.count - offset) else { throw Self.truncated }
+            return Int(count)
+        }
+
+        /// A buffered message; replayed messages go to one connection only, whatever their
+        /// original target was.
+        mutating func message(connectionId: String, hub: String, now: UInt64) throws(DecodeError) -> Broadcast {
+            let ttl = try number()
+            let isText = try byte() == 1
+            let prefix = try bytes()
+            let payload = try bytes()
+            return Broadcast(
+                selector: ConnectionSelector(hub: hub, target: .connection(connectionId)), prefix: prefix,
+                payload: payload, payloadIsText: isText, expiresAt: ttl == 0 ? 0 : now &+ ttl &* 1_000_000)
+        }
+
+        mutating func snapshot(connectionId: String, now: UInt64) throws(DecodeError) -> SessionSnapshot {
+            let hub = try string()
+            let user = try optional()
+            let permissions = Permissions(transferForm: try strings())
+            let groups = try strings()
+            let token = try optional()
+            let next = try number()
+            var unacked: [SessionSnapshot.Entry] = []
+            for _ in 0..<(try count()) {
+                let sequenceId = try number()
+                unacked.append(
+                    .init(
+                        sequenceId: sequenceId, broadcast: try message(connectionId: connectionId, hub: hub, now: now)))
+            }
+            var ackIds: [UInt64] = []
+            for _ in 0..<(try count()) { ackIds.append(try number()) }
+            let state = try optional()
+            let resumes = Int(clamping: try number())
+            let lastAck: UInt64? = try byte() == 1 ? try number() : nil
+            return SessionSnapshot(
+                connectionId: connectionId, hub: hub, userId: user, permissions: permissions, groups: groups,
+                reconnectionToken: token, nextSequenceId: next, unacked: unacked, ackIds: ackIds,
+                connectionState: state, resumeCount: resumes, lastSequenceAck: lastAck)
         }
 
         mutating func kind() throws(DecodeError) -> Permissions.Kind {

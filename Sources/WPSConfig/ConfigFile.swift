@@ -36,6 +36,8 @@ public struct ConfigFile: Sendable {
     public var redisCluster: Bool?
     public var nodeId: String?
     public var clusterName: String?
+    public var clusterLeaseSeconds: Double?
+    public var clusterRequestTimeoutSeconds: Double?
     /// Handlers for hubs the file does not name.
     public var eventHandlers: [EventHandler] = []
     /// Per hub (lower-cased name), in file order.

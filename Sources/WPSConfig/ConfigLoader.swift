@@ -15,7 +15,7 @@ public enum ConfigLoader {
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
         "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
         "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost", "redis", "redisCluster", "nodeId",
-        "clusterName",
+        "clusterName", "clusterLeaseSeconds", "clusterRequestTimeoutSeconds",
     ]
     /// The values `logFormat` takes.
     public static let logFormats: Set<String> = ["text", "json"]
@@ -89,6 +89,8 @@ public enum ConfigLoader {
         case "redisCluster": file.redisCluster = try reader.bool(value, key)
         case "nodeId": file.nodeId = try reader.string(value, key)
         case "clusterName": file.clusterName = try reader.string(value, key)
+        case "clusterLeaseSeconds": file.clusterLeaseSeconds = try reader.positive(value, key)
+        case "clusterRequestTimeoutSeconds": file.clusterRequestTimeoutSeconds = try reader.positive(value, key)
         case "accessKeys":
             let keys = try reader.sequence(value, key).map { (node) throws(ConfigError) in try reader.string(node, key)
             }

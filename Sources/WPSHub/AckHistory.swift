@@ -19,6 +19,11 @@ struct AckHistory {
         return order.contains(ackId)
     }
 
+    /// The remembered ids, oldest first.
+    var ids: [UInt64] {
+        order.count < capacity ? order : Array(order[oldest...] + order[..<oldest])
+    }
+
     mutating func insert(_ ackId: UInt64) {
         guard !contains(ackId) else { return }
         if order.count < capacity {

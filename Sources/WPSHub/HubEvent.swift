@@ -27,6 +27,8 @@ public enum DetachCause: String, Sendable {
     case slowConsumer
     /// Another connection resumed the session while this one was still open.
     case replaced
+    /// The client resumed on another node, which takes the session over.
+    case handingOver
 }
 
 /// Why a session ended.
@@ -37,6 +39,8 @@ public enum EndCause: String, Sendable {
     case dropped
     /// A reliable session was not resumed within the resume window.
     case resumeWindowPassed
+    /// The session moved to another node, where it goes on.
+    case handedOver
     /// The reliable message buffer overflowed.
     case bufferOverflow
     /// A non-reliable client did not read (slow consumer).
@@ -68,6 +72,7 @@ public enum ResumeRefusal: String, Sendable {
         case .bufferOverflow: self = .overflowed
         case .closedByServer: self = .closedByServer
         case .clientClosed, .dropped, .slowConsumer, .protocolViolation: self = .ended
+        case .handedOver: self = .unknown
         }
     }
 }

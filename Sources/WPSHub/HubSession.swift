@@ -40,6 +40,9 @@ public final class HubSession {
             replayAllowance = 0
         }
     }
+    /// Set while the session moves between nodes (LoopHub+Handover): what deliveries do
+    /// meanwhile.
+    var handover: HandoverState?
     /// Groups joined, with this session's position in each group's member list.
     var groupSlots = GroupSlots()
     let reconnectionToken: String?
@@ -75,6 +78,16 @@ public final class HubSession {
         case .jsonReliable: WebPubSubSubprotocol.jsonReliable.name
         case .raw: nil
         }
+    }
+
+    /// What can be sent of this session's buffer, oldest first.
+    func unackedEntries() -> [SessionSnapshot.Entry] {
+        var entries: [SessionSnapshot.Entry] = []
+        entries.reserveCapacity(unacked.count)
+        unacked.forEach {
+            entries.append(.init(sequenceId: $0.sequenceId, broadcast: $0.broadcast.takeUnretainedValue()))
+        }
+        return entries
     }
 
     init(connectionId: String, identity: ClientIdentity, reconnectionToken: String?, ackHistoryCount: Int) {

@@ -18,7 +18,7 @@ public final class LoopHub {
     /// The application's event handlers; nil: none configured.
     public var upstream: HubUpstream?
     /// Sessions of this loop by connection id, including reliable ones waiting for resume.
-    public private(set) var sessions: [String: HubSession] = [:]
+    public internal(set) var sessions: [String: HubSession] = [:]
     var groups: [GroupKey: [HubSession]] = [:]
     var detached: Set<String> = []
     /// Hears session events (logs, metrics, trace); nil: nobody listens.
@@ -92,8 +92,15 @@ public final class LoopHub {
         session.resumeCount += 1
         detached.remove(connectionId)
         sendConnected(session)
-        // Everything not yet acknowledged, in order, with its original sequence id; copies
-        // whose `messageTtlSeconds` ran out are skipped (the client's cumulative ack covers them).
+        replay(session, on: transport)
+        observer?.hubEvent(.resumed(session, replayed: session.unackedCount))
+        return session
+    }
+
+    /// Sends everything not yet acknowledged, in order, with its original sequence id;
+    /// copies whose `messageTtlSeconds` ran out are skipped (the client's cumulative ack
+    /// covers them).
+    func replay(_ session: HubSession, on transport: HubTransport) {
         var replayed = 0
         session.unacked.forEach { entry in
             if entry.expiresAt != 0, entry.expiresAt <= self.now { return }
@@ -106,8 +113,6 @@ public final class LoopHub {
         // counting it against the client would cut it again at the next message, and again
         // after every recovery. It is allowed on top of the limit until acknowledged.
         session.replayAllowance = replayed
-        observer?.hubEvent(.resumed(session, replayed: session.unackedCount))
-        return session
     }
 
     /// The socket of `session` is gone. `clientCloseCode` is the code of the client's close

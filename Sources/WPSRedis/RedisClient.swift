@@ -39,6 +39,9 @@ public final class RedisClient: ConnectionHandler {
     public var onStateChange: ((State) -> Void)?
     public var onReadyChange: ((Bool) -> Void)?
     public var onMessage: ((_ channel: [UInt8], _ message: [UInt8]) -> Void)?
+    /// Replies received, and the time between each command and its reply, summed (ns).
+    public private(set) var repliesReceived = 0
+    public private(set) var replyNanos: UInt64 = 0
     /// The id Redis gave this connection (`CLIENT ID`), from the handshake; 0 before.
     public private(set) var clientId: Int64 = 0
 
@@ -246,6 +249,8 @@ public final class RedisClient: ConnectionHandler {
         guard pendingHead < pending.count else { return }  // An answer nobody asked for.
         let command = pending[pendingHead]
         pendingHead += 1
+        repliesReceived += 1
+        replyNanos &+= loop.now &- (command.deadline &- configuration.commandTimeoutNanos)
         if pendingHead == pending.count {
             pending.removeAll(keepingCapacity: true)
             pendingHead = 0

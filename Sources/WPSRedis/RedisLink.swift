@@ -29,10 +29,18 @@ public protocol RedisLink: AnyObject {
     /// Calls `done(true)` once every earlier `subscribe` and `unsubscribe` is in effect at
     /// Redis, or `done(false)` when that cannot be known (not connected, connection lost).
     func barrier(_ done: @escaping (Bool) -> Void)
+    /// Replies received so far and the time they took in all (ns), for metrics.
+    var roundTrips: (count: Int, nanos: UInt64) { get }
+}
+
+extension RedisLink {
+    public var roundTrips: (count: Int, nanos: UInt64) { (0, 0) }
 }
 
 extension RedisClient: RedisLink {
     public var isReady: Bool { state == .ready }
+
+    public var roundTrips: (count: Int, nanos: UInt64) { (repliesReceived, replyNanos) }
 
     public func command(_ arguments: [RESPArgument], key: String?, reply: Reply?) {
         send(arguments, reply: reply)

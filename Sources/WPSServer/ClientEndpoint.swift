@@ -77,7 +77,7 @@ extension Router {
         {
             // Recovery: the old access token may have expired; the reconnection token is
             // what proves the client (reference §3.4). Failures are accepted, then closed 1008.
-            let owner = ConnectionIDs.loopIndex(of: connectionId).flatMap { $0 < loop.siblings.count ? $0 : nil }
+            let owner = ConnectionIDs.loopIndex(of: connectionId, loops: loop.siblings.count)
             // Stable names: logs and metrics count them (protocol-spec/server.md, Logs).
             let refusal: String? =
                 if subprotocol?.isReliable != true {
@@ -88,9 +88,8 @@ extension Router {
                     "badToken"
                 } else if owner == nil {
                     "badConnectionId"
-                } else if ConnectionIDs.node(of: connectionId) != context.cluster?.nodeId {
-                    // Held by another node (or made outside this cluster); handing a session
-                    // over between nodes is not done yet.
+                } else if context.cluster == nil, ConnectionIDs.node(of: connectionId) != nil {
+                    // Made by a cluster node; this server is not one.
                     "otherNode"
                 } else {
                     nil
@@ -308,6 +307,14 @@ enum ConnectionIDs {
         let count = id.utf8.count
         guard count == 32 || (count > 33 && id.utf8.dropLast(32).last == UInt8(ascii: ".")) else { return nil }
         return Int(id.suffix(2), radix: 16)
+    }
+
+    /// The loop of a node with `loops` loops that holds connection `id`. A cluster id made
+    /// on a node with more loops maps onto this node's loops (its session may move here).
+    static func loopIndex(of id: String, loops: Int) -> Int? {
+        guard let index = loopIndex(of: id) else { return nil }
+        if index < loops { return index }
+        return node(of: id) != nil ? index % loops : nil
     }
 
     /// The node named in a cluster connection id; nil for ids without one.

@@ -15,6 +15,9 @@ final class ClusterShared: Sendable {
     /// Whether loop 0's subscription link is up: without it nothing from other nodes
     /// arrives, so the node is not ready and cross-node operations are refused.
     let subscriberReady = Atomic<Bool>(false)
+    /// Sessions whose connection id names this node but which moved to another node, with
+    /// that node: messages and operations for them are passed on.
+    let moved = Mutex(MovedSessions())
 
     init(configuration: ClusterConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -28,6 +31,29 @@ final class ClusterShared: Sendable {
     func makeLink(on loop: EventLoop) -> RedisLink {
         RedisClient(loop: loop, configuration: configuration.redis)
     }
+}
+
+/// Where sessions of this node went, the oldest forgotten first past `limit`.
+struct MovedSessions {
+    static let limit = 100_000
+    private var nodes: [String: String] = [:]
+    private var order: [String] = []
+    private var head = 0
+
+    subscript(connectionId: String) -> String? { nodes[connectionId] }
+
+    mutating func record(_ connectionId: String, movedTo node: String) {
+        if nodes.updateValue(node, forKey: connectionId) != nil { return }
+        if order.count < Self.limit {
+            order.append(connectionId)
+        } else {
+            nodes.removeValue(forKey: order[head])
+            order[head] = connectionId
+            head = (head + 1) % Self.limit
+        }
+    }
+
+    mutating func forget(_ connectionId: String) { nodes.removeValue(forKey: connectionId) }
 }
 
 /// Why a cluster-wide operation did not complete.
@@ -56,8 +82,17 @@ final class ClusterLoop: HubMembership {
     /// Connections per user channel on this loop.
     private var userCounts: [String: Int] = [:]
     private var pending: [UInt64: PendingRequest] = [:]
+    /// Recoveries that arrived here for sessions held elsewhere, by connection id.
+    private var incoming: [String: IncomingHandover] = [:]
+    /// Sessions of this loop being handed to another node, with the deadline for its commit.
+    private var outgoing: [String: (to: String, deadline: UInt64)] = [:]
     private var requestCounter: UInt64 = 0
     private var scratch: [UInt8] = []
+    /// For `/metrics`: messages this loop published for other nodes and received from them,
+    /// and cluster-wide operations by outcome.
+    private(set) var published = 0
+    private(set) var received = 0
+    private(set) var operations: [String: Int] = [:]
 
     // Loop 0 only.
     private var subscriber: RedisLink?
@@ -66,6 +101,18 @@ final class ClusterLoop: HubMembership {
     /// Filters of operations from other nodes, compiled once per text.
     private var filters: [String: ConnectionSelector.Predicate] = [:]
     static let filterCacheLimit = 256
+
+    struct IncomingHandover {
+        /// The new socket; nil once it closed while waiting.
+        var application: HubApplication?
+        var deadline: UInt64
+        /// Nodes that received the begin (nil until Redis answered), and how many said no.
+        var expected: Int?
+        var refusals = 0
+        /// The session was adopted; now the commit and the tail are awaited.
+        var adopted = false
+        var committed = false
+    }
 
     struct PendingRequest {
         let operation: HubOperation
@@ -112,6 +159,15 @@ final class ClusterLoop: HubMembership {
 
     var nodeId: String { shared.nodeId }
 
+    /// This loop's Redis links for metrics: (commands up, subscription up or nil when this
+    /// loop has none), and their round trips.
+    var linkStates: (commands: Bool, subscription: Bool?) { (link.isReady, subscriber.map(\.isReady)) }
+    var roundTrips: (count: Int, nanos: UInt64) {
+        let own = link.roundTrips
+        let other = subscriber?.roundTrips ?? (count: 0, nanos: 0)
+        return (own.count + other.count, own.nanos &+ other.nanos)
+    }
+
     /// True while a message or operation from here can reach every node.
     var isReady: Bool { link.isReady && shared.subscriberReady.load(ordering: .acquiring) }
 
@@ -126,7 +182,7 @@ final class ClusterLoop: HubMembership {
         case .user(let user): channel = channels.user(hub: broadcast.hub, user: user)
         case .hub: channel = channels.all
         case .connection(let id):
-            guard let node = ConnectionIDs.node(of: id), node != nodeId else {
+            guard let node = owner(of: id), node != nodeId else {
                 done?(true)
                 return
             }
@@ -142,12 +198,20 @@ final class ClusterLoop: HubMembership {
         }
         scratch.removeAll(keepingCapacity: true)
         ClusterWire.encode(.broadcast(origin: nodeId, broadcast, ttlMillis: ttl), into: &scratch)
+        published += 1
         link.publish(channel: channel, message: scratch) { result in
             if case .failure(let error) = result {
                 self.shared.logger.warning("a message for other nodes was not published: \(error)")
             }
             done?((try? result.get()) != nil)
         }
+    }
+
+    /// The node holding connection `id`: the one its id names, unless the session moved.
+    func owner(of id: String) -> String? {
+        guard let named = ConnectionIDs.node(of: id) else { return nil }
+        guard named == nodeId else { return named }
+        return shared.moved.withLock { $0[id] } ?? named
     }
 
     // MARK: - operations
@@ -191,10 +255,18 @@ final class ClusterLoop: HubMembership {
 
     private func finish(_ id: UInt64, _ result: Result<HubOperationResult, ClusterFailure>) {
         guard let request = pending.removeValue(forKey: id) else { return }
+        let outcome: String
+        switch result {
+        case .success: outcome = "ok"
+        case .failure(.unavailable): outcome = "unavailable"
+        case .failure(.timeout): outcome = "timeout"
+        }
+        operations[outcome, default: 0] += 1
         request.done(result)
     }
 
     private func expireRequests() {
+        if !incoming.isEmpty || !outgoing.isEmpty { expireHandovers() }
         guard !pending.isEmpty else { return }
         let now = loop.now
         for (id, request) in pending where request.deadline <= now {
@@ -252,6 +324,7 @@ final class ClusterLoop: HubMembership {
     // MARK: - receiving (loop 0)
 
     private func received(_ message: [UInt8]) {
+        received += 1
         let decoded: ClusterMessage
         do {
             decoded = try message.withUnsafeBytes { bytes throws(ClusterWire.DecodeError) in
@@ -263,11 +336,34 @@ final class ClusterLoop: HubMembership {
         }
         switch decoded {
         case .broadcast(let origin, let broadcast, _):
+            if case .connection(let id) = broadcast.selector.target {
+                // Published to the node the id names; passed on if the session moved. Its
+                // origin may be this node (a session that moved here, addressed from here).
+                if let next = movedTo(id) {
+                    return link.publish(channel: shared.channels.node(next), message: message, reply: nil)
+                }
+                return deliverHere(broadcast)
+            }
             // Its own node delivered it when it was published.
             guard origin != nodeId else { return }
             deliverHere(broadcast)
         case .request(let origin, let id, let operation):
+            if let connectionId = operation.connectionId, let next = movedTo(connectionId) {
+                return link.publish(channel: shared.channels.node(next), message: message, reply: nil)
+            }
             answer(operation, id: id, to: origin)
+        case .handoverBegin(let id, let node):
+            onSessionLoop(id) { $0.handoverAsked(id, by: node) }
+        case .handoverState(let id, let snapshot):
+            onSessionLoop(id) { $0.handoverAnswered(id, snapshot) }
+        case .handoverCommit(let id, let node):
+            // The node an id names passes messages for it on to wherever it is now.
+            if ConnectionIDs.node(of: id) == nodeId {
+                shared.moved.withLock { node == nodeId ? $0.forget(id) : $0.record(id, movedTo: node) }
+            }
+            onSessionLoop(id) { $0.handoverCommitted(id, to: node) }
+        case .handoverTail(let id, let tail):
+            onSessionLoop(id) { $0.handoverTailArrived(id, tail) }
         case .reply(let id, let result):
             let owner = Int(id >> 48)
             if owner == loop.index {
@@ -278,11 +374,26 @@ final class ClusterLoop: HubMembership {
         }
     }
 
+    /// Where a session named by this node went, if it moved.
+    private func movedTo(_ id: String) -> String? {
+        guard ConnectionIDs.node(of: id) == nodeId else { return nil }
+        return shared.moved.withLock { $0[id] }
+    }
+
+    /// Runs `body` on the loop that holds (or would hold) session `id` here.
+    private func onSessionLoop(_ id: String, _ body: @escaping @Sendable (ClusterLoop) -> Void) {
+        guard let owner = ConnectionIDs.loopIndex(of: id, loops: loop.siblings.count) else { return }
+        if owner == loop.index { return body(self) }
+        loop.siblings[owner].post { loop in
+            if let cluster = LoopContext.of(loop).cluster { body(cluster) }
+        }
+    }
+
     /// Delivers a broadcast from another node on every loop of this one (a connection's
     /// message only on the loop that owns it).
     private func deliverHere(_ broadcast: Broadcast) {
         if case .connection(let id) = broadcast.selector.target {
-            guard let owner = ConnectionIDs.loopIndex(of: id), owner < loop.siblings.count else { return }
+            guard let owner = ConnectionIDs.loopIndex(of: id, loops: loop.siblings.count) else { return }
             if owner == loop.index { return hub.deliver(broadcast) }
             loop.siblings[owner].post { loop in LoopContext.of(loop).hub.deliver(broadcast.copyForAnotherLoop()) }
             return
@@ -312,6 +423,144 @@ final class ClusterLoop: HubMembership {
         if filters.count >= Self.filterCacheLimit { filters.removeAll(keepingCapacity: true) }
         filters[text] = predicate
         return predicate
+    }
+
+    // MARK: - resume on another node (protocol-spec/cluster.md)
+
+    /// A reliable client came back here with a session another node holds: ask for it.
+    /// The socket waits (without a session) until it is adopted or refused.
+    func requestHandover(_ id: String, for application: HubApplication) {
+        guard isReady, incoming[id] == nil else {
+            return application.handoverRefused(reason: "otherNode")
+        }
+        let deadline = loop.now &+ UInt64(shared.configuration.requestTimeout.nanoseconds)
+        incoming[id] = IncomingHandover(application: application, deadline: deadline)
+        let message = ClusterWire.encode(.handoverBegin(connectionId: id, to: nodeId))
+        link.publish(channel: shared.channels.all, message: message) { [unowned self] result in
+            guard incoming[id] != nil else { return }
+            switch result {
+            case .success(let count):
+                incoming[id]?.expected = Int(count)
+                refuseIfNobodyHasIt(id)
+            case .failure:
+                refuseHandover(id)
+            }
+        }
+    }
+
+    /// The socket of a waiting recovery closed: the session, if it comes, waits here.
+    func handoverSocketClosed(_ id: String) {
+        incoming[id]?.application = nil
+    }
+
+    /// Some node wants session `id`: the node holding it sends it, every other says no.
+    private func handoverAsked(_ id: String, by node: String) {
+        let snapshot = node == nodeId ? nil : hub.beginHandover(connectionId: id)
+        if snapshot != nil {
+            outgoing[id] = (node, loop.now &+ 2 &* UInt64(shared.configuration.requestTimeout.nanoseconds))
+        }
+        let message = ClusterWire.encode(.handoverState(connectionId: id, snapshot), now: loop.now)
+        link.publish(channel: shared.channels.node(node), message: message, reply: nil)
+    }
+
+    private func handoverAnswered(_ id: String, _ snapshot: SessionSnapshot?) {
+        guard var waiting = incoming[id], !waiting.adopted else { return }
+        guard let snapshot else {
+            waiting.refusals += 1
+            incoming[id] = waiting
+            return refuseIfNobodyHasIt(id)
+        }
+        waiting.adopted = true
+        incoming[id] = waiting
+        let session = hub.adoptHandover(snapshot, transport: waiting.application, now: loop.now)
+        waiting.application?.adopted(session)
+        // The commit goes out once this node's subscriptions for the session are in effect:
+        // from that point in the cluster's message order, this node has every message for it.
+        let commit = ClusterWire.encode(.handoverCommit(connectionId: id, to: nodeId))
+        let send: @Sendable (EventLoop) -> Void = { loop in
+            guard let zero = LoopContext.of(loop).cluster else { return }
+            zero.subscriber?.barrier { _ in
+                zero.link.publish(channel: zero.shared.channels.all, message: commit, reply: nil)
+            }
+        }
+        if loop.index == 0 { send(loop) } else { loop.siblings[0].post(send) }
+    }
+
+    private func handoverCommitted(_ id: String, to node: String) {
+        if node == nodeId {
+            incoming[id]?.committed = true
+            hub.handoverCommitted(connectionId: id)
+            return
+        }
+        guard outgoing.removeValue(forKey: id) != nil, let tail = hub.commitHandover(connectionId: id) else { return }
+        let message = ClusterWire.encode(.handoverTail(connectionId: id, tail), now: loop.now)
+        link.publish(channel: shared.channels.node(node), message: message, reply: nil)
+    }
+
+    private func handoverTailArrived(_ id: String, _ tail: [Broadcast]) {
+        guard incoming.removeValue(forKey: id) != nil else { return }
+        hub.finishHandover(connectionId: id, tail: tail)
+    }
+
+    private func refuseIfNobodyHasIt(_ id: String) {
+        guard let waiting = incoming[id], !waiting.adopted, let expected = waiting.expected,
+            waiting.refusals >= expected
+        else { return }
+        refuseHandover(id)
+    }
+
+    private func refuseHandover(_ id: String) {
+        guard let waiting = incoming.removeValue(forKey: id), !waiting.adopted else { return }
+        waiting.application?.handoverRefused(reason: "unknown")
+    }
+
+    private func expireHandovers() {
+        let now = loop.now
+        for (id, waiting) in incoming where waiting.deadline <= now {
+            if !waiting.adopted {
+                refuseHandover(id)
+            } else if waiting.deadline &+ UInt64(shared.configuration.requestTimeout.nanoseconds) <= now {
+                // The old node did not send its tail: go on without it (protocol-spec/cluster.md).
+                shared.logger.warning(
+                    "session \(id): the previous node sent no tail; messages sent meanwhile may be missing")
+                incoming.removeValue(forKey: id)
+                hub.finishHandover(connectionId: id, tail: [])
+            }
+        }
+        for (id, handover) in outgoing where handover.deadline <= now {
+            outgoing.removeValue(forKey: id)
+            hub.abortHandover(connectionId: id, now: now)
+        }
+    }
+
+    /// The registered nodes with their lease expiry (ms since the epoch), for `/admin/server`;
+    /// nil when Redis cannot say.
+    func registeredNodes(_ done: @escaping ([(node: String, expiresAt: Int64)]?) -> Void) {
+        let key = shared.channels.nodes
+        link.command(["ZRANGE", .text(key), "0", "-1", "WITHSCORES"], key: key) { result in
+            guard case .success(let value) = result, let items = value.elements else { return done(nil) }
+            var nodes: [(node: String, expiresAt: Int64)] = []
+            // RESP3 answers pairs; RESP2 a flat list.
+            var flat: [RESPValue] = []
+            for item in items {
+                if let pair = item.elements { flat += pair } else { flat.append(item) }
+            }
+            var index = 0
+            while index + 1 < flat.count {
+                if let node = flat[index].string {
+                    let score: Int64
+                    switch flat[index + 1] {
+                    case .double(let text), .bulkString(let text):
+                        score = Int64(Double(String(decoding: text, as: UTF8.self)) ?? 0)
+                    case .integer(let value): score = value
+                    default: score = 0
+                    }
+                    nodes.append((node, score))
+                }
+                index += 2
+            }
+            done(nodes)
+        }
     }
 
     // MARK: - lease (loop 0)

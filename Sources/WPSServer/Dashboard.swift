@@ -97,6 +97,7 @@ enum Dashboard {
 
           <section class="card s4"><h2>Per hub</h2><div class="bars" id="hubs"><div class="empty">no data yet</div></div></section>
           <section class="card s4"><h2>Per event loop</h2><div class="bars" id="loops"><div class="empty">no data yet</div></div></section>
+          <section class="card s12" id="cluster-card" hidden><h2>Cluster nodes</h2><div class="sub" id="cluster-meta"></div><div class="bars" id="cluster-nodes"></div><div class="sub">bars: seconds left of each node's lease (renewed every third of it)</div></section>
           <section class="card s4"><h2>Recent problems and recoveries</h2><div class="list" id="problems"><div class="empty">nothing yet</div></div></section>
 
           <section class="card s7"><h2>Slowest connections (most queued bytes)</h2>
@@ -173,6 +174,13 @@ enum Dashboard {
             $("meta").textContent = "v" + body.version + " · up " + fmtAge(body.uptimeSeconds * 1000) + " · " + body.loops.length + " loops";
             bars("hubs", body.hubs.map((h) => [h.hub, h.connections]));
             bars("loops", body.loops.map((l) => ["loop " + l.loop, l.connections]));
+            const cluster = body.cluster;
+            $("cluster-card").hidden = !cluster;
+            if (cluster) {
+              $("cluster-meta").textContent = "cluster " + cluster.name + " · this node " + cluster.nodeId + " · Redis " + cluster.redis + " · link " + (cluster.linkUp ? "up" : "DOWN");
+              $("cluster-meta").className = cluster.linkUp ? "sub" : "sub bad";
+              if (cluster.nodes) bars("cluster-nodes", cluster.nodes.map((n) => [n.nodeId + (n.nodeId === cluster.nodeId ? " (this)" : ""), Math.max(0, Math.round(n.leaseLeftMillis / 1000))]));
+            }
           } catch (e) { if (e.message !== "unauthorized") setStatus("server unreachable", "bad"); }
         }
 

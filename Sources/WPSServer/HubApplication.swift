@@ -36,6 +36,10 @@ final class HubApplication: HubTransport, WebSocketApplication {
     var pendingBytes = 0
     let outbox: Outbox
     let hub: LoopHub
+    /// This loop's part of the cluster, for recoveries of sessions held by other nodes.
+    let cluster: ClusterLoop?
+    /// The session this socket waits to take over from another node.
+    var awaitedSession: String?
     var start: Start
     /// Set in `opened`. Not retained (the session owns this application) and not weak
     /// either: a weak load per send showed up in profiles, and the session outlives every
@@ -51,6 +55,7 @@ final class HubApplication: HubTransport, WebSocketApplication {
     init(context: LoopContext, start: Start, admission: ConnectionTicket? = nil, maxMessagesPerSecond: Int = 0) {
         hub = context.hub
         outbox = context.outbox
+        cluster = context.cluster
         self.start = start
         self.admission = admission
         self.maxMessagesPerSecond = maxMessagesPerSecond
@@ -81,6 +86,12 @@ final class HubApplication: HubTransport, WebSocketApplication {
             hubSession?.openedAt = session.connection.loop.now
             admission = nil
         case .resume(let connectionId):
+            // Not here: in a cluster another node may hold it and hand it over.
+            if let cluster, !hub.hasSession(connectionId) {
+                awaitedSession = connectionId
+                cluster.requestHandover(connectionId, for: self)
+                return
+            }
             hubSession = hub.resume(connectionId: connectionId, transport: self, now: session.connection.loop.now)
             if hubSession == nil {
                 session.close(.policyViolation, reason: "the connection cannot be recovered")
@@ -90,6 +101,20 @@ final class HubApplication: HubTransport, WebSocketApplication {
         case .started:
             break
         }
+    }
+
+    /// Another node handed the awaited session over; it is this socket's now.
+    func adopted(_ hubSession: HubSession) {
+        awaitedSession = nil
+        self.hubSession = hubSession
+    }
+
+    /// No node could hand the awaited session over.
+    func handoverRefused(reason: String) {
+        guard let id = awaitedSession else { return }
+        awaitedSession = nil
+        outbox.events.report(.recoveryRefused(connectionId: id, reason: reason))
+        session?.close(.policyViolation, reason: "the connection cannot be recovered")
     }
 
     func received(_ opcode: WebSocketOpcode, _ payload: UnsafeRawBufferPointer, on session: WebSocketSession) {
@@ -121,6 +146,10 @@ final class HubApplication: HubTransport, WebSocketApplication {
 
     func closed(_ session: WebSocketSession) {
         deliveryConnection = nil
+        if let id = awaitedSession {
+            awaitedSession = nil
+            cluster?.handoverSocketClosed(id)
+        }
         if !outbox.events.isEmpty {
             let byPeer = session.peerStartedClose || !session.closeSent
             let code =

@@ -101,6 +101,22 @@ final class LoopMetrics: HubObserver, ServerObserver {
             out.count("wps_deflate_output_bytes_total", deflate.compressedOutputBytes)
         }
 
+        if let cluster = context.cluster {
+            let links = cluster.linkStates
+            out.gauge("wps_redis_links_up", ["role", "commands"], links.commands ? 1 : 0)
+            if let subscription = links.subscription {
+                out.gauge("wps_redis_links_up", ["role", "subscription"], subscription ? 1 : 0)
+            }
+            let trips = cluster.roundTrips
+            out.count("wps_redis_round_trips_total", trips.count)
+            out.count("wps_redis_round_trip_microseconds_total", Int(trips.nanos / 1000))
+            out.count("wps_cluster_messages_published_total", cluster.published)
+            out.count("wps_cluster_messages_received_total", cluster.received)
+            for (outcome, count) in cluster.operations {
+                out.count("wps_cluster_operations_total", ["result", outcome], count)
+            }
+        }
+
         var queued = 0
         for session in context.hub.sessions.values {
             guard let transport = session.transport else { continue }

@@ -39,8 +39,19 @@ extension Router {
         switch segments.count {
         case 2 where segments[1] == "server":
             let started = startedAt
+            guard let cluster = context.cluster else {
+                return .deferred { reply in
+                    Gather.run(on: loop, { $0.summary() }) { reply(Self.serverAnswer($0, startedAt: started)) }
+                }
+            }
             return .deferred { reply in
-                Gather.run(on: loop, { $0.summary() }) { reply(Self.serverAnswer($0, startedAt: started)) }
+                Gather.run(on: loop, { $0.summary() }) { loops in
+                    cluster.registeredNodes { nodes in
+                        reply(
+                            Self.serverAnswer(
+                                loops, startedAt: started, cluster: Self.clusterValue(cluster, nodes: nodes)))
+                    }
+                }
             }
         case 3 where segments[1] == "hubs":
             guard let hub = HubName.canonical(segments[2]) else {
@@ -105,7 +116,31 @@ extension Router {
 
     // MARK: - answers
 
-    static func serverAnswer(_ loops: [LoopHub.Summary], startedAt: Int64) -> HTTPAnswer {
+    /// This node's place in the cluster and the nodes registered there (cluster.md §5).
+    static func clusterValue(_ cluster: ClusterLoop, nodes: [(node: String, expiresAt: Int64)]?) -> AdminJSON {
+        let now = ClusterLoop.wallClockMillis()
+        var fields: [AdminJSON.Field] = [
+            .init("name", .string(cluster.shared.configuration.name)),
+            .init("nodeId", .string(cluster.nodeId)),
+            .init("redis", .string(cluster.shared.configuration.redis.redactedURL)),
+            .init("linkUp", .bool(cluster.isReady)),
+        ]
+        if let nodes {
+            fields.append(
+                .init(
+                    "nodes",
+                    .array(
+                        nodes.map { entry in
+                            .object([
+                                .init("nodeId", .string(entry.node)),
+                                .init("leaseLeftMillis", .int(Int(entry.expiresAt - now))),
+                            ])
+                        })))
+        }
+        return .object(fields)
+    }
+
+    static func serverAnswer(_ loops: [LoopHub.Summary], startedAt: Int64, cluster: AdminJSON? = nil) -> HTTPAnswer {
         var hubs: [String: (connections: Int, waiting: Int)] = [:]
         for loop in loops {
             for (name, counts) in loop.hubs {
@@ -113,30 +148,31 @@ extension Router {
                 hubs[name] = (sum.connections + counts.connections, sum.waiting + counts.waiting)
             }
         }
-        let body = AdminJSON.object([
-            .init("version", .string(serverVersion)),
-            .init("uptimeSeconds", .int(Int(max(0, Int64(time(nil)) - startedAt)))),
-            .init("connections", .int(loops.reduce(0) { $0 + $1.connections })),
-            .init("waitingForResume", .int(loops.reduce(0) { $0 + $1.waitingForResume })),
-            .init(
-                "loops",
-                .array(
-                    loops.enumerated().map { index, loop in
-                        .object([
-                            .init("loop", .int(index)), .init("connections", .int(loop.connections)),
-                            .init("waitingForResume", .int(loop.waitingForResume)),
-                        ])
-                    })),
-            .init(
-                "hubs",
-                .array(
-                    hubs.keys.sorted().map { name in
-                        .object([
-                            .init("hub", .string(name)), .init("connections", .int(hubs[name]!.connections)),
-                            .init("waitingForResume", .int(hubs[name]!.waiting)),
-                        ])
-                    })),
-        ])
+        let body = AdminJSON.object(
+            [
+                .init("version", .string(serverVersion)),
+                .init("uptimeSeconds", .int(Int(max(0, Int64(time(nil)) - startedAt)))),
+                .init("connections", .int(loops.reduce(0) { $0 + $1.connections })),
+                .init("waitingForResume", .int(loops.reduce(0) { $0 + $1.waitingForResume })),
+                .init(
+                    "loops",
+                    .array(
+                        loops.enumerated().map { index, loop in
+                            .object([
+                                .init("loop", .int(index)), .init("connections", .int(loop.connections)),
+                                .init("waitingForResume", .int(loop.waitingForResume)),
+                            ])
+                        })),
+                .init(
+                    "hubs",
+                    .array(
+                        hubs.keys.sorted().map { name in
+                            .object([
+                                .init("hub", .string(name)), .init("connections", .int(hubs[name]!.connections)),
+                                .init("waitingForResume", .int(hubs[name]!.waiting)),
+                            ])
+                        })),
+            ] + (cluster.map { [.init("cluster", $0)] } ?? []))
         return HTTPAnswer(.ok, body: body.bytes)
     }
 

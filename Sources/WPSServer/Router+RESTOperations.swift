@@ -150,7 +150,7 @@ extension Router {
             // All or nothing: while other nodes cannot be reached nothing is delivered, so
             // the caller may retry without duplicates (protocol-spec/cluster.md).
             guard cluster.isReady else { return .answer(clusterUnavailable(.unavailable(.unavailable))) }
-            if case .connection(let id) = target, let node = ConnectionIDs.node(of: id), node != cluster.nodeId {
+            if case .connection(let id) = target, let node = cluster.owner(of: id), node != cluster.nodeId {
                 return .deferred { reply in
                     cluster.publish(broadcast) { published in
                         reply(published ? HTTPAnswer(.accepted) : self.clusterUnavailable(.unavailable(.unavailable)))
@@ -296,7 +296,7 @@ extension Router {
         if let cluster = r.context.cluster {
             if let id = operation.connectionId {
                 // Only its own node can hold a connection; an id naming no node names none.
-                guard let owner = ConnectionIDs.node(of: id) else {
+                guard let owner = cluster.owner(of: id) else {
                     return .answer(finish(HubOperationResult.empty(for: operation)))
                 }
                 node = owner == cluster.nodeId ? nil : owner

@@ -48,6 +48,14 @@ final class ServerMetrics: Sendable {
         "wps_tls_plaintext_rejected_total": "Plaintext HTTP requests refused on the TLS port.",
         "wps_deflate_input_bytes_total": "Bytes handed to permessage-deflate compression.",
         "wps_deflate_output_bytes_total": "Bytes permessage-deflate compression made of them.",
+        "wps_redis_links_up":
+            "Connections to Redis that are ready, by role (commands: one per loop; subscription: one per node).",
+        "wps_redis_round_trips_total": "Redis replies received.",
+        "wps_redis_round_trip_microseconds_total": "Time from each Redis command to its reply, summed.",
+        "wps_cluster_messages_published_total": "Messages published through Redis for other nodes.",
+        "wps_cluster_messages_received_total": "Payloads received from Redis (messages, operations, answers).",
+        "wps_cluster_operations_total":
+            "Cluster-wide REST operations asked by this node, by result (ok, unavailable, timeout).",
     ]
 
     static func descriptor(_ name: String) -> MetricNameDescriptor {

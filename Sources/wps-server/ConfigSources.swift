@@ -44,6 +44,13 @@ enum ConfigSources {
         var lines = ["configuration OK (\(file))"]
         lines.append("listen \(configuration.host):\(configuration.port), \(configuration.threads) threads")
         lines.append("access keys: \(configuration.accessKeys.count)")
+        if let cluster = configuration.cluster {
+            lines.append(
+                "cluster \(cluster.name), node \(cluster.nodeId), Redis\(cluster.redisCluster ? " Cluster" : "") \(cluster.redis.redactedURL)"
+            )
+        } else {
+            lines.append("single node (no Redis)")
+        }
         func describe(_ handler: EventHandler) -> String {
             let user = handler.userEvents.map { "user events \($0.description)" } ?? "no user events"
             let system = SystemEvent.allCases.filter { handler.systemEvents.contains($0) }.map(\.rawValue)

@@ -155,6 +155,16 @@ struct ServeCommand: ParsableCommand {
     var clusterName: String?
 
     @Option(
+        help:
+            "With --redis: seconds a node stays in the cluster without renewing its lease; a node cut off is dropped within 4/3 of it (default: 6)."
+    )
+    var clusterLease: Double?
+
+    @Option(
+        help: "With --redis: seconds a REST operation waits for the other nodes before it fails with 503 (default: 3).")
+    var clusterRequestTimeout: Double?
+
+    @Option(
         help: "TLS handshake steps per event-loop turn; more wait a turn, so new connections cannot starve live ones.")
     var tlsHandshakesPerTurn = 32
 
@@ -348,6 +358,18 @@ struct ServeCommand: ParsableCommand {
                     throw ValidationError("--cluster-name: \(problem)")
                 }
                 cluster.name = name
+            }
+            if let seconds = clusterLease ?? settings.clusterLeaseSeconds {
+                guard seconds >= 1, seconds <= 3600 else {
+                    throw ValidationError("--cluster-lease must be 1 to 3600 seconds")
+                }
+                cluster.lease = .milliseconds(Int64(seconds * 1000))
+            }
+            if let seconds = clusterRequestTimeout ?? settings.clusterRequestTimeoutSeconds {
+                guard seconds > 0, seconds <= 600 else {
+                    throw ValidationError("--cluster-request-timeout must be above 0 and at most 600 seconds")
+                }
+                cluster.requestTimeout = .milliseconds(Int64(seconds * 1000))
             }
             configuration.cluster = cluster
         }
