@@ -518,6 +518,47 @@ class ClusterHub(HubEnv):
             assert Cluster.node_of(c.conn_id) == node.node_id, (c.conn_id, node.node_id)
         return c
 
+    def collect(self, c, timeout: float = 5.0, groups=()) -> list[dict]:
+        """Every JSON message `c` received before sentinels sent to it now (what it got so far).
+
+        The sentinels go through a node that does not hold `c`, so they cross Redis behind
+        everything published before them (a node delivers its own publications at once, so a
+        sentinel sent through `c`'s node could overtake a message still on its way from
+        another node). With one Redis that is one ordered stream. A Redis Cluster keeps order
+        per channel only, so there a sentinel also goes on the hub-wide channel, the user's
+        and each of `groups` (groups `c` is a member of now)."""
+        owner = Cluster.node_of(c.conn_id)
+        others = [n for n in self.cluster.live_nodes() if n.node_id != owner] or self.cluster.live_nodes()
+        svc = self.node_svc(others[0])
+        token = "sentinel-" + uuid.uuid4().hex
+        waiting = {token + "-connection"}
+        svc.send_to_connection(c.conn_id, token + "-connection", content_type="text/plain")
+        if self.cluster.kind == "redis-cluster":
+            only = f"connectionId eq '{c.conn_id}'"
+            waiting.add(token + "-all")
+            svc.send_to_all(token + "-all", content_type="text/plain", filter=only)
+            if getattr(c, "user", None):
+                waiting.add(token + "-user")
+                svc.send_to_user(c.user, token + "-user", content_type="text/plain", filter=only)
+            for g in groups:
+                waiting.add(token + "-group-" + g)
+                svc.send_to_group(g, token + "-group-" + g, content_type="text/plain", filter=only)
+        before: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while waiting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"sentinels {sorted(waiting)} did not arrive within {timeout}s; got {before!r}")
+            msg = c.recv_json(left)
+            if msg.get("type") == "message" and msg.get("data") in waiting:
+                waiting.discard(msg["data"])
+            elif not (msg.get("type") == "message" and str(msg.get("data")).startswith(token)):
+                before.append(msg)
+        if not hasattr(c, "inbox"):
+            c.inbox = []
+        c.inbox.extend(before)
+        return before
+
     def sdk_on(self, node: Node, user: str | None = None, groups=(), roles=(), reliable: bool = True, **kw):
         return self.sdk(user, groups, roles, reliable=reliable, url=self.url_on(node, user, groups, roles), **kw)
 
