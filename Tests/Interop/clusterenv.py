@@ -35,6 +35,7 @@ NEGOTIATE_KEY = "cluster-interop-negotiate-key-0123456789"
 NODE_COUNT = 3
 SHARD_COUNT = 3
 NODE_HEADER = "x-cluster-node"
+PROBE = "probe-"  # prefix of the messages settle() sends
 STARTUP_TIMEOUT = 15.0
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -270,6 +271,7 @@ class Node(WpsProc):
         self.redis_url = redis_url
         self.cluster_name = cluster_name
         self.cluster_flags = tuple(flags)
+        self.hung = False
         super().__init__("--access-key", ACCESS_KEY, "--negotiate-key", NEGOTIATE_KEY, "--threads", "2",
                          "--redis", redis_url, *flags, "--node-id", node_id, "--cluster-name", cluster_name,
                          port=port, startup_timeout=STARTUP_TIMEOUT)
@@ -420,7 +422,8 @@ class Cluster:
         return connection_id.rsplit(".", 1)[0]
 
     def live_nodes(self) -> list[Node]:
-        return [n for n in self.nodes if n.alive()]
+        """Nodes running and not stopped with hang()."""
+        return [n for n in self.nodes if n.alive() and not n.hung]
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT, nodes: list[Node] | None = None) -> None:
         """Until /readyz says 200 on every live node (each has its Redis link)."""
@@ -430,6 +433,16 @@ class Cluster:
 
     def kill(self, node: Node) -> None:
         node.kill()
+
+    def hang(self, node: Node) -> None:
+        """SIGSTOP: the node keeps its sockets open but answers nothing, as if cut off."""
+        node.hung = True
+        os.kill(node.pid, signal.SIGSTOP)
+
+    def resume(self, node: Node) -> None:
+        if node.hung and node.alive():
+            os.kill(node.pid, signal.SIGCONT)
+        node.hung = False
 
     def restart(self, node: Node) -> Node:
         """Starts a stopped or killed node again with the same id and port; HAProxy's health
@@ -447,6 +460,17 @@ class Cluster:
 
     def start_redis(self) -> None:
         self.backend.start()
+
+    def registered_nodes(self) -> set[str]:
+        """The nodes with a lease in Redis (protocol-spec/cluster.md §5: the sorted set
+        `wps:NAME:nodes`), read from whichever server holds the key."""
+        servers = self.backend.servers if hasattr(self.backend, "servers") else [self.backend.server]
+        for server in servers:
+            try:
+                return set(redis_command(server.port, "ZRANGE", f"wps:{self.name}:nodes", "0", "-1"))
+            except RuntimeError:  # MOVED: another shard holds it
+                continue
+        return set()
 
     # -- clients of the service ----------------------------------------------------------------
     def connection_string(self, port: int | None = None) -> str:
@@ -473,6 +497,7 @@ class Cluster:
         if self.proxy is not None:
             self.proxy.close()
         for n in self.nodes:
+            self.resume(n)
             n.crash_reported = n.crash_reported or not n.alive()
             n.stop()
         if self.owns_backend:
@@ -505,8 +530,9 @@ class ClusterHub(HubEnv):
         return self.node_svc(node).get_client_access_token(**kw)["url"]
 
     def raw_on(self, node: Node, user: str | None = None, groups=(), roles=(),
-               protocol: str | None = restenv.JSON_PROTOCOL, timeout: float = 5.0):
-        """A raw client connected straight to `node` (its `connected` message read)."""
+               protocol: str | None = restenv.JSON_PROTOCOL, timeout: float = 5.0, settle: bool = True):
+        """A raw client connected straight to `node` (its `connected` message read; its
+        groups from the token settled, unless `settle` is false)."""
         c = restenv.RawClient.open(self.url_on(node, user, groups, roles), protocol, timeout=timeout)
         self.raws.append(c)
         c.user, c.conn_id, c.reconnection_token = user, None, None
@@ -516,6 +542,8 @@ class ClusterHub(HubEnv):
             c.conn_id = msg["connectionId"]
             c.reconnection_token = msg.get("reconnectionToken")
             assert Cluster.node_of(c.conn_id) == node.node_id, (c.conn_id, node.node_id)
+            if settle and groups:
+                self.settle(c, groups, timeout)
         return c
 
     def collect(self, c, timeout: float = 5.0, groups=()) -> list[dict]:
@@ -543,24 +571,80 @@ class ClusterHub(HubEnv):
             for g in groups:
                 waiting.add(token + "-group-" + g)
                 svc.send_to_group(g, token + "-group-" + g, content_type="text/plain", filter=only)
-        before: list[dict] = []
+        before: list[dict] = getattr(c, "pending", [])
+        c.pending = []
         deadline = time.monotonic() + timeout
         while waiting:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"sentinels {sorted(waiting)} did not arrive within {timeout}s; got {before!r}")
             msg = c.recv_json(left)
-            if msg.get("type") == "message" and msg.get("data") in waiting:
-                waiting.discard(msg["data"])
-            elif not (msg.get("type") == "message" and str(msg.get("data")).startswith(token)):
+            data = msg.get("data") if msg.get("type") == "message" else None
+            if isinstance(data, str) and data in waiting:
+                waiting.discard(data)
+            elif not (isinstance(data, str) and (data.startswith(token) or data.startswith(PROBE))):
                 before.append(msg)
         if not hasattr(c, "inbox"):
             c.inbox = []
         c.inbox.extend(before)
         return before
 
+    def settle(self, c, groups, timeout: float = 5.0) -> None:
+        """Waits until `c`'s membership of each of `groups` is in effect across the cluster: a
+        probe sent to the group through another node reaches it. A client's own join (at
+        connect or by joinGroup) is answered before its node's subscription reaches Redis,
+        so a message sent through another node right after may miss it (see
+        test_client_join_then_immediate_send_from_another_node); tests about other things
+        wait here first. Probes are left out of collect()."""
+        owner = Cluster.node_of(c.conn_id)
+        others = [n for n in self.cluster.live_nodes() if n.node_id != owner]
+        if not others:
+            return
+        svc = self.node_svc(others[0])
+        for g in groups:
+            deadline = time.monotonic() + timeout
+            while True:
+                probe = PROBE + uuid.uuid4().hex
+                svc.send_to_group(g, probe, content_type="text/plain", filter=f"connectionId eq '{c.conn_id}'")
+                try:
+                    _, skipped = c.recv_until(lambda m: m.get("type") == "message" and m.get("data") == probe,
+                                              min(0.5, max(0.05, deadline - time.monotonic())))
+                    c.pending = getattr(c, "pending", []) + skipped
+                    break
+                except AssertionError:
+                    if time.monotonic() >= deadline:
+                        raise AssertionError(f"{c.conn_id}'s membership of {g} never took effect") from None
+
+    def settle_sdk(self, c, groups, timeout: float = 5.0) -> None:
+        """settle() for an SdkClient; probes stay in its records (tests filter on PROBE)."""
+        owner = Cluster.node_of(c.connection_id)
+        others = [n for n in self.cluster.live_nodes() if n.node_id != owner]
+        if not others:
+            return
+        svc = self.node_svc(others[0])
+        for g in groups:
+            deadline = time.monotonic() + timeout
+            while True:
+                probe = PROBE + uuid.uuid4().hex
+                svc.send_to_group(g, probe, content_type="text/plain", filter=f"connectionId eq '{c.connection_id}'")
+                try:
+                    c.wait_for(lambda: any(m.data == probe for m in c.messages(g)),
+                               min(0.5, max(0.05, deadline - time.monotonic())), "a probe")
+                    break
+                except AssertionError:
+                    if time.monotonic() >= deadline:
+                        raise AssertionError(f"{c.connection_id}'s membership of {g} never took effect") from None
+
     def sdk_on(self, node: Node, user: str | None = None, groups=(), roles=(), reliable: bool = True, **kw):
         return self.sdk(user, groups, roles, reliable=reliable, url=self.url_on(node, user, groups, roles), **kw)
+
+    def raw(self, user: str | None = None, groups=(), roles=(), protocol: str | None = restenv.JSON_PROTOCOL,
+            timeout: float = 5.0, settle: bool = True):
+        """HubEnv.raw through HAProxy, with the token's groups settled (see settle())."""
+        c = super().raw(user, groups, roles, protocol, timeout)
+        if settle and groups and protocol:
+            self.settle(c, groups, timeout)
+        return c
 
     def sdk_via_proxy_on(self, node: Node, user: str | None = None, groups=(), roles=(), reliable: bool = True,
                          **kw):

@@ -27,7 +27,7 @@ from azure.core.rest import HttpRequest
 from azure.messaging.webpubsubclient.models import SendMessageError, WebPubSubDataType
 
 import clusterenv
-from clusterenv import (ACCESS_KEY, NEGOTIATE_KEY, NODE_HEADER, Cluster, cluster, env,  # noqa: F401
+from clusterenv import (ACCESS_KEY, NEGOTIATE_KEY, NODE_HEADER, PROBE, Cluster, cluster, env,  # noqa: F401
                         fresh_cluster, wait_until)
 from restenv import (API_VERSION, JSON_PROTOCOL, RELIABLE_PROTOCOL, hub_path, http_request, jwt_claims, rest,
                      unique)
@@ -57,8 +57,7 @@ def ack(c: RawClient, ack_id: int) -> dict:
 
 def received(env, c: RawClient) -> list:
     """Data of every message `c` got so far (sentinel-checked), including those read by ack()."""
-    before, c.pending = getattr(c, "pending", []), []
-    return data_of(before + env.collect(c))
+    return data_of(env.collect(c))
 
 
 def served_nodes(cluster: Cluster, calls) -> set[str]:
@@ -114,12 +113,18 @@ def test_sdk_clients_on_every_node_exchange_group_messages(env, reliable):
     assert {Cluster.node_of(c.connection_id) for c in clients} == all_node_ids(env.cluster)
     for c in clients:
         c.client.join_group(g)
+    for c in clients:
+        env.settle_sdk(c, [g])
     for i, c in enumerate(clients):
         c.client.send_to_group(g, f"from-{i}", WebPubSubDataType.TEXT)
+
+    def data(c):
+        return [m for m in c.messages(g) if not str(m.data).startswith(PROBE)]
+
     for c in clients:
-        c.wait_for(lambda c=c: len(c.messages(g)) >= 3, 10, "a message from every node")
+        c.wait_for(lambda c=c: len(data(c)) >= 3, 10, "a message from every node")
     for c in clients:
-        got = sorted((m.from_user_id, m.data) for m in c.messages(g))
+        got = sorted((m.from_user_id, m.data) for m in data(c))
         assert got == [(f"user{i}", f"from-{i}") for i in range(3)], got
         assert c.schema_errors == []
 
@@ -131,6 +136,8 @@ def test_client_join_send_leave_across_nodes(env):
     for i, c in enumerate(members):
         c.send_json({"type": "joinGroup", "group": g, "ackId": 1})
         assert ack(c, 1)["success"] is True
+    for c in members:
+        env.settle(c, [g])
     for i, c in enumerate(members):
         c.send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": f"hello-{i}", "ackId": 2})
         assert ack(c, 2)["success"] is True
@@ -146,6 +153,29 @@ def test_client_join_send_leave_across_nodes(env):
     assert received(env, members[0]) == []
     assert received(env, members[1]) == ["after-leave"]
     assert received(env, members[2]) == []
+
+
+@pytest.mark.xfail(reason="a client's join is acknowledged before its node's SUBSCRIBE reaches Redis (on a loop "
+                   "other than the first it is even posted to loop 0 first), so a message sent through another "
+                   "node right after the ack can miss the new member; seen in a few percent of joins under load",
+                   strict=False)
+def test_client_join_then_immediate_send_from_another_node(env):
+    """Once joinGroup is acknowledged, a message sent right away by a client on another node
+    reaches the new member."""
+    n1, n2 = env.cluster.nodes[0], env.cluster.nodes[1]
+    members = [env.raw_on(n1, "member", roles=ALL_ROLES) for _ in range(4)]  # on both loops of n1
+    sender = env.raw_on(n2, "sender", roles=ALL_ROLES)
+    missed = []
+    for i in range(25):
+        for m in members:
+            g = unique("fresh")
+            m.send_json({"type": "joinGroup", "group": g, "ackId": 100 + i})
+            assert ack(m, 100 + i)["success"] is True
+            sender.send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": f"first-{i}"})
+            got = received(env, m)
+            if got != [f"first-{i}"]:
+                missed.append((m.conn_id, i, got))
+    assert missed == [], f"messages lost right after joinGroup's ack (connection, round, received): {missed}"
 
 
 def test_rest_join_then_immediate_send_from_another_node(env):
@@ -516,6 +546,7 @@ def test_grant_revoke_check_permission_across_nodes(env):
         sdk.client.send_to_group(g, "denied-again", WebPubSubDataType.TEXT)
     env.node_svc(nodes[2]).grant_permission("joinLeaveGroup", cid, target_name=g)
     sdk.client.join_group(g)
+    env.settle_sdk(sdk, [g])
     env.svc.send_to_group(g, "joined", content_type="text/plain")
     sdk.wait_for(lambda: any(m.data == "joined" for m in sdk.messages(g)), 10, "the granted join")
     with pytest.raises(ResourceNotFoundError):
@@ -699,6 +730,8 @@ def test_killed_node_is_forgotten_and_its_clients_carry_on(fresh_cluster):
         # group membership comes back with the SDK's rejoin, which may still be under way
         wait_until(lambda: len(list(env.svc.list_connections(group=g))) == 4, 10,
                    "the reconnected clients to rejoin the group")
+        for c in (sdk_json, sdk_rel):
+            env.settle_sdk(c, [g])
         env.svc.send_to_group(g, "after-kill", content_type="text/plain")
         for c in (sdk_json, sdk_rel):
             c.wait_for(lambda c=c: any(m.data == "after-kill" for m in c.messages(g)), 10,
@@ -725,6 +758,68 @@ def test_killed_node_is_forgotten_and_its_clients_carry_on(fresh_cluster):
 
 
 # --------------------------------------------------------------------------------------------
+# a node that hangs (SIGSTOP): its Redis connections stay open, its lease runs out
+# --------------------------------------------------------------------------------------------
+
+LEASE_DROP_WITHIN = 12.0  # seconds: lease (6) + a check every third of it (2), + a 3 s request in flight
+
+
+def _hang_and_resume(cl: Cluster, wait_for_lease: bool) -> None:
+    env = cl.hub_env()
+    n1, n2, n3 = cl.nodes
+    try:
+        g = unique("g")
+        held = {n.node_id: env.raw_on(n, f"u-{n.node_id}", groups=[g]) for n in cl.nodes}
+        hung = held[n2.node_id]
+        if wait_for_lease:
+            wait_until(lambda: cl.registered_nodes() == all_node_ids(cl), 10, "every node to hold a lease")
+        cl.hang(n2)
+
+        # Until its lease runs out, operations that include it cannot complete: 503, not a hang.
+        # Then the survivors drop it and answer without it.
+        def answered_without_it():
+            r = rest(n1.port, "HEAD", hub_path(env.hub, f"/groups/{g}"), key=ACCESS_KEY, timeout=10)
+            assert r.status in (200, 503), r
+            return r.status == 200
+
+        wait_until(answered_without_it, LEASE_DROP_WITHIN, "the survivors to answer without the hung node",
+                   interval=0.2)
+        for n in (n1, n3):
+            svc = env.node_svc(n)
+            assert not svc.connection_exists(hung.conn_id)
+            assert {m.connection_id for m in svc.list_connections(group=g)} == \
+                {held[n1.node_id].conn_id, held[n3.node_id].conn_id}
+        env.node_svc(n3).send_to_group(g, "while-hung", content_type="text/plain")
+        assert received(env, held[n1.node_id]) == ["while-hung"]
+
+        # It resumes: it registers and subscribes again by itself; its connections are back
+        cl.resume(n2)
+        wait_until(lambda: env.node_svc(n1).connection_exists(hung.conn_id), 20,
+                   "the resumed node's connections to be reported again", interval=0.2)
+        cl.wait_ready(timeout=20)
+        env.node_svc(n3).send_to_group(g, "after-resume", content_type="text/plain")
+        got = received(env, hung)
+        assert got[-1:] == ["after-resume"] and got.count("after-resume") == 1, got
+        assert len(list(env.svc.list_connections(group=g))) == 3
+    finally:
+        cl.resume(n2)
+        env.close()
+
+
+@pytest.mark.deadline(120)
+def test_hung_node_is_dropped_by_its_lease_and_rejoins_when_it_resumes(fresh_cluster):
+    _hang_and_resume(fresh_cluster, wait_for_lease=True)
+
+
+@pytest.mark.deadline(120)
+@pytest.mark.xfail(reason="a node takes its first lease only at its first renewal, a third of the lease after "
+                   "start; a node that hangs before that is never dropped and operations answer 503 until it "
+                   "resumes", strict=False)
+def test_node_hung_right_after_start_is_dropped_too(fresh_cluster):
+    _hang_and_resume(fresh_cluster, wait_for_lease=False)
+
+
+# --------------------------------------------------------------------------------------------
 # Redis stops and comes back
 # --------------------------------------------------------------------------------------------
 
@@ -742,6 +837,7 @@ def test_redis_outage_keeps_local_delivery_fails_fast_and_recovers(fresh_cluster
         d3 = env.raw_on(n3, "d3", groups=[g])
         sdk2 = env.sdk_on(n2, "sdk2", roles=ALL_ROLES, reliable=False)
         sdk2.client.join_group(g)
+        env.settle_sdk(sdk2, [g])
         a1.send_json({"type": "sendToGroup", "group": g, "dataType": "text", "data": "before", "ackId": 1})
         assert ack(a1, 1)["success"] is True
         for c in (a1, b1, c2, d3):
@@ -866,9 +962,11 @@ def test_cluster_script_serves_one_endpoint_and_stops_everything(tmp_path):
         clients = []
         try:
             for i in range(3):
-                c = RawClient.open(svc.get_client_access_token(user_id=f"u{i}", groups=[g])["url"], JSON_PROTOCOL)
+                c = RawClient.open(svc.get_client_access_token(user_id=f"u{i}")["url"], JSON_PROTOCOL)
                 clients.append(c)
                 c.conn_id = c.recv_json()["connectionId"]
+                # joined by REST: in effect on every node once answered
+                svc.add_connection_to_group(g, c.conn_id)
             assert len({Cluster.node_of(c.conn_id) for c in clients}) == 3, [c.conn_id for c in clients]
             svc.send_to_group(g, "via-script", content_type="text/plain")
             for c in clients:
