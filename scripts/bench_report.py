@@ -4,7 +4,11 @@ Benchmarks/chart.svg. Standard library only.
 
 usage:
   bench_report.py assemble RUNS.jsonl CALLGRIND.json|- OUT.json DATE COMMIT
-  bench_report.py render RESULTS.json REPORT.md CHART.svg
+  bench_report.py render RESULTS.json REPORT.md CHART.svg [CLUSTER.json]
+  bench_report.py cluster RESULTS.json   (the cluster targets as JSON, on standard output)
+
+render takes the cluster runs from RESULTS.json, or from CLUSTER.json when RESULTS.json has
+none (a --cluster-only run added to the suite the report shows).
 """
 import json
 import math
@@ -42,6 +46,140 @@ PAIR_TARGETS = [
      "deflate fan-out 1,000 subs, 2 KiB text JSON: server CPU per million deliveries over uncompressed",
      lambda r: server(r, "cpuSecondsPerMillionDeliveries"), 2.0, "max"),
 ]
+
+
+# Cluster runs (scripts/bench run_cluster): 1,000 subscribers on one server without Redis,
+# and spread over 1, 2 and 3 nodes sharing one redis-server, the publisher on the first node.
+CLUSTER_SINGLE_SAT = "cluster-single-sat"
+CLUSTER_SINGLE_RATE = "cluster-single-rate100"
+CLUSTER_SAT = [(1, "cluster-1node-sat"), (2, "cluster-2node-sat"), (3, "cluster-3node-sat")]
+CLUSTER_RATE = "cluster-2node-rate100"
+# Limits from the cluster issue: summed node CPU per delivery at most 1.3x the single
+# server's; p99 at 100 publishes/s at most 1 ms above the single server's.
+CLUSTER_CPU_RATIO_LIMIT = 1.3
+CLUSTER_P99_EXTRA_LIMIT_MS = 1.0
+
+
+def is_cluster(run):
+    return str(run.get("label", "")).startswith("cluster-")
+
+
+def pair_difference(groups, label, twin, read):
+    """Median over repeats of run - twin (repeat i of one with repeat i of the other)."""
+    values = []
+    for run, other in zip(groups.get(label, []), groups.get(twin, [])):
+        value, base = read(run), read(other)
+        if value is not None and base is not None:
+            values.append(value - base)
+    return median(values)
+
+
+def redis_figure(run, key):
+    return (run.get("redis") or {}).get(key)
+
+
+def p99_ms(run):
+    value = latency(run, "p99")
+    return value / 1000 if value is not None else None
+
+
+def cluster_summary(runs):
+    """The cluster targets from the cluster runs: ratios and differences over paired repeats."""
+    groups = group_runs([r for r in runs if is_cluster(r)])
+    cpu = lambda r: server(r, "cpuSecondsPerMillionDeliveries")
+    two = CLUSTER_SAT[1][1]
+    cpu_ratio = pair_ratio(groups, two, CLUSTER_SINGLE_SAT, cpu)
+    p99_extra = pair_difference(groups, CLUSTER_RATE, CLUSTER_SINGLE_RATE, p99_ms)
+    nodes = []
+    for count, label in [(0, CLUSTER_SINGLE_SAT)] + CLUSTER_SAT:
+        members = groups.get(label, [])
+        if not members:
+            continue
+        nodes.append({
+            "label": label, "nodes": count, "redis": count > 0,
+            "deliveriesPerSecond": median([r.get("deliveriesPerSecond") for r in members]),
+            "cpuSecondsPerMillionDeliveries": median([cpu(r) for r in members]),
+            "cpuRatioToSingle": pair_ratio(groups, label, CLUSTER_SINGLE_SAT, cpu) if count else 1.0,
+            "redisCpuMicrosPerPublish": median([redis_figure(r, "cpuMicrosPerPublish") for r in members]),
+            "p99Ms": median([p99_ms(r) for r in members]),
+            "ok": all(r.get("ok") for r in members),
+            "runs": len(members),
+        })
+    return {
+        "twoNodeCpuPerDeliveryRatio": cpu_ratio,
+        "twoNodeCpuPerDeliveryRatioLimit": CLUSTER_CPU_RATIO_LIMIT,
+        "twoNodeCpuPerDeliveryRatioRuns": [
+            (cpu(a) / cpu(b)) if cpu(a) is not None and cpu(b) else None
+            for a, b in zip(groups.get(two, []), groups.get(CLUSTER_SINGLE_SAT, []))],
+        "twoNodeRedisCpuMicrosPerPublish": median([redis_figure(r, "cpuMicrosPerPublish")
+                                                   for r in groups.get(two, [])]),
+        "rate100P99ExtraMs": p99_extra,
+        "rate100P99ExtraLimitMs": CLUSTER_P99_EXTRA_LIMIT_MS,
+        "rate100P99Ms": {"single": [p99_ms(r) for r in groups.get(CLUSTER_SINGLE_RATE, [])],
+                         "twoNodes": [p99_ms(r) for r in groups.get(CLUSTER_RATE, [])]},
+        "bySize": nodes,
+    }
+
+
+def cluster_rows(runs):
+    """The report's cluster section (empty without cluster runs)."""
+    runs = [r for r in runs if is_cluster(r)]
+    if not runs:
+        return []
+    summary = cluster_summary(runs)
+    groups = group_runs(runs)
+    by_label = median_runs(groups)
+    ratio = summary["twoNodeCpuPerDeliveryRatio"]
+    extra = summary["rate100P99ExtraMs"]
+    ratio_runs = " / ".join(fmt(v) for v in summary["twoNodeCpuPerDeliveryRatioRuns"])
+    p99 = summary["rate100P99Ms"]
+    lines = ["", "## Cluster", "",
+             "1,000 subscribers of one group, on one server without Redis (*single*) or spread in turn "
+             "over 1, 2 and 3 nodes sharing one `redis-server` on loopback; the publisher is on the first "
+             "node. Node CPU is summed over the nodes the run used; Redis CPU is redis-server's utime+stime "
+             "from /proc over the same interval. Every process ran on the same two cores, so the nodes and "
+             "Redis compete with each other and with the bench.", "",
+             "| target | measured | limit | met |", "| --- | ---: | ---: | --- |"]
+    if ratio is None:
+        lines.append(f"| 2 nodes × 500 subscribers, saturation: summed node CPU per delivery over single's "
+                     f"| – | ≤ {CLUSTER_CPU_RATIO_LIMIT:.1f}× | not measured |")
+    else:
+        lines.append(f"| 2 nodes × 500 subscribers, saturation: summed node CPU per delivery over single's "
+                     f"| {ratio:.2f}× (runs: {ratio_runs}) | ≤ {CLUSTER_CPU_RATIO_LIMIT:.1f}× "
+                     f"| {'yes' if ratio <= CLUSTER_CPU_RATIO_LIMIT else 'no'} |")
+    redis = summary["twoNodeRedisCpuMicrosPerPublish"]
+    lines.append(f"| the same runs: Redis CPU per published message | {fmt(redis)} µs | – | – |")
+    if extra is None:
+        lines.append(f"| 100 publishes/s over 2 nodes: p99 above single's | – "
+                     f"| ≤ {CLUSTER_P99_EXTRA_LIMIT_MS:.1f} ms | not measured |")
+    else:
+        detail = ("single " + " / ".join(fmt(v) for v in p99["single"]) + ", 2 nodes "
+                  + " / ".join(fmt(v) for v in p99["twoNodes"]) + " ms")
+        lines.append(f"| 100 publishes/s over 2 nodes: p99 above single's | {extra:+.2f} ms ({detail}) "
+                     f"| ≤ {CLUSTER_P99_EXTRA_LIMIT_MS:.1f} ms | {'yes' if extra <= CLUSTER_P99_EXTRA_LIMIT_MS else 'no'} |")
+    lines += ["", "Median runs (ratios are medians of run i over single's run i):", "",
+              "| run | nodes | deliveries/s | node CPU-s per M | × single | CPU per node, s | Redis CPU µs per publish "
+              "| Redis CPU % | p50 ms | p99 ms | lost/dup/ooo | ok |",
+              "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |"]
+    cpu = lambda r: server(r, "cpuSecondsPerMillionDeliveries")
+    labels = [CLUSTER_SINGLE_SAT] + [label for _, label in CLUSTER_SAT] + [CLUSTER_SINGLE_RATE, CLUSTER_RATE]
+    for label in labels:
+        run = by_label.get(label)
+        if not run:
+            continue
+        twin = CLUSTER_SINGLE_RATE if "rate100" in label else CLUSTER_SINGLE_SAT
+        per_node = " / ".join(fmt((node or {}).get("cpuSeconds"))
+                              for node in (run.get("nodeCpu") or {}).values()) or fmt(server(run, "cpuSeconds"))
+        p50 = latency(run, "p50")
+        nodes = run.get("subscriberNodes", 1) if label.startswith("cluster-") and "single" not in label else "1, no Redis"
+        lines.append(f"| {label} | {nodes} | {fmt(run.get('deliveriesPerSecond'))} "
+                     f"| {fmt(cpu(run), 3)} | {fmt(pair_ratio(groups, label, twin, cpu))} | {per_node} "
+                     f"| {fmt(redis_figure(run, 'cpuMicrosPerPublish'))} "
+                     f"| {fmt(100 * redis_figure(run, 'cpuUtilisation'), 1) if redis_figure(run, 'cpuUtilisation') is not None else '–'} "
+                     f"| {fmt(p50 / 1000 if p50 is not None else None)} | {fmt(p99_ms(run))} "
+                     f"| {run.get('lost', 0)}/{run.get('duplicated', 0)}/{run.get('outOfOrder', 0)} "
+                     f"| {'yes' if run.get('ok') else 'NO'} |")
+    return lines
 
 
 def median(values):
@@ -414,17 +552,25 @@ def wakeup_lines(runs):
             f"({fmt(run.get('oneCoreWallMicrosPerRoundTrip'))} µs wall)"]
 
 
-def render(results_path, report_path, chart_path):
+def render(results_path, report_path, chart_path, cluster_path=None):
     with open(results_path, encoding="utf-8") as handle:
         doc = json.load(handle)
     runs = doc["runs"]
+    cluster_note = []
+    if cluster_path and not any(is_cluster(r) for r in runs):
+        with open(cluster_path, encoding="utf-8") as handle:
+            cluster_doc = json.load(handle)
+        runs = runs + [r for r in cluster_doc["runs"] if is_cluster(r)]
+        cluster_note = [f"The cluster runs were added at {cluster_doc['date']}, commit `{cluster_doc['commit']}` "
+                        f"(`scripts/bench --cluster-only`, raw numbers in "
+                        f"`results/{os.path.basename(cluster_path)}`)."]
     groups = group_runs(runs)
     by_label = median_runs(groups)
     # One run per label (the median of its repeats), in the order the suite ran them.
     unique = [by_label[label] for label in groups]
     lines = [f"# wps-server benchmarks", "",
              f"Run {doc['date']} at commit `{doc['commit']}` by `scripts/bench`; raw numbers in "
-             f"`results/{os.path.basename(results_path)}`.", "",
+             f"`results/{os.path.basename(results_path)}`."] + cluster_note + ["",
              "## Machine", "",
              f"- CPUs: {doc['machine']['nproc']} × {doc['machine']['cpuModel']}",
              f"- kernel: {doc['machine']['kernel']}",
@@ -517,6 +663,7 @@ def render(results_path, report_path, chart_path):
     if churn:
         lines += churn_rows(churn)
     lines += upstream_rows(groups)
+    lines += cluster_rows(runs)
     callgrind = doc.get("callgrind")
     if callgrind:
         lines += ["", "## Instructions per delivery (callgrind)", "",
@@ -529,7 +676,8 @@ def render(results_path, report_path, chart_path):
             name = entry["function"].replace("|", "\\|")
             callers = "; ".join(f"`{c[:90]}`".replace("|", "\\|") for c in entry.get("calledFrom", []))
             lines.append(f"| `{name[:100]}` | {entry['instructions']:,} | {entry['percent']} | {callers} |")
-    lines += ["", "## Chart", "", "![deliveries/s and p99 against subscribers; memory against connections](chart.svg)", ""]
+    lines += ["", "## Chart", "", "![deliveries/s and p99 against subscribers; memory against connections; "
+              "deliveries/s and CPU per delivery against cluster nodes](chart.svg)", ""]
     with open(report_path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
     with open(chart_path, "w", encoding="utf-8") as handle:
@@ -558,7 +706,8 @@ def tick_label(value, unit):
 
 def chart(runs):
     """Two panels: deliveries/s (bars) and p99 (line) per subscriber count; RSS per connection count."""
-    width, height = 1000, 400
+    cluster = [r for r in runs if is_cluster(r) and "-sat" in str(r.get("label", ""))]
+    width, height = 1000, (780 if cluster else 400)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>']
@@ -568,6 +717,8 @@ def chart(runs):
     idle = sorted([r for r in runs if r.get("workload") == "idle" and not r.get("tls") and not r.get("deflate")],
                   key=lambda r: ("reliable" in r.get("subprotocol", ""), r.get("connectionsOpened", 0)))
     out += panel_memory(idle, 600, 50, 350, 280)
+    if cluster:
+        out += panel_cluster(cluster, 70, 440, 400, 260)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -637,6 +788,45 @@ def panel_fanout(sweep, x, y, w, h):
     return out
 
 
+def panel_cluster(runs, x, y, w, h):
+    """Deliveries/s (bars) and summed node CPU per million deliveries (line) for one server
+    without Redis and for 1, 2 and 3 cluster nodes, at saturation."""
+    out = frame(x, y, w, h, "cluster, 1,000 subscribers at saturation: deliveries/s and CPU per delivery")
+    by_label = {r.get("label"): r for r in runs}
+    order = [(CLUSTER_SINGLE_SAT, "single")] + [(label, f"{n} node{'s' if n > 1 else ''}") for n, label in CLUSTER_SAT]
+    series = [(by_label[label], name) for label, name in order if label in by_label]
+    if not series:
+        return out + [f'<text x="{x + 20}" y="{y + 40}">no cluster runs</text>']
+    rates = [r.get("deliveriesPerSecond") or 0 for r, _ in series]
+    cpus = [server(r, "cpuSecondsPerMillionDeliveries") or 0 for r, _ in series]
+    rate_max, cpu_max = axis_max(rates), axis_max(cpus)
+    out += ticks(x, y, h, rate_max, "/s", grid_w=w)
+    out.append(f'<line x1="{x + w}" y1="{y}" x2="{x + w}" y2="{y + h}" stroke="#2e8b57"/>')
+    out += ticks(x + w, y, h, cpu_max, "CPU-s/M", side="right", color="#2e8b57")
+    slot = w / len(series)
+    points = []
+    for i, (run, name) in enumerate(series):
+        bar_h = h * rates[i] / rate_max
+        bx = x + i * slot + slot * 0.15
+        color = "#b0b0b0" if i == 0 else "#7fa6e8"
+        out.append(f'<rect x="{bx:.1f}" y="{y + h - bar_h:.1f}" width="{slot * 0.7:.1f}" height="{bar_h:.1f}" fill="{color}"/>')
+        out.append(f'<text x="{bx + slot * 0.35:.1f}" y="{y + h - 6:.1f}" text-anchor="middle" font-size="10">'
+                   f'{rates[i] / 1e6:.2f}M</text>')
+        out.append(f'<text x="{bx + slot * 0.35:.1f}" y="{y + h + 14}" text-anchor="middle" font-size="10">{name}</text>')
+        points.append((bx + slot * 0.35, y + h - h * cpus[i] / cpu_max, cpus[i]))
+    out.append('<polyline fill="none" stroke="#2e8b57" stroke-width="2" points="'
+               + " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in points) + '"/>')
+    for px, py, value in points:
+        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="#2e8b57"/>')
+        out.append(f'<text x="{px:.1f}" y="{py - 8:.1f}" text-anchor="middle" fill="#2e8b57" font-size="10" '
+                   f'stroke="white" stroke-width="3" paint-order="stroke">{value:.3f}</text>')
+    out.append(f'<text x="{x + w / 2}" y="{y + h + 32}" text-anchor="middle">single server without Redis, '
+               f'then nodes sharing one Redis</text>')
+    out.append(f'<text x="{x + w / 2}" y="{y + h + 48}" text-anchor="middle">(bars: deliveries/s, left; '
+               f'green: CPU-s per million, all nodes, right)</text>')
+    return out
+
+
 def panel_memory(idle, x, y, w, h):
     out = frame(x, y, w, h, "server RSS above a fresh server's, idle connections")
     if not idle:
@@ -676,7 +866,10 @@ def main():
     if len(sys.argv) >= 7 and sys.argv[1] == "assemble":
         assemble(*sys.argv[2:7])
     elif len(sys.argv) >= 5 and sys.argv[1] == "render":
-        render(*sys.argv[2:5])
+        render(*sys.argv[2:6])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "cluster":
+        with open(sys.argv[2], encoding="utf-8") as handle:
+            print(json.dumps(cluster_summary(json.load(handle)["runs"]), indent=1))
     else:
         sys.exit(__doc__)
 

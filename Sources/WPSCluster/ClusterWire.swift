@@ -39,13 +39,17 @@ public enum ClusterWire {
     // MARK: - encoding
 
     /// Encodes `message`; `now` (monotonic ns) turns the deadlines of messages inside a
-    /// handover into the TTLs that remain.
-    public static func encode(_ message: ClusterMessage, now: UInt64 = 0, into out: inout [UInt8]) {
+    /// handover into the TTLs that remain, and `localNode` names the node of messages made
+    /// here (`Broadcast.origin` nil).
+    public static func encode(
+        _ message: ClusterMessage, now: UInt64 = 0, localNode: String = "", into out: inout [UInt8]
+    ) {
         out.append(version)
         switch message {
         case .broadcast(let origin, let broadcast, let ttl):
             out.append(Tag.broadcast.rawValue)
             appendString(origin, to: &out)
+            appendNumber(broadcast.serial, to: &out)
             appendSelector(broadcast.selector, to: &out)
             appendNumber(ttl, to: &out)
             out.append(broadcast.payloadIsText ? 1 : 0)
@@ -69,7 +73,7 @@ public enum ClusterWire {
             appendString(id, to: &out)
             if let snapshot {
                 out.append(1)
-                appendSnapshot(snapshot, now: now, to: &out)
+                appendSnapshot(snapshot, now: now, localNode: localNode, to: &out)
             } else {
                 out.append(0)
             }
@@ -81,12 +85,15 @@ public enum ClusterWire {
             out.append(Tag.handoverTail.rawValue)
             appendString(id, to: &out)
             appendNumber(UInt64(tail.count), to: &out)
-            for broadcast in tail { appendMessage(broadcast, now: now, to: &out) }
+            for broadcast in tail { appendMessage(broadcast, now: now, localNode: localNode, to: &out) }
         }
     }
 
-    /// A buffered message: its remaining TTL (ms, 0: none) and bytes.
-    static func appendMessage(_ broadcast: Broadcast, now: UInt64, to out: inout [UInt8]) {
+    /// A buffered message: the node that made it and its number there, its remaining TTL
+    /// (ms, 0: none) and bytes.
+    static func appendMessage(_ broadcast: Broadcast, now: UInt64, localNode: String, to out: inout [UInt8]) {
+        appendString(broadcast.origin ?? localNode, to: &out)
+        appendNumber(broadcast.serial, to: &out)
         var ttl: UInt64 = 0
         if broadcast.expiresAt != 0 {
             ttl = broadcast.expiresAt > now ? max(1, (broadcast.expiresAt - now) / 1_000_000) : 1
@@ -97,7 +104,7 @@ public enum ClusterWire {
         appendBytes(broadcast.payload.pointer, to: &out)
     }
 
-    static func appendSnapshot(_ snapshot: SessionSnapshot, now: UInt64, to out: inout [UInt8]) {
+    static func appendSnapshot(_ snapshot: SessionSnapshot, now: UInt64, localNode: String, to out: inout [UInt8]) {
         appendString(snapshot.hub, to: &out)
         appendOptional(snapshot.userId, to: &out)
         appendStrings(snapshot.permissions.transferForm, to: &out)
@@ -107,7 +114,7 @@ public enum ClusterWire {
         appendNumber(UInt64(snapshot.unacked.count), to: &out)
         for entry in snapshot.unacked {
             appendNumber(entry.sequenceId, to: &out)
-            appendMessage(entry.broadcast, now: now, to: &out)
+            appendMessage(entry.broadcast, now: now, localNode: localNode, to: &out)
         }
         appendNumber(UInt64(snapshot.ackIds.count), to: &out)
         for id in snapshot.ackIds { appendNumber(id, to: &out) }
@@ -121,9 +128,9 @@ public enum ClusterWire {
         }
     }
 
-    public static func encode(_ message: ClusterMessage, now: UInt64 = 0) -> [UInt8] {
+    public static func encode(_ message: ClusterMessage, now: UInt64 = 0, localNode: String = "") -> [UInt8] {
         var out: [UInt8] = []
-        encode(message, now: now, into: &out)
+        encode(message, now: now, localNode: localNode, into: &out)
         return out
     }
 
@@ -249,12 +256,13 @@ public enum ClusterWire {
     }
 
     /// Decodes one message. `now` (monotonic ns) turns a broadcast's TTL into a deadline;
-    /// `compile` turns a selector's filter text into its predicate.
+    /// messages made by `localNode` come out with no origin (made here); `compile` turns a
+    /// selector's filter text into its predicate.
     public static func decode(
-        _ bytes: UnsafeRawBufferPointer, now: UInt64,
+        _ bytes: UnsafeRawBufferPointer, now: UInt64, localNode: String = "",
         compile: (String) -> ConnectionSelector.Predicate?
     ) throws(DecodeError) -> ClusterMessage {
-        var reader = Reader(bytes: bytes)
+        var reader = Reader(bytes: bytes, localNode: localNode)
         guard try reader.byte() == version else { throw DecodeError(description: "unknown cluster message version") }
         guard let tag = Tag(rawValue: try reader.byte()) else {
             throw DecodeError(description: "unknown cluster message kind")
@@ -262,6 +270,7 @@ public enum ClusterWire {
         switch tag {
         case .broadcast:
             let origin = try reader.string()
+            let serial = try reader.number()
             let selector = try reader.selector(compile)
             let ttl = try reader.number()
             let isText = try reader.byte() == 1
@@ -269,7 +278,8 @@ public enum ClusterWire {
             let payload = try reader.bytes()
             let broadcast = Broadcast(
                 selector: selector, prefix: prefix, payload: payload, payloadIsText: isText,
-                expiresAt: ttl == 0 ? 0 : now &+ ttl &* 1_000_000)
+                expiresAt: ttl == 0 ? 0 : now &+ ttl &* 1_000_000, origin: origin == localNode ? nil : origin,
+                serial: serial)
             return .broadcast(origin: origin, broadcast, ttlMillis: ttl)
         case .request:
             let origin = try reader.string()
@@ -299,9 +309,13 @@ public enum ClusterWire {
 
     struct Reader {
         let input: UnsafeRawBufferPointer
+        let localNode: String
         var offset = 0
 
-        init(bytes: UnsafeRawBufferPointer) { input = bytes }
+        init(bytes: UnsafeRawBufferPointer, localNode: String = "") {
+            input = bytes
+            self.localNode = localNode
+        }
 
         static let truncated = DecodeError(description: "truncated cluster message")
 
@@ -380,13 +394,16 @@ public enum ClusterWire {
         /// A buffered message; replayed messages go to one connection only, whatever their
         /// original target was.
         mutating func message(connectionId: String, hub: String, now: UInt64) throws(DecodeError) -> Broadcast {
+            let origin = try string()
+            let serial = try number()
             let ttl = try number()
             let isText = try byte() == 1
             let prefix = try bytes()
             let payload = try bytes()
             return Broadcast(
                 selector: ConnectionSelector(hub: hub, target: .connection(connectionId)), prefix: prefix,
-                payload: payload, payloadIsText: isText, expiresAt: ttl == 0 ? 0 : now &+ ttl &* 1_000_000)
+                payload: payload, payloadIsText: isText, expiresAt: ttl == 0 ? 0 : now &+ ttl &* 1_000_000,
+                origin: origin == localNode ? nil : origin, serial: serial)
         }
 
         mutating func snapshot(connectionId: String, now: UInt64) throws(DecodeError) -> SessionSnapshot {

@@ -14,6 +14,11 @@ public final class Broadcast: @unchecked Sendable {
     public let prefix: SharedBytes
     public let payload: SharedBytes
     public let payloadIsText: Bool
+    /// Which message this is, cluster-wide, so a session moving between nodes gets each once
+    /// (LoopHub+Handover): a number unique on the node that made it (0: not numbered), and
+    /// that node, nil for this one.
+    public internal(set) var serial: UInt64 = 0
+    public let origin: String?
     /// Monotonic time (ns) after which a copy not yet on the wire is dropped; 0: never.
     public let expiresAt: UInt64
     /// Reliable sessions that buffered this message for replay and have not acknowledged
@@ -31,12 +36,14 @@ public final class Broadcast: @unchecked Sendable {
         self.prefix = SharedBytes(prefix.bytes)
         payload = SharedBytes(raw.payload)
         payloadIsText = raw.isText
+        origin = nil
     }
 
-    /// A message made elsewhere (another node), from its parts as they were sent.
+    /// A message made elsewhere (another node), from its parts as they were sent, with the
+    /// node that made it (nil: this one) and its number there.
     public init(
         selector: ConnectionSelector, prefix: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
-        payloadIsText: Bool, expiresAt: UInt64
+        payloadIsText: Bool, expiresAt: UInt64, origin: String? = nil, serial: UInt64 = 0
     ) {
         hub = selector.hub
         self.selector = selector
@@ -44,7 +51,12 @@ public final class Broadcast: @unchecked Sendable {
         self.prefix = SharedBytes(prefix)
         self.payload = SharedBytes(payload)
         self.payloadIsText = payloadIsText
+        self.origin = origin
+        self.serial = serial
     }
+
+    /// The message's identity for de-duplication; nil when it has none.
+    var tag: BroadcastTag? { serial == 0 ? nil : BroadcastTag(origin: origin, serial: serial) }
 
     private init(copying other: Broadcast) {
         hub = other.hub
@@ -53,6 +65,8 @@ public final class Broadcast: @unchecked Sendable {
         prefix = SharedBytes(other.prefix.pointer)
         payload = SharedBytes(other.payload.pointer)
         payloadIsText = other.payloadIsText
+        origin = other.origin
+        serial = other.serial
     }
 
     func addReplayHolder() {
@@ -129,4 +143,10 @@ public final class Broadcast: @unchecked Sendable {
             selector: ConnectionSelector(hub: hub, target: .group(group)), prefix: prefix, raw: (isText, Array(payload))
         )
     }
+}
+
+/// A message's identity in the cluster: the node that made it (nil: this one) and its number.
+struct BroadcastTag: Hashable {
+    let origin: String?
+    let serial: UInt64
 }

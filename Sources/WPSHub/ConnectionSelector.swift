@@ -6,6 +6,11 @@ public struct ConnectionSelector: Sendable {
         case group(String)
         case user(String)
         case connection(String)
+
+        var isConnection: Bool {
+            if case .connection = self { return true }
+            return false
+        }
     }
 
     /// Decides per connection; the REST layer compiles its OData filter into one.

@@ -49,31 +49,51 @@ public struct SessionSnapshot: Sendable {
     }
 }
 
-/// What deliveries to a session do while it moves between nodes. The old node covers
-/// every message up to the commit point in the cluster's message order; the new node
-/// everything after it (protocol-spec/cluster.md).
+/// What deliveries to a session do while it moves between nodes (protocol-spec/cluster.md
+/// §6). Messages carry their cluster-wide identity (`Broadcast.tag`), so whatever reaches a
+/// session on both nodes, or twice on one, is given to its client once.
 enum HandoverState {
     /// Old node, between begin and commit: kept, unnumbered, for the new node.
     case outgoing([Broadcast])
-    /// New node, before the commit: the old node has these, so they are dropped here.
-    case incomingBeforeCommit
-    /// New node, after the commit: held until the old node's tail has been delivered.
-    case incomingAfterCommit([Broadcast])
+    /// New node, until the old node's tail is in: everything is held, once per message;
+    /// `seen` holds the identities of the adopted buffer and of what is held.
+    case incoming(held: [Broadcast], seen: Set<BroadcastTag>)
+    /// New node, after the tail: messages the old node already gave the client may still
+    /// come in late (published on the old node just before the commit); they are dropped
+    /// until `until` (monotonic ns).
+    case settled(seen: Set<BroadcastTag>, until: UInt64)
 }
 
 extension LoopHub {
-    func heldDuringHandover(_ broadcast: Broadcast, for session: HubSession) {
+    /// How long a session that moved keeps dropping messages it already had.
+    static let settleNanos: UInt64 = 10_000_000_000
+
+    /// Applies the handover state to one delivery; true when the delivery is used up here.
+    func heldDuringHandover(_ broadcast: Broadcast, for session: HubSession) -> Bool {
         switch session.handover {
         case .outgoing(var kept)?:
             session.handover = nil  // One reference to the list while it grows.
             kept.append(broadcast)
             session.handover = .outgoing(kept)
-        case .incomingAfterCommit(var held)?:
+            return true
+        case .incoming(var held, var seen)?:
             session.handover = nil
-            held.append(broadcast)
-            session.handover = .incomingAfterCommit(held)
-        case .incomingBeforeCommit?, nil:
-            break
+            if let tag = broadcast.tag {
+                if seen.insert(tag).inserted { held.append(broadcast) }
+            } else {
+                held.append(broadcast)
+            }
+            session.handover = .incoming(held: held, seen: seen)
+            return true
+        case .settled(let seen, let until)?:
+            if now >= until {
+                session.handover = nil
+                return false
+            }
+            if let tag = broadcast.tag, seen.contains(tag) { return true }
+            return false
+        case nil:
+            return false
         }
     }
 
@@ -82,9 +102,11 @@ extension LoopHub {
     /// Starts moving a reliable session away: its socket here (if any) is closed, and
     /// messages for it are kept from now on instead of sent. nil when it is not here.
     public func beginHandover(connectionId: String) -> SessionSnapshot? {
-        guard let session = sessions[connectionId], !session.isEnded, session.kind.isReliable,
-            session.handover == nil
-        else { return nil }
+        guard let session = sessions[connectionId], !session.isEnded, session.kind.isReliable else { return nil }
+        switch session.handover {
+        case nil, .settled?: break  // What it settled against matters no more once it moves on.
+        case .outgoing?, .incoming?: return nil
+        }
         if let transport = session.transport {
             session.transport = nil
             transport.close(code: .normal, reason: "resumed on another node")
@@ -133,8 +155,8 @@ extension LoopHub {
     // MARK: - the node the client came back to
 
     /// Takes over a session from another node and resumes it on `transport` (nil when the
-    /// client left meanwhile: it then waits for the client here). Messages for it are
-    /// dropped until `handoverCommitted`: the old node has those.
+    /// client left meanwhile: it then waits for the client here). Messages for it are held
+    /// until the old node's tail is in (`finishHandover`).
     @discardableResult
     public func adoptHandover(_ snapshot: SessionSnapshot, transport: HubTransport?, now: UInt64) -> HubSession {
         self.now = max(self.now, now)
@@ -151,7 +173,7 @@ extension LoopHub {
         session.resumeCount = snapshot.resumeCount + 1
         session.lastSequenceAck = snapshot.lastSequenceAck
         session.openedAt = now
-        session.handover = .incomingBeforeCommit
+        session.handover = .incoming(held: [], seen: Set(snapshot.unacked.compactMap(\.broadcast.tag)))
         sessions[snapshot.connectionId] = session
         if let membership, let user = session.userId { membership.userArrived(hub: session.hub, user: user) }
         for group in snapshot.groups where GroupName.isValid(group) { join(session, group) }
@@ -167,26 +189,27 @@ extension LoopHub {
         return session
     }
 
-    /// The cluster's commit point passed here: messages for the session are now this node's
-    /// to deliver, after the old node's tail.
-    public func handoverCommitted(connectionId: String) {
-        guard let session = sessions[connectionId], case .incomingBeforeCommit? = session.handover else { return }
-        session.handover = .incomingAfterCommit([])
-    }
-
-    /// The old node's tail arrived (or will not): it is delivered, then what was held here,
-    /// and the session goes on as any other.
-    public func finishHandover(connectionId: String, tail: [Broadcast]) {
-        guard let session = sessions[connectionId], let state = session.handover else { return }
-        var held: [Broadcast] = []
-        switch state {
-        case .incomingAfterCommit(let list): held = list
-        case .incomingBeforeCommit: break
-        case .outgoing: return
+    /// The old node's tail arrived (or will not): it is delivered, then what was held here
+    /// and not in the tail, and the session goes on as any other.
+    public func finishHandover(connectionId: String, tail: [Broadcast], now: UInt64) {
+        guard let session = sessions[connectionId], case .incoming(let held, var seen)? = session.handover else {
+            return
         }
+        self.now = max(self.now, now)
         session.handover = nil
-        for broadcast in tail where !session.isEnded { send(broadcast, to: session) }
-        for broadcast in held where !session.isEnded { send(broadcast, to: session) }
+        var fromTail: Set<BroadcastTag> = []
+        for broadcast in tail {
+            if let tag = broadcast.tag {
+                guard fromTail.insert(tag).inserted else { continue }
+                seen.insert(tag)
+            }
+            if !session.isEnded { send(broadcast, to: session) }
+        }
+        for broadcast in held where !session.isEnded {
+            if let tag = broadcast.tag, fromTail.contains(tag) { continue }
+            send(broadcast, to: session)
+        }
+        if !session.isEnded { session.handover = .settled(seen: seen, until: self.now &+ Self.settleNanos) }
     }
 
     /// Whether a session of this id is here, moving or not.

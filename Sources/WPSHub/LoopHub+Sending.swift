@@ -7,7 +7,7 @@ extension LoopHub {
     func send(_ broadcast: Broadcast, to session: HubSession) {
         let sequenceId: UInt64
         if session.kind.isReliable {
-            if session.handover != nil { return heldDuringHandover(broadcast, for: session) }
+            if session.handover != nil, heldDuringHandover(broadcast, for: session) { return }
             // A reliable session without a socket still numbers and buffers for replay.
             guard let numbered = bufferReliable(broadcast, for: session) else { return }
             sequenceId = numbered

@@ -35,6 +35,10 @@ public final class LoopHub {
     var recentlyEndedOrder: [String] = []
     var recentlyEndedHead = 0
     static let rememberedEndsLimit = 4096
+    /// Numbers for the messages made here (`stamp`): the loop's index in the top 16 bits keeps
+    /// them unique on the node. Only a cluster needs them.
+    public var serialBase: UInt64 = 0
+    var serialCounter: UInt64 = 0
     /// Monotonic time of the latest input (ns); set by `tick` and `transportClosed`.
     public var now: UInt64 = 0
     /// Reused for small messages (acks, system messages) so they allocate nothing.
@@ -195,8 +199,17 @@ public final class LoopHub {
         }
     }
 
+    /// Gives a message made on this loop its number (when numbering is on), before it is
+    /// delivered or shared.
+    public func stamp(_ broadcast: Broadcast) {
+        guard serialBase != 0 else { return }
+        serialCounter &+= 1
+        broadcast.serial = serialBase | (serialCounter & 0xFFFF_FFFF_FFFF)
+    }
+
     /// Delivers here and on every other loop.
     public func publish(_ broadcast: Broadcast) {
+        stamp(broadcast)
         deliver(broadcast)
         peers?.publish(broadcast)
     }
@@ -211,6 +224,7 @@ public final class LoopHub {
     ) {
         guard !session.isEnded else { return }
         session.isEnded = true
+        session.handover = nil
         session.heldFrames = []
         session.heldBytes = 0
         session.admission = nil

@@ -15,6 +15,9 @@ final class ClusterShared: Sendable {
     /// Whether loop 0's subscription link is up: without it nothing from other nodes
     /// arrives, so the node is not ready and cross-node operations are refused.
     let subscriberReady = Atomic<Bool>(false)
+    /// Whether this node's lease was written at least once: before that, a survivor could not
+    /// notice its death.
+    let registered = Atomic<Bool>(false)
     /// Sessions whose connection id names this node but which moved to another node, with
     /// that node: messages and operations for them are passed on.
     let moved = Mutex(MovedSessions())
@@ -132,8 +135,11 @@ final class ClusterLoop: HubMembership {
             self.subscriber = subscriber
             subscriber.subscribe([shared.channels.all, shared.channels.node(shared.nodeId)])
             subscriber.onMessage = { [unowned self] channel, message in self.received(message) }
-            subscriber.onReadyChange = { [shared] ready in
+            subscriber.onReadyChange = { [unowned self, shared] ready in
                 shared.subscriberReady.store(ready, ordering: .releasing)
+                // Registered at once, not a third of a lease later: a node that dies right
+                // after starting must still be noticed.
+                if ready { renewLease() }
                 if ready {
                     shared.logger.info(
                         "Redis link up: node \(shared.nodeId) joined cluster \(shared.configuration.name)")
@@ -146,6 +152,9 @@ final class ClusterLoop: HubMembership {
             subscriber.start()
             let renewal = UInt64(shared.configuration.lease.nanoseconds / 3)
             loop.every(max(renewal, Self.tickNanos)) { [unowned self] in self.renewLease() }
+        }
+        if loop.index == 0 {
+            link.onReadyChange = { [unowned self] ready in if ready { renewLease() } }
         }
         link.start()
         loop.every(Self.tickNanos) { [unowned self] in self.expireRequests() }
@@ -197,7 +206,7 @@ final class ClusterLoop: HubMembership {
             ttl = max(1, (broadcast.expiresAt - loop.now) / 1_000_000)
         }
         scratch.removeAll(keepingCapacity: true)
-        ClusterWire.encode(.broadcast(origin: nodeId, broadcast, ttlMillis: ttl), into: &scratch)
+        ClusterWire.encode(.broadcast(origin: broadcast.origin ?? nodeId, broadcast, ttlMillis: ttl), into: &scratch)
         published += 1
         link.publish(channel: channel, message: scratch) { result in
             if case .failure(let error) = result {
@@ -328,7 +337,8 @@ final class ClusterLoop: HubMembership {
         let decoded: ClusterMessage
         do {
             decoded = try message.withUnsafeBytes { bytes throws(ClusterWire.DecodeError) in
-                try ClusterWire.decode(bytes, now: loop.now) { [unowned self] text in compiled(text) }
+                try ClusterWire.decode(bytes, now: loop.now, localNode: nodeId) { [unowned self] text in compiled(text)
+                }
             }
         } catch {
             shared.logger.warning("a message from the cluster was dropped: \(error)")
@@ -459,7 +469,7 @@ final class ClusterLoop: HubMembership {
         if snapshot != nil {
             outgoing[id] = (node, loop.now &+ 2 &* UInt64(shared.configuration.requestTimeout.nanoseconds))
         }
-        let message = ClusterWire.encode(.handoverState(connectionId: id, snapshot), now: loop.now)
+        let message = ClusterWire.encode(.handoverState(connectionId: id, snapshot), now: loop.now, localNode: nodeId)
         link.publish(channel: shared.channels.node(node), message: message, reply: nil)
     }
 
@@ -489,17 +499,16 @@ final class ClusterLoop: HubMembership {
     private func handoverCommitted(_ id: String, to node: String) {
         if node == nodeId {
             incoming[id]?.committed = true
-            hub.handoverCommitted(connectionId: id)
             return
         }
         guard outgoing.removeValue(forKey: id) != nil, let tail = hub.commitHandover(connectionId: id) else { return }
-        let message = ClusterWire.encode(.handoverTail(connectionId: id, tail), now: loop.now)
+        let message = ClusterWire.encode(.handoverTail(connectionId: id, tail), now: loop.now, localNode: nodeId)
         link.publish(channel: shared.channels.node(node), message: message, reply: nil)
     }
 
     private func handoverTailArrived(_ id: String, _ tail: [Broadcast]) {
         guard incoming.removeValue(forKey: id) != nil else { return }
-        hub.finishHandover(connectionId: id, tail: tail)
+        hub.finishHandover(connectionId: id, tail: tail, now: loop.now)
     }
 
     private func refuseIfNobodyHasIt(_ id: String) {
@@ -524,7 +533,7 @@ final class ClusterLoop: HubMembership {
                 shared.logger.warning(
                     "session \(id): the previous node sent no tail; messages sent meanwhile may be missing")
                 incoming.removeValue(forKey: id)
-                hub.finishHandover(connectionId: id, tail: [])
+                hub.finishHandover(connectionId: id, tail: [], now: now)
             }
         }
         for (id, handover) in outgoing where handover.deadline <= now {
@@ -575,7 +584,10 @@ final class ClusterLoop: HubMembership {
         let now = Self.wallClockMillis()
         let lease = Int64(shared.configuration.lease.nanoseconds / 1_000_000)
         link.command(
-            ["ZADD", .text(channels.nodes), .text(String(now + lease)), .text(nodeId)], key: channels.nodes, reply: nil)
+            ["ZADD", .text(channels.nodes), .text(String(now + lease)), .text(nodeId)], key: channels.nodes
+        ) { [shared] result in
+            if case .success = result { shared.registered.store(true, ordering: .releasing) }
+        }
         if let client = subscriber as? RedisClient, client.clientId != 0 {
             let key = channels.nodeKey(nodeId)
             link.command(["HSET", .text(key), "subscriber", .text(String(client.clientId))], key: key, reply: nil)

@@ -51,6 +51,9 @@ final class LoopContext {
         events.add(metrics as ServerObserver)
         peers = LoopPeers(inboxes: loop.siblings, own: loop.index)
         if let cluster {
+            // Messages are numbered in a cluster, so a session moving between nodes gets each
+            // once; the loop's index (plus one: never 0) keeps the numbers unique on the node.
+            hub.serialBase = UInt64(loop.index + 1) << 48
             let part = ClusterLoop(loop: loop, hub: hub, shared: cluster)
             self.cluster = part
             peers.cluster = part

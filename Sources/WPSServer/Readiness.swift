@@ -58,8 +58,11 @@ final class Readiness: Sendable {
         case .stopping: return "shutting down"
         case .listening: break
         }
-        if let cluster, !cluster.subscriberReady.load(ordering: .acquiring) {
-            return "Redis (\(cluster.configuration.redis.redactedURL)) is unreachable"
+        if let cluster {
+            if !cluster.subscriberReady.load(ordering: .acquiring) {
+                return "Redis (\(cluster.configuration.redis.redactedURL)) is unreachable"
+            }
+            if !cluster.registered.load(ordering: .acquiring) { return "joining the cluster" }
         }
         guard !checks.isEmpty, let dispatcher else { return nil }
         let passed = dispatcher.reports.counts.withLock { $0.passedKeys }

@@ -146,6 +146,7 @@ extension Router {
                 hub: r.hub, target: target, dataType: payload.dataType.wireName, bytes: payload.value.count)
         }
         let context = r.context
+        context.hub.stamp(broadcast)
         if let cluster = context.cluster {
             // All or nothing: while other nodes cannot be reached nothing is delivered, so
             // the caller may retry without duplicates (protocol-spec/cluster.md).

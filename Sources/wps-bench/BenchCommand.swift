@@ -34,6 +34,20 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The server's access key (signs client and REST tokens; not used by the floors).")
     var accessKey: String?
     @Option(help: "Server process id, for CPU and memory from /proc.") var serverPid: Int32?
+    @Option(
+        help: """
+            fanout on a cluster: the ports of the nodes subscribers connect to, comma-separated, \
+            taken in turn (the publisher stays on --port; default: --port alone).
+            """)
+    var subscriberPorts: String?
+    @Option(
+        help: """
+            fanout on a cluster: process ids of the other nodes, comma-separated; their CPU is \
+            added to --server-pid's in the server figures and listed per node.
+            """)
+    var nodePids: String?
+    @Option(help: "fanout on a cluster: the redis-server process id, for its CPU per publish from /proc.")
+    var redisPid: Int32?
     @Option(help: "Hub name.") var hub = "bench"
     @Option(help: "Subprotocol: json or reliable.") var subprotocol = "json"
     @Option(help: "Bench event-loop threads.") var threads = 2
@@ -110,6 +124,22 @@ struct BenchCommand: ParsableCommand {
         guard ChurnResponder.CloseStyle(rawValue: floorClose) != nil else {
             throw ValidationError("floor-close: linger, corked or immediate")
         }
+        if subscriberPorts != nil || nodePids != nil || redisPid != nil {
+            guard workload == "fanout" else {
+                throw ValidationError("--subscriber-ports, --node-pids and --redis-pid are for fanout")
+            }
+        }
+        if let subscriberPorts {
+            guard let ports = Self.numbers(subscriberPorts, Int.self), !ports.isEmpty,
+                ports.allSatisfy({ $0 > 0 && $0 < 65_536 })
+            else { throw ValidationError("subscriber-ports: comma-separated ports") }
+        }
+        if let nodePids {
+            guard let pids = Self.numbers(nodePids, Int32.self), pids.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("node-pids: comma-separated process ids")
+            }
+            guard serverPid != nil else { throw ValidationError("--node-pids needs --server-pid") }
+        }
         guard BenchPayload.PayloadStyle(rawValue: payloadStyle) != nil else {
             throw ValidationError("payload-style: x or text")
         }
@@ -157,8 +187,13 @@ struct BenchCommand: ParsableCommand {
         options.replyBytes = replyBytes
         options.label = label
         options.waitForFile = waitForFile
+        options.subscriberPorts = subscriberPorts.flatMap { Self.numbers($0, Int.self) } ?? []
+        options.nodePIDs = nodePids.flatMap { Self.numbers($0, Int32.self) } ?? []
+        options.redisPID = redisPid
 
-        let runner = BenchRunner(options: options, probe: options.serverPID.map { ServerProbe(pid: $0) })
+        var runner = BenchRunner(options: options, probe: options.serverPID.map { ServerProbe(pid: $0) })
+        if options.serverPID != nil { runner.nodeProbes = options.nodePIDs.map { ServerProbe(pid: $0) } }
+        runner.redisProbe = options.redisPID.map { ServerProbe(pid: $0) }
         let result = try runner.run()
         Self.writeError("wps-bench \(workload) (\(label.isEmpty ? subprotocol : label))\n\(result.table)\n")
         let line = result.json + "\n"
@@ -170,6 +205,16 @@ struct BenchCommand: ParsableCommand {
         } else {
             print(line, terminator: "")
         }
+    }
+
+    /// A comma-separated list of integers, or nil when any item is not one.
+    static func numbers<Number: FixedWidthInteger>(_ text: String, _: Number.Type) -> [Number]? {
+        var out: [Number] = []
+        for item in text.split(separator: ",") {
+            guard let number = Number(String(item.filter { $0 != " " })) else { return nil }
+            out.append(number)
+        }
+        return out
     }
 
     /// Writes `text` to standard output unbuffered (a line a script waits for).

@@ -18,14 +18,21 @@ extension BenchRunner {
         if options.reliable { result.set("sequenceAckEvery", options.sequenceAckEvery) }
         if options.count > 0 { result.set("count", options.count) }
 
-        let path = clientPath(groups: [group])
+        // Subscribers take the nodes' ports in turn on each loop (one port: the server's).
+        let ports = options.subscriberPorts.isEmpty ? [options.port] : options.subscriberPorts
+        if !options.subscriberPorts.isEmpty {
+            result.set("subscriberPorts", .text(ports.map(String.init).joined(separator: ",")))
+            result.set("subscriberNodes", ports.count)
+        }
+        let paths = ports.map { clientPath(groups: [group], port: $0) }
         harness.onEachLoop { context, index in
             let mine = subscribers / harness.threads + (index < subscribers % harness.threads ? 1 : 0)
             context.tracksSlowest = true
-            for _ in 0..<mine {
+            for number in 0..<mine {
                 let subscriber = BenchSubscriber(context: context, group: group)
                 context.subscribers.append(subscriber)
-                subscriber.start(path: path)
+                let turn = (number + index) % ports.count
+                subscriber.start(path: paths[turn], port: ports[turn])
             }
         }
         guard awaitConnections(harness, expected: subscribers, seconds: 60, into: &result) else {
@@ -89,7 +96,7 @@ extension BenchRunner {
 
         let stats = harness.collect(fanoutPublished: published)
         addDeliveries(stats, seconds: seconds, into: &result)
-        addServer(from: before, to: after, deliveries: stats.delivered, into: &result)
+        addServer(from: before, to: after, deliveries: stats.delivered, published: published, into: &result)
         addFailures(stats, harness, into: &result)
     }
 

@@ -47,18 +47,30 @@ struct BenchOptions: Sendable {
     var label = ""
     /// A file whose appearance starts publishing (lets a profiler zero its counters first).
     var waitForFile: String?
+    /// fanout on a cluster: the nodes' ports subscribers connect to in turn (empty: `port`).
+    var subscriberPorts: [Int] = []
+    /// fanout on a cluster: the other nodes' processes, whose CPU counts with the server's.
+    var nodePIDs: [Int32] = []
+    /// fanout on a cluster: the Redis process, for its CPU per publish.
+    var redisPID: Int32?
 }
 
 /// Runs one workload against a running server and measures it (protocol per `options`).
 struct BenchRunner {
     var options: BenchOptions
     var probe: ServerProbe?
+    /// The other nodes of a cluster (`probe` is the publisher's node).
+    var nodeProbes: [ServerProbe] = []
+    /// The cluster's Redis.
+    var redisProbe: ServerProbe?
 
     var subprotocol: String {
         options.reliable ? "json.reliable.webpubsub.azure.v1" : "json.webpubsub.azure.v1"
     }
 
-    var endpoint: String { "\(options.tls ? "https" : "http")://127.0.0.1:\(options.port)" }
+    var endpoint: String { endpoint(port: options.port) }
+
+    func endpoint(port: Int) -> String { "\(options.tls ? "https" : "http")://127.0.0.1:\(port)" }
 
     func makeConfig() throws -> BenchConfig {
         var config = BenchConfig(
@@ -76,12 +88,17 @@ struct BenchRunner {
     }
 
     /// The request target of a client connection (path and query) with a fresh token.
-    func clientPath(userId: String? = nil, roles: [String] = [], groups: [String] = []) -> String {
+    /// `port` is the server's (a cluster node's) the client connects to; the token's audience names it.
+    func clientPath(
+        userId: String? = nil, roles: [String] = [], groups: [String] = [], port: Int? = nil
+    ) -> String {
+        let port = port ?? options.port
+        let endpoint = endpoint(port: port)
         let token = ClientToken.make(
             endpoint: endpoint, hub: options.hub, userId: userId, roles: roles, groups: groups,
             key: AccessKey(options.accessKey), now: Int64(time(nil)), lifetime: 3600)
         let url = ClientToken.clientURL(endpoint: endpoint, hub: options.hub, token: token)
-        let prefix = "\(options.tls ? "wss" : "ws")://127.0.0.1:\(options.port)"
+        let prefix = "\(options.tls ? "wss" : "ws")://127.0.0.1:\(port)"
         return String(url.dropFirst(prefix.count))
     }
 
@@ -161,6 +178,9 @@ struct BenchRunner {
     /// Samples of the server and of this process, taken together.
     struct Measurement {
         var server: ServerProbe.Sample?
+        /// The other cluster nodes, in `nodeProbes` order, and the cluster's Redis.
+        var nodes: [ServerProbe.Sample?] = []
+        var redis: ServerProbe.Sample?
         var bench: ServerProbe.Sample?
         /// TCP segments with data the fan-out subscribers have received so far.
         var subscriberSegments: Int?
@@ -171,12 +191,18 @@ struct BenchRunner {
     func measure(_ harness: BenchHarness? = nil) -> Measurement {
         let segments = harness?.dataSegmentsReceived()
         return Measurement(
-            server: probe?.sample(), bench: ServerProbe(pid: getpid()).sample(), subscriberSegments: segments)
+            server: probe?.sample(), nodes: nodeProbes.map { $0.sample() }, redis: redisProbe?.sample(),
+            bench: ServerProbe(pid: getpid()).sample(), subscriberSegments: segments)
     }
 
     /// Server CPU and memory between two measurements, and the bench's own CPU use (to show
     /// whether the load generator was the bottleneck); `deliveries` scales CPU per million.
-    func addServer(from start: Measurement, to end: Measurement, deliveries: Int, into result: inout BenchResult) {
+    /// With other cluster nodes, the server figures are the sum over every node (RSS too), and
+    /// `nodes` lists each node's CPU; with Redis, `redis` gives its CPU per publish.
+    func addServer(
+        from start: Measurement, to end: Measurement, deliveries: Int, published: Int = 0,
+        into result: inout BenchResult
+    ) {
         if let benchStart = start.bench, let benchEnd = end.bench {
             let cpu = benchEnd.cpuSeconds - benchStart.cpuSeconds
             let wall = Double(benchEnd.wallNanos - benchStart.wallNanos) / 1e9
@@ -184,18 +210,59 @@ struct BenchRunner {
                 "bench",
                 .object([("cpuSeconds", .number(cpu)), ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0))]))
         }
+        if let redisProbe, let first = start.redis, let last = end.redis {
+            let cpu = last.cpuSeconds - first.cpuSeconds
+            let wall = Double(last.wallNanos - first.wallNanos) / 1e9
+            var redis: [(String, BenchResult.Value)] = [
+                ("pid", .int(Int(redisProbe.pid))), ("cpuSeconds", .number(cpu)),
+                ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0)), ("rssBytes", .int(last.rssBytes)),
+            ]
+            if published > 0 { redis.append(("cpuMicrosPerPublish", .number(cpu / Double(published) * 1e6))) }
+            if deliveries > 0 {
+                redis.append(("cpuSecondsPerMillionDeliveries", .number(cpu / Double(deliveries) * 1e6)))
+            }
+            result.set("redis", .object(redis))
+        }
         let segments = (first: start.subscriberSegments, last: end.subscriberSegments)
-        guard let probe, let start = start.server, let end = end.server else {
+        guard let probe, let firstSample = start.server, let lastSample = end.server else {
             result.set("server", .null)
             return
         }
-        let cpu = end.cpuSeconds - start.cpuSeconds
-        let wall = Double(end.wallNanos - start.wallNanos) / 1e9
+        // Every node's (first, last) sample: the publisher's node, then the others.
+        var pairs = [(probe.pid, firstSample, lastSample)]
+        for (index, node) in nodeProbes.enumerated() {
+            guard index < start.nodes.count, index < end.nodes.count, let first = start.nodes[index],
+                let last = end.nodes[index]
+            else {
+                result.set("server", .null)
+                result.set("error", "node \(node.pid) is gone")
+                return
+            }
+            pairs.append((node.pid, first, last))
+        }
+        let cpu = pairs.reduce(0.0) { $0 + $1.2.cpuSeconds - $1.1.cpuSeconds }
+        let system = pairs.reduce(0.0) { $0 + $1.2.systemSeconds - $1.1.systemSeconds }
+        let rss = pairs.reduce(0) { $0 + $1.2.rssBytes }
+        let wall = Double(lastSample.wallNanos - firstSample.wallNanos) / 1e9
         var server: [(String, BenchResult.Value)] = [
             ("pid", .int(Int(probe.pid))), ("cpuSeconds", .number(cpu)),
-            ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0)), ("rssBytes", .int(end.rssBytes)),
+            ("cpuUtilisation", .number(wall > 0 ? cpu / wall : 0)), ("rssBytes", .int(rss)),
         ]
-        let system = end.systemSeconds - start.systemSeconds
+        if !nodeProbes.isEmpty {
+            server.append(("nodes", .int(pairs.count)))
+            result.set(
+                "nodeCpu",
+                .object(
+                    pairs.enumerated().map { index, pair in
+                        (
+                            "node\(index)",
+                            .object([
+                                ("pid", .int(Int(pair.0))),
+                                ("cpuSeconds", .number(pair.2.cpuSeconds - pair.1.cpuSeconds)),
+                            ])
+                        )
+                    }))
+        }
         server.append(("systemCpuSeconds", .number(system)))
         if deliveries > 0 {
             server.append(("cpuSecondsPerMillionDeliveries", .number(cpu / Double(deliveries) * 1e6)))

@@ -37,9 +37,9 @@ final class BenchSubscriber: BenchPeer, BenchTicker {
     /// Messages (of any kind) that arrived compressed.
     var inflatedMessages: Int { socket.inflatedMessages }
 
-    /// Queues the connection on the loop's connect pacer.
-    func start(path: String) {
-        context.connectPaced(socket, path: path)
+    /// Queues the connection on the loop's connect pacer (to `port`, default the server's).
+    func start(path: String, port: Int? = nil) {
+        context.connectPaced(socket, path: path, port: port)
     }
 
     /// Sends a final sequence ack (reliable) and closes with 1000.

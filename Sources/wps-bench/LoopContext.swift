@@ -104,10 +104,10 @@ final class LoopContext {
 
     /// Queues `socket`'s connection from the next source address; a connect that fails at
     /// once is counted and frees its place.
-    func connectPaced(_ socket: BenchSocket, path: String) {
+    func connectPaced(_ socket: BenchSocket, path: String, port: Int? = nil) {
         enqueueConnect { [self] in
             if !socket.start(
-                loop: loop, host: config.host, port: config.port, sourceHost: nextSourceHost(), path: path,
+                loop: loop, host: config.host, port: port ?? config.port, sourceHost: nextSourceHost(), path: path,
                 subprotocol: config.subprotocol)
             {
                 shared.failedConnects.add(1, ordering: .relaxed)

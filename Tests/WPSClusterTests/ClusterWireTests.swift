@@ -92,6 +92,38 @@ import WPSProtocol
         #expect(copy == result)
     }
 
+    @Test func messagesKeepTheirNodeAndNumberAndComeBackHomeWithoutOne() throws {
+        let data = Array("\"x\"".utf8)
+        let made = try #require(
+            data.withUnsafeBytes {
+                Broadcast(selector: ConnectionSelector(hub: "h", target: .group("g")), dataType: .text, data: $0)
+            })
+        let hub = LoopHub()
+        hub.serialBase = 3 << 48
+        hub.stamp(made)
+        #expect(made.serial == 3 << 48 | 1)
+        let other = Broadcast(
+            selector: made.selector, prefix: made.prefix.pointer, payload: made.payload.pointer, payloadIsText: true,
+            expiresAt: 0, origin: "b", serial: 9)
+        let bytes = ClusterWire.encode(.handoverTail(connectionId: "a.c", [made, other]), localNode: "a")
+        // At node b: the first names a, the second is b's own.
+        let atB = try bytes.withUnsafeBytes { try ClusterWire.decode($0, now: 0, localNode: "b") { _ in nil } }
+        guard case .handoverTail("a.c", let tail) = atB else {
+            Issue.record("not a tail")
+            return
+        }
+        #expect(tail.map(\.origin) == ["a", nil])
+        #expect(tail.map(\.serial) == [3 << 48 | 1, 9])
+        let sent = ClusterWire.encode(.broadcast(origin: "a", made, ttlMillis: 0))
+        let atA = try sent.withUnsafeBytes { try ClusterWire.decode($0, now: 0, localNode: "a") { _ in nil } }
+        guard case .broadcast("a", let back, _) = atA else {
+            Issue.record("not a broadcast")
+            return
+        }
+        #expect(back.origin == nil)
+        #expect(back.serial == made.serial)
+    }
+
     @Test func damagedMessagesAreErrorsNotCrashes() throws {
         let whole = ClusterWire.encode(
             .request(
