@@ -145,13 +145,22 @@ class RedisServer:
     stopped and started again on the same port (the directory is kept until close())."""
 
     def __init__(self, cluster_enabled: bool = False):
-        self.port = free_port()
-        # The cluster bus gets a port of its own (by default it is port + 10000).
-        self.bus_port = free_port() if cluster_enabled else None
         self.dir = tempfile.mkdtemp(prefix="wps-redis-")
         self.cluster_enabled = cluster_enabled
         self.proc: subprocess.Popen | None = None
-        self.start()
+        # A free port may be taken by another process before redis-server binds it: then the
+        # first start is made again on other ports (a restart keeps its ports).
+        for attempt in range(3):
+            self.port = free_port()
+            # The cluster bus gets a port of its own (by default it is port + 10000).
+            self.bus_port = free_port() if cluster_enabled else None
+            try:
+                self.start()
+                return
+            except GaveUp:
+                if attempt == 2 or "Address already in use" not in self.log_tail():
+                    raise
+                os.unlink(os.path.join(self.dir, "redis.log"))
 
     def start(self) -> None:
         args = [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
@@ -429,7 +438,11 @@ class Cluster:
         """Until /readyz says 200 on every live node (each has its Redis link)."""
         targets = nodes if nodes is not None else self.live_nodes()
         for n in targets:
-            wait_until(lambda: n.status("/readyz") == 200, timeout, f"/readyz 200 on {n.node_id}", interval=0.1)
+            try:
+                wait_until(lambda: n.status("/readyz") == 200, timeout, f"/readyz 200 on {n.node_id}", interval=0.1)
+            except AssertionError as e:
+                r = http_request(n.port, "GET", "/readyz", timeout=5)
+                raise AssertionError(f"{e}; /readyz: {r.status} {r.body[:300]!r}; log: {n.stderr_tail(1500)}") from None
 
     def kill(self, node: Node) -> None:
         node.kill()
