@@ -20,19 +20,32 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 command -v swift >/dev/null 2>&1 || { echo "swift toolchain not found (Swift 6.3 expected)" >&2; exit 1; }
 
-# Services the tests start for themselves (each test runs its own, on a free loopback port).
-setup_test_services() {
-    local missing=()
-    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-    # Headless Chromium drives the dashboard test (Tests/Interop/test_dashboard.py).
-    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# Installs the Debian package of each command that is missing, given as command:package pairs
+# (daemons such as haproxy live in /usr/sbin, which is not on every user's PATH).
+install_commands() {
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+    done
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} ..." >&2
         local SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+}
+
+# What a local cluster runs on: Redis (redis-cli builds the Redis Cluster of the tests) and
+# HAProxy in front of the nodes (scripts/cluster, Tests/Interop/test_cluster.py).
+setup_cluster_services() {
+    install_commands redis-server:redis-server redis-cli:redis-tools haproxy:haproxy
+}
+
+# Services the tests start for themselves (each test runs its own, on a free loopback port).
+setup_test_services() {
+    setup_cluster_services
+    # Headless Chromium drives the dashboard test (Tests/Interop/test_dashboard.py).
+    install_commands chromium:chromium chromedriver:chromium-driver
 }
 
 setup_venv() {
