@@ -9,10 +9,14 @@ public enum ClusterMessage: Sendable {
     /// A data message made on node `origin`; `ttlMillis` is what remained of its
     /// `messageTtlSeconds` when published (0: none).
     case broadcast(origin: String, Broadcast, ttlMillis: UInt64)
+    /// The same, for a message its origin did not deliver itself (a REST send): every node
+    /// delivers it as Redis hands it out, its origin too, so one caller's sends keep their
+    /// order on every node.
+    case broadcastEverywhere(origin: String, Broadcast, ttlMillis: UInt64)
     /// An operation asked by `origin`, answered on that node's channel with `id`.
     case request(origin: String, id: UInt64, HubOperation)
-    /// One node's answer to request `id`.
-    case reply(id: UInt64, HubOperationResult)
+    /// Node `node`'s answer to request `id`.
+    case reply(id: UInt64, node: String, HubOperationResult)
     /// Node `to` asks whoever holds reliable session `connectionId` to hand it over.
     case handoverBegin(connectionId: String, to: String)
     /// A node's answer to `handoverBegin`: the session, or nil from a node without it.
@@ -28,6 +32,7 @@ public enum ClusterWire {
     static let version: UInt8 = 1
     enum Tag: UInt8 {
         case broadcast = 0x42  // B
+        case broadcastEverywhere = 0x45  // E
         case request = 0x51  // Q
         case reply = 0x52  // R
         case handoverBegin = 0x48  // H
@@ -46,8 +51,12 @@ public enum ClusterWire {
     ) {
         out.append(version)
         switch message {
-        case .broadcast(let origin, let broadcast, let ttl):
-            out.append(Tag.broadcast.rawValue)
+        case .broadcast(let origin, let broadcast, let ttl), .broadcastEverywhere(let origin, let broadcast, let ttl):
+            if case .broadcast = message {
+                out.append(Tag.broadcast.rawValue)
+            } else {
+                out.append(Tag.broadcastEverywhere.rawValue)
+            }
             appendString(origin, to: &out)
             appendNumber(broadcast.serial, to: &out)
             appendSelector(broadcast.selector, to: &out)
@@ -60,9 +69,10 @@ public enum ClusterWire {
             appendString(origin, to: &out)
             appendNumber(id, to: &out)
             appendOperation(operation, to: &out)
-        case .reply(let id, let result):
+        case .reply(let id, let node, let result):
             out.append(Tag.reply.rawValue)
             appendNumber(id, to: &out)
+            appendString(node, to: &out)
             appendResult(result, to: &out)
         case .handoverBegin(let id, let node):
             out.append(Tag.handoverBegin.rawValue)
@@ -268,7 +278,7 @@ public enum ClusterWire {
             throw DecodeError(description: "unknown cluster message kind")
         }
         switch tag {
-        case .broadcast:
+        case .broadcast, .broadcastEverywhere:
             let origin = try reader.string()
             let serial = try reader.number()
             let selector = try reader.selector(compile)
@@ -280,6 +290,7 @@ public enum ClusterWire {
                 selector: selector, prefix: prefix, payload: payload, payloadIsText: isText,
                 expiresAt: ttl == 0 ? 0 : now &+ ttl &* 1_000_000, origin: origin == localNode ? nil : origin,
                 serial: serial)
+            if tag == .broadcastEverywhere { return .broadcastEverywhere(origin: origin, broadcast, ttlMillis: ttl) }
             return .broadcast(origin: origin, broadcast, ttlMillis: ttl)
         case .request:
             let origin = try reader.string()
@@ -287,7 +298,8 @@ public enum ClusterWire {
             return .request(origin: origin, id: id, try reader.operation(compile))
         case .reply:
             let id = try reader.number()
-            return .reply(id: id, try reader.result())
+            let node = try reader.string()
+            return .reply(id: id, node: node, try reader.result())
         case .handoverBegin:
             let id = try reader.string()
             return .handoverBegin(connectionId: id, to: try reader.string())

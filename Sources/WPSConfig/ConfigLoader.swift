@@ -14,7 +14,8 @@ public enum ConfigLoader {
         "webhookRequestOrigin", "eventHandlerCaFile", "eventHandlerInsecure", "maxWaitingMessages", "maxWaitingBytes",
         "eventHandlerMaxConnections", "eventHandlerMaxResponseBytes", "maxConnectionStateBytes",
         "maxConnections", "maxConnectionsPerUser", "maxConnectionsPerIp", "maxConnectionsPerToken",
-        "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost", "redis", "redisCluster", "redisCaFile", "nodeId",
+        "maxMessagesPerSecond", "logFormat", "metricsPort", "metricsHost", "redis", "redisCluster", "redisCaFile",
+        "nodeId",
         "clusterName", "clusterLeaseSeconds", "clusterRequestTimeoutSeconds",
     ]
     /// The values `logFormat` takes.

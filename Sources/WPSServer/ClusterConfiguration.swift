@@ -51,8 +51,10 @@ struct ClusterChannels: Sendable {
     func node(_ id: String) -> String { prefix + "n:" + id }
     func group(hub: String, group: String) -> String { prefix + "g:" + hub + ":" + group }
     func user(hub: String, user: String) -> String { prefix + "u:" + hub + ":" + user }
-    /// Sorted set of nodes by lease expiry (ms since the epoch).
-    var nodes: String { prefix + "nodes" }
-    /// Hash of one node's registration (its Redis client ids).
-    func nodeKey(_ id: String) -> String { prefix + "node:" + id }
+    /// Sorted set of nodes by lease expiry (ms since the epoch). The lease keys share a hash
+    /// tag, so on a Redis Cluster one script can check and drop a node atomically.
+    var nodes: String { keyPrefix + "nodes" }
+    /// Hash of one node's registration (its subscription connection's Redis client id).
+    func nodeKey(_ id: String) -> String { keyPrefix + "node:" + id }
+    var keyPrefix: String { "wps:{" + prefix.dropFirst(4).dropLast() + "}:" }
 }

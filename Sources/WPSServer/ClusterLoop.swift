@@ -123,6 +123,11 @@ final class ClusterLoop: HubMembership {
         let deadline: UInt64
         var expected: Int?
         var results: [HubOperationResult] = []
+        /// Nodes holding a current lease when the request went out, once Redis said; and the
+        /// nodes that answered. A node whose lease ran out is not waited for, even while
+        /// Redis still counts it (a node cut off from the network, §5).
+        var live: Set<String>?
+        var answered: Set<String> = []
         let done: (Result<HubOperationResult, ClusterFailure>) -> Void
     }
 
@@ -184,7 +189,8 @@ final class ClusterLoop: HubMembership {
     // MARK: - publishing
 
     /// Publishes `broadcast` to the nodes that need it; `done` hears whether Redis took it.
-    func publish(_ broadcast: Broadcast, done: ((Bool) -> Void)? = nil) {
+    /// `deliveredHere` false: this node delivers it too, when Redis hands it back.
+    func publish(_ broadcast: Broadcast, deliveredHere: Bool = true, done: ((Bool) -> Void)? = nil) {
         let channels = shared.channels
         let channel: String
         switch broadcast.selector.target {
@@ -192,7 +198,7 @@ final class ClusterLoop: HubMembership {
         case .user(let user): channel = channels.user(hub: broadcast.hub, user: user)
         case .hub: channel = channels.all
         case .connection(let id):
-            guard let node = owner(of: id), node != nodeId else {
+            guard let node = owner(of: id), node != nodeId || !deliveredHere else {
                 done?(true)
                 return
             }
@@ -207,7 +213,12 @@ final class ClusterLoop: HubMembership {
             ttl = max(1, (broadcast.expiresAt - loop.now) / 1_000_000)
         }
         scratch.removeAll(keepingCapacity: true)
-        ClusterWire.encode(.broadcast(origin: broadcast.origin ?? nodeId, broadcast, ttlMillis: ttl), into: &scratch)
+        let origin = broadcast.origin ?? nodeId
+        ClusterWire.encode(
+            deliveredHere
+                ? .broadcast(origin: origin, broadcast, ttlMillis: ttl)
+                : .broadcastEverywhere(origin: origin, broadcast, ttlMillis: ttl),
+            into: &scratch)
         published += 1
         link.publish(channel: channel, message: scratch) { result in
             if case .failure(let error) = result {
@@ -238,6 +249,32 @@ final class ClusterLoop: HubMembership {
             done: done)
         let message = ClusterWire.encode(.request(origin: nodeId, id: id, operation))
         let channel = node.map { shared.channels.node($0) } ?? shared.channels.all
+        if let node {
+            // A node whose lease ran out is gone for the cluster, even while Redis still
+            // counts it: it holds none of the connections any more.
+            let key = shared.channels.nodes
+            link.command(["ZSCORE", .text(key), .text(node)], key: key) { [unowned self] result in
+                guard case .success(let value) = result else { return }
+                let expiry: Double? =
+                    switch value {
+                    case .double(let text), .bulkString(let text): Double(String(decoding: text, as: UTF8.self))
+                    case .integer(let number): Double(number)
+                    default: nil
+                    }
+                if (expiry ?? 0) < Double(Self.wallClockMillis()) {
+                    finish(id, .success(HubOperationResult.empty(for: operation)))
+                }
+            }
+        } else {
+            let key = shared.channels.nodes
+            link.command(
+                ["ZRANGEBYSCORE", .text(key), .text(String(Self.wallClockMillis())), "+inf"], key: key
+            ) { [unowned self] result in
+                guard case .success(let value) = result, let names = value.elements else { return }
+                pending[id]?.live = Set(names.compactMap(\.string))
+                complete(id)
+            }
+        }
         // Redis says how many nodes received it: that many answers are awaited.
         link.publish(channel: channel, message: message) { [unowned self] result in
             switch result {
@@ -250,16 +287,18 @@ final class ClusterLoop: HubMembership {
         }
     }
 
-    func receivedReply(_ id: UInt64, _ result: HubOperationResult) {
+    func receivedReply(_ id: UInt64, from node: String, _ result: HubOperationResult) {
         guard pending[id] != nil else { return }  // Late: the request timed out.
+        guard pending[id]?.answered.insert(node).inserted == true else { return }
         pending[id]?.results.append(result)
         complete(id)
     }
 
     private func complete(_ id: UInt64) {
-        guard let request = pending[id], let expected = request.expected, request.results.count >= expected else {
-            return
-        }
+        guard let request = pending[id] else { return }
+        let everyReceiver = request.expected.map { request.results.count >= $0 } ?? false
+        let everyLiveNode = request.live.map { !$0.isEmpty && $0.isSubset(of: request.answered) } ?? false
+        guard everyReceiver || (request.expected != nil && everyLiveNode) else { return }
         finish(id, .success(HubOperationResult.combine(request.results, for: request.operation)))
     }
 
@@ -370,6 +409,11 @@ final class ClusterLoop: HubMembership {
             return
         }
         switch decoded {
+        case .broadcastEverywhere(_, let broadcast, _):
+            if case .connection(let id) = broadcast.selector.target, let next = movedTo(id) {
+                return link.publish(channel: shared.channels.node(next), message: message, reply: nil)
+            }
+            deliverHere(broadcast)
         case .broadcast(let origin, let broadcast, _):
             if case .connection(let id) = broadcast.selector.target {
                 // Published to the node the id names; passed on if the session moved. Its
@@ -399,12 +443,13 @@ final class ClusterLoop: HubMembership {
             onSessionLoop(id) { $0.handoverCommitted(id, to: node) }
         case .handoverTail(let id, let tail):
             onSessionLoop(id) { $0.handoverTailArrived(id, tail) }
-        case .reply(let id, let result):
+        case .reply(let id, let node, let result):
             let owner = Int(id >> 48)
             if owner == loop.index {
-                receivedReply(id, result)
+                receivedReply(id, from: node, result)
             } else if owner < loop.siblings.count {
-                loop.siblings[owner].post { loop in LoopContext.of(loop).cluster?.receivedReply(id, result) }
+                loop.siblings[owner].post { loop in LoopContext.of(loop).cluster?.receivedReply(id, from: node, result)
+                }
             }
         }
     }
@@ -445,7 +490,8 @@ final class ClusterLoop: HubMembership {
     private func answer(_ operation: HubOperation, id: UInt64, to origin: String) {
         let channel = shared.channels.node(origin)
         Gather.run(on: loop, { $0.apply(operation) }) { [unowned self] results in
-            let message = ClusterWire.encode(.reply(id: id, HubOperationResult.combine(results, for: operation)))
+            let message = ClusterWire.encode(
+                .reply(id: id, node: nodeId, HubOperationResult.combine(results, for: operation)))
             let send = { [link] in link.publish(channel: channel, message: message, reply: nil) }
             if let subscriber { subscriber.barrier { _ in send() } } else { send() }
         }
@@ -625,18 +671,34 @@ final class ClusterLoop: HubMembership {
         }
     }
 
+    /// Drops `node` if its lease is still out when Redis runs the check (a node that came
+    /// back meanwhile renewed it), and closes the subscription connection it had registered.
     private func reap(_ node: String) {
         let channels = shared.channels
-        let key = channels.nodeKey(node)
-        shared.logger.warning("node \(node) let its lease run out: it is dropped from the cluster")
-        link.command(["HGET", .text(key), "subscriber"], key: key) { [link] result in
-            if case .success(let value) = result, let id = value.string, !id.isEmpty {
-                link.command(["CLIENT", "KILL", "ID", .text(id)], key: nil, reply: nil)
-            }
-            link.command(["ZREM", .text(channels.nodes), .text(node)], key: channels.nodes, reply: nil)
-            link.command(["DEL", .text(key)], key: key, reply: nil)
+        let now = Self.wallClockMillis()
+        link.command(
+            [
+                "EVAL", .text(Self.reapScript), "2", .text(channels.nodes), .text(channels.nodeKey(node)), .text(node),
+                .text(String(now)),
+            ], key: channels.nodes
+        ) { [link, shared] result in
+            guard case .success(let value) = result, let id = value.string else { return }
+            shared.logger.warning("node \(node) let its lease run out: it is dropped from the cluster")
+            if !id.isEmpty { link.command(["CLIENT", "KILL", "ID", .text(id)], key: nil, reply: nil) }
         }
     }
+
+    /// KEYS: the lease set, the node's hash; ARGV: the node, now (ms). Answers the registered
+    /// subscription client id ("" when none) after dropping the node, nil when its lease is
+    /// current.
+    static let reapScript = """
+        local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+        if (not score) or tonumber(score) > tonumber(ARGV[2]) then return false end
+        local id = redis.call('HGET', KEYS[2], 'subscriber')
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        redis.call('DEL', KEYS[2])
+        return id or ''
+        """
 
     static func wallClockMillis() -> Int64 {
         var now = timespec()

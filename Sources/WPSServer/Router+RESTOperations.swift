@@ -151,11 +151,11 @@ extension Router {
             // All or nothing: while other nodes cannot be reached nothing is delivered, so
             // the caller may retry without duplicates (protocol-spec/cluster.md).
             guard cluster.isReady else { return .answer(clusterUnavailable(.unavailable(.unavailable))) }
-            if case .connection(let id) = target, let node = cluster.owner(of: id), node != cluster.nodeId {
-                return .deferred { reply in
-                    cluster.publish(broadcast) { published in
-                        reply(published ? HTTPAnswer(.accepted) : self.clusterUnavailable(.unavailable(.unavailable)))
-                    }
+            // Every node, this one too, delivers it as Redis hands it out: a caller's next
+            // send, on any node, cannot overtake it anywhere.
+            return .deferred { reply in
+                cluster.publish(broadcast, deliveredHere: false) { published in
+                    reply(published ? HTTPAnswer(.accepted) : self.clusterUnavailable(.unavailable(.unavailable)))
                 }
             }
         }
@@ -170,13 +170,7 @@ extension Router {
         }
         context.hub.deliver(broadcast)
         context.peers.postToOtherLoops(broadcast)
-        guard let cluster = context.cluster else { return .answer(HTTPAnswer(.accepted)) }
-        // Answered once Redis has it: a later call, on any node, is then ordered after it.
-        return .deferred { reply in
-            cluster.publish(broadcast) { published in
-                reply(published ? HTTPAnswer(.accepted) : self.clusterUnavailable(.unavailable(.unavailable)))
-            }
-        }
+        return .answer(HTTPAnswer(.accepted))
     }
 
     private func close(_ r: RESTRequest, _ target: ConnectionSelector.Target) -> RouteDecision {

@@ -476,11 +476,11 @@ class Cluster:
 
     def registered_nodes(self) -> set[str]:
         """The nodes with a lease in Redis (protocol-spec/cluster.md §5: the sorted set
-        `wps:NAME:nodes`), read from whichever server holds the key."""
+        `wps:{NAME}:nodes`), read from whichever server holds the key."""
         servers = self.backend.servers if hasattr(self.backend, "servers") else [self.backend.server]
         for server in servers:
             try:
-                return set(redis_command(server.port, "ZRANGE", f"wps:{self.name}:nodes", "0", "-1"))
+                return set(redis_command(server.port, "ZRANGE", f"wps:{{{self.name}}}:nodes", "0", "-1"))
             except RuntimeError:  # MOVED: another shard holds it
                 continue
         return set()

@@ -155,10 +155,6 @@ def test_client_join_send_leave_across_nodes(env):
     assert received(env, members[2]) == []
 
 
-@pytest.mark.xfail(reason="a client's join is acknowledged before its node's SUBSCRIBE reaches Redis (on a loop "
-                   "other than the first it is even posted to loop 0 first), so a message sent through another "
-                   "node right after the ack can miss the new member; seen in a few percent of joins under load",
-                   strict=False)
 def test_client_join_then_immediate_send_from_another_node(env):
     """Once joinGroup is acknowledged, a message sent right away by a client on another node
     reaches the new member."""

@@ -85,7 +85,7 @@ import WPSProtocol
         .members([.init(connectionId: "a", userId: nil), .init(connectionId: "b", userId: "ü")]),
     ])
     func repliesRoundTrip(_ result: HubOperationResult) throws {
-        guard case .reply(7, let copy) = try roundTrip(.reply(id: 7, result)) else {
+        guard case .reply(7, "n2", let copy) = try roundTrip(.reply(id: 7, node: "n2", result)) else {
             Issue.record("not the reply")
             return
         }
