@@ -143,6 +143,8 @@ final class ClusterLoop: HubMembership {
             subscriber.onMessage = { [unowned self] channel, message in self.received(message) }
             subscriber.onReadyChange = { [unowned self, shared] ready in
                 shared.subscriberReady.store(ready, ordering: .releasing)
+                // Redis may come back empty (a restart): ready again only once registered again.
+                if !ready { shared.registered.store(false, ordering: .releasing) }
                 // Registered at once, not a third of a lease later: a node that dies right
                 // after starting must still be noticed.
                 if ready { renewLease() }
