@@ -18,6 +18,8 @@ import struct
 import threading
 import time
 
+import pytest
+
 HOST = "127.0.0.1"
 _LINGER0 = struct.pack("ii", 1, 0)
 
@@ -244,3 +246,18 @@ class TcpProxy:
             except OSError:
                 return False
         return True
+
+
+@pytest.fixture
+def proxies():
+    """proxies(port) -> a TcpProxy in front of 127.0.0.1:port; all closed at teardown."""
+    made: list[TcpProxy] = []
+
+    def _make(port: int) -> TcpProxy:
+        p = TcpProxy(port)
+        made.append(p)
+        return p
+
+    yield _make
+    for p in made:
+        p.close()

@@ -10,13 +10,15 @@ import tempfile
 import time
 
 import pytest
+import wire
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.policies import RetryPolicy
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 
 from sdkenv import ACCESS_KEY, ALL_ROLES, HUB, RELIABLE_PROTOCOL, client_url, connection_string, raw_clients  # noqa: F401
 from serverproc import SERVER_BIN, ServerProcess
-from test_cluster_resume import Redis, _connected, _wait_ready
+from clusterenv import RedisServer, wait_until
+from test_cluster_resume import _connected
 
 
 def _run(*flags: str) -> subprocess.CompletedProcess:
@@ -52,7 +54,7 @@ def test_check_config_names_the_cluster_without_the_password():
 
 
 def test_the_start_prints_the_node_id_and_a_generated_one_differs():
-    redis = Redis()
+    redis = RedisServer()
     try:
         first = ServerProcess("--access-key", ACCESS_KEY, "--redis", f"redis://127.0.0.1:{redis.port}", echo=False)
         second = ServerProcess("--access-key", ACCESS_KEY, "--redis", f"redis://127.0.0.1:{redis.port}", echo=False)
@@ -73,14 +75,14 @@ def test_the_start_prints_the_node_id_and_a_generated_one_differs():
             first.stop()
             second.stop()
     finally:
-        redis.stop()
+        redis.close()
 
 
 @pytest.mark.deadline(60)
 def test_a_frozen_node_is_dropped_when_its_lease_runs_out(raw_clients):
     """SIGSTOP keeps the node's sockets open, as a network cut would: Redis still counts it, so
     operations wait for it and fail with 503 until a survivor drops it after its lease."""
-    redis = Redis()
+    redis = RedisServer()
     lease = 2.0
     nodes = []
     try:
@@ -88,7 +90,8 @@ def test_a_frozen_node_is_dropped_when_its_lease_runs_out(raw_clients):
             nodes.append(ServerProcess("--access-key", ACCESS_KEY, "--redis", f"redis://127.0.0.1:{redis.port}",
                                        "--node-id", name, "--cluster-lease", str(lease),
                                        "--cluster-request-timeout", "0.5", echo=False))
-        _wait_ready(nodes)
+        for node in nodes:
+            wait_until(lambda n=node: wire.http_get(n.port, "/readyz").status == 200, 10, "the nodes to be ready")
         a, b = nodes
         member = raw_clients(client_url(b.port, user_id="frozen", roles=ALL_ROLES, groups=["g"]), RELIABLE_PROTOCOL)
         _connected(member)
@@ -120,4 +123,4 @@ def test_a_frozen_node_is_dropped_when_its_lease_runs_out(raw_clients):
     finally:
         for node in nodes:
             node.stop()
-        redis.stop()
+        redis.close()

@@ -4,94 +4,33 @@ flow; and the handover on the raw wire."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
 import time
 
 import pytest
 from azure.messaging.webpubsubclient.models import WebPubSubProtocolType
 
-from sdkenv import (ACCESS_KEY, ALL_ROLES, JSON_PROTOCOL, RELIABLE_PROTOCOL, RawClient,  # noqa: F401
-                    client_url, raw_clients, recovery_url, sdk_clients, service_client)
-from serverproc import ServerProcess
-from tcpproxy import TcpProxy
+import sdkenv
+from clusterenv import ACCESS_KEY, BACKENDS, Cluster
+from sdkenv import ALL_ROLES, JSON_PROTOCOL, RELIABLE_PROTOCOL, RawClient, raw_clients, recovery_url, sdk_clients  # noqa: F401
+from tcpproxy import proxies  # noqa: F401
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Redis:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="wps-redis-")
-        self.port = _free_port()
-        self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        pytest.fail("redis-server did not start")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            # Its threads block SIGTERM in some builds; the test's Redis holds nothing to keep.
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def cluster():
-    """A Redis and three nodes on it, each with two loops; everything stopped by PID."""
-    redis = Redis()
-    nodes: list[ServerProcess] = []
+@pytest.fixture(params=list(BACKENDS))
+def cluster(request):
+    """Three nodes of their own on a Redis or a Redis Cluster; everything stopped by PID."""
+    c = Cluster(request.param)
     try:
-        for name in ("n1", "n2", "n3"):
-            nodes.append(ServerProcess("--access-key", ACCESS_KEY, "--threads", "2", "--redis",
-                                       f"redis://127.0.0.1:{redis.port}", "--node-id", name, echo=False))
-        _wait_ready(nodes)
-        yield nodes
+        yield c.nodes
     finally:
-        for node in nodes:
-            node.stop()
-        redis.stop()
+        c.close()
 
 
-def _wait_ready(nodes, timeout: float = 10.0) -> None:
-    import wire
-    deadline = time.time() + timeout
-    for node in nodes:
-        while wire.http_get(node.port, "/readyz").status != 200:
-            assert time.time() < deadline, f"node on {node.port} never became ready"
-            time.sleep(0.05)
+def client_url(port: int, **kw) -> str:
+    return sdkenv.client_url(port, key=ACCESS_KEY, **kw)
 
 
-@pytest.fixture
-def proxies():
-    made: list[TcpProxy] = []
-
-    def _make(port: int) -> TcpProxy:
-        p = TcpProxy(port)
-        made.append(p)
-        return p
-
-    yield _make
-    for p in made:
-        p.close()
+def service_client(port: int):
+    return sdkenv.service_client(port, key=ACCESS_KEY)
 
 
 def _connected(client: RawClient) -> dict:
@@ -107,7 +46,7 @@ def test_raw_recovery_on_another_node_replays_and_continues(cluster, raw_clients
     sub = raw_clients(client_url(a.port, user_id="mover", roles=ALL_ROLES, groups=["g"]), RELIABLE_PROTOCOL)
     hello = _connected(sub)
     cid, token = hello["connectionId"], hello["reconnectionToken"]
-    assert cid.startswith("n1."), cid
+    assert cid.startswith(a.node_id + "."), cid
     for i in range(5):
         rest.send_to_group("g", {"i": i}, content_type="application/json")
     first = [sub.recv_json() for _ in range(5)]

@@ -10,21 +10,7 @@ from azure.messaging.webpubsubclient.models import WebPubSubDataType, WebPubSubP
 
 from sdkenv import (ALL_ROLES, JSON_PROTOCOL, RELIABLE_PROTOCOL, RawClient, assert_serving,  # noqa: F401
                     client_url, raw_clients, recovery_url, sdk_clients, wps_factory)
-from tcpproxy import TcpProxy
-
-
-@pytest.fixture
-def proxies():
-    made: list[TcpProxy] = []
-
-    def _make(port: int) -> TcpProxy:
-        p = TcpProxy(port)
-        made.append(p)
-        return p
-
-    yield _make
-    for p in made:
-        p.close()
+from tcpproxy import proxies  # noqa: F401
 
 
 def _publisher(srv) -> RawClient:
