@@ -533,14 +533,7 @@ class ClusterHub(HubEnv):
         return self._node_svcs[node.port]
 
     def url_on(self, node: Node, user: str | None = None, groups=(), roles=(), minutes: int = 60) -> str:
-        kw: dict[str, Any] = {"minutes_to_expire": minutes}
-        if user is not None:
-            kw["user_id"] = user
-        if roles:
-            kw["roles"] = list(roles)
-        if groups:
-            kw["groups"] = list(groups)
-        return self.node_svc(node).get_client_access_token(**kw)["url"]
+        return self.node_svc(node).get_client_access_token(**restenv.token_options(user, groups, roles, minutes))["url"]
 
     def raw_on(self, node: Node, user: str | None = None, groups=(), roles=(),
                protocol: str | None = restenv.JSON_PROTOCOL, timeout: float = 5.0, settle: bool = True):
@@ -602,14 +595,10 @@ class ClusterHub(HubEnv):
         c.inbox.extend(before)
         return before
 
-    def settle(self, c, groups, timeout: float = 5.0) -> None:
-        """Waits until `c`'s membership of each of `groups` is in effect across the cluster: a
-        probe sent to the group through another node reaches it. A client's own join (at
-        connect or by joinGroup) is answered before its node's subscription reaches Redis,
-        so a message sent through another node right after may miss it (see
-        test_client_join_then_immediate_send_from_another_node); tests about other things
-        wait here first. Probes are left out of collect()."""
-        owner = Cluster.node_of(c.conn_id)
+    def _settle(self, conn_id: str, groups, arrived: Callable[[str, str, float], bool], timeout: float) -> None:
+        """Sends probes to each of `groups` through another node, filtered to `conn_id`, until
+        `arrived(group, probe, wait)` sees one within `wait` seconds."""
+        owner = Cluster.node_of(conn_id)
         others = [n for n in self.cluster.live_nodes() if n.node_id != owner]
         if not others:
             return
@@ -618,35 +607,40 @@ class ClusterHub(HubEnv):
             deadline = time.monotonic() + timeout
             while True:
                 probe = PROBE + uuid.uuid4().hex
-                svc.send_to_group(g, probe, content_type="text/plain", filter=f"connectionId eq '{c.conn_id}'")
-                try:
-                    _, skipped = c.recv_until(lambda m: m.get("type") == "message" and m.get("data") == probe,
-                                              min(0.5, max(0.05, deadline - time.monotonic())))
-                    c.pending = getattr(c, "pending", []) + skipped
+                svc.send_to_group(g, probe, content_type="text/plain", filter=f"connectionId eq '{conn_id}'")
+                if arrived(g, probe, min(0.5, max(0.05, deadline - time.monotonic()))):
                     break
-                except AssertionError:
-                    if time.monotonic() >= deadline:
-                        raise AssertionError(f"{c.conn_id}'s membership of {g} never took effect") from None
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"{conn_id}'s membership of {g} never took effect")
+
+    def settle(self, c, groups, timeout: float = 5.0) -> None:
+        """Waits until `c`'s membership of each of `groups` is in effect across the cluster: a
+        probe sent to the group through another node reaches it. Groups named in a token are
+        joined at connect without waiting for the node's subscription (protocol-spec/cluster.md
+        §3), so a message sent through another node right after may miss them; tests about
+        other things wait here first. Probes are left out of collect()."""
+
+        def arrived(g: str, probe: str, wait: float) -> bool:
+            try:
+                _, skipped = c.recv_until(lambda m: m.get("type") == "message" and m.get("data") == probe, wait)
+            except AssertionError:
+                return False
+            c.pending = getattr(c, "pending", []) + skipped
+            return True
+
+        self._settle(c.conn_id, groups, arrived, timeout)
 
     def settle_sdk(self, c, groups, timeout: float = 5.0) -> None:
         """settle() for an SdkClient; probes stay in its records (tests filter on PROBE)."""
-        owner = Cluster.node_of(c.connection_id)
-        others = [n for n in self.cluster.live_nodes() if n.node_id != owner]
-        if not others:
-            return
-        svc = self.node_svc(others[0])
-        for g in groups:
-            deadline = time.monotonic() + timeout
-            while True:
-                probe = PROBE + uuid.uuid4().hex
-                svc.send_to_group(g, probe, content_type="text/plain", filter=f"connectionId eq '{c.connection_id}'")
-                try:
-                    c.wait_for(lambda: any(m.data == probe for m in c.messages(g)),
-                               min(0.5, max(0.05, deadline - time.monotonic())), "a probe")
-                    break
-                except AssertionError:
-                    if time.monotonic() >= deadline:
-                        raise AssertionError(f"{c.connection_id}'s membership of {g} never took effect") from None
+
+        def arrived(g: str, probe: str, wait: float) -> bool:
+            try:
+                c.wait_for(lambda: any(m.data == probe for m in c.messages(g)), wait, "a probe")
+            except AssertionError:
+                return False
+            return True
+
+        self._settle(c.connection_id, groups, arrived, timeout)
 
     def sdk_on(self, node: Node, user: str | None = None, groups=(), roles=(), reliable: bool = True, **kw):
         return self.sdk(user, groups, roles, reliable=reliable, url=self.url_on(node, user, groups, roles), **kw)

@@ -274,6 +274,18 @@ def service_client(port: int, hub: str, key: str = ACCESS_KEY) -> WebPubSubServi
     return WebPubSubServiceClient.from_connection_string(connection_string(port, key), hub=hub)
 
 
+def token_options(user: str | None, groups, roles, minutes: int) -> dict[str, Any]:
+    """The service SDK's get_client_access_token arguments for a client token."""
+    kw: dict[str, Any] = {"minutes_to_expire": minutes}
+    if user is not None:
+        kw["user_id"] = user
+    if roles:
+        kw["roles"] = list(roles)
+    if groups:
+        kw["groups"] = list(groups)
+    return kw
+
+
 class HubEnv:
     """One fresh hub on a shared server, with its service client and the clients a test opens
     (all closed at teardown)."""
@@ -288,14 +300,7 @@ class HubEnv:
 
     # -- URLs ---------------------------------------------------------------------------------
     def url(self, user: str | None = None, groups=(), roles=(), minutes: int = 60) -> str:
-        kw: dict[str, Any] = {"minutes_to_expire": minutes}
-        if user is not None:
-            kw["user_id"] = user
-        if roles:
-            kw["roles"] = list(roles)
-        if groups:
-            kw["groups"] = list(groups)
-        return self.svc.get_client_access_token(**kw)["url"]
+        return self.svc.get_client_access_token(**token_options(user, groups, roles, minutes))["url"]
 
     # -- raw JSON / raw clients -------------------------------------------------------------
     def raw(self, user: str | None = None, groups=(), roles=(), protocol: str | None = JSON_PROTOCOL,
